@@ -1,0 +1,39 @@
+"""The inference seam: what the tracker needs from any runtime (PyTorch, ONNX Runtime, TensorRT).
+
+Defined here, next to its consumers; `engines/` implements it, one class per backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Poses:
+    """Poses of a batch, in model-input pixels of an S x S frame (x=col, y=row, pixel centres at integers)."""
+
+    affines: np.ndarray  # (B, K, 2, 3) float32, template -> image
+    keypoints: np.ndarray  # (B, J, 2) float32
+    consistency: np.ndarray  # (B, J) float32 in (0, 1]
+    kp3d: np.ndarray | None = None  # (B, J, 3) float32 root-relative, when a lifter is present
+
+
+class PoseBackend(Protocol):
+    """A loaded model on one runtime."""
+
+    name: str  # "torch", "onnxruntime", "tensorrt"
+    precision: str  # "fp32", "fp16", "bf16", "int8"
+    input_size: int  # S
+    model_name: str  # file name or "default"
+    model_digest: str  # short hash of the weights file
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses."""
+        ...
+
+    def close(self) -> None:
+        """Release the runtime."""
+        ...

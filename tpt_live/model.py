@@ -1,0 +1,164 @@
+"""The TPT pose model: a CNN regresses one affine transform per template part (METHOD.md 1.3).
+
+Convention (kornia / OpenCV `warpAffine`): an affine A (2x3) maps TEMPLATE pixel coordinates to IMAGE
+pixel coordinates, x=col, y=row, pixel centres at integers, `[x', y'] = A @ [x, y, 1]`. All points
+here are in model-input pixels of an S x S image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import kornia
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tpt_live.errors import InputError
+from tpt_live.template import Template
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_size: int = 64  # S: the model sees S x S RGB frames
+    widths: tuple[int, ...] = (32, 64, 128, 192, 256)  # channels of the stride-2 conv stages
+    hidden: int = 256  # width of the hidden linear layer
+    template: str = "infant"  # built-in template name (the template itself travels in checkpoints)
+    consistency_scale: float = 0.03  # copy spread (fraction of S) at which the score falls to 1/e
+
+    def __post_init__(self) -> None:
+        if self.input_size < 16 or self.input_size % (2 ** len(self.widths)) != 0:
+            raise InputError(f"input_size {self.input_size} must be >= 16 and divisible by 2**{len(self.widths)}")
+        if not self.widths or any(w <= 0 for w in self.widths):
+            raise InputError(f"widths {self.widths} must be positive")
+
+
+LARGE = ModelConfig(input_size=256, widths=(32, 64, 128, 256, 512, 512), hidden=512)
+
+
+@dataclass
+class PoseOutput:
+    """One batch of poses, all in model-input pixels (x=col, y=row)."""
+
+    affines: Tensor  # (B, K, 2, 3) template -> image
+    keypoints: Tensor  # (B, J, 2)
+    consistency: Tensor  # (B, J) in (0, 1]: 1 when every copy of a joint agrees
+    anchors: Tensor  # (B, K, 4, 2) moved anchors; slot 3 = moved Gaussian centre
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+
+def _stage(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+class PoseRegressor(nn.Module):
+    """Frames (B, 3, S, S) normalised -> affines (B, K, 2, 3); identity at initialisation."""
+
+    def __init__(self, cfg: ModelConfig, num_parts: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_stage(3, cfg.widths[0], 1)]
+        cin = cfg.widths[0]
+        for w in cfg.widths:
+            layers += [_stage(cin, w, 2), _stage(w, w, 1)]
+            cin = w
+        self.features = nn.Sequential(*layers)
+        cells = (cfg.input_size // 2 ** len(cfg.widths)) ** 2
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cin * cells, cfg.hidden), nn.LeakyReLU(0.2, True))
+        self.head = nn.Linear(cfg.hidden, num_parts * 6)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.num_parts = num_parts
+        self.size = cfg.input_size
+        self.register_buffer("identity", torch.eye(2, 3), persistent=False)
+        self.register_buffer("scale", torch.tensor([[1.0, 1.0, float(cfg.input_size)]] * 2), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        delta = self.head(self.fc(self.features(x))).view(-1, self.num_parts, 2, 3)
+        return self.identity + delta * self.scale
+
+
+def move_points(affines: Tensor, points: Tensor) -> Tensor:
+    """Apply affines (B, K, 2, 3) to points (K, N, 2) -> (B, K, N, 2); x=col, y=row."""
+    return torch.einsum("bkij,knj->bkni", affines[..., :2], points) + affines[..., None, :, 2]
+
+
+def warp_template(maps: Tensor, affines: Tensor) -> Tensor:
+    """Warp template maps (K, S, S) by affines (B, K, 2, 3) -> (B, K, S, S), OpenCV convention."""
+    b, k = affines.shape[:2]
+    s = maps.shape[-1]
+    src = maps.unsqueeze(0).expand(b, k, s, s).reshape(b * k, 1, s, s)
+    out = kornia.geometry.transform.warp_affine(src, affines.reshape(b * k, 2, 3), (s, s), align_corners=True)
+    return out.view(b, k, s, s)
+
+
+def normalise(images: Tensor) -> Tensor:
+    """uint8 (B, 3, S, S) 0..255 or float 0..1 -> zero-centred float for the regressor."""
+    if images.dtype == torch.uint8:
+        images = images.float() / 255.0
+    return (images - 0.5) / 0.25
+
+
+class TptModel(nn.Module):
+    """Regressor + template buffers. `forward` is warp-free (it is what ONNX exports)."""
+
+    def __init__(self, cfg: ModelConfig, template: Template) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.template = template
+        s = cfg.input_size
+        self.regressor = PoseRegressor(cfg, template.num_parts)
+        anchors, mask = template.anchor_array(s)
+        self.register_buffer("maps", torch.from_numpy(template.render(s)), persistent=False)
+        self.register_buffer("anchors", torch.from_numpy(anchors), persistent=False)
+        self.register_buffer("anchor_mask", torch.from_numpy(mask), persistent=False)
+        self.register_buffer("readout", torch.from_numpy(template.readout_matrix()), persistent=False)
+        self.register_buffer("links", torch.from_numpy(template.link_index()), persistent=False)
+
+    def poses(self, images: Tensor) -> PoseOutput:
+        """images: (B, 3, S, S) uint8 0..255 or float 0..1 RGB -> PoseOutput."""
+        affines = self.regressor(normalise(images))
+        return self.read_out(affines)
+
+    def read_out(self, affines: Tensor) -> PoseOutput:
+        """Keypoints and consistency from affines (B, K, 2, 3)."""
+        moved = move_points(affines, self.anchors)  # (B, K, 4, 2)
+        flat = moved.flatten(1, 2)  # (B, K*4, 2)
+        joints = torch.einsum("jn,bnc->bjc", self.readout, flat)
+        second = torch.einsum("jn,bn->bj", self.readout, (flat**2).sum(-1))
+        spread = (second - (joints**2).sum(-1)).clamp_min(0).add(1e-12).sqrt()
+        consistency = torch.exp(-spread / (self.cfg.consistency_scale * self.cfg.input_size))
+        return PoseOutput(affines=affines, keypoints=joints, consistency=consistency, anchors=moved)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out = self.poses(images)
+        return out.affines, out.keypoints, out.consistency
+
+    def render(self, affines: Tensor) -> Tensor:
+        """The warped template (B, K, S, S) for given affines."""
+        return warp_template(self.maps, affines)
+
+
+def part_ellipses(template: Template, affines: np.ndarray, size: int) -> np.ndarray:
+    """Moved part Gaussians as ellipses for drawing.
+
+    affines: (K, 2, 3) template -> image, model-input pixels. Returns (K, 5) float64: centre x, centre
+    y, std along the major axis, std along the minor axis, major-axis angle in degrees (x towards y),
+    in the same pixels.
+    """
+    out = np.zeros((template.num_parts, 5))
+    for k, (r0, c0, sx, sy, t) in enumerate(template.gaussian_params(size)):
+        # covariance in (x=col, y=row): long axis sy along angle t, short axis sx across it
+        rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+        cov = rot @ np.diag([sy**2, sx**2]) @ rot.T
+        lin = affines[k, :, :2]
+        cov2 = lin @ cov @ lin.T
+        centre = lin @ np.array([c0, r0]) + affines[k, :, 2]
+        vals, vecs = np.linalg.eigh(cov2)
+        major = vecs[:, 1]
+        angle = np.degrees(np.arctan2(major[1], major[0]))
+        out[k] = (centre[0], centre[1], np.sqrt(max(vals[1], 0)), np.sqrt(max(vals[0], 0)), angle)
+    return out
