@@ -1,0 +1,147 @@
+"""Export a checkpoint to ONNX: uint8 NHWC frames in, named pose outputs out, dynamic batch.
+
+Graph: frames (B, S, S, 3) uint8 RGB -> permute + normalise -> regressor -> warp-free read-out ->
+`affines` (B, K, 2, 3), `keypoints` (B, J, 2), `consistency` (B, J), all float32 in model-input pixels
+(x=col, y=row, pixel centres at integers; affines map template -> image). The model file's
+provenance travels in the ONNX `metadata_props` (see `METADATA_KEYS`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from google.protobuf.message import DecodeError
+from torch import Tensor, nn
+
+from tpt_live import __version__
+from tpt_live.checkpoint import default_model_path, file_digest, load_model
+from tpt_live.errors import ModelError
+from tpt_live.model import TptModel, normalise
+from tpt_live.skeleton import JOINT_NAMES
+
+log = logging.getLogger(__name__)
+
+FORMAT = "tpt-live/onnx"
+FORMAT_VERSION = 1
+INPUT_NAME = "frames"
+OUTPUT_NAMES = ("affines", "keypoints", "consistency")
+OPSET = 17
+METADATA_KEYS = (
+    "format",  # FORMAT
+    "format_version",  # FORMAT_VERSION
+    "tool_version",  # tpt_live.__version__ that wrote the file
+    "keypoint_names",  # JSON list, tpt_live.skeleton.JOINT_NAMES
+    "input_size",  # S
+    "input_layout",  # "NHWC uint8 RGB"
+    "template_digest",  # Template.digest()
+    "model_name",  # checkpoint file name
+    "model_digest",  # checkpoint.file_digest of the checkpoint
+    "precision",  # "fp32": the graph's arithmetic
+)
+
+
+class FramesToPoses(nn.Module):
+    """uint8 (B, S, S, 3) RGB frames -> (affines, keypoints, consistency): the exported graph."""
+
+    def __init__(self, model: TptModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out = self.model.read_out(self.model.regressor(normalise(frames.permute(0, 3, 1, 2))))
+        return out.affines, out.keypoints, out.consistency
+
+
+def _metadata(model: TptModel, model_name: str, model_digest: str) -> dict[str, str]:
+    return {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "tool_version": __version__,
+        "keypoint_names": json.dumps(list(JOINT_NAMES)),
+        "input_size": str(model.cfg.input_size),
+        "input_layout": "NHWC uint8 RGB",
+        "template_digest": model.template.digest(),
+        "model_name": model_name,
+        "model_digest": model_digest,
+        "precision": "fp32",
+    }
+
+
+def export_model(
+    model: TptModel,
+    out: str | Path,
+    model_name: str = "in-memory",
+    model_digest: str = "none",
+    exporter: str = "legacy",
+) -> Path:
+    """Write `model` (eval mode, CPU) as ONNX to `out`; returns the path.
+
+    exporter: "legacy" (TorchScript tracing, the default: no warp in the graph, measured faster to
+    export and equal at run time) or "dynamo" (needs onnxscript).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    s = model.cfg.input_size
+    example = torch.randint(0, 256, (2, s, s, 3), dtype=torch.uint8)  # batch >= 2 keeps it dynamic
+    wrapper = FramesToPoses(model).eval()
+    inputs, outputs = [INPUT_NAME], list(OUTPUT_NAMES)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            if exporter == "legacy":
+                axes = {n: {0: "batch"} for n in (INPUT_NAME, *OUTPUT_NAMES)}
+                torch.onnx.export(
+                    wrapper,
+                    (example,),
+                    str(out),
+                    input_names=inputs,
+                    output_names=outputs,
+                    opset_version=OPSET,
+                    dynamic_axes=axes,
+                    dynamo=False,
+                )
+            elif exporter == "dynamo":
+                shapes = {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
+                torch.onnx.export(
+                    wrapper,
+                    (example,),
+                    str(out),
+                    input_names=inputs,
+                    output_names=outputs,
+                    dynamic_shapes=shapes,
+                    dynamo=True,
+                    verbose=False,
+                )
+            else:
+                raise ValueError(f"unknown exporter {exporter!r}")
+    except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
+        raise ModelError(f"ONNX export of {model_name} failed: {exc}") from exc
+    proto = onnx.load(str(out))
+    onnx.helper.set_model_props(proto, _metadata(model, model_name, model_digest))
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(out))
+    log.info("wrote %s (%s exporter, opset %d)", out, exporter, proto.opset_import[0].version)
+    return out
+
+
+def export_onnx(model: str | Path | None, out: str | Path, exporter: str = "legacy") -> Path:
+    """Export a checkpoint file (None = the shipped model) to ONNX at `out`."""
+    path = Path(model) if model is not None else default_model_path()
+    tpt = load_model(path)
+    name = "default" if path == default_model_path() else path.name
+    return export_model(tpt, out, model_name=name, model_digest=file_digest(path), exporter=exporter)
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """The `metadata_props` of an ONNX file written by `export_model` (weights are not loaded)."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except (OSError, DecodeError) as exc:
+        raise ModelError(f"{path} is not a readable ONNX file ({exc})") from exc
+    return {p.key: p.value for p in proto.metadata_props}

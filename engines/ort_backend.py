@@ -1,0 +1,120 @@
+"""ONNX Runtime backend: runs a graph written by `engines.onnx_export` on CPU or CUDA."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from engines.frames import check_frames
+from tpt_live.backend import Poses
+from tpt_live.checkpoint import file_digest
+from tpt_live.errors import BackendUnavailable, InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_OUTPUTS = ("affines", "keypoints", "consistency")
+OPTIONAL_OUTPUTS = ("kp3d",)  # a lifter's root-relative 3D joints, when the graph has one
+
+
+def import_ort() -> ModuleType:
+    """`onnxruntime`, or BackendUnavailable with the install hint."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "ONNX Runtime is not installed: pip install onnxruntime (or onnxruntime-gpu for CUDA)"
+        ) from exc
+    return onnxruntime
+
+
+def session_options(ort: ModuleType, threads: int | None) -> Any:
+    """Options that let ONNX Runtime share the machine: no spinning threads (see docs/ENGINES.md).
+
+    threads: intra-op threads; None lets ONNX Runtime use one per physical core.
+    """
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.inter_op_num_threads = 1
+    if threads is not None:
+        if threads < 1:
+            raise InputError(f"threads {threads} must be >= 1")
+        so.intra_op_num_threads = threads
+    # spinning workers steal the cores of the decode / torch threads beside us (measured 3.5 -> 10 ms)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return so
+
+
+def _load_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
+    """The exception types ONNX Runtime raises for unreadable or invalid graphs (pybind, not RuntimeError)."""
+    state = ort.capi.onnxruntime_pybind11_state
+    names = ("Fail", "InvalidGraph", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "RuntimeException")
+    return (RuntimeError, *(getattr(state, n) for n in names if hasattr(state, n)))
+
+
+class OrtBackend:
+    """A `tpt_live.backend.PoseBackend` over an ONNX file with named outputs (see engines.onnx_export)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
+        ort = import_ort()
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"ONNX file {path} does not exist")
+        providers = self._providers(ort, device)
+        try:
+            self.session = ort.InferenceSession(str(path), session_options(ort, threads), providers=providers)
+        except _load_errors(ort) as exc:
+            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from exc
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        inputs = self.session.get_inputs()
+        outputs = [o.name for o in self.session.get_outputs()]
+        missing = [n for n in REQUIRED_OUTPUTS if n not in outputs]
+        if len(inputs) != 1 or missing:
+            raise ModelError(f"{path}: not a tpt-live pose graph (outputs {outputs}, missing {missing})")
+        self.input_name = inputs[0].name
+        self.output_names = [n for n in outputs if n in REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS]
+        self.input_size = int(meta.get("input_size") or inputs[0].shape[1])
+        self.keypoint_names: list[str] = json.loads(meta.get("keypoint_names", "[]"))
+        self.precision = meta.get("precision", "fp32")
+        self.model_name = meta.get("model_name", path.name)
+        self.model_digest = meta.get("model_digest") or file_digest(path)
+        self.metadata = meta
+        self.providers = self.session.get_providers()
+        log.debug("onnxruntime backend: %s with %s", path, self.providers)
+
+    @staticmethod
+    def _providers(ort: ModuleType, device: str) -> list[str]:
+        available = ort.get_available_providers()
+        if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if device == "cuda":
+            raise BackendUnavailable(
+                f"ONNX Runtime has no CUDA provider here (has {available}): pip install onnxruntime-gpu"
+            )
+        if device not in ("cpu", "auto"):
+            raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
+        return ["CPUExecutionProvider"]
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
+        frames = check_frames(frames, self.input_size)
+        values = self.session.run(self.output_names, {self.input_name: frames})
+        out = dict(zip(self.output_names, values, strict=True))
+        return Poses(
+            affines=out["affines"],
+            keypoints=out["keypoints"],
+            consistency=out["consistency"],
+            kp3d=out.get("kp3d"),
+        )
+
+    def close(self) -> None:
+        """Release the session."""
+        del self.session

@@ -1,0 +1,97 @@
+"""PyTorch backend: the reference runtime, CPU or CUDA, fp32 / fp16 / bf16 autocast."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engines.frames import check_frames
+from tpt_live.backend import Poses
+from tpt_live.checkpoint import default_model_path, file_digest, load_model
+from tpt_live.errors import BackendUnavailable, InputError
+from tpt_live.model import TptModel, normalise
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+_AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU raises BackendUnavailable."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendUnavailable(f"device {device!r} requested but torch sees no CUDA GPU; use --device cpu")
+    if not device.startswith(("cpu", "cuda")):
+        raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
+    return torch.device(device)
+
+
+class TorchBackend:
+    """A `tpt_live.backend.PoseBackend` running the checkpoint in PyTorch.
+
+    The regressor runs under autocast for fp16 (CUDA only) and bf16 (CPU with AMX/AVX-512, or CUDA);
+    the keypoint read-out always runs in fp32 on fp32 affines, so reduced precision only touches the CNN.
+    """
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model: str | Path | TptModel | None = None,
+        device: str = "auto",
+        precision: str = "fp32",
+        channels_last: bool = True,
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise InputError(f"precision {precision!r} is not available in PyTorch; use one of {PRECISIONS}")
+        self.device = resolve_device(device)
+        if precision == "fp16" and self.device.type != "cuda":
+            raise InputError("fp16 autocast needs a CUDA device; on CPU use --precision bf16 or fp32")
+        if isinstance(model, TptModel):
+            self.model = model.to(self.device).eval()
+            self.model_name, self.model_digest = "in-memory", "none"
+        else:
+            path = Path(model) if model is not None else default_model_path()
+            self.model = load_model(path, self.device)
+            self.model_name = "default" if path == default_model_path() else path.name
+            self.model_digest = file_digest(path)
+        self.channels_last = channels_last
+        if channels_last:
+            # Module.to accepts memory_format at run time; torch's stubs do not list it
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.precision = precision
+        self.input_size = self.model.cfg.input_size
+        log.debug("torch backend: %s on %s, %s", self.model_name, self.device, precision)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision])
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
+        frames = check_frames(frames, self.input_size)
+        with torch.inference_mode():
+            x = torch.from_numpy(frames).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                affines = self.model.regressor(normalise(x))
+            out = self.model.read_out(affines.float())
+            return Poses(
+                affines=out.affines.cpu().numpy(),
+                keypoints=out.keypoints.cpu().numpy(),
+                consistency=out.consistency.cpu().numpy(),
+            )
+
+    def close(self) -> None:
+        """Drop the model (and the cached CUDA memory)."""
+        del self.model
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
