@@ -16,7 +16,7 @@ from pathlib import Path
 from tpt_live import __version__
 from tpt_live.backend import PoseBackend
 from tpt_live.checkpoint import default_model_path, file_digest
-from tpt_live.errors import InputError, ModelError
+from tpt_live.errors import BackendUnavailable, InputError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -146,5 +146,29 @@ def open_backend(
 
 
 def _cached_engine(path: Path, kind: str, precision: str, backend: str, log: logging.Logger) -> Path | None:
-    """A TensorRT engine for checkpoint `path` when TensorRT and a GPU are present (none yet: see trt_build)."""
-    return None
+    """A cached TensorRT engine for checkpoint `path` at `precision`, built on this GPU and TensorRT.
+
+    None when the model is not a checkpoint, another backend was asked for, or TensorRT or a GPU is
+    missing (logged at DEBUG: that is the normal case on CPU machines).
+    """
+    if kind != "checkpoint" or backend not in ("auto", "tensorrt") or precision == "bf16":
+        return None
+    from engines.engine_cache import find_engines
+    from engines.trt_build import probe_env
+
+    try:
+        env = probe_env()
+    except BackendUnavailable as exc:
+        if backend == "tensorrt":
+            raise
+        log.debug("TensorRT not considered: %s", exc)
+        return None
+    found = find_engines(file_digest(path), precision, env, __version__)
+    if not found:
+        log.info(
+            "no cached %s TensorRT engine for %s on %s; tpt-live export --format tensorrt builds one",
+            precision,
+            path.name,
+            env.gpu,
+        )
+    return found[0] if found else None

@@ -1,0 +1,107 @@
+"""TensorRT backend: runs a serialized engine built by `engines.trt_build` on a CUDA GPU.
+
+Buffers are torch CUDA tensors (torch is already a dependency), bound by name with
+`set_tensor_address` and run with `execute_async_v3` on a private stream. Batches larger than the
+engine's optimisation profile allows are split into chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.engine_cache import env_mismatch, read_sidecar
+from engines.frames import check_frames
+from engines.trt_build import import_tensorrt, probe_env, trt_logger
+from tpt_live.backend import Poses
+from tpt_live.checkpoint import file_digest
+from tpt_live.errors import InputError, ModelError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_OUTPUTS = ("affines", "keypoints", "consistency")
+
+
+class TrtBackend:
+    """A `tpt_live.backend.PoseBackend` over a TensorRT engine file (.engine / .plan)."""
+
+    name = "tensorrt"
+
+    def __init__(self, path: str | Path, device: int = 0) -> None:
+        trt = import_tensorrt()
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"engine file {path} does not exist")
+        env = probe_env(device)
+        stale = env_mismatch(path, env)
+        if stale:
+            raise ModelError(stale)
+        self.torch = torch
+        self.device = torch.device("cuda", device)
+        self.logger = trt_logger(trt)
+        self.runtime = trt.Runtime(self.logger)
+        with torch.cuda.device(self.device):
+            self.engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
+            if self.engine is None:
+                raise ModelError(f"TensorRT cannot load {path} (built by another TensorRT version or GPU?)")
+            self.context = self.engine.create_execution_context()
+            self.stream = torch.cuda.Stream(self.device)
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if n not in inputs]
+        missing = [n for n in REQUIRED_OUTPUTS if n not in self.outputs]
+        if len(inputs) != 1 or missing:
+            raise ModelError(f"{path}: not a tpt-live pose engine (tensors {names}, missing {missing})")
+        self.input_name = inputs[0]
+        self.dtypes = {n: _torch_dtype(torch, trt.nptype(self.engine.get_tensor_dtype(n))) for n in self.outputs}
+        self.input_size = int(self.engine.get_tensor_shape(self.input_name)[1])
+        lo, _, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
+        self.batch_range = (int(lo[0]), int(hi[0]))
+        key = read_sidecar(path)
+        self.precision = key.precision if key else "unknown"
+        self.model_digest = key.model_digest if key else file_digest(path)
+        self.model_name = path.name
+        log.debug("tensorrt backend: %s, batch %s, outputs %s", path, self.batch_range, self.outputs)
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
+        frames = check_frames(frames, self.input_size)
+        lo, hi = self.batch_range
+        if len(frames) < lo:
+            raise InputError(f"this engine takes batches of {lo}..{hi} frames, got {len(frames)}; rebuild with --batch")
+        chunks = [self._run(frames[i : i + hi]) for i in range(0, len(frames), hi)]
+        if len(chunks[-1]["keypoints"]) < lo:  # a short tail: rerun the last full window, keep its end
+            tail = len(frames) % hi
+            chunks[-1] = {k: v[-tail:] for k, v in self._run(frames[-hi:]).items()}
+        out = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        return Poses(out["affines"], out["keypoints"], out["consistency"], kp3d=out.get("kp3d"))
+
+    def _run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        torch = self.torch
+        with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
+            x = torch.from_numpy(frames).pin_memory().to(self.device, non_blocking=True)
+            self.context.set_input_shape(self.input_name, tuple(x.shape))
+            self.context.set_tensor_address(self.input_name, x.data_ptr())
+            buffers: dict[str, Any] = {}
+            for name in self.outputs:
+                shape = tuple(self.context.get_tensor_shape(name))
+                buffers[name] = torch.empty(shape, dtype=self.dtypes[name], device=self.device)
+                self.context.set_tensor_address(name, buffers[name].data_ptr())
+            if not self.context.execute_async_v3(self.stream.cuda_stream):
+                raise ModelError("TensorRT execution failed (see the log with -v)")
+            host = {n: b.float().cpu() for n, b in buffers.items()}
+            self.stream.synchronize()
+        return {n: t.numpy() for n, t in host.items()}
+
+    def close(self) -> None:
+        """Release the context, engine and runtime (in that order)."""
+        del self.context, self.engine, self.runtime
+
+
+def _torch_dtype(torch: Any, np_dtype: Any) -> Any:
+    return torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
