@@ -1,0 +1,179 @@
+"""Tests of `tpt_live.synth` and the `tpt-live synth` command (small sizes, a few seconds in all)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tpt_live.errors import InputError
+from tpt_live.skeleton import BONE_INDEX, JOINT_INDEX, JOINT_NAMES
+from tpt_live.synth import SynthConfig, canonical_skeleton_2d, iter_clips, parse_size, render_clip, write_clip
+from tpt_live.synth.body import Pose, pose_arrays
+from tpt_live.synth.clip import canonical_scene, posed_frames
+from tpt_live.synth.render import Renderer, joint_visibility
+from tpt_live.videoio import read_video
+
+SMALL = SynthConfig(width=64, height=64, frames=24, fps=30.0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def clips() -> list:
+    return [render_clip(SynthConfig(width=64, height=64, frames=24, seed=5, index=i, pose="mixed")) for i in range(3)]
+
+
+def _arrays(gt: dict, key: str) -> np.ndarray:
+    return np.array([f[key] for f in gt["frames"]], dtype=np.float64)
+
+
+def test_smoke_shapes(clips: list) -> None:
+    clip = clips[0]
+    assert clip.frames.shape == (24, 64, 64, 3) and clip.frames.dtype == np.uint8
+    assert clip.gt["joints"] == list(JOINT_NAMES)
+    assert len(clip.gt["frames"]) == 24 and clip.gt["width"] == 64 and clip.gt["height"] == 64
+    assert _arrays(clip.gt, "kp2d").shape == (24, 16, 2)
+    assert np.array(clip.gt["camera"]["K"]).shape == (3, 3)
+
+
+def test_projection_consistency_after_json_rounding(clips: list) -> None:
+    for clip in clips:
+        gt = json.loads(json.dumps(clip.gt))
+        K = np.array(gt["camera"]["K"])
+        kp3d, kp2d = _arrays(gt, "kp3d"), _arrays(gt, "kp2d")
+        uvw = kp3d @ K.T
+        err = np.abs(uvw[..., :2] / uvw[..., 2:] - kp2d)
+        assert err.max() < 0.05, err.max()
+
+
+def test_bone_lengths_constant(clips: list) -> None:
+    for clip in clips:
+        kp3d = _arrays(clip.gt, "kp3d")
+        lengths = np.stack([np.linalg.norm(kp3d[:, a] - kp3d[:, b], axis=1) for a, b in BONE_INDEX], axis=1)
+        rel = (lengths.max(axis=0) - lengths.min(axis=0)) / lengths.mean(axis=0)
+        assert rel.max() < 0.01, rel
+
+
+def test_joints_inside_frame_and_limbs_move(clips: list) -> None:
+    for clip in clips:
+        kp2d = _arrays(clip.gt, "kp2d")
+        inside = (kp2d >= 0).all(-1) & (kp2d[..., 0] <= 63) & (kp2d[..., 1] <= 63)
+        assert inside.mean() > 0.95
+        ends = [JOINT_INDEX[n] for n in ("left_wrist", "right_wrist", "left_ankle", "right_ankle")]
+        spread = kp2d[:, ends].std(axis=0).mean()
+        assert spread > 0.8, spread  # px at 64x64, over less than one second
+
+
+def test_framing_head_up_left_on_image_right() -> None:
+    clip = render_clip(SynthConfig(width=64, height=64, frames=2, seed=1, pose="supine"))
+    kp2d = _arrays(clip.gt, "kp2d")[0]
+    assert kp2d[JOINT_INDEX["head"], 1] < kp2d[JOINT_INDEX["pelvis"], 1]
+    assert kp2d[JOINT_INDEX["left_shoulder"], 0] > kp2d[JOINT_INDEX["right_shoulder"], 0]
+
+
+def test_determinism_and_index_independence(tmp_path: Path) -> None:
+    a = write_clip(render_clip(SMALL), tmp_path / "a")
+    b = write_clip(render_clip(SMALL), tmp_path / "b")
+    assert a[1].read_text() == b[1].read_text()
+    frames_a, frames_b = list(read_video(a[0])), list(read_video(b[0]))
+    assert all(np.array_equal(x, y) for x, y in zip(frames_a, frames_b, strict=True))
+    second_of_two = list(iter_clips(SMALL, 2))[1]
+    alone = render_clip(SynthConfig(width=64, height=64, frames=24, seed=5, index=1))
+    assert second_of_two.gt == alone.gt and np.array_equal(second_of_two.frames, alone.frames)
+
+
+def test_video_decodes_to_json_frame_count(tmp_path: Path) -> None:
+    paths = write_clip(render_clip(SMALL), tmp_path, preview=True)
+    gt = json.loads(paths[1].read_text())
+    decoded = list(read_video(paths[0]))
+    assert len(decoded) == len(gt["frames"]) == 24
+    assert decoded[0].shape == (64, 64, 3)
+    assert paths[2].name.endswith("_preview.png") and paths[2].stat().st_size > 0
+
+
+def _render_pose(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    scene = canonical_scene(128, 128)  # straight overhead, mean body
+    kp3d, segs = posed_frames(scene, pose_arrays([pose]))
+    renderer = Renderer(scene.camera, scene.appearance, np.zeros((128, 128, 3), np.float32))
+    buf = renderer.render(segs)
+    kp2d = scene.camera.project(kp3d)
+    return joint_visibility(kp2d, kp3d, buf)[0], buf.segment[0]
+
+
+def test_visibility_occlusion() -> None:
+    neutral, _ = _render_pose(Pose())
+    assert neutral.all()
+    # left upper arm pointing up at the camera, forearm bent medially across the chest, 8 cm above it
+    arm = Pose(l_sh_abd=0.0, l_sh_elev=np.radians(84), l_elbow=np.radians(90), l_elbow_twist=np.radians(-90))
+    vis, _ = _render_pose(arm)
+    assert vis[JOINT_INDEX["left_wrist"]]  # hand/forearm over the trunk, on the camera side: visible
+    assert not vis[JOINT_INDEX["thorax"]]  # thorax behind the forearm: hidden
+
+
+def test_canonical_skeleton_2d_convention() -> None:
+    sk = canonical_skeleton_2d(256)
+    assert sk.shape == (16, 2)
+    j = JOINT_INDEX
+    assert sk[j["head"], 1] < sk[j["neck"], 1] < sk[j["thorax"], 1] < sk[j["pelvis"], 1]
+    assert sk[j["left_wrist"], 0] > 127.5 > sk[j["right_wrist"], 0]
+    np.testing.assert_allclose(sk[j["pelvis"], 0], 127.5, atol=1e-6)  # midline at the principal point
+    np.testing.assert_allclose(sk[j["left_ankle"], 0] - 127.5, 127.5 - sk[j["right_ankle"], 0], atol=1e-6)
+    np.testing.assert_allclose(canonical_skeleton_2d(128) * 2 + 0.5, sk, atol=1e-6)
+
+
+def test_parse_size() -> None:
+    assert parse_size("320x240") == (320, 240)
+    for bad in ("12", "axb", "-4x4", ""):
+        with pytest.raises(InputError):
+            parse_size(bad)
+
+
+def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    from tpt_live.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["tpt-live", "synth", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+        raise SystemExit(0)
+    return int(info.value.code or 0)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--videos", "-1"),
+        ("--videos", "0"),
+        ("--frames", "-5"),
+        ("--size", "12"),
+        ("--size", "63x64"),
+        ("--fps", "0"),
+        ("--pose", "upside-down"),
+    ],
+)
+def test_cli_rejects_bad_arguments(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    assert _run_cli(monkeypatch, str(tmp_path / "out"), *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_rejects_unwritable_dir(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory")
+    assert _run_cli(monkeypatch, str(blocker / "sub"), "--videos", "1", "--frames", "2") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+
+
+def test_cli_writes_videos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    args = ("--videos", "2", "--frames", "6", "--size", "64x48", "--seed", "7", "--fps", "15")
+    assert _run_cli(monkeypatch, str(tmp_path), *args) == 0
+    for i in range(2):
+        gt = json.loads((tmp_path / f"synth_s7_{i:03d}.json").read_text())
+        assert (gt["width"], gt["height"], gt["fps"], len(gt["frames"])) == (64, 48, 15.0, 6)
+        assert len(list(read_video(tmp_path / f"synth_s7_{i:03d}.mp4"))) == 6

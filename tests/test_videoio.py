@@ -1,0 +1,47 @@
+"""Tests of the PyAV helpers in `tpt_live.videoio`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tpt_live.errors import InputError, SourceError
+from tpt_live.videoio import read_video, write_video
+
+
+def _frames(n: int = 8, h: int = 48, w: int = 64) -> list[np.ndarray]:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return [
+        np.stack([(xx * 4 + i * 8) % 256, yy * 5 % 256, np.full_like(xx, 128)], -1).astype(np.uint8) for i in range(n)
+    ]
+
+
+def test_roundtrip_count_shape_and_values(tmp_path: Path) -> None:
+    frames = _frames()
+    assert write_video(tmp_path / "a.mp4", frames, 30.0, (64, 48)) == 8
+    decoded = list(read_video(tmp_path / "a.mp4"))
+    assert len(decoded) == 8 and decoded[0].shape == (48, 64, 3) and decoded[0].dtype == np.uint8
+    assert np.abs(decoded[3].astype(int) - frames[3].astype(int)).mean() < 6.0  # lossy but close
+
+
+def test_same_frames_same_bytes(tmp_path: Path) -> None:
+    write_video(tmp_path / "a.mp4", _frames(), 25.0, (64, 48))
+    write_video(tmp_path / "b.mp4", iter(_frames()), 25.0, (64, 48))
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not found"):
+        list(read_video(tmp_path / "missing.mp4"))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 10)
+    with pytest.raises(SourceError):
+        list(read_video(junk))
+    with pytest.raises(InputError):
+        write_video(tmp_path / "odd.mp4", _frames(w=63), 30.0, (63, 48))
+    with pytest.raises(InputError):
+        write_video(tmp_path / "wrong.mp4", _frames(), 30.0, (32, 32))
+    with pytest.raises(InputError):
+        write_video(tmp_path / "fps.mp4", _frames(), 0.0, (64, 48))

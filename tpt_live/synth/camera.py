@@ -1,0 +1,120 @@
+"""Pinhole camera above the mat, placed so that the infant fills a chosen fraction of the frame.
+
+Conventions:
+- World frame (metres): the mat is the plane z = 0, +z points up towards the camera side; +y is the
+  direction of the infant's head before its rotation on the mat, +x its left when supine.
+- Camera frame: x right, y down, z forward (OpenCV). `X_cam = R @ X_world + t`.
+- Pixels: x = column, y = row, pixel centres at integer coordinates, so the principal point of a
+  W x H image is ((W - 1) / 2, (H - 1) / 2). `u = K @ X_cam / z`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Free parameters of the camera of one video (sampled by `sample_camera_params`)."""
+
+    fov_deg: float = 50.0  # vertical field of view
+    frame_fraction: float = 0.725  # body length (head top to feet, neutral pose) / image height
+    tilt_deg: float = 0.0  # angle between the optical axis and straight down
+    azimuth_deg: float = 0.0  # direction (in the mat plane, from +x towards +y) the camera leans away to
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Intrinsics and extrinsics of a static pinhole camera (see module conventions)."""
+
+    width: int  # image width in pixels
+    height: int  # image height in pixels
+    K: np.ndarray  # (3, 3) intrinsics, fx = fy, principal point at the image centre
+    R: np.ndarray  # (3, 3) rotation world -> camera
+    t: np.ndarray  # (3,) translation world -> camera
+    params: CameraParams  # the parameters it was built from
+    distance: float  # metres from the camera centre to the framing target along the optical axis
+
+    @property
+    def focal(self) -> float:
+        """Focal length in pixels."""
+        return float(self.K[0, 0])
+
+    @property
+    def position(self) -> np.ndarray:
+        """(3,) camera centre in world coordinates."""
+        return -self.R.T @ self.t
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World (..., 3) -> camera (..., 3) coordinates, metres."""
+        out: np.ndarray = points @ self.R.T + self.t
+        return out
+
+    def project(self, points_cam: np.ndarray) -> np.ndarray:
+        """Camera coordinates (..., 3), z > 0 -> pixels (..., 2), x = col, y = row, centres at integers."""
+        uvw = points_cam @ self.K.T
+        out: np.ndarray = uvw[..., :2] / uvw[..., 2:3]
+        return out
+
+    def pixel_rays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel ray slopes (x / z, y / z), each (H, W) float32, for rays through pixel centres."""
+        cols = (np.arange(self.width, dtype=np.float64) - self.K[0, 2]) / self.K[0, 0]
+        rows = (np.arange(self.height, dtype=np.float64) - self.K[1, 2]) / self.K[1, 1]
+        xs, ys = np.meshgrid(cols, rows)
+        return xs.astype(np.float32), ys.astype(np.float32)
+
+    def world_per_pixel(self) -> float:
+        """Metres on the framing target plane covered by one pixel."""
+        return self.distance / self.focal
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready description (rounded to 4 decimals; K to 6 significant places)."""
+        return {
+            "K": [[round(float(v), 4) for v in row] for row in self.K],
+            "R": [[round(float(v), 6) for v in row] for row in self.R],
+            "t": [round(float(v), 6) for v in self.t],
+            "position": [round(float(v), 4) for v in self.position],
+            "fov_deg": round(self.params.fov_deg, 3),
+            "tilt_deg": round(self.params.tilt_deg, 3),
+            "azimuth_deg": round(self.params.azimuth_deg, 3),
+            "frame_fraction": round(self.params.frame_fraction, 4),
+            "convention": "X_cam = R @ X_world + t; camera x right, y down, z forward; "
+            "world z up from the mat (z = 0); pixels x = col, y = row, centres at integers",
+        }
+
+
+def sample_camera_params(rng: np.random.Generator) -> CameraParams:
+    """Mostly overhead: tilt 0-35 deg (skewed towards 0), FOV 35-65 deg, body 65-80% of the height."""
+    return CameraParams(
+        fov_deg=float(rng.uniform(35.0, 65.0)),
+        frame_fraction=float(rng.uniform(0.65, 0.8)),
+        tilt_deg=float(35.0 * rng.uniform(0.0, 1.0) ** 1.5),
+        azimuth_deg=float(rng.uniform(0.0, 360.0)),
+    )
+
+
+def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
+    """(3, 3) K with square pixels, vertical FOV `fov_deg`, principal point ((W-1)/2, (H-1)/2)."""
+    f = 0.5 * height / np.tan(np.radians(fov_deg) / 2.0)
+    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+
+
+def build_camera(width: int, height: int, params: CameraParams, body_length: float, target: np.ndarray) -> Camera:
+    """Place the camera so that `body_length` metres at `target` (3,) span `frame_fraction` of H.
+
+    The image "up" is world +y projected into the image, so the head (at +y) is at the top.
+    """
+    K = intrinsics(width, height, params.fov_deg)
+    distance = K[1, 1] * body_length / (params.frame_fraction * height)
+    tilt, az = np.radians(params.tilt_deg), np.radians(params.azimuth_deg)
+    back = np.array([np.sin(tilt) * np.cos(az), np.sin(tilt) * np.sin(az), np.cos(tilt)])
+    centre = target + distance * back
+    z_c = -back
+    down = np.array([0.0, -1.0, 0.0])
+    y_c = down - (down @ z_c) * z_c
+    y_c /= np.linalg.norm(y_c)
+    x_c = np.cross(y_c, z_c)
+    R = np.stack([x_c, y_c, z_c])
+    return Camera(width, height, K, R, -R @ centre, params, float(distance))

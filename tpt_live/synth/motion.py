@@ -1,0 +1,196 @@
+"""Spontaneous infant-like movement: smooth random joint trajectories with periods of stillness.
+
+Each degree of freedom of `Pose` is neutral + a sum of three sinusoids (random frequencies 0.15-1.1 Hz,
+random amplitudes) evaluated in a per-limb "motion time". Motion time advances with an activity gate
+that smoothly drops to 0 in random stillness windows, so a still limb freezes in whatever pose it had
+(instead of snapping back to neutral). Hip and knee share a "kick" component, shoulder and elbow an
+"arm wave" component, and left/right limbs are partly correlated. Values pass through a smooth clamp
+(tanh) into joint limits. The whole body also rotates (within +-22 deg) and drifts (within +-7% of the
+frame) slowly on the mat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tpt_live.synth.body import POSE_FIELDS, Pose
+
+SCENARIOS: tuple[str, ...] = ("supine", "side", "prone", "mixed")
+
+# name: (neutral, std, low, high) in degrees; one entry per side for limb DOFs ("sh_abd" -> l_/r_).
+_DOFS: dict[str, tuple[float, float, float, float]] = {
+    "head_yaw": (0.0, 30.0, -75.0, 75.0),
+    "head_tilt": (0.0, 8.0, -25.0, 25.0),
+    "head_nod": (0.0, 6.0, -20.0, 20.0),
+    "trunk_bend": (0.0, 4.0, -12.0, 12.0),
+    "sh_abd": (55.0, 32.0, 10.0, 165.0),
+    "sh_elev": (12.0, 20.0, -10.0, 78.0),
+    "elbow": (30.0, 32.0, 5.0, 145.0),
+    "elbow_twist": (30.0, 25.0, -45.0, 90.0),
+    "hip_abd": (15.0, 13.0, -5.0, 55.0),
+    "hip_elev": (20.0, 24.0, -5.0, 80.0),
+    "knee": (35.0, 30.0, 0.0, 140.0),
+    "knee_twist": (10.0, 15.0, -30.0, 50.0),
+    "ankle": (10.0, 14.0, -30.0, 45.0),
+}
+# Limb DOFs driven partly by the limb's shared component, and how strongly (correlation).
+_SHARED: dict[str, float] = {"sh_abd": 0.6, "elbow": 0.6, "hip_elev": 0.75, "knee": 0.75}
+_LIMB_OF: dict[str, str] = {
+    "sh_abd": "arm",
+    "sh_elev": "arm",
+    "elbow": "arm",
+    "elbow_twist": "arm",
+    "hip_abd": "leg",
+    "hip_elev": "leg",
+    "knee": "leg",
+    "knee_twist": "leg",
+    "ankle": "leg",
+}
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Per-frame pose and placement of one video."""
+
+    scenario: str  # "supine", "side" or "prone" (never "mixed")
+    roll: float  # radians about the body's long axis: 0 supine, +-pi/2 side, pi prone
+    angles: dict[str, np.ndarray]  # one (F,) radians array per `Pose` field
+    yaw: np.ndarray  # (F,) radians, rotation on the mat about world +z (counter-clockwise from above)
+    drift: np.ndarray  # (F, 2) body offset as fractions of the image (x: of width, y: of height, down)
+    activity: np.ndarray  # (F,) mean activity gate of the limbs, 0 = still, ~1 = moving
+
+    def pose(self, frame: int) -> Pose:
+        """Joint angles of one frame."""
+        return Pose(**{k: float(v[frame]) for k, v in self.angles.items()})
+
+
+@dataclass(frozen=True)
+class _Wave:
+    """Sum of sinusoids with unit-ish standard deviation scaled by `std`."""
+
+    freqs: np.ndarray  # (K,) Hz of motion time
+    amps: np.ndarray  # (K,) amplitudes
+    phases: np.ndarray  # (K,) radians
+
+    def __call__(self, tau: np.ndarray) -> np.ndarray:
+        arg = 2.0 * np.pi * self.freqs[:, None] * tau[None, :] + self.phases[:, None]
+        out: np.ndarray = (self.amps[:, None] * np.sin(arg)).sum(axis=0)
+        return out
+
+
+def _wave(rng: np.random.Generator, std: float = 1.0, fmin: float = 0.15, fmax: float = 1.1) -> _Wave:
+    k = 3
+    weights = rng.dirichlet(np.ones(k))
+    return _Wave(
+        freqs=np.exp(rng.uniform(np.log(fmin), np.log(fmax), k)),
+        amps=std * np.sqrt(2.0 * weights),
+        phases=rng.uniform(0.0, 2.0 * np.pi, k),
+    )
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    out: np.ndarray = x * x * (3.0 - 2.0 * x)
+    return out
+
+
+def _stillness_gate(rng: np.random.Generator, t: np.ndarray, rate_hz: float) -> np.ndarray:
+    """(F,) gate in [0, 1]: 1 while moving, smoothly 0 inside random stillness windows (0.6-2 s)."""
+    duration = float(t[-1]) if len(t) > 1 else 0.0
+    gate = np.ones_like(t)
+    for _ in range(rng.poisson(rate_hz * max(duration, 0.0))):
+        start = rng.uniform(0.3 * duration, duration)
+        length = rng.uniform(0.6, 2.0)
+        ramp = 0.25
+        bump = _smoothstep((t - start) / ramp) * _smoothstep((start + length - t) / ramp)
+        gate *= 1.0 - bump
+    return gate
+
+
+def _motion_time(rng: np.random.Generator, t: np.ndarray, gate: np.ndarray, fps: float) -> np.ndarray:
+    speed = 1.0 + 0.35 * np.sin(2.0 * np.pi * rng.uniform(0.05, 0.2) * t + rng.uniform(0, 2 * np.pi))
+    rate = gate * speed
+    return np.concatenate([[0.0], np.cumsum(rate[:-1])]) / fps
+
+
+def _soft_clip(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+    out: np.ndarray = mid + half * np.tanh((x - mid) / half)
+    return out
+
+
+def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, float]:
+    """("supine" | "side" | "prone", roll in radians); "mixed" draws 60% supine, 20% side, 20% prone."""
+    if scenario == "mixed":
+        scenario = str(rng.choice(["supine", "side", "prone"], p=[0.6, 0.2, 0.2]))
+    if scenario == "supine":
+        return scenario, 0.0
+    if scenario == "prone":
+        return scenario, float(np.pi)
+    return scenario, float(np.pi / 2 * rng.choice([-1.0, 1.0]))
+
+
+def _dof_table(scenario: str, rng: np.random.Generator) -> dict[str, tuple[float, float, float, float]]:
+    table = dict(_DOFS)
+    if scenario == "prone":  # limbs mostly in the mat plane, head turned to one side
+        table["sh_elev"] = (0.0, 10.0, -10.0, 30.0)
+        table["hip_elev"] = (5.0, 10.0, -5.0, 35.0)
+        table["head_yaw"] = (float(rng.choice([-55.0, 55.0])), 15.0, -80.0, 80.0)
+    return table
+
+
+def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: float) -> Motion:
+    """Sample the joint trajectories of one video (`frames` frames at `fps`)."""
+    scenario, roll = resolve_scenario(scenario, rng)
+    table = _dof_table(scenario, rng)
+    t = np.arange(frames, dtype=np.float64) / fps
+    vigour = rng.uniform(0.75, 1.3)
+    body_gate = _stillness_gate(rng, t, rate_hz=1.0 / 8.0)
+    values: dict[str, np.ndarray] = {}
+    gates = []
+    taus: dict[str, np.ndarray] = {}
+    for group in ("head", "l_arm", "r_arm", "l_leg", "r_leg"):
+        gate = body_gate * _stillness_gate(rng, t, rate_hz=1.0 / 10.0)
+        gates.append(gate)
+        taus[group] = _motion_time(rng, t, gate, fps)
+    shared = {limb: (_wave(rng), _wave(rng), rng.uniform(-0.4, 0.8)) for limb in ("arm", "leg")}
+    for name, (neutral, std, lo, hi) in table.items():
+        std = std * vigour * rng.uniform(0.8, 1.2)
+        if name not in _LIMB_OF:
+            tau = taus["head"]
+            values[name] = _soft_clip(neutral + std * _wave(rng)(tau), lo, hi)
+            continue
+        limb = _LIMB_OF[name]
+        wave_l, wave_r, rho = shared[limb]
+        c = _SHARED.get(name, 0.0)
+        for side in ("l", "r"):
+            tau = taus[f"{side}_{limb}"]
+            common = wave_l(tau) if side == "l" else rho * wave_l(tau) + np.sqrt(1 - rho**2) * wave_r(tau)
+            x = neutral + std * (c * common + np.sqrt(1.0 - c * c) * _wave(rng)(tau))
+            values[f"{side}_{name}"] = _soft_clip(x, lo, hi)
+    for side in ("l", "r"):  # a supine infant cannot bend the knee into the mat: knee <= hip + 30 deg
+        cap = values[f"{side}_hip_elev"] + 30.0
+        k = 6.0
+        knee = values[f"{side}_knee"]
+        values[f"{side}_knee"] = -k * np.logaddexp(-knee / k, -cap / k)
+    angles = {k: np.radians(values[k]) for k in POSE_FIELDS}
+    yaw0 = rng.uniform(-12.0, 12.0)
+    yaw = yaw0 + rng.uniform(0.0, 10.0) * np.sin(2 * np.pi * rng.uniform(0.01, 0.05) * t + rng.uniform(0, 2 * np.pi))
+    drift = np.stack(
+        [
+            rng.uniform(-0.04, 0.04)
+            + rng.uniform(0.0, 0.03) * np.sin(2 * np.pi * rng.uniform(0.01, 0.05) * t + rng.uniform(0, 7))
+            for _ in range(2)
+        ],
+        axis=1,
+    )
+    return Motion(
+        scenario=scenario,
+        roll=roll,
+        angles=angles,
+        yaw=np.radians(yaw),
+        drift=drift,
+        activity=np.mean(gates[1:], axis=0),
+    )

@@ -1,0 +1,79 @@
+"""Small PyAV helpers: write H.264 (yuv420p) MP4 files deterministically and read RGB frames.
+
+Frames are (H, W, 3) uint8 RGB arrays, rows top to bottom.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tpt_live.errors import InputError, SourceError
+
+log = logging.getLogger(__name__)
+
+
+def _rate(fps: float) -> Fraction:
+    if not (fps > 0 and np.isfinite(fps)):
+        raise InputError(f"bad fps {fps}: use a positive frame rate, e.g. 30")
+    return Fraction(fps).limit_denominator(1001)
+
+
+def write_video(
+    path: Path | str, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int], crf: int = 18
+) -> int:
+    """Encode `frames` (each (H, W, 3) uint8 RGB, size = (W, H)) to an H.264 yuv420p MP4 at `path`.
+
+    The encoder runs single-threaded with bit-exact muxing, so the same frames give the same bytes.
+    Width and height must be even (yuv420p). Returns the number of frames written.
+    """
+    width, height = size
+    if width < 2 or height < 2 or width % 2 or height % 2:
+        raise InputError(f"bad video size {width}x{height}: H.264 yuv420p needs even width and height")
+    rate = _rate(fps)
+    count = 0
+    with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "x264-params": "threads=1"}
+        for frame in frames:
+            if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
+                raise InputError(f"bad frame {frame.shape} {frame.dtype}: expected ({height}, {width}, 3) uint8 RGB")
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            video_frame.pts = count
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+            count += 1
+        for packet in stream.encode(None):
+            container.mux(packet)
+    log.debug("wrote %d frames to %s", count, path)
+    return count
+
+
+def read_video(path: Path | str) -> Iterator[np.ndarray]:
+    """Decode a video file frame by frame as (H, W, 3) uint8 RGB arrays.
+
+    Raises `SourceError` when the file is missing or cannot be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"video file not found: {path}: check the path")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as exc:
+        raise SourceError(f"cannot open video {path} ({exc}): is it a video file?") from exc
+    with container:
+        if not container.streams.video:
+            raise SourceError(f"no video stream in {path}: give a video file")
+        try:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as exc:
+            raise SourceError(f"cannot decode video {path} ({exc}): the file may be truncated") from exc
