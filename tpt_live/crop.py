@@ -1,0 +1,185 @@
+"""Which part of a source frame the model sees, and how model-input pixels map back to the source.
+
+Convention (shared by every function here): points are (x=col, y=row) with pixel centres at integer
+coordinates, so source pixel i covers [i - 0.5, i + 0.5]. A `CropBox` (x, y, w, h) names the block of
+source pixels with columns x .. x+w-1 and rows y .. y+h-1 (x, y may be negative or the box may pass the
+frame's edge: those pixels are padding, black). Resizing the box to S x S maps edges to edges, so a
+model-input point (u, v) sits at source
+
+    x_src = x + (u + 0.5) * w / S - 0.5,    y_src = y + (v + 0.5) * h / S - 0.5
+
+and a box with w = S is a plain shift. Every box the tracker builds is square (w = h), so the model
+never sees a stretched subject: the full frame is letterboxed into a square box centred on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tpt_live.errors import InputError
+
+
+@dataclass(frozen=True)
+class CropBox:
+    x: float  # first source column in the box (may be negative: padding)
+    y: float  # first source row in the box
+    w: float  # width in source pixels (> 0)
+    h: float  # height in source pixels (> 0)
+
+    def __post_init__(self) -> None:
+        if self.w <= 0 or self.h <= 0:
+            raise InputError(f"crop box {self} must have a positive width and height")
+
+    def as_list(self) -> list[float]:
+        return [float(self.x), float(self.y), float(self.w), float(self.h)]
+
+
+@dataclass(frozen=True)
+class FollowConfig:
+    margin: float = 0.3  # added on each side of the keypoints' extent, as a fraction of that extent
+    min_side: float = 0.25  # smallest box side, as a fraction of the frame's longer side
+    min_score: float = 0.3  # keypoints scoring below this do not steer the box
+    min_points: int = 4  # fewer reliable keypoints than this: fall back to the full frame
+
+    def __post_init__(self) -> None:
+        if self.margin < 0 or not 0 < self.min_side <= 1 or self.min_points < 2:
+            raise InputError(f"follow settings {self} out of range (margin >= 0, 0 < min_side <= 1, points >= 2)")
+
+
+def parse_roi(text: str) -> CropBox:
+    """`"x,y,w,h"` in source pixels -> CropBox; InputError with the fix when malformed."""
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"--roi {text!r} must be four integers x,y,w,h in source pixels, e.g. 100,50,320,320"
+        ) from None
+    if w <= 0 or h <= 0:
+        raise InputError(f"--roi {text!r}: width and height must be positive")
+    return CropBox(x, y, w, h)
+
+
+def full_box(frame_w: int, frame_h: int) -> CropBox:
+    """The square box that letterboxes the whole frame (centred, padding on the short side)."""
+    side = max(frame_w, frame_h)
+    return CropBox((frame_w - side) // 2, (frame_h - side) // 2, side, side)
+
+
+def square_box(box: CropBox) -> CropBox:
+    """The smallest square box with the same centre (up to half a pixel) that contains `box`."""
+    side = max(box.w, box.h)
+    return CropBox(box.x - (side - box.w) // 2, box.y - (side - box.h) // 2, side, side)
+
+
+def check_roi(box: CropBox, frame_w: int, frame_h: int) -> None:
+    """InputError when a user ROI lies outside a frame of the given size."""
+    if box.x >= frame_w or box.y >= frame_h or box.x + box.w <= 0 or box.y + box.h <= 0:
+        raise InputError(f"--roi {box.x},{box.y},{box.w},{box.h} lies outside the {frame_w}x{frame_h} frame")
+
+
+def to_source(points: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """Model-input pixels (..., 2) of an S x S input -> source pixels (..., 2), float64 (see module doc)."""
+    p = np.asarray(points, dtype=np.float64)
+    scale = np.array([box.w / size, box.h / size])
+    return np.array([box.x, box.y]) + (p + 0.5) * scale - 0.5
+
+
+def to_model(points: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """Source pixels (..., 2) -> model-input pixels (..., 2); the inverse of `to_source`."""
+    p = np.asarray(points, dtype=np.float64)
+    scale = np.array([size / box.w, size / box.h])
+    return (p - np.array([box.x, box.y]) + 0.5) * scale - 0.5
+
+
+@dataclass(frozen=True)
+class ResizePlan:
+    """How the decoder turns a whole frame into the S x S model input with one swscale resize.
+
+    The frame is resized to scaled_w x scaled_h and pasted with its top-left pixel at (off_x, off_y) of
+    the S x S canvas (negative offsets cut it). `box` is the crop this exactly realises, after rounding.
+    """
+
+    scaled_w: int
+    scaled_h: int
+    off_x: int
+    off_y: int
+    box: CropBox
+
+
+def plan_resize(frame_w: int, frame_h: int, box: CropBox, size: int) -> ResizePlan:
+    """The decoder-side resize that realises `box` (as closely as whole pixels allow)."""
+    sw = max(1, round(frame_w * size / box.w))
+    sh = max(1, round(frame_h * size / box.h))
+    ox = round(-box.x * sw / frame_w)
+    oy = round(-box.y * sh / frame_h)
+    # the exact box of this integer plan: canvas pixel u <-> scaled pixel u - ox <-> source (u-ox+.5)W/sw-.5
+    exact = CropBox(-ox * frame_w / sw, -oy * frame_h / sh, size * frame_w / sw, size * frame_h / sh)
+    return ResizePlan(sw, sh, ox, oy, exact)
+
+
+def paste(scaled: np.ndarray, plan: ResizePlan, size: int) -> np.ndarray:
+    """scaled: (scaled_h, scaled_w, 3) uint8 -> (S, S, 3) uint8 canvas, black outside the frame."""
+    if plan.off_x == 0 and plan.off_y == 0 and scaled.shape[:2] == (size, size):
+        return scaled
+    canvas = np.zeros((size, size, 3), np.uint8)
+    _blit(canvas, scaled, plan.off_x, plan.off_y)
+    return canvas
+
+
+def _blit(dst: np.ndarray, src: np.ndarray, ox: int, oy: int) -> None:
+    """Copy src into dst with src's top-left pixel at dst (ox, oy), clipping at dst's edges."""
+    h, w = src.shape[:2]
+    x0, y0 = max(ox, 0), max(oy, 0)
+    x1, y1 = min(ox + w, dst.shape[1]), min(oy + h, dst.shape[0])
+    if x1 > x0 and y1 > y0:
+        dst[y0:y1, x0:x1] = src[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+
+
+def crop_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """Cut an integer box out of image (H, W, 3) uint8 (black padding outside) and resize to (S, S, 3).
+
+    Used by follow mode, whose box depends on the previous result and so cannot be set in the decoder.
+    """
+    x, y, w, h = (round(v) for v in (box.x, box.y, box.w, box.h))
+    ih, iw = image.shape[:2]
+    if x >= 0 and y >= 0 and x + w <= iw and y + h <= ih:
+        block = image[y : y + h, x : x + w]
+    else:
+        block = np.zeros((h, w, 3), np.uint8)
+        _blit(block, image, -x, -y)
+    interp = cv2.INTER_AREA if w > size else cv2.INTER_LINEAR
+    return cv2.resize(block, (size, size), interpolation=interp)
+
+
+def follow_box(xy: np.ndarray, score: np.ndarray, frame_w: int, frame_h: int, config: FollowConfig) -> CropBox | None:
+    """Square integer box centred on the subject, from its previous keypoints in source pixels.
+
+    xy: (J, 2) source pixels; score: (J,). Returns None (use the full frame) when fewer than
+    `min_points` keypoints score at least `min_score`. The side is the keypoints' larger extent plus
+    `margin` on each side, at least `min_side` of the frame's longer side and at most that side; the
+    centre is moved so the box stays over the frame where it can.
+    """
+    good = np.asarray(score) >= config.min_score
+    if int(good.sum()) < config.min_points:
+        return None
+    pts = np.asarray(xy, dtype=np.float64)[good]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    longest = max(frame_w, frame_h)
+    extent = float((hi - lo).max())
+    side = int(round(min(max(extent * (1 + 2 * config.margin), config.min_side * longest), longest)))
+    side = max(side, 2)
+    cx, cy = (lo + hi) / 2
+    x = _clamp(int(round(cx - side / 2)), frame_w, side)
+    y = _clamp(int(round(cy - side / 2)), frame_h, side)
+    return CropBox(x, y, side, side)
+
+
+def _clamp(start: int, length: int, side: int) -> int:
+    """Keep [start, start+side) over [0, length): inside when it fits, centred on it when it does not."""
+    if side >= length:
+        return (length - side) // 2
+    return min(max(start, 0), length - side)
