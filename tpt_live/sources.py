@@ -1,0 +1,305 @@
+"""Video sources: files, globs, folders, image folders, webcams and network streams, decoded by PyAV.
+
+A source yields `Frame`s. When the crop is fixed (full frame or `--roi`) the decoder also makes the
+model input: one swscale resize (`VideoFrame.to_ndarray(width=, height=, interpolation="AREA")`) plus
+a paste into the S x S canvas, never a Python-side resize (see `tpt_live.crop` for the coordinates).
+Iterating a source is blocking work meant for its own thread (`tpt_live.pipeline` runs it there).
+
+A corrupt packet gives a `decode_error` frame and decoding goes on. A file that ends early (truncated)
+stops there and leaves a message in `VideoSource.problems`. Live sources (camera, stream) reconnect up
+to `reconnect` times, then raise `SourceError`.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tpt_live.crop import CropBox, ResizePlan, full_box, paste, plan_resize
+from tpt_live.errors import InputError, SourceError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"})
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://")
+IMAGE_FPS = 30.0  # frame rate assumed for image folders (t = index / IMAGE_FPS)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    uri: str  # file path, folder, camera device or URL
+    kind: str  # "file" | "images" | "camera" | "stream"
+    name: str  # short name for output files (file stem, folder name, "camera0", host)
+    images: tuple[str, ...] = ()  # the image files of an image folder, sorted
+
+    @property
+    def live(self) -> bool:
+        return self.kind in ("camera", "stream")
+
+
+@dataclass
+class SourceInfo:
+    uri: str  # as given
+    kind: str  # as in SourceSpec
+    width: int  # source pixels
+    height: int
+    fps: float  # nominal frame rate (0 when unknown)
+    time_base: str  # of the timestamps, e.g. "1/15360"
+    frame_count: int  # expected frames from the header (0 when unknown or live)
+    live: bool  # frames arrive in real time and may be dropped
+
+
+@dataclass
+class Frame:
+    """One decoded (or failed) frame. Images are uint8; `image` is BGR for drawing and encoding."""
+
+    idx: int  # 0-based position in the source, counting failed and dropped frames
+    t: float  # seconds from the first frame (wall clock for live sources)
+    status: str  # "ok" | "decode_error" | "dropped"
+    net: np.ndarray | None = None  # (S, S, 3) RGB model input, when the crop is fixed
+    box: CropBox | None = None  # the crop `net` realises, source pixels
+    image: np.ndarray | None = None  # (H, W, 3) BGR full frame, when asked for
+    pts: int | None = None  # presentation timestamp in `SourceInfo.time_base` units
+    arrival: float = 0.0  # time.perf_counter() when the decoder produced it (latency origin)
+
+
+def _camera_device(arg: str) -> str | None:
+    if arg.isdigit():
+        return f"/dev/video{arg}" if sys.platform.startswith("linux") else arg
+    if arg.startswith("/dev/video"):
+        return arg
+    return None
+
+
+def _folder(path: Path) -> list[SourceSpec]:
+    files = sorted(p for p in path.iterdir() if p.is_file())
+    videos = [p for p in files if p.suffix.lower() in VIDEO_EXTS]
+    if videos:
+        return [SourceSpec(str(p), "file", p.stem) for p in videos]
+    images = [str(p) for p in files if p.suffix.lower() in IMAGE_EXTS]
+    if images:
+        return [SourceSpec(str(path), "images", path.name, tuple(images))]
+    raise InputError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_EXTS))}) and no images")
+
+
+def resolve_sources(args: list[str]) -> list[SourceSpec]:
+    """Command-line sources -> one spec per output. Folders give one spec per video inside (or one
+    image-folder spec); globs are expanded and sorted. Raises InputError / SourceError."""
+    specs: list[SourceSpec] = []
+    for arg in args:
+        device = _camera_device(arg)
+        if device is not None:
+            specs.append(SourceSpec(device, "camera", f"camera{device.removeprefix('/dev/video')}"))
+        elif arg.lower().startswith(STREAM_SCHEMES):
+            host = arg.split("://", 1)[1].split("/", 1)[0].replace(":", "_") or "stream"
+            specs.append(SourceSpec(arg, "stream", host))
+        elif "://" in arg:
+            raise InputError(f"unsupported source {arg!r}: use a file, folder, glob, camera 0 or rtsp/http(s) URL")
+        elif any(c in arg for c in "*?["):
+            matches = sorted(glob.glob(arg))
+            if not matches:
+                raise SourceError(f"no files match {arg!r}")
+            specs += resolve_sources(matches)
+        else:
+            path = Path(arg)
+            if path.is_dir():
+                specs += _folder(path)
+            elif not path.exists():
+                raise SourceError(f"{arg}: no such file or folder")
+            elif path.suffix.lower() in IMAGE_EXTS:
+                specs.append(SourceSpec(arg, "images", path.stem, (arg,)))
+            else:
+                specs.append(SourceSpec(arg, "file", path.stem))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):  # same stem in two folders: keep outputs apart
+        specs = [SourceSpec(s.uri, s.kind, f"{s.name}_{i}", s.images) for i, s in enumerate(specs)]
+    return specs
+
+
+def open_container(spec: SourceSpec, timeout: float) -> av.container.InputContainer:
+    """Open with PyAV; every failure becomes a SourceError that names the source and the fix."""
+    if spec.kind == "file":
+        if not os.access(spec.uri, os.R_OK):
+            raise SourceError(f"{spec.uri}: cannot be read (permission denied)")
+        if os.path.getsize(spec.uri) == 0:
+            raise SourceError(f"{spec.uri}: the file is empty")
+    try:
+        if spec.kind == "camera":
+            fmt = "v4l2" if spec.uri.startswith("/dev/") else ("avfoundation" if sys.platform == "darwin" else None)
+            return av.open(spec.uri, format=fmt, timeout=timeout)
+        if spec.kind == "stream":
+            opts = {"rtsp_transport": "tcp"} if spec.uri.startswith("rtsp") else {}
+            return av.open(spec.uri, options=opts, timeout=timeout)
+        return av.open(spec.uri)
+    except FileNotFoundError:
+        what = "camera not found (is it plugged in? try another index)" if spec.kind == "camera" else "not found"
+        raise SourceError(f"{spec.uri}: {what}") from None
+    except (av.FFmpegError, OSError) as exc:
+        hint = "check the URL and that the server is up" if spec.live else "the file is not a video FFmpeg can read"
+        raise SourceError(f"{spec.uri}: cannot open ({exc.__class__.__name__}: {exc}); {hint}") from None
+
+
+class VideoSource:
+    """Frames of one source. `size` is the model input S; `box` the fixed crop (None: full frame, or
+    follow mode when `fixed_crop` is False); `want_image` asks for the full BGR frame as well."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        size: int,
+        box: CropBox | None = None,
+        fixed_crop: bool = True,
+        want_image: bool = False,
+        reconnect: int = 3,
+        pace: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.spec, self.size, self.roi, self.fixed_crop = spec, size, box, fixed_crop
+        self.want_image = want_image or not fixed_crop
+        self.reconnect, self.pace, self.timeout = reconnect, pace, timeout
+        self.problems: list[str] = []  # truncation and similar, for the summary
+        self._plan: ResizePlan | None = None
+        self._plan_for: tuple[int, int] = (0, 0)
+        self._container: av.container.InputContainer | None = None
+        self.info = self._probe()
+
+    @property
+    def live(self) -> bool:
+        return self.spec.live or self.pace
+
+    def _probe(self) -> SourceInfo:
+        if self.spec.kind == "images":
+            first = self._open_image(self.spec.images[0])
+            return SourceInfo(
+                self.spec.uri, "images", first.width, first.height, IMAGE_FPS, f"1/{int(IMAGE_FPS)}",
+                len(self.spec.images), False,
+            )  # fmt: skip
+        self._container = open_container(self.spec, self.timeout)
+        if not self._container.streams.video:
+            raise SourceError(f"{self.spec.uri}: has no video stream")
+        stream = self._container.streams.video[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise SourceError(f"{self.spec.uri}: the video stream has no frame size (damaged header?)")
+        fps = float(stream.average_rate or stream.guessed_rate or 0)
+        count = stream.frames or (round(self._container.duration / 1e6 * fps) if self._container.duration else 0)
+        return SourceInfo(
+            self.spec.uri, self.spec.kind, ctx.width, ctx.height, fps, str(stream.time_base or Fraction(1, 1000)),
+            0 if self.spec.live else int(count), self.live,
+        )  # fmt: skip
+
+    def _open_image(self, path: str) -> av.VideoFrame:
+        try:
+            with av.open(path) as c:
+                return next(iter(c.decode(video=0)))
+        except (av.FFmpegError, OSError, StopIteration) as exc:
+            raise SourceError(f"{path}: not a readable image ({exc})") from None
+
+    def _convert(self, vf: av.VideoFrame, idx: int, t: float) -> Frame:
+        frame = Frame(idx, t, "ok", pts=vf.pts, arrival=time.perf_counter())
+        if self.fixed_crop:
+            if self._plan is None or self._plan_for != (vf.width, vf.height):
+                box = self.roi or full_box(vf.width, vf.height)
+                self._plan, self._plan_for = plan_resize(vf.width, vf.height, box, self.size), (vf.width, vf.height)
+            p = self._plan
+            scaled = vf.to_ndarray(width=p.scaled_w, height=p.scaled_h, format="rgb24", interpolation="AREA")
+            frame.net, frame.box = paste(scaled, p, self.size), p.box
+        if self.want_image:
+            frame.image = vf.to_ndarray(format="bgr24")
+        return frame
+
+    def frames(self) -> Iterator[Frame]:
+        """Decode every frame in order (blocking). Live sources reconnect; files never skip frames."""
+        if self.spec.kind == "images":
+            yield from self._images()
+        elif self.spec.live:
+            yield from self._live()
+        else:
+            yield from self._file()
+
+    def _images(self) -> Iterator[Frame]:
+        for idx, path in enumerate(self.spec.images):
+            t = idx / IMAGE_FPS
+            try:
+                yield self._convert(self._open_image(path), idx, t)
+            except SourceError as exc:
+                log.warning("%s", exc)
+                yield Frame(idx, t, "decode_error", arrival=time.perf_counter())
+
+    def _file(self) -> Iterator[Frame]:
+        container = self._container or open_container(self.spec, self.timeout)
+        self._container = None
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base or 0)
+        start = stream.start_time or 0
+        period = 1.0 / self.info.fps if self.info.fps else 0.0
+        idx, t, clock = 0, -period, time.perf_counter()
+        try:
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as exc:  # a corrupt packet: record it and go on
+                    log.warning("%s: frame %d does not decode (%s)", self.spec.uri, idx, exc)
+                    t = (packet.pts - start) * tb if packet.pts is not None and tb else t + period
+                    yield Frame(idx, t, "decode_error", pts=packet.pts, arrival=time.perf_counter())
+                    idx += 1
+                    continue
+                for vf in decoded:
+                    t = (vf.pts - start) * tb if vf.pts is not None and tb else t + period
+                    if self.pace:  # simulated live source: release frames at their presentation time
+                        time.sleep(max(0.0, clock + t - time.perf_counter()))
+                    yield self._convert(vf, idx, t)
+                    idx += 1
+        except av.FFmpegError as exc:
+            self.problems.append(f"{self.spec.uri}: reading stopped after {idx} frames ({exc}); file damaged?")
+        finally:
+            container.close()
+        expected = self.info.frame_count
+        if expected and idx < expected - 1 and not self.problems:
+            self.problems.append(f"{self.spec.uri}: ends after {idx} of {expected} frames (truncated file?)")
+        if idx == 0 and not self.problems:
+            self.problems.append(f"{self.spec.uri}: no frame could be decoded")
+
+    def _live(self) -> Iterator[Frame]:
+        idx, failures, clock = 0, 0, time.perf_counter()
+        container = self._container
+        self._container = None
+        while True:
+            try:
+                if container is None:
+                    container = open_container(self.spec, self.timeout)
+                for vf in container.decode(video=0):
+                    failures = 0
+                    yield self._convert(vf, idx, time.perf_counter() - clock)
+                    idx += 1
+                if container.duration:  # a finite video served over http(s): it is over, not lost
+                    return
+                reason = "the stream ended"
+            except (av.FFmpegError, OSError, SourceError) as exc:
+                reason = str(exc)
+            finally:
+                if container is not None:
+                    container.close()
+                container = None
+            failures += 1
+            if failures > self.reconnect:
+                raise SourceError(f"{self.spec.uri}: lost after {self.reconnect} reconnects ({reason})")
+            log.warning("%s: %s; reconnecting (%d/%d)", self.spec.uri, reason, failures, self.reconnect)
+            time.sleep(min(0.5 * 2 ** (failures - 1), 5.0))
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
