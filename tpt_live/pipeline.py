@@ -1,0 +1,284 @@
+"""The streaming loop: decode -> crop -> infer -> lift -> smooth -> emit, in threads with bounded queues.
+
+Threads: the source decodes in one thread; crop, inference, lift and smoothing run in a second; the
+caller's thread receives `Result`s from the `Tracker.results()` generator and emits them (writers,
+overlay, window). Files go through a bounded queue and are inferred in batches: no frame is ever
+dropped. Live sources go through a one-frame slot: a new frame replaces one not yet taken, which is
+recorded as `dropped`, so latency stays bounded by one inference. A failure in any thread stops the
+others and is re-raised in the caller's thread; closing the generator (Ctrl-C) stops the threads too.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tpt_live.backend import PoseBackend, Poses
+from tpt_live.crop import CropBox, FollowConfig, crop_resize, follow_box, full_box, to_source
+from tpt_live.errors import SourceError
+from tpt_live.smoothing import PoseSmoother, SmoothingConfig
+from tpt_live.sources import Frame, VideoSource
+
+log = logging.getLogger(__name__)
+
+_END = object()  # sentinel: the producing stage has finished (or failed)
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    batch: int = 8  # frames per inference call for files (live sources always infer the latest frame)
+    roi: CropBox | None = None  # fixed crop in source pixels (None: full frame, letterboxed)
+    follow: bool = False  # centre a square crop on the subject from the previous keypoints
+    follow_config: FollowConfig = field(default_factory=FollowConfig)  # margin and limits of follow mode
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # One-Euro settings
+    keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
+    queue_size: int = 32  # frames buffered between decoder and inference (files)
+    stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
+
+    def __post_init__(self) -> None:
+        from tpt_live.errors import InputError
+
+        if self.batch < 1 or self.queue_size < 1:
+            raise InputError(f"--batch {self.batch} and queue size {self.queue_size} must be >= 1")
+        if self.follow and self.roi is not None:
+            raise InputError("--roi and --follow exclude each other: pick a fixed crop or a following one")
+
+
+@dataclass
+class Result:
+    """What the tracker knows about one frame. Points are source pixels (x=col, y=row, centres at integers)."""
+
+    frame: Frame  # the decoded frame (status, idx, t; image when keep_images)
+    kp2d: np.ndarray | None = None  # (J, 3) smoothed x, y and the raw consistency score
+    kp2d_raw: np.ndarray | None = None  # (J, 3) unsmoothed x, y, score
+    kp3d: np.ndarray | None = None  # (J, 3) smoothed, root-relative, when the backend lifts
+    kp3d_raw: np.ndarray | None = None  # (J, 3) unsmoothed
+    affines: np.ndarray | None = None  # (K, 2, 3) template -> MODEL-INPUT pixels (see `box`)
+    box: CropBox | None = None  # the crop the model saw, source pixels
+    latency: float = 0.0  # seconds from decode to hand-over to the caller
+
+
+@dataclass
+class Stats:
+    frames: int = 0  # records handed out (every status)
+    ok: int = 0
+    dropped: int = 0
+    decode_errors: int = 0
+    seconds: float = 0.0  # wall time from start to the last record
+    latencies: list[float] = field(default_factory=list)  # seconds, ok frames
+
+    @property
+    def fps(self) -> float:
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, r: Result) -> None:
+        self.frames += 1
+        if r.frame.status == "ok":
+            self.ok += 1
+            self.latencies.append(r.latency)
+        elif r.frame.status == "dropped":
+            self.dropped += 1
+        else:
+            self.decode_errors += 1
+
+
+class LatestSlot:
+    """A one-frame mailbox for live sources: `put` replaces an untaken frame and records it as dropped."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._dropped: list[Frame] = []
+        self._closed = False
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            if self._frame is not None:
+                old = self._frame
+                self._dropped.append(Frame(old.idx, old.t, "dropped", pts=old.pts, arrival=old.arrival))
+            self._frame = frame
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def take(self, timeout: float) -> tuple[list[Frame], Frame | None, bool]:
+        """(frames dropped since the last take, the latest frame or None, closed and empty)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout)
+            dropped, frame = self._dropped, self._frame
+            self._dropped, self._frame = [], None
+            return dropped, frame, self._closed and frame is None
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put with a timeout loop so a stopped consumer never blocks the producer. False when stopped."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+class Tracker:
+    """Tracks one subject through one source. Iterate `results()` once; `stats` fills as it goes."""
+
+    def __init__(self, source: VideoSource, backend: PoseBackend, config: TrackConfig) -> None:
+        self.source, self.backend, self.config = source, backend, config
+        self.size = backend.input_size
+        self.smoother = PoseSmoother(config.smoothing)
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self._frames: queue.Queue = queue.Queue(config.queue_size)
+        self._slot = LatestSlot()
+        self._results: queue.Queue = queue.Queue(max(config.queue_size, config.batch * 2))
+        self._last: Result | None = None  # steers follow mode
+
+    # -- stage 1: decode (own thread) -----------------------------------------------------------
+    def _decode(self) -> None:
+        try:
+            for frame in self.source.frames():
+                if self._stop.is_set():
+                    break
+                if self.source.live:
+                    self._slot.put(frame)
+                elif not _put(self._frames, frame, self._stop):
+                    break
+        except BaseException as exc:  # noqa: B036 - handed to the caller's thread, never swallowed
+            self._fail(exc)
+        finally:
+            self._slot.close()
+            _put(self._frames, _END, self._stop)
+
+    # -- stage 2: crop -> infer -> lift -> smooth (own thread) -----------------------------------
+    def _next_batch(self) -> tuple[list[Frame], bool]:
+        """Frames for one inference call (in idx order, failed and dropped ones included), and 'ended'."""
+        if self.source.live:
+            dropped, frame, ended = self._slot.take(timeout=0.2)
+            return dropped + ([frame] if frame is not None else []), ended
+        batch: list[Frame] = []
+        while sum(f.status == "ok" for f in batch) < self.config.batch:
+            try:
+                item = self._frames.get(timeout=0.2 if batch else self.config.stall_timeout)
+            except queue.Empty:
+                if batch:
+                    return batch, False
+                raise SourceError(f"{self.source.spec.uri}: no frame for {self.config.stall_timeout:.0f} s") from None
+            if item is _END:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _infer_loop(self) -> None:
+        try:
+            ended = False
+            while not ended and not self._stop.is_set():
+                batch, ended = self._next_batch()
+                for result in self._process(batch):
+                    if not _put(self._results, result, self._stop):
+                        return
+        except BaseException as exc:  # noqa: B036 - handed to the caller's thread, never swallowed
+            self._fail(exc)
+        finally:
+            _put(self._results, _END, self._stop)
+
+    def _crop(self, frame: Frame) -> tuple[np.ndarray, CropBox]:
+        """The S x S RGB model input of a frame and the box it shows."""
+        if not self.config.follow:
+            assert frame.net is not None and frame.box is not None  # fixed crops are made by the decoder
+            return frame.net, frame.box
+        assert frame.image is not None  # follow mode always decodes full frames
+        h, w = frame.image.shape[:2]
+        box = None
+        if self._last is not None and self._last.kp2d is not None:
+            box = follow_box(self._last.kp2d[:, :2], self._last.kp2d[:, 2], w, h, self.config.follow_config)
+        box = box or full_box(w, h)
+        return np.ascontiguousarray(crop_resize(frame.image, box, self.size)[..., ::-1]), box
+
+    def _process(self, batch: list[Frame]) -> list[Result]:
+        good = [f for f in batch if f.status == "ok"]
+        by_idx: dict[int, Result] = {f.idx: Result(f) for f in batch}
+        if good:
+            crops = [self._crop(f) for f in good]
+            poses = self.backend.infer(np.stack([c[0] for c in crops]))
+            for i, (frame, (_, box)) in enumerate(zip(good, crops, strict=True)):
+                by_idx[frame.idx] = self._postprocess(frame, poses, i, box)
+        return [by_idx[f.idx] for f in batch]
+
+    def _postprocess(self, frame: Frame, poses: Poses, i: int, box: CropBox) -> Result:
+        xy = to_source(poses.keypoints[i], box, self.size)
+        score = poses.consistency[i].astype(np.float64)
+        kp3d_raw = self._lift(poses, i)
+        xy_s, kp3d_s = self.smoother.smooth(xy, score, frame.t, kp3d_raw)
+        result = Result(
+            frame=frame if self.config.keep_images else _without_pixels(frame),
+            kp2d=np.column_stack([xy_s, score]),
+            kp2d_raw=np.column_stack([xy, score]),
+            kp3d=kp3d_s,
+            kp3d_raw=kp3d_raw,
+            affines=poses.affines[i],
+            box=box,
+        )
+        self._last = result
+        return result
+
+    @staticmethod
+    def _lift(poses: Poses, i: int) -> np.ndarray | None:
+        """Root-relative 3D keypoints (J, 3) when the backend carries a lifter, else None."""
+        return None if poses.kp3d is None else poses.kp3d[i].astype(np.float64)
+
+    # -- the caller's side --------------------------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        self._errors.append(exc)
+        self._stop.set()
+
+    def results(self) -> Generator[Result, None, None]:
+        """Run the stages and yield one Result per source frame, in order. Re-raises a stage's error."""
+        threads = [
+            threading.Thread(target=self._decode, name="tpt-decode", daemon=True),
+            threading.Thread(target=self._infer_loop, name="tpt-infer", daemon=True),
+        ]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        try:
+            while True:
+                try:
+                    item = self._results.get(timeout=0.2)
+                except queue.Empty:
+                    if self._errors or not any(t.is_alive() for t in threads):
+                        break
+                    continue
+                if item is _END:
+                    break
+                item.latency = time.perf_counter() - item.frame.arrival
+                self.stats.add(item)
+                self.stats.seconds = time.perf_counter() - start
+                yield item
+            if self._errors:
+                raise self._errors[0]
+        finally:
+            self._stop.set()
+            for t in threads:
+                t.join(timeout=5.0)
+            self.source.close()
+
+    def stop(self) -> None:
+        """Ask the stages to finish early (the generator then ends)."""
+        self._stop.set()
+
+
+def _without_pixels(frame: Frame) -> Frame:
+    """The frame's record without image buffers, so results do not keep frames alive."""
+    return Frame(frame.idx, frame.t, frame.status, box=frame.box, pts=frame.pts, arrival=frame.arrival)
