@@ -1,0 +1,136 @@
+"""`tpt-live bench`: decode-only speed, end-to-end tracking speed per backend (with and without the overlay
+video) and the latency of a simulated live source, as rows for the CLI's table.
+
+The live rows replay the file in real time (frames released at their timestamps, as a camera would) and
+can slow the model by a fixed delay per call to show that latency stays bounded while frames are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from tpt_live.backend import PoseBackend, Poses
+from tpt_live.errors import BackendUnavailable, InputError
+from tpt_live.runner import BackendFactory, SourceSummary, TrackRequest, track_one
+from tpt_live.sources import VideoSource, resolve_sources
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchRow:
+    test: str  # "decode", "track", "track + video", "live"
+    backend: str  # runtime name ("-" for decode)
+    frames: int  # frames measured
+    fps: float  # frames per second of wall time
+    p50_ms: float | None = None  # latency percentiles (live rows and end-to-end)
+    p95_ms: float | None = None
+    drops: int | None = None  # frames dropped (live rows)
+    note: str = ""  # e.g. the added model delay, latency growth
+
+
+class SlowedBackend:
+    """A backend with a fixed extra delay per inference call (simulates a slower model or machine)."""
+
+    def __init__(self, inner: PoseBackend, delay: float) -> None:
+        self.inner, self.delay = inner, delay
+        self.name, self.precision = inner.name, inner.precision
+        self.input_size, self.model_name, self.model_digest = inner.input_size, inner.model_name, inner.model_digest
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        start = time.perf_counter()
+        poses = self.inner.infer(frames)
+        time.sleep(max(0.0, self.delay - (time.perf_counter() - start)))
+        return poses
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def bench_decode(src: str, size: int, seconds: float) -> BenchRow:
+    """Decode and resize to the model input only, for up to `seconds`."""
+    spec = resolve_sources([src])[0]
+    source = VideoSource(spec, size)
+    start, n = time.perf_counter(), 0
+    for frame in source.frames():
+        n += frame.status == "ok"
+        if time.perf_counter() - start > seconds:
+            break
+    source.close()
+    return BenchRow("decode", "-", n, n / (time.perf_counter() - start))
+
+
+def _row(test: str, backend: PoseBackend, s: SourceSummary, note: str = "") -> BenchRow:
+    return BenchRow(test, backend.name, s.ok, s.fps, s.latency_p50 * 1e3, s.latency_p95 * 1e3, s.dropped, note)
+
+
+def bench_track(src: str, backend: PoseBackend, seconds: float, video: bool, batch: int = 8) -> BenchRow:
+    """End to end into a JSON file (and an overlay video when `video`), for up to `seconds`."""
+    from tpt_live.pipeline import TrackConfig
+
+    spec = resolve_sources([src])[0]
+    with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
+        req = TrackRequest(
+            (src,), Path(tmp) / "bench.json", config=TrackConfig(batch=batch), max_seconds=seconds,
+            save_video=Path(tmp) / "bench.mp4" if video else None,
+        )  # fmt: skip
+        summary = track_one(spec, req, backend, many=False)
+    return _row("track + video" if video else "track", backend, summary)
+
+
+def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> BenchRow:
+    """Replay `src` in real time as a live source for `seconds`, the model slowed to `delay` s per frame."""
+    from tpt_live.pipeline import TrackConfig
+
+    spec = resolve_sources([src])[0]
+    slowed = SlowedBackend(backend, delay) if delay > 0 else backend
+    with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
+        req = TrackRequest((src,), Path(tmp) / "live.json", config=TrackConfig(), pace=True, max_seconds=seconds)
+        summary = track_one(spec, req, slowed, many=False)
+    note = f"model slowed to {delay * 1e3:.0f} ms; " if delay > 0 else ""
+    note += f"p95 of the last third {summary.latency_p95_late * 1e3:.0f} ms"
+    return _row("live", backend, summary, note)
+
+
+def run_bench(
+    src: str,
+    open_backend: BackendFactory,
+    model: str | None = None,
+    backends: tuple[str, ...] = ("torch", "onnxruntime"),
+    seconds: float = 10.0,
+    live_delay: float = 0.05,
+    precision: str = "fp32",
+) -> list[BenchRow]:
+    """All rows for one clip. Backends that cannot load here are logged and skipped."""
+    if seconds <= 0:
+        raise InputError(f"--seconds {seconds} must be > 0")
+    rows: list[BenchRow] = []
+    for name in backends:
+        try:
+            backend = open_backend(model, backend=name, device="cpu", precision=precision)
+        except BackendUnavailable as exc:
+            log.warning("skipping backend %s: %s", name, exc)
+            continue
+        try:
+            if not rows:
+                rows.append(bench_decode(src, backend.input_size, seconds))
+            backend.infer(np.zeros((8, backend.input_size, backend.input_size, 3), np.uint8))  # warm-up
+            rows.append(bench_track(src, backend, seconds, video=False))
+            rows.append(bench_track(src, backend, seconds, video=True))
+            rows.append(bench_live(src, backend, seconds, live_delay))
+        finally:
+            backend.close()
+    return rows
+
+
+def as_dicts(rows: list[BenchRow]) -> list[dict]:
+    """Rows as plain dicts (JSON output of benchmarks/bench_track.py)."""
+    from dataclasses import asdict
+
+    return [asdict(replace(r)) for r in rows]
