@@ -186,7 +186,7 @@ def build_serialized(
     profile.set_shape(name, (lo, size, size, 3), (opt, size, size, 3), (hi, size, size, 3))
     config.add_optimization_profile(profile)
     if spec.precision in ("fp16", "int8"):
-        if not builder.platform_has_fast_fp16:
+        if not getattr(builder, "platform_has_fast_fp16", True):  # deprecated in TensorRT 10
             log.warning("this GPU has no fast FP16; the engine will be slow")
         config.set_flag(trt.BuilderFlag.FP16)
         config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
