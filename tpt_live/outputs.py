@@ -12,6 +12,7 @@ centres at integers; `score` is the model's consistency (1 = every template copy
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import time
@@ -48,10 +49,15 @@ def schema() -> dict:
 
 def validate(document: Any, definition: str) -> None:
     """Validate against one `$defs` entry of the schema (needs `jsonschema`, a dev dependency)."""
+    _validator(definition).validate(document)
+
+
+@functools.cache
+def _validator(definition: str) -> Any:
     import jsonschema
 
     root = schema()
-    jsonschema.validate(document, {"$defs": root["$defs"], "$ref": f"#/$defs/{definition}"})
+    return jsonschema.Draft202012Validator({"$defs": root["$defs"], "$ref": f"#/$defs/{definition}"})
 
 
 def make_header(

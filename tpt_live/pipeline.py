@@ -168,13 +168,18 @@ class Tracker:
             dropped, frame, ended = self._slot.take(timeout=0.2)
             return dropped + ([frame] if frame is not None else []), ended
         batch: list[Frame] = []
+        waited = 0.0
         while sum(f.status == "ok" for f in batch) < self.config.batch:
             try:
-                item = self._frames.get(timeout=0.2 if batch else self.config.stall_timeout)
+                item = self._frames.get(timeout=0.2)
             except queue.Empty:
-                if batch:
-                    return batch, False
-                raise SourceError(f"{self.source.spec.uri}: no frame for {self.config.stall_timeout:.0f} s") from None
+                waited += 0.2
+                if batch or self._stop.is_set():
+                    return batch, self._stop.is_set()
+                if waited > self.config.stall_timeout:
+                    uri = self.source.spec.uri
+                    raise SourceError(f"{uri}: no frame for {self.config.stall_timeout:.0f} s") from None
+                continue
             if item is _END:
                 return batch, True
             batch.append(item)

@@ -181,6 +181,7 @@ def run_track(
     """Track every source of the request; returns one summary per source (errors included)."""
     specs = resolve_sources(list(request.sources))
     many = len(specs) > 1
+    guess_format(request.out, request.fmt)  # a bad --format fails before any work
     for path, what in ((request.out, "--out"), (request.save_video, "--save-video")):
         if many and path is not None and path.exists() and not path.is_dir():
             raise InputError(f"{what} {path} is a file, but {len(specs)} sources need a folder")

@@ -34,6 +34,7 @@ VIDEO_EXTS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://")
 IMAGE_FPS = 30.0  # frame rate assumed for image folders (t = index / IMAGE_FPS)
+STABLE_AFTER = 10.0  # seconds a live connection must hold before its reconnect count starts again
 
 
 @dataclass(frozen=True)
@@ -280,8 +281,10 @@ class VideoSource:
             try:
                 if container is None:
                     container = open_container(self.spec, self.timeout)
+                connected = time.perf_counter()
                 for vf in container.decode(video=0):
-                    failures = 0
+                    if failures and time.perf_counter() - connected > STABLE_AFTER:
+                        failures = 0  # a connection that held counts as recovered
                     yield self._convert(vf, idx, time.perf_counter() - clock)
                     idx += 1
                 if container.duration:  # a finite video served over http(s): it is over, not lost

@@ -1,0 +1,110 @@
+"""The threaded pipeline: order, batching, coordinate mapping, follow mode, failures that never hang."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from track_helpers import FakeBackend, tiny_model_file, write_video
+
+from tpt_live.crop import full_box, to_source
+from tpt_live.pipeline import TrackConfig, Tracker
+from tpt_live.sources import VideoSource, resolve_sources
+
+
+def _source(path, size=32, **kw):
+    return VideoSource(resolve_sources([str(path)])[0], size, **kw)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("v") / "v.mp4", 20, 96, 48)
+
+
+def test_every_frame_in_order_and_batched(video):
+    backend = FakeBackend()
+    tracker = Tracker(_source(video), backend, TrackConfig(batch=8))
+    results = list(tracker.results())
+    assert [r.frame.idx for r in results] == list(range(20))
+    assert backend.calls == [8, 8, 4]
+    assert tracker.stats.ok == 20 and tracker.stats.dropped == 0
+
+
+def test_keypoints_are_mapped_to_source_pixels(video):
+    backend = FakeBackend()
+    first = next(iter(Tracker(_source(video), backend, TrackConfig(batch=1)).results()))
+    model_kp = backend.infer(np.zeros((1, 32, 32, 3), np.uint8)).keypoints[0]
+    assert first.box == full_box(96, 48)
+    assert first.kp2d_raw is not None and first.kp2d is not None
+    np.testing.assert_allclose(first.kp2d_raw[:, :2], to_source(model_kp, full_box(96, 48), 32), atol=1e-4)
+    np.testing.assert_allclose(first.kp2d_raw[:, 2], 0.9, atol=1e-6)
+    assert first.kp3d is None
+
+
+def test_kp3d_is_lifted_and_smoothed(video):
+    results = list(Tracker(_source(video), FakeBackend(kp3d=True), TrackConfig()).results())
+    assert all(r.kp3d is not None and r.kp3d.shape == (16, 3) for r in results)
+
+
+class _Small(FakeBackend):
+    """Keypoints spread over model pixels 12..19 only: a small subject."""
+
+    def infer(self, frames):
+        poses = super().infer(frames)
+        poses.keypoints = 12 + (poses.keypoints - 2) * 7 / 27
+        return poses
+
+
+def test_follow_mode_moves_the_crop(video):
+    config = TrackConfig(follow=True, batch=1)
+    results = list(Tracker(_source(video, fixed_crop=False), _Small(), config).results())
+    assert results[0].box == full_box(96, 48)
+    # keypoints span source x 37..58 (21 px): side = round(max(21 * 1.6, 0.25 * 96)) = 34, centred on 47.5
+    assert results[1].box is not None and (results[1].box.w, results[1].box.x) == (34, 30)
+
+
+def test_real_torch_backend_keypoints_inside_the_frame(video, tmp_path):
+    from engines.torch_backend import TorchBackend
+
+    backend = TorchBackend(tiny_model_file(tmp_path), device="cpu")
+    results = list(Tracker(_source(video), backend, TrackConfig()).results())
+    kp = np.stack([r.kp2d for r in results if r.kp2d is not None])
+    assert len(kp) == 20 and np.isfinite(kp).all()
+    assert (kp[..., 2] > 0).all() and (kp[..., 2] <= 1).all()
+    assert (kp[..., 0] > -1).all() and (kp[..., 0] < 96).all()
+
+
+class _Broken(FakeBackend):
+    def infer(self, frames):
+        if len(self.calls) == 1:
+            raise RuntimeError("boom")
+        return super().infer(frames)
+
+
+def test_a_failing_stage_stops_the_others_and_is_raised(video):
+    tracker = Tracker(_source(video), _Broken(), TrackConfig(batch=2, queue_size=2))
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="boom"):
+        list(tracker.results())
+    assert time.perf_counter() - start < 5
+
+
+def test_a_failing_decoder_is_raised(video):
+    source = _source(video)
+
+    def broken():
+        yield from []
+        raise OSError("disk gone")
+
+    source.frames = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk gone"):
+        list(Tracker(source, FakeBackend(), TrackConfig()).results())
+
+
+def test_closing_the_generator_stops_the_threads(video):
+    tracker = Tracker(_source(video), FakeBackend(delay=0.01), TrackConfig(batch=1, queue_size=1))
+    gen = tracker.results()
+    next(gen)
+    gen.close()
+    assert tracker._stop.is_set()

@@ -1,0 +1,117 @@
+"""`tpt-live track` end to end in a subprocess: exit codes, one-line errors, clean stop on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from track_helpers import tiny_model_file, write_video
+from typer.testing import CliRunner
+
+from tpt_live.outputs import validate
+
+CLI = [sys.executable, "-c", "from tpt_live.cli import main; main()"]
+
+
+def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    return write_video(d / "v.mp4", 12, 64, 48), tiny_model_file(d)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["missing.mp4"], 3, "no such file"),
+        (["ftp://host/v.mp4"], 2, "unsupported source"),
+        (["{video}", "--roi", "1,2,3"], 2, "--roi"),
+        (["{video}", "--format", "xml"], 2, "--format"),
+        (["{empty}"], 3, "empty"),
+    ],
+)
+def test_bad_input_is_one_line_and_an_exit_code(assets, tmp_path, args, code, needle):
+    video, model = assets
+    (tmp_path / "e.mp4").write_bytes(b"")
+    args = [a.format(video=video, empty=tmp_path / "e.mp4") for a in args]
+    r = _run("track", *args, "--out", str(tmp_path / "o.json"), "--model", str(model), "--backend", "torch", "-q")
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert r.returncode == code, r.stderr
+    assert len(errors) == 1 and needle in errors[0] and "Traceback" not in r.stderr
+
+
+def test_show_without_a_display_is_refused(assets, tmp_path):
+    video, model = assets
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = _run("track", str(video), "--out", str(tmp_path / "o.json"), "--model", str(model), "--show", env=env)
+    assert r.returncode == 2 and "needs a display" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_track_writes_a_valid_file(assets, tmp_path):
+    video, model = assets
+    out = tmp_path / "o.json"
+    r = _run("track", str(video), "--out", str(out), "--model", str(model), "--backend", "torch")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    validate(doc, "json_file")
+    assert len(doc["frames"]) == 12 and "12 frames" in r.stderr
+
+
+@pytest.mark.parametrize(("fmt", "sig"), [("json", signal.SIGINT), ("jsonl", signal.SIGTERM)])
+def test_interrupt_leaves_valid_output_with_every_frame(assets, tmp_path, fmt, sig):
+    _, model = assets
+    video = write_video(tmp_path / "long.mkv", 3000, 64, 48, codec="mjpeg")
+    out = tmp_path / f"o.{fmt}"
+    cmd = [*CLI, "track", str(video), "--out", str(out), "--model", str(model), "--backend", "torch", "--batch", "1"]
+    # a child of a background job inherits an ignored SIGINT: give it the default, as a terminal would
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    if fmt == "json":
+        doc = json.loads(out.read_text())
+        validate(doc, "json_file")
+        frames = doc["frames"]
+    else:
+        lines = [json.loads(x) for x in Path(out).read_text().splitlines()]
+        validate(lines[0], "header")
+        frames = lines[1:]
+    assert 0 < len(frames) < 3000
+    assert [f["idx"] for f in frames] == list(range(len(frames)))
+
+
+def test_options_reach_the_delegate(monkeypatch, tmp_path):
+    import engines
+    from tpt_live import runner
+    from tpt_live.cli import app
+
+    seen = {}
+
+    def fake_run_track(request, open_backend, progress=None):
+        seen["request"], seen["open"] = request, open_backend
+        return []
+
+    monkeypatch.setattr(runner, "run_track", fake_run_track)
+    args = ["track", "a.mp4", "b.mp4", "--out", str(tmp_path), "--format", "csv", "--roi", "1,2,30,40"]
+    args += ["--jobs", "2", "--no-smooth", "--beta", "0.5", "--reconnect", "7", "--batch", "4", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    req = seen["request"]
+    assert req.sources == ("a.mp4", "b.mp4") and req.fmt == "csv" and req.jobs == 2 and req.reconnect == 7
+    assert req.config.roi.as_list() == [1, 2, 30, 40] and req.config.batch == 4
+    assert not req.config.smoothing.enabled and req.config.smoothing.beta == 0.5
+    assert seen["open"] is engines.open_backend
