@@ -178,8 +178,12 @@ def track(
 
         Window()  # fails early, with one line, when there is no display
     console = Console(stderr=True, quiet=quiet)
-    with _TrackProgress(console) as progress:
-        summaries = run_track(request, engines.open_backend, progress)
+    try:
+        with _TrackProgress(console) as progress:
+            summaries = run_track(request, engines.open_backend, progress)
+    except KeyboardInterrupt:  # handled here: typer turns it into a return value, not an exit code
+        typer.echo("interrupted: outputs finalised", err=True)
+        sys.exit(130)
     _print_summary(console, summaries)
     codes = [s.exit_code for s in summaries if s.exit_code]
     if codes:  # each error was printed as one line above; exit with the first one's code
