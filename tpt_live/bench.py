@@ -70,14 +70,16 @@ def _row(test: str, backend: PoseBackend, s: SourceSummary, note: str = "") -> B
     return BenchRow(test, backend.name, s.ok, s.fps, s.latency_p50 * 1e3, s.latency_p95 * 1e3, s.dropped, note)
 
 
-def bench_track(src: str, backend: PoseBackend, seconds: float, video: bool, batch: int = 8) -> BenchRow:
+def bench_track(
+    src: str, backend: PoseBackend, seconds: float, video: bool, batch: int = 8, model: str | None = None
+) -> BenchRow:
     """End to end into a JSON file (and an overlay video when `video`), for up to `seconds`."""
     from tpt_live.pipeline import TrackConfig
 
     spec = resolve_sources([src])[0]
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
         req = TrackRequest(
-            (src,), Path(tmp) / "bench.json", config=TrackConfig(batch=batch), max_seconds=seconds,
+            (src,), Path(tmp) / "bench.json", model=model, config=TrackConfig(batch=batch), max_seconds=seconds,
             save_video=Path(tmp) / "bench.mp4" if video else None,
         )  # fmt: skip
         summary = track_one(spec, req, backend, many=False)
@@ -93,8 +95,8 @@ def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> 
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
         req = TrackRequest((src,), Path(tmp) / "live.json", config=TrackConfig(), pace=True, max_seconds=seconds)
         summary = track_one(spec, req, slowed, many=False)
-    note = f"model slowed to {delay * 1e3:.0f} ms; " if delay > 0 else ""
-    note += f"p95 of the last third {summary.latency_p95_late * 1e3:.0f} ms"
+    note = f"model {delay * 1e3:.0f} ms/frame; " if delay > 0 else ""
+    note += f"late p95 {summary.latency_p95_late * 1e3:.0f} ms"
     return _row("live", backend, summary, note)
 
 
@@ -121,8 +123,8 @@ def run_bench(
             if not rows:
                 rows.append(bench_decode(src, backend.input_size, seconds))
             backend.infer(np.zeros((8, backend.input_size, backend.input_size, 3), np.uint8))  # warm-up
-            rows.append(bench_track(src, backend, seconds, video=False))
-            rows.append(bench_track(src, backend, seconds, video=True))
+            rows.append(bench_track(src, backend, seconds, video=False, model=model))
+            rows.append(bench_track(src, backend, seconds, video=True, model=model))
             rows.append(bench_live(src, backend, seconds, live_delay))
         finally:
             backend.close()
