@@ -120,11 +120,71 @@ def arms_down(parts: list, upper: float = 60.0, lower: float = 80.0) -> list:
     return parts
 
 
+def infant_from_skeleton(j: dict[str, np.ndarray]) -> list:
+    """Parts between the joints of an infant skeleton (x, y on the 256 canvas, anatomical names).
+
+    Limbs: centre at the segment's middle, long std 0.45 x its length, short std from infant limb
+    thickness; core spans pelvis to neck; head centred on the head joint; hands and feet just beyond
+    wrists and ankles. Image-left parts sit on the subject's right joints.
+    """
+
+    def seg(name: str, a: np.ndarray, b: np.ndarray, short: float, anchors: list) -> tuple:
+        d = b - a
+        length = float(np.hypot(*d))
+        mid = (a + b) / 2
+        return (name, (float(mid[1]), float(mid[0])), short, 0.45 * length, math.atan2(d[1], d[0]), anchors)
+
+    def pt(v: np.ndarray) -> tuple[float, float]:
+        return (float(v[0]), float(v[1]))
+
+    pelvis, thorax, neck, head = j["pelvis"], j["thorax"], j["neck"], j["head"]
+    core_len = float(np.hypot(*(neck - pelvis)))
+    half_width = abs(float(j["left_shoulder"][0] - j["right_shoulder"][0])) / 2
+    parts = [
+        (
+            "core",
+            pt((pelvis + neck) / 2)[::-1],
+            0.8 * half_width,
+            0.36 * core_len,
+            math.pi / 2,
+            [pt(pelvis), pt(thorax), pt(neck)],
+        ),
+    ]
+    for img, anat in (("left", "right"), ("right", "left")):
+        hip, knee, ankle = j[f"{anat}_hip"], j[f"{anat}_knee"], j[f"{anat}_ankle"]
+        sh, el, wr = j[f"{anat}_shoulder"], j[f"{anat}_elbow"], j[f"{anat}_wrist"]
+        parts += [
+            seg(f"{img} hip", pelvis, hip, 7.0, [pt(pelvis), pt(hip)]),
+            seg(f"{img} thigh", hip, knee, 7.0, [pt(hip), pt(knee)]),
+            seg(f"{img} shin", knee, ankle, 6.0, [pt(knee), pt(ankle)]),
+            seg(f"{img} shoulder", thorax, sh, 6.4, [pt(thorax), pt(sh)]),
+            seg(f"{img} arm", sh, el, 6.0, [pt(sh), pt(el)]),
+            seg(f"{img} forearm", el, wr, 5.5, [pt(el), pt(wr)]),
+        ]
+        foot = ankle + 0.35 * (ankle - knee)
+        hand = wr + 0.35 * (wr - el)
+        parts += [
+            (f"{img} foot", (float(foot[1]), float(foot[0])), 5.0, 5.0, 0.0, [pt(ankle)]),
+            (f"{img} hand", (float(hand[1]), float(hand[0])), 5.0, 5.0, 0.0, [pt(wr)]),
+        ]
+    parts.append(("head", (float(head[1]), float(head[0])), 14.0, 12.5, 0.0, [pt(neck)]))
+    order = [p[0] for p in TPOSE_PARTS]
+    return sorted(parts, key=lambda p: order.index(p[0]))
+
+
 def main() -> None:
+    from tpt_live.skeleton import JOINT_NAMES
+    from tpt_live.synth import canonical_skeleton_2d
+
     OUT.mkdir(parents=True, exist_ok=True)
-    for name, parts in (("tpose", TPOSE_PARTS), ("arms_down", arms_down(TPOSE_PARTS))):
+    skeleton = dict(zip(JOINT_NAMES, canonical_skeleton_2d(256), strict=True))
+    variants = (
+        ("tpose", TPOSE_PARTS),
+        ("arms_down", arms_down(TPOSE_PARTS)),
+        ("infant", infant_from_skeleton(skeleton)),
+    )
+    for name, parts in variants:
         (OUT / f"{name}.json").write_text(json.dumps(to_json(name, parts), indent=1) + "\n")
-    _ = np  # infant template: added once the synthetic skeleton is fixed
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def read_metadata(path: str | Path) -> dict:
 def config_from_dict(d: dict) -> ModelConfig:
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in fields}
-    return ModelConfig(**kwargs)
+    return ModelConfig(**kwargs)  # type: ignore[arg-type]
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> TptModel:
@@ -92,7 +92,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         model.load_state_dict(state)
     except (SafetensorError, RuntimeError) as exc:
         raise ModelError(f"{path}: weights do not match the stored config ({exc})") from exc
-    model.metadata = meta  # type: ignore[assignment]
+    model.metadata = meta
     return model.to(device).eval()
 
 

@@ -11,7 +11,6 @@ import logging
 import sys
 from typing import Annotated
 
-import click
 import typer
 
 from tpt_live import __version__
@@ -52,15 +51,154 @@ def _not_built(command: str) -> None:
 
 
 @app.command()
-def train() -> None:
-    """Learn body keypoints from unlabelled videos (no annotations)."""
-    _not_built("train")
+def train(
+    data: Annotated[list[str], typer.Argument(help="Videos, folders of videos, or image folders (one scene each).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Run folder: checkpoints, metrics.jsonl, grids.")],
+    size: Annotated[int, typer.Option(help="Model input size S (frames are resized to S x S).")] = 64,
+    template: Annotated[str, typer.Option(help="Template: infant, arms_down, tpose or a JSON file.")] = "infant",
+    steps: Annotated[int, typer.Option(help="Optimisation steps (per process under torchrun).")] = 6000,
+    batch: Annotated[int, typer.Option(help="Frame pairs per step (per process).")] = 16,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of the regressor.")] = 1e-3,
+    lr_decoder: Annotated[float, typer.Option(help="Adam learning rate of the decoder.")] = 5e-4,
+    anchor_weight: Annotated[float, typer.Option(help="Anchor-link loss weight (0 disables it).")] = 0.5,
+    boundary_weight: Annotated[float, typer.Option(help="Boundary loss weight (0 disables it).")] = 1.0,
+    coarse_steps: Annotated[int, typer.Option(help="Steps with one shared affine for all parts.")] = 400,
+    blend_steps: Annotated[int, typer.Option(help="Steps over which the parts then become free.")] = 600,
+    sigma_steps: Annotated[int, typer.Option(help="Steps over which the template narrows to its width.")] = 1500,
+    mask_appearance: Annotated[
+        bool, typer.Option(help="Blank the appearance frame's own figure before the decoder sees it.")
+    ] = True,
+    roi: Annotated[str | None, typer.Option(help="Fixed region of interest x,y,w,h in source pixels.")] = None,
+    vgg_weights: Annotated[
+        str | None, typer.Option(help="torchvision VGG-19 weights file: adds the relu3_2 perceptual loss.")
+    ] = None,
+    val: Annotated[
+        str | None, typer.Option(help="`tpt-live synth` folder to report keypoint error on while training.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    amp: Annotated[bool, typer.Option(help="Mixed precision (use on CUDA; slow on CPUs without AMX).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and pair sampling.")] = 0,
+    ckpt_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 500,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Learn body keypoints from unlabelled videos (no annotations). Scales with `torchrun`."""
+    from pathlib import Path
+
+    import torch
+
+    from tpt_live.model import ModelConfig
+    from trainer.data import Roi, load_scenes
+    from trainer.loop import TrainConfig
+    from trainer.loop import train as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    model_cfg = ModelConfig(input_size=size, template=template)
+    cfg = TrainConfig(
+        steps=steps, batch=batch, lr=lr, lr_decoder=lr_decoder, anchor_weight=anchor_weight,
+        boundary_weight=boundary_weight, coarse_steps=coarse_steps, blend_steps=blend_steps,
+        sigma_steps=sigma_steps, mask_appearance=mask_appearance, bf16=amp, seed=seed,
+        ckpt_every=ckpt_every, vgg_weights=vgg_weights,
+    )  # fmt: skip
+    run_dir = Path(out)
+    scenes = load_scenes(data, size, Roi.parse(roi) if roi else None, cache_dir=run_dir / "cache")
+    validate = _validator(val, size) if val else None
+    with _TrainDisplay(steps, quiet) as display:
+        final = run_training(scenes, run_dir, model_cfg, cfg, device, resume, validate, on_log=display.update)
+    typer.echo(f"model: {run_dir / 'model.safetensors'}  last: {final}", err=True)
+
+
+def _validator(folder: str, size: int):
+    import torch
+
+    from tpt_live.evaluate import evaluate_2d, load_labelled
+
+    videos = load_labelled(folder, size)
+
+    def validate(model):
+        def predict(frames):
+            with torch.no_grad():
+                batch = torch.from_numpy(frames).permute(0, 3, 1, 2).to(model.maps.device)
+                return model.poses(batch).keypoints.cpu().numpy()
+
+        r = evaluate_2d(videos, predict, size)
+        return {"err_pct": round(r["mean_error_pct"], 3), **{k: round(v, 2) for k, v in r["per_part"].items()}}
+
+    return validate
+
+
+class _TrainDisplay:
+    """A rich progress bar fed by the trainer's metric rows."""
+
+    def __init__(self, steps: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = None if quiet else Progress(
+            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(), TextColumn("{task.description}"),
+        )  # fmt: skip
+        self.task = self.progress.add_task("", total=steps) if self.progress else None
+
+    def __enter__(self) -> _TrainDisplay:
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def update(self, row: dict) -> None:
+        if self.progress is None or self.task is None:
+            return
+        keys = ("loss", "rec", "anchor", "boundary", "images_per_s", "template_gain", "val_err_pct")
+        text = " ".join(f"{k}={row[k]}" for k in keys if k in row)
+        self.progress.update(self.task, completed=row["step"], description=text)
 
 
 @app.command()
-def evaluate() -> None:
-    """Measure keypoint error of a model on `tpt-live synth` output."""
-    _not_built("evaluate")
+def evaluate(
+    data: Annotated[str, typer.Argument(help="A folder of `tpt-live synth` output (<name>.mp4 + <name>.json).")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Checkpoint, .onnx or engine; default: the shipped model.")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="auto, torch, onnxruntime or tensorrt.")] = "torch",
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the metrics here as JSON.")] = None,
+) -> None:
+    """Measure the 2D keypoint error of a model on `tpt-live synth` output."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from engines import open_backend
+    from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
+
+    engine = open_backend(model, backend=backend)
+    size = engine.input_size
+    videos = load_labelled(data, size)
+    result = evaluate_2d(videos, lambda f: engine.infer(f).keypoints, size)
+    result["model"] = {"name": engine.model_name, "digest": engine.model_digest, "backend": engine.name}
+    baseline = template_baseline(model, videos, size)
+    if baseline is not None:
+        result["template_only_error_pct"] = baseline
+    table = Table(title=f"{len(videos)} videos, {result['n_frames']} frames, error in % of {size} px")
+    for col in ("", "mean", "hips", "knees", "feet", "shoulders", "hands", "PCK@0.05"):
+        table.add_column(col)
+    for label, key, parts in (("swap-tolerant", "mean_error_pct", "per_part"),
+                              ("strict", "mean_error_pct_strict", "per_part_strict")):  # fmt: skip
+        table.add_row(
+            label, f"{result[key]:.2f}", *(f"{result[parts][p]:.2f}" for p in ("hips", "knees", "feet",
+            "shoulders", "hands")), f"{result['pck@0.05']:.3f}" if label == "swap-tolerant" else "",
+        )  # fmt: skip
+    if baseline is not None:
+        table.add_row("template only", f"{baseline:.2f}", *[""] * 6)
+    Console(stderr=True).print(table)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1) + "\n")
 
 
 @app.command()
@@ -341,10 +479,11 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:  # usage errors: bad option values, missing arguments
-        typer.echo(f"error: {exc.format_message()}", err=True)
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: bad option values, missing arguments
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))

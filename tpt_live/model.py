@@ -60,10 +60,13 @@ class PoseRegressor(nn.Module):
 
     def __init__(self, cfg: ModelConfig, num_parts: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_stage(3, cfg.widths[0], 1)]
-        cin = cfg.widths[0]
+        layers: list[nn.Module] = []
+        cin, res = 3, cfg.input_size
         for w in cfg.widths:
-            layers += [_stage(cin, w, 2), _stage(w, w, 1)]
+            res //= 2
+            layers.append(_stage(cin, w, 2))
+            if res <= 16:  # a second conv per stage only where it is cheap
+                layers.append(_stage(w, w, 1))
             cin = w
         self.features = nn.Sequential(*layers)
         cells = (cfg.input_size // 2 ** len(cfg.widths)) ** 2
@@ -104,6 +107,13 @@ def normalise(images: Tensor) -> Tensor:
 
 class TptModel(nn.Module):
     """Regressor + template buffers. `forward` is warp-free (it is what ONNX exports)."""
+
+    maps: Tensor  # (K, S, S) rendered template
+    anchors: Tensor  # (K, 4, 2) padded anchors; slot 3 = Gaussian centre
+    anchor_mask: Tensor  # (K, 4) True where an anchor is real
+    readout: Tensor  # (J, K*4) joint read-out weights
+    links: Tensor  # (L, 2) anchor-loss link indices
+    metadata: dict  # set by tpt_live.checkpoint.load_model
 
     def __init__(self, cfg: ModelConfig, template: Template) -> None:
         super().__init__()

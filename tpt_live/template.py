@@ -123,11 +123,15 @@ class Template:
             ]
         )
 
-    def render(self, size: int) -> np.ndarray:
-        """(K, size, size) float32 in [0, 1]: every part's unnormalised Gaussian (peak 1)."""
+    def render(self, size: int, sigma_scale: float = 1.0) -> np.ndarray:
+        """(K, size, size) float32 in [0, 1]: every part's unnormalised Gaussian (peak 1).
+
+        `sigma_scale` widens every part (training starts wide and narrows to 1).
+        """
         rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
         out = np.empty((self.num_parts, size, size), np.float32)
         for k, (r0, c0, sx, sy, t) in enumerate(self.gaussian_params(size)):
+            sx, sy = sx * sigma_scale, sy * sigma_scale
             a = np.cos(t) ** 2 / (2 * sx**2) + np.sin(t) ** 2 / (2 * sy**2)
             b = -np.sin(2 * t) / (4 * sx**2) + np.sin(2 * t) / (4 * sy**2)
             c = np.sin(t) ** 2 / (2 * sx**2) + np.cos(t) ** 2 / (2 * sy**2)

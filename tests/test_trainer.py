@@ -1,0 +1,100 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from tpt_live.checkpoint import load_model
+from tpt_live.errors import InputError
+from tpt_live.model import ModelConfig
+from tpt_live.synth import SynthConfig, render_clip, write_clip
+from trainer.data import PairSampler, Roi, load_scenes
+from trainer.loop import TrainConfig, train
+
+TINY = ModelConfig(input_size=32, widths=(8, 16, 16), hidden=16, template="infant")
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clips")
+    for i in range(2):
+        clip = render_clip(SynthConfig(width=32, height=32, frames=24, seed=3, index=i))
+        write_clip(clip, out)
+    return out
+
+
+def test_pair_sampler_pairs_frames_of_one_scene_and_flips_both():
+    a = np.zeros((5, 4, 4, 3), np.uint8)
+    b = np.full((5, 4, 4, 3), 255, np.uint8)
+    b[:, :, 0] = 0  # left column dark: flipping moves it right
+    sampler = PairSampler([a, b], seed=0)
+    x, y = sampler.sample(64)
+    assert x.shape == (64, 3, 4, 4)
+    same_scene = (x.mean((1, 2, 3)) > 0.1) == (y.mean((1, 2, 3)) > 0.1)
+    assert bool(same_scene.all())
+    bright = x.mean((1, 2, 3)) > 0.1
+    flipped_x = x[bright][:, 0, 0, 0] > 0.5
+    flipped_y = y[bright][:, 0, 0, 0] > 0.5
+    assert torch.equal(flipped_x, flipped_y) and 0 < int(flipped_x.sum()) < int(bright.sum())
+
+
+def test_sampler_rejects_single_frame_scenes():
+    with pytest.raises(InputError):
+        PairSampler([np.zeros((1, 4, 4, 3), np.uint8)])
+
+
+def test_roi_parse():
+    assert Roi.parse("1,2,30,40") == Roi(1, 2, 30, 40)
+    with pytest.raises(InputError):
+        Roi.parse("1,2,3")
+
+
+def test_load_scenes_decodes_and_caches(clip_dir, tmp_path):
+    scenes = load_scenes([clip_dir], 32, cache_dir=tmp_path / "cache")
+    assert [s.shape for s in scenes] == [(24, 32, 32, 3)] * 2
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    again = load_scenes([clip_dir], 32, cache_dir=tmp_path / "cache")
+    assert all(np.array_equal(a, b) for a, b in zip(scenes, again, strict=True))
+
+
+def test_training_loss_falls_and_checkpoints_round_trip(clip_dir, tmp_path):
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    scenes = load_scenes([clip_dir], 32)
+    cfg = TrainConfig(steps=40, batch=8, log_every=5, grid_every=40, ckpt_every=20, coarse_steps=10,
+                      blend_steps=10, sigma_steps=20, bf16=False, lr_decoder=2e-3)  # fmt: skip
+    rows = []
+    train(scenes, tmp_path / "run", TINY, cfg, device="cpu", on_log=rows.append)
+    rec = [r["rec"] for r in rows if "rec" in r]
+    assert len(rec) == 8
+    assert np.mean(rec[-2:]) < 0.8 * np.mean(rec[:2])
+    run = tmp_path / "run"
+    assert (run / "grid_000040.png").exists()
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 40 and "template_gain" in lines[-1]
+    model = load_model(run / "model.safetensors")
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["step"] == 40
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state["model"][k])
+    # resume continues from step 40 to 50
+    cfg2 = TrainConfig(**{**cfg.__dict__, "steps": 50})
+    rows2 = []
+    train(scenes, run, TINY, cfg2, device="cpu", resume=True, on_log=rows2.append)
+    assert rows2[0]["step"] == 45 and torch.load(run / "last.pt", weights_only=True)["step"] == 50
+
+
+def test_torchrun_two_processes_gloo(clip_dir, tmp_path):
+    """DistributedDataParallel on CPU: 2 processes, gloo, through the real CLI."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+           "-m", "tpt_live", "train", str(clip_dir), "--out", str(tmp_path / "ddp"), "--size", "32",
+           "--steps", "6", "--batch", "2", "--ckpt-every", "3", "--quiet", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((tmp_path / "ddp" / "model.json").read_text())
+    assert meta["train"]["world_size"] == 2
+    assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)["step"] == 6

@@ -1,0 +1,104 @@
+"""Evaluation of 2D keypoints on `tpt-live synth` output (frames + ground-truth JSON per video).
+
+Protocol: every frame of every video is resized to the model input (S x S, full frame, area
+interpolation); ground truth is scaled by (S / width, S / height); errors are in % of S, with and
+without a left/right swap per frame (tpt_live.metrics). All joints count, visible or not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tpt_live.errors import InputError, SourceError
+from tpt_live.metrics import summarize
+from tpt_live.skeleton import JOINT_NAMES
+
+Predict = Callable[[np.ndarray], np.ndarray]  # (B, S, S, 3) uint8 RGB -> (B, J, 2) model-input pixels
+
+
+@dataclass
+class LabelledVideo:
+    name: str  # file stem
+    frames: np.ndarray  # (N, S, S, 3) uint8 RGB, resized to the model input
+    kp2d: np.ndarray  # (N, J, 2) ground truth in the same S x S pixels
+    kp3d: np.ndarray  # (N, J, 3) metres, camera coordinates
+
+
+def load_labelled(data_dir: str | Path, size: int) -> list[LabelledVideo]:
+    """Every `<name>.mp4` with a `<name>.json` ground truth in `data_dir`."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder of `tpt-live synth` output")
+    out = []
+    for gt_path in sorted(root.glob("*.json")):
+        video = gt_path.with_suffix(".mp4")
+        if not video.exists():
+            continue
+        gt = json.loads(gt_path.read_text())
+        if list(gt.get("joints", [])) != list(JOINT_NAMES):
+            raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
+        try:
+            with av.open(str(video)) as c:
+                frames = np.stack(
+                    [f.reformat(size, size, "rgb24", interpolation="AREA").to_ndarray() for f in c.decode(video=0)]
+                )
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"cannot decode {video}: {exc}") from exc
+        kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
+        if len(kp2d) != len(frames):
+            raise SourceError(f"{video}: {len(frames)} frames but {len(kp2d)} ground-truth records")
+        scale = np.array([size / gt["width"], size / gt["height"]])
+        # pixel centres at integers: p' = (p + 0.5) * s - 0.5
+        kp2d = (kp2d + 0.5) * scale - 0.5
+        kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
+        out.append(LabelledVideo(gt_path.stem, frames, kp2d, kp3d))
+    if not out:
+        raise InputError(f"{root} holds no <name>.mp4 + <name>.json pairs (make some with `tpt-live synth`)")
+    return out
+
+
+def predict_all(videos: list[LabelledVideo], predict: Predict, batch: int = 32) -> list[np.ndarray]:
+    """Predicted (N, J, 2) keypoints per video."""
+    preds = []
+    for v in videos:
+        parts = [predict(v.frames[i : i + batch]) for i in range(0, len(v.frames), batch)]
+        preds.append(np.concatenate(parts))
+    return preds
+
+
+def evaluate_2d(videos: list[LabelledVideo], predict: Predict, size: int) -> dict:
+    """Metrics over all frames of all videos, plus per-video mean errors."""
+    preds = predict_all(videos, predict)
+    result = summarize(np.concatenate(preds), np.concatenate([v.kp2d for v in videos]), size)
+    result["per_video"] = {
+        v.name: summarize(p, v.kp2d, size)["mean_error_pct"] for v, p in zip(videos, preds, strict=True)
+    }
+    result["protocol"] = (
+        f"full frame resized to {size}x{size}; error in % of {size} px; all 16 joints; "
+        "mean_error_pct allows a left/right swap per frame, *_strict does not"
+    )
+    return result
+
+
+def template_baseline(model: str | Path | None, videos: list[LabelledVideo], size: int) -> float | None:
+    """Error of the untransformed template (every affine = identity): the floor a model must beat.
+
+    Only for checkpoints (the template travels inside them); None for ONNX files and engines.
+    """
+    if model is not None and Path(model).suffix != ".safetensors":
+        return None
+    import torch  # noqa: I001
+
+    from tpt_live.checkpoint import load_model
+
+    m = load_model(model)
+    identity = torch.eye(2, 3).expand(1, m.template.num_parts, 2, 3)
+    kp = m.read_out(identity).keypoints[0].detach().numpy()
+    gt = np.concatenate([v.kp2d for v in videos])
+    return float(summarize(np.broadcast_to(kp, gt.shape), gt, size)["mean_error_pct"])

@@ -1,0 +1,1 @@
+"""Training of the TPT model from unlabelled video (decoder, losses, pair sampling, loop)."""

@@ -1,0 +1,170 @@
+"""Frame pairs from unlabelled video: two frames of one scene, same crop window, flipped together.
+
+Frames are decoded once, resized to the model input size in the decoder (swscale), and kept in memory
+as uint8 (optionally cached on disk), so that training is never decode-bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from tpt_live.errors import InputError, SourceError
+
+log = logging.getLogger(__name__)
+VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v"}
+IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+@dataclass(frozen=True)
+class Roi:
+    x: int  # left column of the crop, source pixels
+    y: int  # top row of the crop, source pixels
+    w: int  # width, source pixels
+    h: int  # height, source pixels
+
+    @classmethod
+    def parse(cls, text: str) -> Roi:
+        try:
+            x, y, w, h = (int(v) for v in text.split(","))
+        except ValueError:
+            raise InputError(f"--roi {text!r} must be x,y,w,h in pixels, e.g. 100,50,400,400") from None
+        if w <= 0 or h <= 0 or x < 0 or y < 0:
+            raise InputError(f"--roi {text!r} needs x,y >= 0 and w,h > 0")
+        return cls(x, y, w, h)
+
+
+def _crop(img: np.ndarray, roi: Roi | None) -> np.ndarray:
+    if roi is None:
+        return img
+    h, w = img.shape[:2]
+    if roi.x + roi.w > w or roi.y + roi.h > h:
+        raise InputError(f"roi {roi} lies outside the {w}x{h} frame")
+    return img[roi.y : roi.y + roi.h, roi.x : roi.x + roi.w]
+
+
+def decode_video(path: Path, size: int, roi: Roi | None = None, max_frames: int | None = None) -> np.ndarray:
+    """All frames of a video as (N, size, size, 3) uint8 RGB, cropped to `roi` and resized (area)."""
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                if roi is None:
+                    img = np.asarray(frame.reformat(size, size, "rgb24", interpolation="AREA").to_ndarray())
+                else:
+                    full = _crop(frame.to_ndarray(format="rgb24"), roi)
+                    img = cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA)
+                frames.append(img)
+                if max_frames and len(frames) >= max_frames:
+                    break
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise SourceError(f"cannot decode {path}: {exc}") from exc
+    if not frames:
+        raise SourceError(f"{path} holds no decodable frames")
+    return np.stack(frames)
+
+
+def load_image_folder(path: Path, size: int, roi: Roi | None = None) -> np.ndarray:
+    """Images of one folder (one scene) as (N, size, size, 3) uint8 RGB, sorted by name."""
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXT)
+    out = []
+    for f in files:
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise SourceError(f"cannot read image {f}")
+        img = _crop(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), roi)
+        out.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
+    if not out:
+        raise SourceError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXT))})")
+    return np.stack(out)
+
+
+def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
+    """Expand arguments into scenes: video files, and folders of videos or of images (one scene)."""
+    scenes: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_file() and p.suffix.lower() in VIDEO_EXT:
+            scenes.append(p)
+        elif p.is_dir():
+            videos = sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_EXT)
+            if videos:
+                scenes.extend(videos)
+            elif any(q.suffix.lower() in IMAGE_EXT for q in p.iterdir()):
+                scenes.append(p)
+            else:
+                raise InputError(f"{p} holds neither videos nor images")
+        else:
+            raise InputError(f"{p} is not a video file ({', '.join(sorted(VIDEO_EXT))}) or a folder")
+    return scenes
+
+
+class PairSampler:
+    """Random frame pairs of the same scene, as float tensors in [0, 1].
+
+    Every scene is held as (N, 3, S, S) uint8. `sample` draws scenes in proportion to their frame
+    counts, two distinct frames per scene, and flips both frames of a pair horizontally with p=0.5.
+    """
+
+    def __init__(self, scenes: list[np.ndarray], seed: int = 0, flip: bool = True) -> None:
+        usable = [s for s in scenes if len(s) >= 2]
+        if not usable:
+            raise InputError("training needs at least one scene with two or more frames")
+        self.scenes = [torch.from_numpy(np.ascontiguousarray(s.transpose(0, 3, 1, 2))) for s in usable]
+        counts = np.array([len(s) for s in usable], np.float64)
+        self.weights = torch.from_numpy(counts / counts.sum())
+        self.gen = torch.Generator().manual_seed(seed)
+        self.flip = flip
+
+    @property
+    def num_frames(self) -> int:
+        return sum(len(s) for s in self.scenes)
+
+    def sample(self, batch: int) -> tuple[Tensor, Tensor]:
+        """(pose frames, appearance frames), each (B, 3, S, S) float32 in [0, 1]."""
+        which = torch.multinomial(self.weights, batch, replacement=True, generator=self.gen)
+        pose, app = [], []
+        for s in which.tolist():
+            n = len(self.scenes[s])
+            i = int(torch.randint(n, (1,), generator=self.gen))
+            j = (i + 1 + int(torch.randint(n - 1, (1,), generator=self.gen))) % n
+            pose.append(self.scenes[s][i])
+            app.append(self.scenes[s][j])
+        x = torch.stack(pose).float().div_(255)
+        y = torch.stack(app).float().div_(255)
+        if self.flip:
+            mask = torch.rand(batch, generator=self.gen) < 0.5
+            x[mask] = x[mask].flip(-1)
+            y[mask] = y[mask].flip(-1)
+        return x, y
+
+
+def load_scenes(
+    inputs: Sequence[str | Path], size: int, roi: Roi | None = None, cache_dir: Path | None = None
+) -> list[np.ndarray]:
+    """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size and roi)."""
+    out = []
+    for scene in find_scenes(inputs):
+        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}"
+        cached = cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy") if cache_dir else None
+        if cached is not None and cached.exists():
+            frames = np.asarray(np.load(cached), np.uint8)
+        else:
+            frames = decode_video(scene, size, roi) if scene.is_file() else load_image_folder(scene, size, roi)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cached, frames)
+        log.info("scene %s: %d frames", scene.name, len(frames))
+        out.append(frames)
+    return out

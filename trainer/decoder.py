@@ -1,0 +1,78 @@
+"""The decoder (training only): appearance + warped template of the pose frame -> reconstruction.
+
+The pose frame's figure can reach the decoder only through the warped template (METHOD.md 1.4): the
+appearance frame is shown with its own figure region blanked out (the region its own predicted
+template covers, without gradient), and its colours enter as one mean colour per part. The decoder
+thus cannot paint the pose frame's body by copying the appearance frame; it must use the template,
+and the regressor gets a signal. `mask_appearance=False` gives the paper's plain decoder input.
+
+For speed on CPUs the U-Net works at half resolution; a last full-resolution layer sees the blanked
+appearance frame and the painted template again.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    )
+
+
+def part_colours(image: Tensor, parts: Tensor) -> Tensor:
+    """Mean colour under each part: image (B, 3, S, S), parts (B, K, S, S) >= 0 -> (B, K, 3)."""
+    weight = parts.flatten(2)
+    total = weight.sum(-1, keepdim=True).clamp_min(1e-3)
+    return torch.einsum("bkn,bcn->bkc", weight, image.flatten(2)) / total
+
+
+def paint_parts(parts: Tensor, colours: Tensor) -> Tensor:
+    """Colour each part's map: parts (B, K, S, S), colours (B, K, 3) -> (B, 3, S, S)."""
+    total = parts.sum(1, keepdim=True)
+    painted = torch.einsum("bkhw,bkc->bchw", parts, colours) / (total + 1e-3)
+    return painted * total.clamp(max=1.0)
+
+
+class Decoder(nn.Module):
+    """Half-resolution U-Net with skips plus a full-resolution output layer.
+
+    forward(appearance (B,3,S,S), mask (B,1,S,S), template (B,K,S,S), painted (B,3,S,S)) -> (B,3,S,S) in [0,1].
+    """
+
+    def __init__(self, num_parts: int, widths: tuple[int, ...] = (32, 64, 128), head: int = 16) -> None:
+        super().__init__()
+        full = 3 + 1 + 3
+        cin = full + num_parts
+        self.downs = nn.ModuleList()
+        for w in widths:
+            self.downs.append(_block(cin, w))
+            cin = w
+        self.ups = nn.ModuleList()
+        for w in reversed(widths[:-1]):
+            self.ups.append(_block(cin + w, w))
+            cin = w
+        self.head = nn.Sequential(
+            nn.Conv2d(cin + full, head, 3, padding=1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(head, 3, 1)
+        )
+
+    def forward(self, appearance: Tensor, mask: Tensor, template: Tensor, painted: Tensor) -> Tensor:
+        full = torch.cat([appearance * (1 - mask), mask, painted], 1)
+        h = F.avg_pool2d(torch.cat([full, template], 1), 2)
+        skips = []
+        for i, block in enumerate(self.downs):
+            h = block(h if i == 0 else F.avg_pool2d(h, 2))
+            skips.append(h)
+        for block, skip in zip(self.ups, reversed(skips[:-1]), strict=True):
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            h = block(torch.cat([h, skip], 1))
+        h = F.interpolate(h, size=full.shape[-2:], mode="bilinear", align_corners=False)
+        return torch.sigmoid(self.head(torch.cat([h, full], 1)))
