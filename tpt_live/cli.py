@@ -56,18 +56,19 @@ def train(
     out: Annotated[str, typer.Option("--out", "-o", help="Run folder: checkpoints, metrics.jsonl, grids.")],
     size: Annotated[int, typer.Option(help="Model input size S (frames are resized to S x S).")] = 64,
     template: Annotated[str, typer.Option(help="Template: infant, arms_down, tpose or a JSON file.")] = "infant",
-    steps: Annotated[int, typer.Option(help="Optimisation steps (per process under torchrun).")] = 6000,
+    steps: Annotated[int, typer.Option(help="Optimisation steps (per process under torchrun).")] = 3000,
     batch: Annotated[int, typer.Option(help="Frame pairs per step (per process).")] = 16,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of the regressor.")] = 1e-3,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of the regressor.")] = 2e-4,
     lr_decoder: Annotated[float, typer.Option(help="Adam learning rate of the decoder.")] = 5e-4,
     anchor_weight: Annotated[float, typer.Option(help="Anchor-link loss weight (0 disables it).")] = 0.5,
     boundary_weight: Annotated[float, typer.Option(help="Boundary loss weight (0 disables it).")] = 1.0,
-    coarse_steps: Annotated[int, typer.Option(help="Steps with one shared affine for all parts.")] = 400,
-    blend_steps: Annotated[int, typer.Option(help="Steps over which the parts then become free.")] = 600,
+    freeze_steps: Annotated[int, typer.Option(help="First steps in which only the decoder learns.")] = 300,
+    coarse_steps: Annotated[int, typer.Option(help="Steps with one shared affine for all parts.")] = 0,
+    blend_steps: Annotated[int, typer.Option(help="Steps over which the parts then become free.")] = 0,
     sigma_steps: Annotated[int, typer.Option(help="Steps over which the template narrows to its width.")] = 1500,
     mask_appearance: Annotated[
         bool, typer.Option(help="Blank the appearance frame's own figure before the decoder sees it.")
-    ] = True,
+    ] = False,
     roi: Annotated[str | None, typer.Option(help="Fixed region of interest x,y,w,h in source pixels.")] = None,
     vgg_weights: Annotated[
         str | None, typer.Option(help="torchvision VGG-19 weights file: adds the relu3_2 perceptual loss.")
@@ -98,7 +99,8 @@ def train(
     model_cfg = ModelConfig(input_size=size, template=template)
     cfg = TrainConfig(
         steps=steps, batch=batch, lr=lr, lr_decoder=lr_decoder, anchor_weight=anchor_weight,
-        boundary_weight=boundary_weight, coarse_steps=coarse_steps, blend_steps=blend_steps,
+        boundary_weight=boundary_weight, freeze_steps=freeze_steps, coarse_steps=coarse_steps,
+        blend_steps=blend_steps,
         sigma_steps=sigma_steps, mask_appearance=mask_appearance, bf16=amp, seed=seed,
         ckpt_every=ckpt_every, vgg_weights=vgg_weights,
     )  # fmt: skip
@@ -166,11 +168,18 @@ def evaluate(
     ] = None,
     backend: Annotated[str, typer.Option(help="auto, torch, onnxruntime or tensorrt.")] = "torch",
     json_out: Annotated[str | None, typer.Option("--json", help="Write the metrics here as JSON.")] = None,
+    lifter: Annotated[
+        str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
+    ] = None,
+    supervised_lifter: Annotated[
+        str | None, typer.Option("--supervised-lifter", help="Supervised upper-bound lifter; default: the shipped one.")
+    ] = None,
 ) -> None:
-    """Measure the 2D keypoint error of a model on `tpt-live synth` output."""
+    """Measure the 2D keypoint error of a model on `tpt-live synth` output (and 3D error when a lifter exists)."""
     import json
     from pathlib import Path
 
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -180,7 +189,13 @@ def evaluate(
     engine = open_backend(model, backend=backend)
     size = engine.input_size
     videos = load_labelled(data, size)
-    result = evaluate_2d(videos, lambda f: engine.infer(f).keypoints, size)
+    predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
+
+    def predict(frames: np.ndarray) -> np.ndarray:
+        predicted.append(engine.infer(frames).keypoints)
+        return predicted[-1]
+
+    result = evaluate_2d(videos, predict, size)
     result["model"] = {"name": engine.model_name, "digest": engine.model_digest, "backend": engine.name}
     baseline = template_baseline(model, videos, size)
     if baseline is not None:
@@ -197,8 +212,80 @@ def evaluate(
     if baseline is not None:
         table.add_row("template only", f"{baseline:.2f}", *[""] * 6)
     Console(stderr=True).print(table)
+    from tpt_live.evaluate3d import report_3d
+    from tpt_live.lifter import default_lifter_path, load_lifter
+
+    lifter_path = Path(lifter) if lifter else default_lifter_path()
+    if lifter or lifter_path.is_file():
+        sup_path = Path(supervised_lifter) if supervised_lifter else default_lifter_path(supervised=True)
+        sup = load_lifter(sup_path) if supervised_lifter or sup_path.is_file() else None
+        gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
+        r3 = result["3d"] = report_3d(gt2d, gt3d, load_lifter(lifter_path), sup, np.concatenate(predicted))
+        table = Table(title="3D, mm (P- without / with reflection)")
+        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "P-MPJPE refl", "flat P-MPJPE", "supervised P-MPJPE"):
+            table.add_column(col)
+        for label, r in (("ground truth", r3), ("2D model", r3["from_model_2d"])):
+            keys = (
+                "mpjpe_mm",
+                "n_mpjpe_mm",
+                "p_mpjpe_mm",
+                "p_mpjpe_reflect_mm",
+                "flat_p_mpjpe_mm",
+                "supervised_p_mpjpe_mm",
+            )
+            table.add_row(label, *(f"{r[k]:.1f}" if k in r else "" for k in keys))
+        Console(stderr=True).print(table)
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+@app.command("train-lifter")
+def train_lifter(
+    poses: Annotated[
+        list[str],
+        typer.Argument(help="`tpt-live track` JSON outputs or `tpt-live synth` ground truth (files, folders)."),
+    ],
+    out: Annotated[str, typer.Option("--out", "-o", help="Run folder: lifter.safetensors (+ .json), metrics.jsonl.")],
+    views: Annotated[
+        str, typer.Option(help="Random views: infant (tilt +-20-40 deg, filmed from above) or upright (azimuth).")
+    ] = "infant",
+    prior: Annotated[str, typer.Option(help="2D prior on random views: flow, discriminator or none.")] = "flow",
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
+    batch: Annotated[int, typer.Option(help="Poses per step.")] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    noise: Annotated[float, typer.Option(help="2D input noise, in root-to-neck lengths.")] = 0.05,
+    body_length: Annotated[
+        float | None, typer.Option(help="Assumed head-to-ankle length in metres (default 0.55 infant, 1.45 upright).")
+    ] = None,
+    supervised: Annotated[
+        bool, typer.Option(help="Learn from synth 3D ground truth instead (the supervised upper bound).")
+    ] = False,
+    hidden: Annotated[int, typer.Option(help="Width of the residual MLP.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and views.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+) -> None:
+    """Learn 3D from 2D keypoints without 3D labels (lift-reproject-lift cycle with a 2D pose prior)."""
+    import torch
+
+    from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, LifterConfig
+    from trainer.lifter_train import LifterTrainConfig, load_sequences
+    from trainer.lifter_train import train_lifter as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    length = body_length or (INFANT_BODY_LENGTH_M if views == "infant" else ADULT_BODY_LENGTH_M)
+    model_cfg = LifterConfig(hidden=hidden, body_length_m=length)
+    cfg = LifterTrainConfig(steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise,
+                            supervised=supervised, seed=seed)  # fmt: skip
+    seqs = load_sequences(poses)
+
+    def show(row: dict) -> None:
+        if not quiet:
+            typer.echo(" ".join(f"{k}={v}" for k, v in row.items()), err=True)
+
+    path = run_training(seqs, out, cfg, model_cfg, on_log=show)
+    typer.echo(f"lifter: {path}", err=True)
 
 
 @app.command()

@@ -32,18 +32,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 12000  # optimisation steps (per rank)
+    steps: int = 3000  # optimisation steps (per rank)
     batch: int = 16  # pairs per step and rank
-    lr: float = 1e-3  # Adam learning rate of the regressor
+    lr: float = 2e-4  # Adam learning rate of the regressor
     lr_decoder: float = 5e-4  # Adam learning rate of the decoder
     anchor_weight: float = 0.5  # weight of the anchor-link loss (0 disables it)
     boundary_weight: float = 1.0  # weight of the boundary loss (0 disables it)
-    coarse_steps: int = 1500  # steps during which all parts share one (mean) affine
-    blend_steps: int = 1500  # steps over which parts then become free
+    freeze_steps: int = 300  # steps at the start during which only the decoder learns (template fixed)
+    coarse_steps: int = 0  # steps during which all parts share one (mean) affine
+    blend_steps: int = 0  # steps over which parts then become free
     sigma_start: float = 1.6  # template width multiplier at step 0 ...
-    sigma_steps: int = 6000  # ... narrowing linearly to 1 over these steps
+    sigma_steps: int = 1500  # ... narrowing linearly to 1 over these steps
     mask_sigma: float = 1.8  # width multiplier of the region blanked out of the appearance frame
-    mask_appearance: bool = True  # blank the appearance frame's own figure (see trainer.decoder)
+    mask_appearance: bool = False  # blank the appearance frame's own figure (see trainer.decoder)
     clip_grad: float = 1.0  # max gradient norm
     bf16: bool = True  # bf16 autocast (CUDA: fp16/bf16 AMP; CPU: bf16 where supported)
     seed: int = 0  # sampling and initialisation seed (rank is added)
@@ -187,6 +188,7 @@ def train(
         for step in range(start, cfg.steps):
             freedom, sigma = _schedules(cfg, step)
             module.set_sigma(sigma)
+            opt.param_groups[0]["lr"] = 0.0 if step < cfg.freeze_steps else cfg.lr
             x, y = (t.to(dev, non_blocking=True) for t in sampler.sample(cfg.batch))
             with autocast():
                 out = net(x, y, freedom)
