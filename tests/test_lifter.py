@@ -1,0 +1,184 @@
+"""Lifter geometry (conventions pinned with literals), network, files, ONNX parity and 3D metrics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engines.onnx_export import export_model
+from engines.ort_backend import OrtBackend
+from engines.torch_backend import TorchBackend
+from tpt_live.errors import InputError, ModelError
+from tpt_live.evaluate3d import evaluate_3d, flat_pose, n_mpjpe, p_mpjpe
+from tpt_live.lifter import (
+    KeypointLifter,
+    Lifter,
+    LifterConfig,
+    chain_length,
+    lift_from_depth,
+    load_lifter,
+    normalise_2d,
+    project,
+    rotate,
+    rotation_matrix,
+    save_lifter,
+    to_metric,
+)
+from tpt_live.model import ModelConfig, TptModel
+from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
+from tpt_live.template import load_template
+from trainer.lifter_train import cycle_losses
+
+TINY = LifterConfig(hidden=16, blocks=1)
+
+
+def _pose(seed: int = 0) -> torch.Tensor:
+    """A random root-centred 3D pose (J, 3) in lifter units."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(NUM_JOINTS, 3, generator=g, dtype=torch.float64)
+    return X - X[0]
+
+
+def _random_lifter(seed: int = 0) -> Lifter:
+    torch.manual_seed(seed)
+    lifter = Lifter(TINY)
+    torch.nn.init.normal_(lifter.out.weight, std=0.3)
+    return lifter.eval()
+
+
+# -- conventions --------------------------------------------------------------------------------------
+def test_rotation_convention_literals() -> None:
+    rz = rotation_matrix(torch.tensor([0.0, 0.0, 1.0]), torch.tensor(math.pi / 2))
+    rx = rotation_matrix(torch.tensor([2.0, 0.0, 0.0]), torch.tensor(math.pi / 2))  # axis length does not matter
+    assert torch.allclose(rz @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)  # right->down
+    assert torch.allclose(rx @ torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0]), atol=1e-6)  # down->fwd
+    R = rotation_matrix(torch.randn(5, 3), torch.randn(5))
+    assert torch.allclose(R @ R.mT, torch.eye(3).expand(5, 3, 3), atol=1e-5)
+    assert torch.allclose(torch.linalg.det(R), torch.ones(5), atol=1e-5)
+    points = torch.tensor([[[1.0, 0.0, 0.0]]])
+    assert torch.allclose(rotate(points, rz[None]), torch.tensor([[[0.0, 1.0, 0.0]]]), atol=1e-6)
+
+
+def test_projection_literals() -> None:
+    X = torch.tensor([[1.0, 2.0, 0.0], [1.0, 0.0, 10.0], [3.0, -1.0, -5.0]])
+    assert torch.allclose(project(X, 10.0), torch.tensor([[0.1, 0.2], [0.05, 0.0], [0.6, -0.2]]))
+
+
+def test_normalise_literal_and_invariances() -> None:
+    kp = torch.zeros(NUM_JOINTS, 2)
+    kp[:] = torch.tensor([10.0, 20.0])
+    kp[JOINT_INDEX["neck"]] = torch.tensor([10.0, 0.0])  # neck 20 px above the pelvis
+    kp[JOINT_INDEX["head"]] = torch.tensor([15.0, -10.0])
+    x, scale = normalise_2d(kp)
+    assert float(scale) == pytest.approx(0.005)
+    assert torch.allclose(x[JOINT_INDEX["neck"]], torch.tensor([0.0, -0.1]))
+    assert torch.allclose(x[JOINT_INDEX["head"]], torch.tensor([0.025, -0.15]))
+    assert torch.equal(x[JOINT_INDEX["pelvis"]], torch.zeros(2))
+    pts = torch.randn(4, NUM_JOINTS, 2) * 30 + 50
+    a, _ = normalise_2d(pts)
+    b, _ = normalise_2d(pts * 2.5 + torch.tensor([7.0, -3.0]))
+    assert torch.allclose(a, b, atol=1e-5)
+    neck = torch.linalg.vector_norm(a[:, JOINT_INDEX["neck"]], dim=-1)
+    assert torch.allclose(neck, torch.full((4,), 0.1))
+
+
+def test_lift_from_depth_reprojects_and_clamps() -> None:
+    x = torch.tensor([[0.0, 0.0], [0.1, -0.2]] + [[0.0, 0.0]] * (NUM_JOINTS - 2))
+    d = torch.zeros(NUM_JOINTS)
+    d[1] = 2.0
+    Y = lift_from_depth(x, d, c=10.0)
+    assert torch.allclose(Y[1], torch.tensor([1.2, -2.4, 2.0]))  # (x z, y z, z - c) with z = 12
+    assert torch.equal(Y[0], torch.zeros(3))
+    assert torch.allclose(project(Y, 10.0), x)
+    d[1] = -50.0  # z clamps at min_depth = 1
+    assert torch.allclose(lift_from_depth(x, d)[1], torch.tensor([0.1, -0.2, -9.0]))
+
+
+def test_to_metric_sets_the_chain_length() -> None:
+    X = _pose(1)
+    assert float(chain_length(to_metric(X, 0.55))) == pytest.approx(0.55)
+    with pytest.raises(InputError):
+        LifterConfig(camera_distance=0.5)
+
+
+# -- network ------------------------------------------------------------------------------------------
+def test_untrained_lifter_is_flat_and_consistent() -> None:
+    lifter = Lifter(TINY).eval()
+    x, _ = normalise_2d(torch.randn(3, NUM_JOINTS, 2))
+    Y = lifter(x)
+    assert Y.shape == (3, NUM_JOINTS, 3)
+    assert torch.allclose(Y[..., 2], torch.zeros(3, NUM_JOINTS))
+    Y = _random_lifter()(x)
+    assert torch.equal(Y[:, 0], torch.zeros(3, 3)) and Y[..., 2].abs().max() > 0
+    assert torch.allclose(project(Y, 10.0), x, atol=1e-6)
+
+
+def test_cycle_losses_are_zero_for_a_consistent_pose() -> None:
+    P = _pose(2)[None] * 0.5
+    R = rotation_matrix(torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64))
+    candidates = [P, rotate(P, R)]
+
+    def oracle(x: torch.Tensor) -> torch.Tensor:  # the true 3D of whichever view it is shown
+        errors = [float((project(Q) - x).abs().max()) for Q in candidates]
+        return candidates[int(np.argmin(errors))]
+
+    l2d, l3d, Y, xr = cycle_losses(project(P), oracle, R)
+    assert float(l2d) < 1e-20 and float(l3d) < 1e-20
+    assert torch.allclose(xr, project(rotate(P, R)))
+    flat = Lifter(LifterConfig(hidden=8, blocks=0)).double()
+    with torch.no_grad():
+        l2d, l3d, _, _ = cycle_losses(project(P), flat, R)
+    assert float(l2d) > 1e-4 and float(l3d) > 1e-4
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    lifter = _random_lifter()
+    path = save_lifter(lifter, tmp_path / "l.safetensors", extra={"note": "x"})
+    again = load_lifter(path)
+    x, _ = normalise_2d(torch.randn(2, NUM_JOINTS, 2))
+    assert torch.equal(lifter(x), again(x))
+    assert again.cfg == TINY and again.metadata["note"] == "x"
+    assert path.with_suffix(".json").is_file()
+    (tmp_path / "bad.safetensors").write_bytes(b"nope")
+    with pytest.raises(ModelError):
+        load_lifter(tmp_path / "bad.safetensors")
+    with pytest.raises(InputError):
+        load_lifter(tmp_path / "missing.safetensors")
+
+
+def test_onnx_kp3d_matches_pytorch(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = TptModel(ModelConfig(input_size=32, widths=(8, 16)), load_template("infant")).eval()
+    torch.nn.init.normal_(model.regressor.head.weight, std=0.02)
+    lifter = _random_lifter(3)
+    onnx_path = export_model(model, tmp_path / "m.onnx", lifter=lifter)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    ort = OrtBackend(onnx_path, device="cpu").infer(frames)
+    ref = TorchBackend(model, device="cpu", lifter=lifter).infer(frames)
+    assert ref.kp3d is not None and ort.kp3d is not None and ort.kp3d.shape == (3, NUM_JOINTS, 3)
+    np.testing.assert_allclose(ort.kp3d, ref.kp3d, atol=1e-4)
+    with torch.no_grad():
+        direct = KeypointLifter(lifter)(torch.from_numpy(ref.keypoints)).numpy()
+    np.testing.assert_allclose(ref.kp3d, direct, atol=1e-6)
+    assert TorchBackend(model, device="cpu", lifter=False).infer(frames).kp3d is None
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+def test_ground_truth_against_itself_is_zero_and_flat_is_not() -> None:
+    rng = np.random.default_rng(0)
+    gt3d = rng.normal(size=(20, NUM_JOINTS, 3)) * 0.1 + np.array([0.0, 0.0, 1.0])
+    gt2d = gt3d[..., :2] / gt3d[..., 2:] * 100 + 32
+    G = gt3d - gt3d[:, :1]
+    assert p_mpjpe(G, G) == pytest.approx(0.0, abs=1e-9) and n_mpjpe(G, G) == pytest.approx(0.0, abs=1e-9)
+    R = rotation_matrix(torch.tensor([0.3, 1.0, 0.2], dtype=torch.float64), torch.tensor(0.7)).numpy()
+    assert p_mpjpe(2.0 * G @ R.T, G) == pytest.approx(0.0, abs=1e-9)
+    mirrored = G * np.array([-1.0, 1.0, 1.0])
+    assert p_mpjpe(mirrored, G, reflection=True) == pytest.approx(0.0, abs=1e-9)
+    assert p_mpjpe(mirrored, G) > 0.01
+    result = evaluate_3d(gt2d, gt3d, None)
+    assert result["flat_p_mpjpe_mm"] > 1.0
+    assert flat_pose(gt2d)[..., 2].max() == 0.0

@@ -1,0 +1,243 @@
+"""2D -> 3D lifting (METHOD.md 2): a residual MLP from normalised root-centred 2D joints to per-joint depth.
+
+Per frame and causal, so it runs live after the keypoint read-out. The geometry is a set of pure torch
+functions (normalise, lift, rotate, project, metric scale) shared by the trainer, the backends (the
+lifter is part of the exported ONNX graph) and the evaluation.
+
+Convention for every function here: camera coordinates, x right, y down, z forward (away from the
+camera), right-handed. 2D points are (x=col, y=row) in any pixel unit; "normalised" 2D is root-centred
+(root = pelvis) and scaled so the root-to-neck length is `LifterConfig.root_neck` (0.1). "Lifter units"
+are those of a body whose root sits at depth c = 10 and whose normalised image is u = X / Z.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from tpt_live.errors import InputError, ModelError
+from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
+
+FORMAT = "tpt-live/lifter"
+FORMAT_VERSION = 1
+DEFAULT_LIFTER = "lifter.safetensors"
+DEFAULT_SUPERVISED = "lifter_supervised.safetensors"
+ROOT = JOINT_INDEX["pelvis"]
+NECK = JOINT_INDEX["neck"]
+# Head-to-ankle chain used for metric scale: head-neck-thorax-pelvis, then each leg pelvis-hip-knee-ankle
+# (the two legs averaged). Synthetic infants measure 0.567 m on it (data/test64, mean over frames).
+SPINE_CHAIN = ("head", "neck", "thorax", "pelvis")
+LEG_CHAINS = (("pelvis", "left_hip", "left_knee", "left_ankle"), ("pelvis", "right_hip", "right_knee", "right_ankle"))
+INFANT_BODY_LENGTH_M = 0.55  # head-to-ankle chain of a 0-6 month infant (crown-heel about 0.5-0.68 m)
+ADULT_BODY_LENGTH_M = 1.45  # the same chain for an adult of about 1.75 m
+
+
+@dataclass(frozen=True)
+class LifterConfig:
+    """The lifter network and its geometry; stored inside every lifter file."""
+
+    hidden: int = 256  # width of the residual MLP (Chen et al. use 1024; 256 measured enough for 16 joints)
+    blocks: int = 2  # residual blocks, each 2 x (Linear, LeakyReLU, dropout)
+    dropout: float = 0.1  # dropout inside the blocks (training only)
+    camera_distance: float = 10.0  # c: depth of the root in lifter units
+    root_neck: float = 0.1  # normalised root-to-neck length of the input
+    min_depth: float = 1.0  # z_j = max(d_j + c, min_depth)
+    body_length_m: float = INFANT_BODY_LENGTH_M  # assumed head-to-ankle chain for metric output, metres
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.blocks < 0 or not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"bad lifter size hidden={self.hidden} blocks={self.blocks} dropout={self.dropout}")
+        if self.camera_distance <= self.min_depth or self.root_neck <= 0 or self.body_length_m <= 0:
+            raise InputError(
+                f"bad lifter geometry c={self.camera_distance} min_depth={self.min_depth} "
+                f"root_neck={self.root_neck} body_length_m={self.body_length_m}: need c > min_depth > 0"
+            )
+
+
+# -- pure geometry ------------------------------------------------------------------------------------
+def normalise_2d(kp: Tensor, root_neck: float = 0.1, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """Root-centre 2D joints and scale each frame so its root-to-neck length is `root_neck`.
+
+    kp: (..., J, 2) any pixel unit (x=col, y=row). Returns (normalised (..., J, 2), scale (...,)) with
+    normalised = (kp - kp[root]) * scale. Convention: axes keep their direction (x right, y down).
+    """
+    centred = kp - kp[..., ROOT : ROOT + 1, :]
+    length = torch.linalg.vector_norm(centred[..., NECK, :], dim=-1).clamp_min(eps)
+    scale = root_neck / length
+    return centred * scale[..., None, None], scale
+
+
+def lift_from_depth(x: Tensor, d: Tensor, c: float = 10.0, min_depth: float = 1.0) -> Tensor:
+    """Root-centred 3D pose from normalised 2D joints and per-joint depth offsets.
+
+    x: (..., J, 2) normalised image coordinates (u = X / Z); d: (..., J) depth offsets (d[root] is set
+    to 0). z_j = max(d_j + c, min_depth); X_j = (x_j z_j, y_j z_j, z_j); returns X - X[root], (..., J, 3)
+    in lifter units, camera axes (x right, y down, z forward). project(result, c) == x when no z clamps.
+    """
+    d = d - d[..., ROOT : ROOT + 1]
+    z = (d + c).clamp_min(min_depth)
+    X = torch.cat([x * z[..., None], z[..., None]], dim=-1)
+    return X - X[..., ROOT : ROOT + 1, :]
+
+
+def project(X: Tensor, c: float = 10.0, min_depth: float = 1.0) -> Tensor:
+    """Perspective projection of a root-centred pose placed with its root at depth c on the optical axis.
+
+    X: (..., J, 3) camera axes (x right, y down, z forward). Returns (..., J, 2): u = X_x / (X_z + c),
+    v = X_y / (X_z + c), focal length 1, principal point 0 (depth clamped to >= min_depth).
+    """
+    z = (X[..., 2:3] + c).clamp_min(min_depth)
+    return X[..., :2] / z
+
+
+def rotation_matrix(axis: Tensor, angle: Tensor) -> Tensor:
+    """Rotation matrices from axes (..., 3) (any length > 0) and angles (...) in radians (Rodrigues).
+
+    Convention: active, right-handed, applied to column vectors X' = R @ X (row arrays: X @ R.mT). In
+    camera axes (x right, y down, z forward) +90 deg about +z takes +x (right) to +y (down), and +90 deg
+    about +x takes +y (down) to +z (forward).
+    """
+    k = axis / torch.linalg.vector_norm(axis, dim=-1, keepdim=True)
+    kx, ky, kz = k.unbind(-1)
+    zero = torch.zeros_like(kx)
+    K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], dim=-1).reshape(*k.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=k.dtype, device=k.device).expand_as(K)
+    s, c = torch.sin(angle)[..., None, None], torch.cos(angle)[..., None, None]
+    return eye + s * K + (1 - c) * (K @ K)
+
+
+def rotate(X: Tensor, R: Tensor) -> Tensor:
+    """Rotate poses about their root (the origin): X (..., J, 3) rows, R (..., 3, 3) -> X @ R^T."""
+    return X @ R.mT
+
+
+def chain_length(X: Tensor) -> Tensor:
+    """Head-to-ankle chain length (..., ) of poses (..., J, 3): spine plus the mean of the two legs."""
+
+    def path(names: tuple[str, ...]) -> Tensor:
+        idx = [JOINT_INDEX[n] for n in names]
+        return torch.linalg.vector_norm(X[..., idx[1:], :] - X[..., idx[:-1], :], dim=-1).sum(-1)
+
+    return path(SPINE_CHAIN) + 0.5 * (path(LEG_CHAINS[0]) + path(LEG_CHAINS[1]))
+
+
+def to_metric(X: Tensor, body_length_m: float) -> Tensor:
+    """Scale root-centred poses (..., J, 3) so each frame's head-to-ankle chain is `body_length_m` metres.
+
+    Scale is unobservable from one view: this is the assumed-size metric pose, camera axes, root-relative.
+    """
+    return X * (body_length_m / chain_length(X).clamp_min(1e-9))[..., None, None]
+
+
+# -- network ------------------------------------------------------------------------------------------
+class ResidualBlock(nn.Module):
+    def __init__(self, width: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            nn.Linear(width, width), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+        )  # fmt: skip
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.net(h)
+
+
+class Lifter(nn.Module):
+    """Residual MLP: normalised 2D (B, J, 2) -> root-centred 3D (B, J, 3) in lifter units (camera axes).
+
+    The last layer starts at zero, so an untrained lifter is the flat (zero-depth) pose.
+    """
+
+    def __init__(self, cfg: LifterConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or LifterConfig()
+        w = self.cfg.hidden
+        self.inp = nn.Sequential(nn.Linear(2 * NUM_JOINTS, w), nn.LeakyReLU(0.2))
+        self.blocks = nn.Sequential(*[ResidualBlock(w, self.cfg.dropout) for _ in range(self.cfg.blocks)])
+        self.out = nn.Linear(w, NUM_JOINTS)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.metadata: dict[str, Any] = {}
+
+    def depth(self, x: Tensor) -> Tensor:
+        """Depth offsets (B, J) of normalised 2D joints x (B, J, 2)."""
+        h = self.inp((x / self.cfg.root_neck).flatten(-2))
+        return self.out(self.blocks(h))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return lift_from_depth(x, self.depth(x), self.cfg.camera_distance, self.cfg.min_depth)
+
+
+class KeypointLifter(nn.Module):
+    """Keypoints (B, J, 2) in any pixels (x=col, y=row) -> (B, J, 3) metres, root-relative, camera axes.
+
+    normalise -> lift -> scale to the assumed body length. This is what backends append to the 2D model.
+    """
+
+    def __init__(self, lifter: Lifter) -> None:
+        super().__init__()
+        self.lifter = lifter
+
+    def forward(self, kp: Tensor) -> Tensor:
+        x, _ = normalise_2d(kp, self.lifter.cfg.root_neck)
+        return to_metric(self.lifter(x), self.lifter.cfg.body_length_m)
+
+
+# -- files --------------------------------------------------------------------------------------------
+def default_lifter_path(supervised: bool = False) -> Path:
+    """The lifter shipped inside the package (or its supervised upper-bound twin)."""
+    name = DEFAULT_SUPERVISED if supervised else DEFAULT_LIFTER
+    return Path(str(resources.files("tpt_live.weights").joinpath(name)))
+
+
+def save_lifter(lifter: Lifter, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write `path` (.safetensors, metadata inside) and a JSON sidecar; returns the safetensors path."""
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": dataclasses.asdict(lifter.cfg),
+        **(extra or {}),
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in lifter.state_dict().items()}
+    save_file(state, str(path), metadata={"tpt_live": json.dumps(meta)})
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return path
+
+
+def load_lifter(path: str | Path) -> Lifter:
+    """Load a lifter file in eval mode (safetensors: no pickle). Raises InputError / ModelError."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"lifter file {path} does not exist (train one with `tpt-live train-lifter`)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("tpt_live")
+        meta = json.loads(raw) if raw else {}
+        if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ModelError(f"{path} is not a tpt-live lifter (format {meta.get('format')})")
+        fields = {f.name for f in dataclasses.fields(LifterConfig)}
+        lifter = Lifter(LifterConfig(**{k: v for k, v in meta["config"].items() if k in fields}))
+        lifter.load_state_dict(load_file(str(path)))
+    except (SafetensorError, OSError, RuntimeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot load the lifter ({exc})") from exc
+    lifter.metadata = meta
+    return lifter.eval()
+
+
+def load_default_lifter() -> Lifter | None:
+    """The shipped lifter, or None when this installation has none."""
+    path = default_lifter_path()
+    return load_lifter(path) if path.is_file() else None
