@@ -1,0 +1,129 @@
+"""Lifter training: pose files in, view sampler, losses, a tiny run whose loss falls, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tpt_live.cli import app
+from tpt_live.errors import InputError
+from tpt_live.lifter import LifterConfig, load_lifter
+from tpt_live.skeleton import JOINT_NAMES, NUM_JOINTS
+from trainer.lifter_train import (
+    LifterTrainConfig,
+    PoseSequences,
+    bone_lengths,
+    bone_loss,
+    load_sequences,
+    reference_ratios,
+    sample_rotations,
+    train_lifter,
+)
+
+TINY = LifterConfig(hidden=32, blocks=1)
+
+
+def _walk(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A moving random 3D pose seen by a pinhole camera: (n, J, 2) pixels, (n, J, 3) metres."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(NUM_JOINTS, 3)) * np.array([0.1, 0.1, 0.03])
+    t = np.linspace(0, 2 * np.pi, n)[:, None, None]
+    X = base + 0.02 * np.sin(t + rng.normal(size=(NUM_JOINTS, 3))) + np.array([0.0, 0.0, 1.0])
+    return X[..., :2] / X[..., 2:] * 90 + 32, X
+
+
+def _synth_json(path: Path, n: int, seed: int) -> None:
+    kp2d, kp3d = _walk(n, seed)
+    frames = [{"idx": i, "kp2d": kp2d[i].tolist(), "kp3d": kp3d[i].tolist()} for i in range(n)]
+    path.write_text(json.dumps({"format": "tpt-live-synth", "joints": list(JOINT_NAMES), "frames": frames}))
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("poses")
+    for i in range(3):
+        _synth_json(folder / f"v{i}.json", 40, i)
+    return folder
+
+
+def test_load_synth_and_track_json(synth_dir: Path, tmp_path: Path) -> None:
+    seqs = load_sequences([synth_dir])
+    assert len(seqs.kp2d) == 3 and seqs.kp2d[0].shape == (40, NUM_JOINTS, 2)
+    assert seqs.kp3d is not None and seqs.kp3d[0].shape == (40, NUM_JOINTS, 3)
+    kp2d, _ = _walk(6, 0)
+    frames: list[dict] = [{"idx": i, "status": "ok", "kp2d": [[*p, 0.9] for p in kp2d[i].tolist()]} for i in range(6)]
+    frames[2] = {"idx": 2, "status": "dropped"}  # a gap splits the sequence
+    track = tmp_path / "track.json"
+    track.write_text(json.dumps({"schema": "tpt-live/poses", "keypoints": list(JOINT_NAMES), "frames": frames}))
+    seqs = load_sequences([track])
+    assert [len(k) for k in seqs.kp2d] == [2, 3] and seqs.kp3d is None
+    np.testing.assert_allclose(seqs.kp2d[1][0], kp2d[3])
+    (tmp_path / "other.json").write_text(json.dumps({"frames": []}))
+    with pytest.raises(InputError):
+        load_sequences([tmp_path / "other.json"])
+
+
+def test_view_sampler_fits_the_domain() -> None:
+    gen = torch.Generator().manual_seed(0)
+    R = sample_rotations(500, LifterTrainConfig(views="infant"), gen)
+    tilt = torch.rad2deg(torch.arccos(R[:, 2, 2].clamp(-1, 1)))  # angle between old and new optical axes
+    assert float(tilt.min()) > 19.9 and float(tilt.max()) < 40.1
+    # the axis is horizontal (in the image plane): R is symmetric in the xy-block
+    assert torch.allclose(R[:, 0, 1], R[:, 1, 0], atol=1e-6)
+    R = sample_rotations(500, LifterTrainConfig(views="upright", elevation_deg=20.0), gen)
+    elevation = torch.rad2deg(torch.arcsin(R[:, 2, 1].clamp(-1, 1)))  # y (vertical) tipped toward z
+    assert float(elevation.abs().max()) < 20.1 and float(R[:, 0, 2].abs().max()) > 0.95  # full azimuth
+    with pytest.raises(InputError):
+        LifterTrainConfig(views="sideways")
+
+
+def test_bone_prior_is_zero_at_the_reference() -> None:
+    _, X = _walk(1, 3)
+    Y = torch.as_tensor(X - X[:, :1], dtype=torch.float64)
+    Y = 0.5 * (Y + Y[:, [0, 1, 2, 3, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14]] * torch.tensor([-1.0, 1.0, 1.0]))
+    ref = reference_ratios(Y, quantile=0.5)
+    assert float(bone_loss(Y, ref)) == pytest.approx(0.0, abs=1e-12)
+    assert float(bone_loss(Y * torch.tensor([1.0, 1.0, 3.0]), ref)) > 1e-4
+    assert bone_lengths(Y).shape == (1, len(ref))
+
+
+def _first_last(run: Path) -> tuple[dict, dict]:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return rows[0], rows[-1]
+
+
+def test_tiny_unsupervised_run_loss_falls(synth_dir: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    seqs = load_sequences([synth_dir])
+    seqs = PoseSequences(seqs.kp2d, None, seqs.names)  # no 3D labels
+    cfg = LifterTrainConfig(steps=150, batch=64, flow_steps=100, noise=0.0, lr=2e-3)
+    path = train_lifter(seqs, tmp_path, cfg, TINY, log_every=10)
+    first, last = _first_last(tmp_path)
+    assert last["cycle2d"] + last["cycle3d"] + last["bone"] < first["cycle2d"] + first["cycle3d"] + first["bone"]
+    assert load_lifter(path).metadata["training"]["views"] == "infant"
+
+
+def test_tiny_supervised_run_loss_falls(synth_dir: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    cfg = LifterTrainConfig(steps=150, batch=64, supervised=True, noise=0.0, lr=2e-3)
+    train_lifter(load_sequences([synth_dir]), tmp_path, cfg, TINY, log_every=10)
+    first, last = _first_last(tmp_path)
+    assert last["sup"] < 0.7 * first["sup"]
+    with pytest.raises(InputError):
+        train_lifter(PoseSequences([np.zeros((3, NUM_JOINTS, 2))], None, ["x"]), tmp_path, cfg, TINY)
+
+
+def test_train_lifter_cli(synth_dir: Path, tmp_path: Path) -> None:
+    args = ["train-lifter", str(synth_dir), "--out", str(tmp_path), "--steps", "5", "--prior", "discriminator",
+            "--body-length", "0.6", "--hidden", "16", "--quiet", "--threads", "1"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lifter = load_lifter(tmp_path / "lifter.safetensors")
+    assert lifter.cfg.body_length_m == 0.6 and lifter.metadata["training"]["prior"] == "discriminator"
+    assert math.isfinite(json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["loss"])

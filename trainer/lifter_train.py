@@ -1,0 +1,365 @@
+"""Training of the 2D -> 3D lifter without 3D labels (METHOD.md 2: Chen et al. 2019, ElePose 2022).
+
+Input: 2D keypoint sequences (`tpt-live track` JSON or `tpt-live synth` ground truth). Each step lifts a
+batch, rotates the 3D pose to a random view, projects and lifts again, rotates back and projects
+(the lift-reproject-lift cycle, losses in 2D and 3D), judges the random views with a 2D pose prior
+(a normalising flow on a PCA of the training poses, or a discriminator), keeps bone-length ratios near
+those of the data, and keeps bone lengths constant between consecutive frames.
+With `supervised=True` the same network learns from 3D ground truth instead: the upper bound.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from tpt_live.errors import InputError
+from tpt_live.lifter import NECK, Lifter, LifterConfig, normalise_2d, project, rotate, rotation_matrix, save_lifter
+from tpt_live.skeleton import BONE_INDEX, FLIP_INDEX, JOINT_NAMES, NUM_JOINTS
+
+log = logging.getLogger(__name__)
+
+VIEWS = ("infant", "upright")
+PRIORS = ("flow", "discriminator", "none")
+
+
+@dataclass(frozen=True)
+class LifterTrainConfig:
+    """Options of one lifter training run (stored in the lifter file)."""
+
+    steps: int = 3000  # optimisation steps
+    batch: int = 256  # poses per step
+    lr: float = 1e-3  # Adam learning rate of the lifter (cosine decay to 5%)
+    views: str = "infant"  # random views: infant (tilt about horizontal axes) or upright (azimuth + elevation)
+    tilt_deg: tuple[float, float] = (20.0, 40.0)  # infant: |tilt| range about a random horizontal axis
+    elevation_deg: float = 20.0  # upright: elevation range +-, with azimuth U(-pi, pi) about the vertical
+    prior: str = "flow"  # 2D pose prior on the random views: flow, discriminator or none
+    w_cycle2d: float = 10.0  # lift-reproject-lift cycle in 2D
+    w_cycle3d: float = 1.0  # the cycle in 3D
+    w_prior: float = 0.05  # 2D prior (negative log-likelihood per PCA dimension, or adversarial)
+    w_bone: float = 5.0  # bone-length ratios vs the data's reference ratios, and left/right symmetry
+    w_temporal: float = 1.0  # bone-length ratios constant between consecutive frames
+    noise: float = 0.05  # Gaussian 2D noise on the input, in units of the root-to-neck length
+    pca_dims: int = 12  # PCA dimensions of the flow prior
+    flow_steps: int = 1500  # steps fitting the flow before the lifter trains
+    supervised: bool = False  # learn from 3D ground truth (scale-aligned L2) instead: the upper bound
+    seed: int = 0  # initialisation, batches and views
+
+    def __post_init__(self) -> None:
+        if self.views not in VIEWS:
+            raise InputError(f"views {self.views!r} is not one of {VIEWS}")
+        if self.prior not in PRIORS:
+            raise InputError(f"prior {self.prior!r} is not one of {PRIORS}")
+        if self.steps < 1 or self.batch < 2:
+            raise InputError(f"steps {self.steps} and batch {self.batch} must be >= 1 and >= 2")
+
+
+# -- data ---------------------------------------------------------------------------------------------
+@dataclass
+class PoseSequences:
+    """Runs of consecutive frames: 2D in pixels (x=col, y=row), optional 3D ground truth in metres."""
+
+    kp2d: list[np.ndarray]  # (N_i, J, 2) per run
+    kp3d: list[np.ndarray] | None  # (N_i, J, 3) camera axes, when every input had ground truth
+    names: list[str]
+
+
+def _runs(frames: list[dict], key: str) -> list[list[int]]:
+    """Index runs of frames that carry `key` (a dropped frame splits a sequence)."""
+    runs: list[list[int]] = [[]]
+    for i, f in enumerate(frames):
+        if f.get(key):
+            runs[-1].append(i)
+        elif runs[-1]:
+            runs.append([])
+    return [r for r in runs if r]
+
+
+def load_sequences(paths: Sequence[str | Path]) -> PoseSequences:
+    """Read `tpt-live track` JSON outputs or `tpt-live synth` ground truth (files or folders of *.json)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(p.glob("*.json")) if p.is_dir() else [p]
+    kp2d, kp3d, names = [], [], []
+    has3d = True
+    for f in files:
+        if not f.is_file():
+            raise InputError(f"pose file {f} does not exist")
+        doc = json.loads(f.read_text())
+        joints = doc.get("joints") or doc.get("keypoints")
+        if not isinstance(doc, dict) or "frames" not in doc or list(joints or []) != list(JOINT_NAMES):
+            raise InputError(f"{f} is neither `tpt-live track` JSON nor `tpt-live synth` ground truth")
+        frames = doc["frames"]
+        for run in _runs(frames, "kp2d"):
+            kp2d.append(np.array([[p[:2] for p in frames[i]["kp2d"]] for i in run], np.float64))
+            names.append(f.stem)
+            if has3d and all(frames[i].get("kp3d") for i in run) and doc.get("format") == "tpt-live-synth":
+                kp3d.append(np.array([frames[i]["kp3d"] for i in run], np.float64))
+            else:
+                has3d = False
+    if not kp2d:
+        raise InputError(f"no 2D keypoints in {[str(p) for p in paths]}")
+    return PoseSequences(kp2d, kp3d if has3d else None, names)
+
+
+def bone_lengths(X: Tensor) -> Tensor:
+    """(..., B) lengths of the skeleton's bones of poses (..., J, D)."""
+    a, b = zip(*BONE_INDEX, strict=True)
+    return torch.linalg.vector_norm(X[..., list(b), :] - X[..., list(a), :], dim=-1)
+
+
+def reference_ratios(x: Tensor, quantile: float = 0.9) -> Tensor:
+    """Bone lengths relative to the root-to-neck length, from 2D poses (N, J, 2): a high quantile of each
+    bone's 2D ratio (a bone seen parallel to the image is not foreshortened), left and right averaged."""
+    r = bone_lengths(x) / bone_lengths(x)[..., :2].sum(-1, keepdim=True).clamp_min(1e-9)
+    ref = torch.quantile(r, quantile, dim=0)
+    return 0.5 * (ref + ref[_BONE_FLIP])
+
+
+_BONE_FLIP = [BONE_INDEX.index((FLIP_INDEX[a], FLIP_INDEX[b])) for a, b in BONE_INDEX]
+
+
+# -- views --------------------------------------------------------------------------------------------
+def sample_rotations(n: int, cfg: LifterTrainConfig, gen: torch.Generator) -> Tensor:
+    """(n, 3, 3) random view rotations, camera axes (x right, y down, z forward).
+
+    infant: tilt by |angle| in cfg.tilt_deg (random sign) about a random axis in the image plane: an
+    infant on its back seen from above (a rotation about the optical axis only rotates the image).
+    upright: azimuth U(-pi, pi) about the vertical (camera y) then elevation +-cfg.elevation_deg about x.
+    """
+    u = torch.rand(n, 3, generator=gen)
+    if cfg.views == "infant":
+        phi = 2 * math.pi * u[:, 0]
+        axis = torch.stack([torch.cos(phi), torch.sin(phi), torch.zeros(n)], -1)
+        lo, hi = (math.radians(a) for a in cfg.tilt_deg)
+        angle = (lo + (hi - lo) * u[:, 1]) * torch.where(u[:, 2] < 0.5, -1.0, 1.0)
+        return rotation_matrix(axis, angle)
+    azimuth = math.pi * (2 * u[:, 0] - 1)
+    elevation = math.radians(cfg.elevation_deg) * (2 * u[:, 1] - 1)
+    ry = rotation_matrix(torch.tensor([0.0, 1.0, 0.0]).expand(n, 3), azimuth)
+    rx = rotation_matrix(torch.tensor([1.0, 0.0, 0.0]).expand(n, 3), elevation)
+    return rx @ ry
+
+
+# -- losses -------------------------------------------------------------------------------------------
+def cycle_losses(
+    x: Tensor, lift: Callable[[Tensor], Tensor], R: Tensor, c: float = 10.0, root_neck: float = 0.1
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The lift-reproject-lift cycle. x: (B, J, 2) normalised 2D; lift: normalised 2D -> root-centred 3D.
+
+    Y = lift(x); Yr = R Y; xr = project(Yr); Y2 = lift(xr); x2 = project(R^T Y2). Returns (loss_2d,
+    loss_3d, Y, xr): mean squared |x - x2| / root_neck^2 and mean squared |Yr - Y2|, both zero for a
+    lifter consistent with every view; xr is the random view for the 2D prior.
+    """
+    Y = lift(x)
+    Yr = rotate(Y, R)
+    xr = project(Yr, c)
+    Y2 = lift(xr)
+    x2 = project(rotate(Y2, R.mT), c)
+    loss_2d = ((x - x2) ** 2).sum(-1).mean() / root_neck**2
+    loss_3d = ((Yr - Y2) ** 2).sum(-1).mean()
+    return loss_2d, loss_3d, Y, xr
+
+
+def bone_loss(Y: Tensor, ref: Tensor) -> Tensor:
+    """Squared deviation of 3D bone ratios (to the root-to-neck length) from `ref`, plus left/right asymmetry."""
+    r = bone_lengths(Y) / bone_lengths(Y)[..., :2].sum(-1, keepdim=True).clamp_min(1e-9)
+    return ((r - ref) ** 2).mean() + ((r - r[..., _BONE_FLIP]) ** 2).mean()
+
+
+def temporal_loss(Y0: Tensor, Y1: Tensor) -> Tensor:
+    """Bone-length ratios of consecutive frames should agree (bones do not stretch)."""
+    r0, r1 = bone_lengths(Y0), bone_lengths(Y1)
+    r0 = r0 / r0.sum(-1, keepdim=True).clamp_min(1e-9)
+    r1 = r1 / r1.sum(-1, keepdim=True).clamp_min(1e-9)
+    return ((r0 - r1) ** 2).sum(-1).mean()
+
+
+def scale_aligned_l2(Y: Tensor, G: Tensor) -> Tensor:
+    """Mean squared error after the best per-frame scale of root-centred Y (B, J, 3) onto G (N-MPJPE style)."""
+    s = (Y * G).sum((-1, -2), keepdim=True) / (Y * Y).sum((-1, -2), keepdim=True).clamp_min(1e-9)
+    return ((s * Y - G) ** 2).sum(-1).mean()
+
+
+# -- 2D priors ----------------------------------------------------------------------------------------
+class PcaFlow(nn.Module):
+    """Normalising flow (RealNVP couplings) on a whitened PCA of normalised 2D poses (ElePose-style prior).
+
+    log_prob(x) for x (B, J, 2) normalised; the root (always 0) is dropped before the PCA.
+    """
+
+    def __init__(self, poses: Tensor, dims: int, layers: int = 6, width: int = 64) -> None:
+        super().__init__()
+        flat = poses.flatten(1)
+        mean = flat.mean(0)
+        _, s, v = torch.linalg.svd(flat - mean, full_matrices=False)
+        std = s[:dims] / math.sqrt(len(flat) - 1)
+        self.register_buffer("mean", mean)
+        self.register_buffer("basis", v[:dims].T / std)  # (2J, dims): whitened coefficients
+        self.dims = dims
+        half = dims // 2
+        self.masks = [torch.arange(dims) < half if i % 2 == 0 else torch.arange(dims) >= half for i in range(layers)]
+        self.nets = nn.ModuleList(
+            nn.Sequential(nn.Linear(dims, width), nn.LeakyReLU(0.2), nn.Linear(width, width), nn.LeakyReLU(0.2),
+                          nn.Linear(width, 2 * dims))
+            for _ in range(layers)
+        )  # fmt: skip
+        for net in self.nets:
+            for p in list(net.children())[-1].parameters():  # start at the identity: s = t = 0
+                nn.init.zeros_(p)
+
+    mean: Tensor
+    basis: Tensor
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        z = (x.flatten(1) - self.mean) @ self.basis
+        logdet = torch.zeros(len(z))
+        for mask, net in zip(self.masks, self.nets, strict=True):
+            m = mask.to(z.dtype)
+            s, t = net(z * m).chunk(2, -1)
+            s = torch.tanh(s) * (1 - m)
+            z = z * m + (1 - m) * (z * torch.exp(s) + t)
+            logdet = logdet + s.sum(-1)
+        return -0.5 * (z**2).sum(-1) - 0.5 * self.dims * math.log(2 * math.pi) + logdet
+
+
+def fit_flow(x: Tensor, cfg: LifterTrainConfig, gen: torch.Generator) -> PcaFlow:
+    flow = PcaFlow(x, cfg.pca_dims)
+    opt = torch.optim.Adam(flow.nets.parameters(), lr=1e-3)
+    for _ in range(cfg.flow_steps):
+        idx = torch.randint(len(x), (cfg.batch,), generator=gen)
+        nll = -flow.log_prob(x[idx] + 0.002 * torch.randn(cfg.batch, *x.shape[1:], generator=gen)).mean()
+        opt.zero_grad()
+        nll.backward()
+        opt.step()
+    flow.requires_grad_(False)
+    log.info("flow prior: nll/dim %.3f on the training poses", float(-flow.log_prob(x).mean()) / cfg.pca_dims)
+    return flow
+
+
+class Discriminator(nn.Module):
+    """Chen et al.'s 2D pose discriminator: an MLP on normalised 2D poses, least-squares GAN targets."""
+
+    def __init__(self, width: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * NUM_JOINTS, width), nn.LeakyReLU(0.2), nn.Linear(width, width), nn.LeakyReLU(0.2),
+            nn.Linear(width, 1),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1) * 10.0).squeeze(-1)
+
+
+# -- loop ---------------------------------------------------------------------------------------------
+@dataclass
+class _Data:
+    x: Tensor  # (N, J, 2) normalised 2D
+    g: Tensor | None  # (N, J, 3) root-centred ground truth, metres
+    pairs: Tensor  # (P,) indices i with i + 1 the next frame of the same run
+
+
+def _prepare(seqs: PoseSequences, flip: bool = True) -> _Data:
+    """Normalise every frame; add the horizontal mirror (x -> -x, left <-> right) of every run."""
+    xs, gs, pairs, offset = [], [], [], 0
+    runs2 = [torch.as_tensor(k, dtype=torch.float32) for k in seqs.kp2d]
+    runs3 = [torch.as_tensor(k, dtype=torch.float32) for k in seqs.kp3d] if seqs.kp3d is not None else None
+    for mirror in (False, True) if flip else (False,):
+        for i, k in enumerate(runs2):
+            x, _ = normalise_2d(k)
+            g = runs3[i] - runs3[i][:, :1] if runs3 is not None else None
+            if mirror:
+                x = x[:, list(FLIP_INDEX)] * torch.tensor([-1.0, 1.0])
+                g = g[:, list(FLIP_INDEX)] * torch.tensor([-1.0, 1.0, 1.0]) if g is not None else None
+            xs.append(x)
+            if g is not None:
+                gs.append(g)
+            pairs.append(torch.arange(offset, offset + len(x) - 1))
+            offset += len(x)
+    return _Data(torch.cat(xs), torch.cat(gs) if gs else None, torch.cat(pairs))
+
+
+def train_lifter(
+    seqs: PoseSequences,
+    out: str | Path,
+    cfg: LifterTrainConfig | None = None,
+    model_cfg: LifterConfig | None = None,
+    on_log: Callable[[dict], None] | None = None,
+    log_every: int = 100,
+) -> Path:
+    """Train a lifter on `seqs`; writes OUT/lifter.safetensors (+ .json) and OUT/metrics.jsonl."""
+    cfg = cfg or LifterTrainConfig()
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    data = _prepare(seqs)
+    if cfg.supervised and data.g is None:
+        raise InputError("--supervised needs 3D ground truth: pass `tpt-live synth` JSON files")
+    lifter = Lifter(model_cfg)
+    c, rn = lifter.cfg.camera_distance, lifter.cfg.root_neck
+    ref = reference_ratios(data.x)
+    flow = fit_flow(data.x, cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
+    disc = Discriminator() if cfg.prior == "discriminator" and not cfg.supervised else None
+    opt = torch.optim.Adam(lifter.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))
+    )
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr) if disc is not None else None
+    run_dir = Path(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = (run_dir / "metrics.jsonl").open("w")
+    start = time.perf_counter()
+    lifter.train()
+    for step in range(1, cfg.steps + 1):
+        idx = data.pairs[torch.randint(len(data.pairs), (cfg.batch,), generator=gen)]
+        x0, x1 = data.x[idx], data.x[idx + 1]
+        noise = cfg.noise * rn * torch.randn(2, *x0.shape, generator=gen)
+        x0n, x1n = x0 + noise[0], x1 + noise[1]
+        x0n, x1n = x0n - x0n[:, :1], x1n - x1n[:, :1]
+        terms: dict[str, Tensor] = {}
+        if cfg.supervised:
+            assert data.g is not None
+            g = data.g[idx]
+            terms["sup"] = scale_aligned_l2(lifter(x0n), g / g[:, NECK].norm(dim=-1)[:, None, None])
+            loss = terms["sup"]
+        else:
+            R = sample_rotations(cfg.batch, cfg, gen)
+            l2d, l3d, Y, xr = cycle_losses(x0n, lifter, R, c, rn)
+            terms.update(cycle2d=l2d, cycle3d=l3d, bone=bone_loss(Y, ref), temporal=temporal_loss(Y, lifter(x1n)))
+            xr_n, _ = normalise_2d(xr, rn)
+            if flow is not None:
+                terms["prior"] = -flow.log_prob(xr_n).mean() / cfg.pca_dims
+            elif disc is not None:
+                terms["prior"] = ((disc(xr_n) - 1) ** 2).mean()
+            weights = {"cycle2d": cfg.w_cycle2d, "cycle3d": cfg.w_cycle3d, "bone": cfg.w_bone,
+                       "temporal": cfg.w_temporal, "prior": cfg.w_prior}  # fmt: skip
+            loss = sum((weights[k] * v for k, v in terms.items()), torch.zeros(()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if disc is not None and opt_d is not None:
+            d_loss = ((disc(x0) - 1) ** 2).mean() + (disc(xr_n.detach()) ** 2).mean()
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+        if step % log_every == 0 or step == cfg.steps:
+            values = {"loss": loss, **terms}
+            row = {"step": step, **{k: round(float(v.detach()), 5) for k, v in values.items()}}
+            row["seconds"] = round(time.perf_counter() - start, 1)
+            metrics.write(json.dumps(row) + "\n")
+            metrics.flush()
+            if on_log:
+                on_log(row)
+    metrics.close()
+    lifter.eval()
+    extra = {"training": {**asdict(cfg), "frames": len(data.x), "runs": len(seqs.kp2d)}}
+    return save_lifter(lifter, run_dir / "lifter.safetensors", extra=extra)
