@@ -74,8 +74,11 @@ def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
     """The ONNX export of a checkpoint, from the cache or exported now (atomically) into it."""
     from engines.engine_cache import cache_root
     from engines.onnx_export import export_onnx
+    from tpt_live.lifter import default_lifter_path
 
-    out = cache_root() / "onnx" / f"{path.stem}-{file_digest(path)}-{__version__}.onnx"
+    lifter = default_lifter_path()  # the shipped lifter goes into the graph (output kp3d): part of the key
+    lifter_key = f"-{file_digest(lifter)[:8]}" if lifter.is_file() else ""
+    out = cache_root() / "onnx" / f"{path.stem}-{file_digest(path)}{lifter_key}-{__version__}.onnx"
     if out.is_file():
         log.debug("using cached ONNX export %s", out)
         return out

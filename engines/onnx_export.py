@@ -2,8 +2,10 @@
 
 Graph: frames (B, S, S, 3) uint8 RGB -> permute + normalise -> regressor -> warp-free read-out ->
 `affines` (B, K, 2, 3), `keypoints` (B, J, 2), `consistency` (B, J), all float32 in model-input pixels
-(x=col, y=row, pixel centres at integers; affines map template -> image). The model file's
-provenance travels in the ONNX `metadata_props` (see `METADATA_KEYS`).
+(x=col, y=row, pixel centres at integers; affines map template -> image), and, when a lifter is
+present (the shipped one by default), `kp3d` (B, J, 3) float32 metres, root-relative, camera axes
+(tpt_live.lifter.KeypointLifter). The model file's provenance travels in the ONNX `metadata_props`
+(see `METADATA_KEYS`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import Tensor, nn
 from tpt_live import __version__
 from tpt_live.checkpoint import default_model_path, file_digest, load_model
 from tpt_live.errors import ModelError
+from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.skeleton import JOINT_NAMES
 
@@ -30,6 +33,7 @@ FORMAT = "tpt-live/onnx"
 FORMAT_VERSION = 1
 INPUT_NAME = "frames"
 OUTPUT_NAMES = ("affines", "keypoints", "consistency")
+LIFTED_OUTPUT = "kp3d"
 OPSET = 17
 METADATA_KEYS = (
     "format",  # FORMAT
@@ -42,22 +46,26 @@ METADATA_KEYS = (
     "model_name",  # checkpoint file name
     "model_digest",  # checkpoint.file_digest of the checkpoint
     "precision",  # "fp32": the graph's arithmetic
+    "lifter",  # JSON of the lifter's config and training, "" when the graph has no kp3d output
 )
 
 
 class FramesToPoses(nn.Module):
-    """uint8 (B, S, S, 3) RGB frames -> (affines, keypoints, consistency): the exported graph."""
+    """uint8 (B, S, S, 3) RGB frames -> (affines, keypoints, consistency[, kp3d]): the exported graph."""
 
-    def __init__(self, model: TptModel) -> None:
+    def __init__(self, model: TptModel, lifter: Lifter | None = None) -> None:
         super().__init__()
         self.model = model
+        self.lifter = KeypointLifter(lifter) if lifter is not None else None
 
-    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, frames: Tensor) -> tuple[Tensor, ...]:
         out = self.model.read_out(self.model.regressor(normalise(frames.permute(0, 3, 1, 2))))
-        return out.affines, out.keypoints, out.consistency
+        if self.lifter is None:
+            return out.affines, out.keypoints, out.consistency
+        return out.affines, out.keypoints, out.consistency, self.lifter(out.keypoints)
 
 
-def _metadata(model: TptModel, model_name: str, model_digest: str) -> dict[str, str]:
+def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifter | None) -> dict[str, str]:
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -69,6 +77,7 @@ def _metadata(model: TptModel, model_name: str, model_digest: str) -> dict[str, 
         "model_name": model_name,
         "model_digest": model_digest,
         "precision": "fp32",
+        "lifter": json.dumps({k: v for k, v in lifter.metadata.items() if k != "format"}) if lifter else "",
     }
 
 
@@ -78,8 +87,9 @@ def export_model(
     model_name: str = "in-memory",
     model_digest: str = "none",
     exporter: str = "legacy",
+    lifter: Lifter | None = None,
 ) -> Path:
-    """Write `model` (eval mode, CPU) as ONNX to `out`; returns the path.
+    """Write `model` (eval mode, CPU) as ONNX to `out`; returns the path. With `lifter`, adds `kp3d`.
 
     exporter: "legacy" (TorchScript tracing, the default: no warp in the graph, measured faster to
     export and equal at run time) or "dynamo" (needs onnxscript).
@@ -89,13 +99,14 @@ def export_model(
     model = model.cpu().eval()
     s = model.cfg.input_size
     example = torch.randint(0, 256, (2, s, s, 3), dtype=torch.uint8)  # batch >= 2 keeps it dynamic
-    wrapper = FramesToPoses(model).eval()
-    inputs, outputs = [INPUT_NAME], list(OUTPUT_NAMES)
+    lifter = lifter.cpu().eval() if lifter is not None else None
+    wrapper = FramesToPoses(model, lifter).eval()
+    inputs, outputs = [INPUT_NAME], list(OUTPUT_NAMES) + ([LIFTED_OUTPUT] if lifter is not None else [])
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             if exporter == "legacy":
-                axes = {n: {0: "batch"} for n in (INPUT_NAME, *OUTPUT_NAMES)}
+                axes = {n: {0: "batch"} for n in (INPUT_NAME, *outputs)}
                 torch.onnx.export(
                     wrapper,
                     (example,),
@@ -123,19 +134,25 @@ def export_model(
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
         raise ModelError(f"ONNX export of {model_name} failed: {exc}") from exc
     proto = onnx.load(str(out))
-    onnx.helper.set_model_props(proto, _metadata(model, model_name, model_digest))
+    onnx.helper.set_model_props(proto, _metadata(model, model_name, model_digest, lifter))
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(out))
     log.info("wrote %s (%s exporter, opset %d)", out, exporter, proto.opset_import[0].version)
     return out
 
 
-def export_onnx(model: str | Path | None, out: str | Path, exporter: str = "legacy") -> Path:
-    """Export a checkpoint file (None = the shipped model) to ONNX at `out`."""
+def export_onnx(
+    model: str | Path | None, out: str | Path, exporter: str = "legacy", lifter: str | Path | None | bool = None
+) -> Path:
+    """Export a checkpoint file (None = the shipped model) to ONNX at `out`.
+
+    lifter: a lifter file; None = the shipped lifter when present (output `kp3d`); False = none.
+    """
     path = Path(model) if model is not None else default_model_path()
     tpt = load_model(path)
     name = "default" if path == default_model_path() else path.name
-    return export_model(tpt, out, model_name=name, model_digest=file_digest(path), exporter=exporter)
+    lift = load_default_lifter() if lifter is None or lifter is True else load_lifter(lifter) if lifter else None
+    return export_model(tpt, out, model_name=name, model_digest=file_digest(path), exporter=exporter, lifter=lift)
 
 
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:

@@ -13,6 +13,7 @@ from engines.frames import check_frames
 from tpt_live.backend import Poses
 from tpt_live.checkpoint import default_model_path, file_digest, load_model
 from tpt_live.errors import BackendUnavailable, InputError
+from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class TorchBackend:
 
     The regressor runs under autocast for fp16 (CUDA only) and bf16 (CPU with AMX/AVX-512, or CUDA);
     the keypoint read-out always runs in fp32 on fp32 affines, so reduced precision only touches the CNN.
+    lifter: a Lifter or lifter file; None = the shipped lifter when present; False = no 3D. When there is
+    one, `Poses.kp3d` holds metres, root-relative, camera axes (tpt_live.lifter.KeypointLifter), fp32.
     """
 
     name = "torch"
@@ -47,6 +50,7 @@ class TorchBackend:
         device: str = "auto",
         precision: str = "fp32",
         channels_last: bool = True,
+        lifter: Lifter | str | Path | None | bool = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not available in PyTorch; use one of {PRECISIONS}")
@@ -67,6 +71,9 @@ class TorchBackend:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.precision = precision
         self.input_size = self.model.cfg.input_size
+        lift = load_default_lifter() if lifter is None or lifter is True else lifter or None
+        lift = load_lifter(lift) if isinstance(lift, str | Path) else lift
+        self.lifter = KeypointLifter(lift).to(self.device).eval() if lift is not None else None
         log.debug("torch backend: %s on %s, %s", self.model_name, self.device, precision)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
@@ -84,10 +91,12 @@ class TorchBackend:
             with self._autocast():
                 affines = self.model.regressor(normalise(x))
             out = self.model.read_out(affines.float())
+            kp3d = self.lifter(out.keypoints).cpu().numpy() if self.lifter is not None else None
             return Poses(
                 affines=out.affines.cpu().numpy(),
                 keypoints=out.keypoints.cpu().numpy(),
                 consistency=out.consistency.cpu().numpy(),
+                kp3d=kp3d,
             )
 
     def close(self) -> None:
