@@ -25,8 +25,11 @@ test: lint
 	$(VENV)/bin/python -m pytest -q
 
 demo: venv
-	$(VENV)/bin/tpt-live synth $(DEMO_DIR) --videos 1 --frames 90 --size 256x256 --seed 1 --preview
-	@echo "demo outputs are in $(DEMO_DIR)/"
+	$(VENV)/bin/tpt-live synth $(DEMO_DIR) --videos 1 --frames 150 --size 256x256 --seed 1 --preview
+	$(VENV)/bin/tpt-live track $(DEMO_DIR)/synth_s1_000.mp4 --out $(DEMO_DIR)/poses.json \
+		--save-video $(DEMO_DIR)/overlay.mp4
+	$(VENV)/bin/tpt-live evaluate $(DEMO_DIR) --json $(DEMO_DIR)/evaluation.json
+	@echo "demo outputs are in $(DEMO_DIR)/: poses.json, overlay.mp4, evaluation.json, the clip and its preview"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)
