@@ -120,10 +120,10 @@ def test_tiny_supervised_run_loss_falls(synth_dir: Path, tmp_path: Path) -> None
 
 
 def test_train_lifter_cli(synth_dir: Path, tmp_path: Path) -> None:
-    args = ["train-lifter", str(synth_dir), "--out", str(tmp_path), "--steps", "5", "--prior", "discriminator",
+    args = ["train-lifter", str(synth_dir), "--out", str(tmp_path), "--steps", "5", "--prior", "flow",
             "--body-length", "0.6", "--hidden", "16", "--quiet", "--threads", "1"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     lifter = load_lifter(tmp_path / "lifter.safetensors")
-    assert lifter.cfg.body_length_m == 0.6 and lifter.metadata["training"]["prior"] == "discriminator"
+    assert lifter.cfg.body_length_m == 0.6 and lifter.metadata["training"]["prior"] == "flow"
     assert math.isfinite(json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["loss"])

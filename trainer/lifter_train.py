@@ -42,10 +42,10 @@ class LifterTrainConfig:
     views: str = "infant"  # random views: infant (tilt about horizontal axes) or upright (azimuth + elevation)
     tilt_deg: tuple[float, float] = (20.0, 40.0)  # infant: |tilt| range about a random horizontal axis
     elevation_deg: float = 20.0  # upright: elevation range +-, with azimuth U(-pi, pi) about the vertical
-    prior: str = "flow"  # 2D pose prior on the random views: flow, discriminator or none
+    prior: str = "discriminator"  # 2D prior on the random views: discriminator (measured best), flow or none
     w_cycle2d: float = 10.0  # lift-reproject-lift cycle in 2D
     w_cycle3d: float = 1.0  # the cycle in 3D
-    w_prior: float = 0.05  # 2D prior (negative log-likelihood per PCA dimension, or adversarial)
+    w_prior: float = 1.0  # 2D prior (adversarial, or negative log-likelihood per PCA dimension)
     w_bone: float = 5.0  # bone-length ratios vs the data's reference ratios, and left/right symmetry
     w_temporal: float = 1.0  # bone-length ratios constant between consecutive frames
     noise: float = 0.05  # Gaussian 2D noise on the input, in units of the root-to-neck length
