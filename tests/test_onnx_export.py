@@ -42,7 +42,7 @@ def test_graph_is_checked_and_shaped(exported: tuple[Path, Path]) -> None:
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
     assert dims == ["batch", S, S, 3]
-    assert tuple(o.name for o in proto.graph.output) == OUTPUT_NAMES
+    assert tuple(o.name for o in proto.graph.output)[:3] == OUTPUT_NAMES  # then kp3d when a lifter is shipped
     assert not any(n.op_type in ("GridSample", "AffineGrid") for n in proto.graph.node)  # warp-free
 
 

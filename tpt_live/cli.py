@@ -249,7 +249,9 @@ def train_lifter(
     views: Annotated[
         str, typer.Option(help="Random views: infant (tilt +-20-40 deg, filmed from above) or upright (azimuth).")
     ] = "infant",
-    prior: Annotated[str, typer.Option(help="2D prior on random views: flow, discriminator or none.")] = "flow",
+    prior: Annotated[
+        str, typer.Option(help="2D prior on random views: discriminator, flow or none.")
+    ] = "discriminator",
     steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
     batch: Annotated[int, typer.Option(help="Poses per step.")] = 256,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
@@ -474,9 +476,172 @@ def _print_summary(console: object, summaries: list) -> None:
 
 
 @app.command()
-def monitor() -> None:
-    """Live infant monitoring: alerts, event log, movement features."""
-    _not_built("monitor")
+def monitor(
+    src: Annotated[str, typer.Argument(help="Camera index or /dev/videoN, rtsp/http(s) URL, or a video file.")],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Folder: events.jsonl, features.csv, summary.json, evidence/.")
+    ] = "monitor_out",
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Checkpoint, ONNX file or engine; default: the shipped model.")
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", help="auto, torch, onnxruntime or tensorrt.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    realtime: Annotated[bool, typer.Option("--realtime", help="Play a file as a live source (paced).")] = False,
+    roi: Annotated[str | None, typer.Option("--roi", help="Region x,y,w,h in source pixels (also the crop).")] = None,
+    crib: Annotated[str | None, typer.Option("--crib", help="Region polygon JSON [[x, y], ...] in pixels.")] = None,
+    serve: Annotated[str | None, typer.Option("--serve", help="Web view on HOST:PORT, e.g. 127.0.0.1:8765.")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Token for the web view (generated for non-loopback binds).")
+    ] = None,
+    notify: Annotated[list[str] | None, typer.Option("--notify", help="webhook:URL or cmd:PROGRAM (repeat).")] = None,
+    no_infant_s: Annotated[float, typer.Option("--no-infant-s", help="Seconds without infant before alerting.")] = 10.0,
+    no_movement_s: Annotated[float, typer.Option("--no-movement-s", help="Seconds of stillness.")] = 20.0,
+    out_of_region_s: Annotated[float, typer.Option("--out-of-region-s", help="Seconds outside the region.")] = 10.0,
+    posture_s: Annotated[float, typer.Option("--posture-s", help="Seconds on the side or front.")] = 30.0,
+    camera_lost_s: Annotated[float, typer.Option("--camera-lost-s", help="Seconds without frames.")] = 5.0,
+    confirm_s: Annotated[float, typer.Option("--confirm-s", help="Confirmation window of every alert.")] = 3.0,
+    cooldown_s: Annotated[float, typer.Option("--cooldown-s", help="Cooldown of every alert.")] = 60.0,
+    moving_threshold: Annotated[
+        float, typer.Option("--moving-threshold", help="Movement energy (trunk lengths/s) that counts as moving.")
+    ] = 0.15,
+    window_s: Annotated[float, typer.Option("--window-s", help="Seconds per movement-feature row.")] = 60.0,
+    retain_days: Annotated[float, typer.Option("--retain-days", help="Delete evidence older than this.")] = 30.0,
+    retain_gb: Annotated[float, typer.Option("--retain-gb", help="Keep the evidence folder under this size.")] = 5.0,
+    presence: Annotated[
+        str | None, typer.Option("--presence", help="Presence weights; default: the shipped file.")
+    ] = None,
+    reconnect: Annotated[int, typer.Option("--reconnect", help="Decoder reconnects before reopening.")] = 3,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live panel (events still go to stdout).")] = False,
+) -> None:
+    """Live infant monitoring: presence, movement and posture alerts, evidence clips, features, web view.
+
+    NOT A MEDICAL DEVICE. Exit codes: 0 done, 2 bad argument, 3 source, 4 model, 130 interrupted.
+    """
+    import json
+    import signal
+    from dataclasses import replace
+    from pathlib import Path
+
+    import numpy as np
+    from rich.console import Console
+
+    import engines
+    from tpt_live.alerts import AlertConfig, RuleConfig
+    from tpt_live.crop import check_roi, parse_roi, square_box
+    from tpt_live.errors import InputError
+    from tpt_live.evidence import EvidenceConfig
+    from tpt_live.monitor import Monitor, MonitorConfig, load_polygon
+    from tpt_live.movement import MovementConfig
+    from tpt_live.notify import EventSink, parse_notify
+    from tpt_live.overlay import Overlay, template_of
+    from tpt_live.pipeline import TrackConfig
+    from tpt_live.presence import load_presence
+    from tpt_live.sources import VideoSource, resolve_sources
+    from tpt_live.webview import NOT_MEDICAL, LiveState, WebView, is_loopback, parse_bind, resolve_token
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    for target in notify or []:
+        parse_notify(target)
+    bind = parse_bind(serve) if serve else None
+    specs = resolve_sources([src])
+    if len(specs) != 1:
+        raise InputError(f"monitor watches one source; {src!r} gives {len(specs)}")
+    spec = specs[0]
+    region_box = parse_roi(roi) if roi else None
+    if region_box is not None and crib:
+        raise InputError("pass --roi or --crib, not both")
+    polygon = load_polygon(Path(crib)) if crib else None
+    if region_box is not None:
+        b = region_box
+        polygon = np.array([[b.x, b.y], [b.x + b.w, b.y], [b.x + b.w, b.y + b.h], [b.x, b.y + b.h]], np.float32)
+
+    def rule(threshold: float) -> RuleConfig:
+        return RuleConfig(threshold, confirm_s, cooldown_s)
+
+    alerts = AlertConfig(
+        no_infant=rule(no_infant_s), no_movement=replace(rule(no_movement_s), gap=0.0),
+        out_of_region=rule(out_of_region_s), posture=rule(posture_s),
+        camera_lost=RuleConfig(camera_lost_s, 0.0, cooldown_s),
+    )  # fmt: skip
+    config = MonitorConfig(
+        track=TrackConfig(roi=square_box(region_box) if region_box else None),
+        region=tuple(map(tuple, polygon.tolist())) if polygon is not None else None,
+        alerts=alerts,
+        movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),
+        evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
+    )
+    net = load_presence(presence)
+    engine = engines.open_backend(model, backend=backend, device=device)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True)
+    console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")
+
+    def open_source() -> VideoSource:
+        source = VideoSource(spec, engine.input_size, config.track.roi, True, True, reconnect, realtime)
+        if region_box is not None:
+            check_roi(region_box, source.info.width, source.info.height)
+        return source
+
+    live = LiveState() if bind else None
+    web = None
+    if bind is not None and live is not None:
+        host, port = bind
+        web = WebView(live, host, port, resolve_token(host, token))
+        note = "" if is_loopback(host) else " (token required)"
+        console.print(f"web view: {web.url}{note}")
+
+    def on_event(event: dict) -> None:
+        typer.echo(json.dumps(event))
+
+    sink = EventSink(out_dir / "events.jsonl", tuple(notify or ()), on_event)
+    overlay = Overlay(template_of(engine, model), engine.input_size)
+    panel = _MonitorPanel(console, quiet)
+    mon = Monitor(open_source, engine, net, config, sink, out_dir, live, overlay, panel.update)
+    try:
+        with panel:
+            summary = mon.run()
+    except KeyboardInterrupt:
+        mon.close()
+        typer.echo("interrupted: outputs finalised", err=True)
+        sys.exit(130)
+    finally:
+        if web is not None:
+            web.close()
+        engine.close()
+    console.print(f"summary: {out_dir / 'summary.json'}: {json.dumps(summary.to_dict()['alerts'])} alerts")
+
+
+class _MonitorPanel:
+    """A rich live panel of the monitoring state on stderr, redrawn at most 4 times a second."""
+
+    def __init__(self, console: object, quiet: bool) -> None:
+        from rich.live import Live
+
+        self._live = None if quiet else Live(console=console, auto_refresh=False)  # type: ignore[arg-type]
+        self._shown = 0.0
+
+    def __enter__(self) -> _MonitorPanel:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def update(self, state: dict) -> None:
+        import time
+
+        from rich.table import Table
+
+        if self._live is None or time.monotonic() - self._shown < 0.25:
+            return
+        self._shown = time.monotonic()
+        table = Table(title="tpt-live monitor (not a medical device)", show_header=False)
+        for key, value in state.items():
+            table.add_row(key, str(value))
+        self._live.update(table, refresh=True)
 
 
 @app.command()
