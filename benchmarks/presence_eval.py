@@ -1,0 +1,107 @@
+"""Presence accuracy on held-out synthetic scenario clips, through the real decode path (H.264 -> decoder crop).
+
+Usage:
+  python benchmarks/presence_eval.py [--train] [--weights PATH] [--seeds 7 8 9] [--clips 6] [--frames 100]
+
+--train first fits the CNN on training seeds (default 1000, 300 clips; see trainer.presence_train) and
+writes the weights (default: the shipped file). The evaluation renders `--clips` clips per scenario and
+seed (active, absent, leave_return, still, roll; mixed postures; 64x64, 96x64 and 64x48 frames), encodes
+them as H.264, decodes them with `tpt_live.sources.VideoSource` at model input S = 64 as `tpt-live
+monitor` does, and compares the per-frame presence (raw, and averaged over 1 s of stream time) with the
+ground truth `present`. Prints one table and a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from tpt_live.presence import PresenceDetector, default_presence_path, load_presence, save_presence  # noqa: E402
+from tpt_live.sources import SourceSpec, VideoSource  # noqa: E402
+from tpt_live.synth import SynthConfig, write_clip  # noqa: E402
+from tpt_live.synth.scenarios import MONITOR_SCENARIOS, render_scenario  # noqa: E402
+
+SHAPES = ((64, 64), (96, 64), (64, 48))
+
+
+def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int) -> dict:
+    net = load_presence(weights)
+    rows: dict[str, list[tuple[bool, bool, bool]]] = {s: [] for s in MONITOR_SCENARIOS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            for scenario in MONITOR_SCENARIOS:
+                for i in range(clips):
+                    w, h = SHAPES[i % len(SHAPES)]
+                    cfg = SynthConfig(width=w, height=h, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
+                    clip = render_scenario(cfg, scenario)
+                    video, _ = write_clip(clip, Path(tmp))
+                    detector = PresenceDetector(net)
+                    source = VideoSource(SourceSpec(str(video), "file", video.stem), size)
+                    for frame, gt in zip(source.frames(), clip.gt["frames"], strict=True):
+                        assert frame.net is not None
+                        raw, avg = detector.update(frame.net, frame.t)
+                        rows[scenario].append((gt["present"], raw >= 0.5, detector.present(avg)))
+    out: dict = {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips, "frames": frames}
+    every = [r for v in rows.values() for r in v]
+    for name, sel in (("all", every), *rows.items()):
+        a = np.array(sel, bool)
+        out[name] = {
+            "frames": len(a),
+            "present_frames": int(a[:, 0].sum()),
+            "raw_accuracy": round(float((a[:, 0] == a[:, 1]).mean()), 4),
+            "averaged_accuracy": round(float((a[:, 0] == a[:, 2]).mean()), 4),
+        }
+    a = np.array(every, bool)
+    for label, mask in (("present", a[:, 0]), ("absent", ~a[:, 0])):
+        out["all"][f"raw_accuracy_{label}"] = round(float((a[mask, 0] == a[mask, 1]).mean()), 4)
+        out["all"][f"averaged_accuracy_{label}"] = round(float((a[mask, 0] == a[mask, 2]).mean()), 4)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train", action="store_true", help="fit the CNN first and write --weights")
+    p.add_argument("--weights", type=Path, default=default_presence_path())
+    p.add_argument("--train-clips", type=int, default=800)
+    p.add_argument("--epochs", type=int, default=16)
+    p.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9])
+    p.add_argument("--clips", type=int, default=6, help="clips per scenario and seed")
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--size", type=int, default=64)
+    args = p.parse_args()
+    print("command:", " ".join(sys.argv), flush=True)
+    if args.train:
+        import torch
+
+        from trainer.presence_train import PresenceTrainConfig, train_presence
+
+        torch.set_num_threads(1)
+        start = time.perf_counter()
+        cfg = PresenceTrainConfig(clips=args.train_clips, epochs=args.epochs, size=args.size)
+        net = train_presence(cfg, on_log=lambda row: print(row, flush=True))
+        print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)
+        save_presence(net, args.weights)
+    result = evaluate(args.weights, args.seeds, args.clips, args.frames, args.size)
+    if args.train:  # record the held-out figures in the weights file itself
+        net = load_presence(args.weights)
+        metrics = {**net.metrics, "held_out": result["all"], "seeds": args.seeds}
+        save_presence(type(net)(net.weights, metrics), args.weights)
+    print(f"{'scenario':14s} {'frames':>7s} {'present':>8s} {'raw acc':>8s} {'avg acc':>8s}")
+    for name in ("all", *MONITOR_SCENARIOS):
+        r = result[name]
+        acc = f"{r['raw_accuracy']:8.4f} {r['averaged_accuracy']:8.4f}"
+        print(f"{name:14s} {r['frames']:7d} {r['present_frames']:8d} {acc}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

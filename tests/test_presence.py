@@ -1,0 +1,115 @@
+"""Presence CNN (`tpt_live.presence`), monitoring scenarios (`tpt_live.synth.scenarios`), posture and movement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tpt_live.errors import InputError, ModelError
+from tpt_live.movement import MovementConfig, MovementMeter, window_features
+from tpt_live.posture import posture, signed_width_2d
+from tpt_live.presence import INPUT, PresenceDetector, PresenceNet, load_presence, presence_input, save_presence
+from tpt_live.synth import SynthConfig, render_clip
+from tpt_live.synth.scenarios import MONITOR_SCENARIOS, render_scenario
+
+CFG = SynthConfig(width=64, height=64, frames=40, fps=10.0, seed=11, pose="supine")
+
+
+@pytest.fixture(scope="module")
+def clips() -> dict:
+    return {s: render_scenario(CFG, s) for s in MONITOR_SCENARIOS}
+
+
+def test_numpy_forward_matches_torch(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from trainer.presence_train import _torch_net
+
+    torch.manual_seed(0)
+    net = _torch_net().eval()
+    weights = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (3, INPUT, INPUT, 3)).astype(np.float32)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    np.testing.assert_allclose(PresenceNet(weights, {}).logits(x), ref, atol=1e-4)
+    loaded = load_presence(save_presence(PresenceNet(weights, {"a": 1}), tmp_path / "p.safetensors"))
+    assert loaded.metrics == {"a": 1}
+    np.testing.assert_allclose(loaded.logits(x), ref, atol=1e-4)
+
+
+def test_scenario_labels(clips: dict) -> None:
+    frames = {s: c.gt["frames"] for s, c in clips.items()}
+    assert all(f["present"] for f in frames["active"]) and not any(f["present"] for f in frames["absent"])
+    present = [f["present"] for f in frames["leave_return"]]
+    assert present[0] and present[-1] and not all(present)
+    moving = [f["moving"] for f in frames["still"]]
+    assert not any(moving[9:31]) and any(moving[:8])  # frozen from 20% to 80% of the clip
+    postures = [f["posture"] for f in frames["roll"]]
+    assert postures[0] == "supine" and postures[-1] in ("side", "prone")
+
+
+def test_plain_generator_unchanged_by_scenarios() -> None:
+    plain = render_clip(CFG)
+    active = render_scenario(CFG, "active")
+    assert np.array_equal(plain.frames, active.frames)
+    assert [f["kp2d"] for f in plain.gt["frames"]] == [f["kp2d"] for f in active.gt["frames"]]
+    with pytest.raises(InputError, match="scenario"):
+        render_scenario(CFG, "sleepwalk")
+
+
+def test_shipped_presence_tells_absent_from_present(clips: dict) -> None:
+    net = load_presence()
+    for name, want in (("absent", False), ("active", True), ("still", True)):
+        p = np.array([net.probability(f) for f in clips[name].frames])
+        assert ((p >= 0.5) == want).mean() >= 0.9, (name, p.round(2))
+
+
+def test_detector_averages_over_stream_time() -> None:
+    net = PresenceNet({}, {})
+    det = PresenceDetector(net)
+    probs = iter([1.0, 0.0, 0.0])
+    net_probability = lambda rgb: next(probs)  # noqa: E731
+    object.__setattr__(net, "probability", net_probability)
+    assert det.update(np.zeros((8, 8, 3), np.uint8), 0.0) == (1.0, 1.0)
+    _, avg = det.update(np.zeros((8, 8, 3), np.uint8), 0.5)  # one time constant later
+    assert avg == pytest.approx(np.exp(-1.0))
+    assert presence_input(np.zeros((64, 64, 3), np.uint8)).shape == (INPUT, INPUT, 3)
+
+
+def test_missing_weights() -> None:
+    with pytest.raises(ModelError, match="not found"):
+        load_presence("/nonexistent/presence.safetensors")
+
+
+def test_posture_from_ground_truth(clips: dict) -> None:
+    gt = clips["roll"].gt["frames"]
+    first, last = gt[0], gt[-1]
+    assert posture(np.array(first["kp2d"])) == "supine"
+    assert posture(None, np.array(first["kp3d"])) == "supine"
+    assert posture(None, np.array(last["kp3d"])) == last["posture"]
+    assert posture(np.array(last["kp2d"])) == last["posture"]
+
+
+def test_posture_2d_convention_literals() -> None:
+    kp = np.zeros((16, 2))  # supine seen from above, head up: the infant's left on the image right
+    kp[0], kp[1] = (10, 20), (10, 10)  # pelvis, thorax
+    kp[10], kp[11], kp[4], kp[5] = (13, 10), (7, 10), (12, 20), (8, 20)  # l/r shoulder, l/r hip
+    assert signed_width_2d(kp) == pytest.approx(-0.5)  # across (5, 0), up (0, -10): -50 / 100
+    assert posture(kp) == "supine"
+    kp[[10, 11, 4, 5]] = kp[[11, 10, 5, 4]]
+    assert posture(kp) == "prone"
+
+
+def test_movement_energy_is_trunk_normalised() -> None:
+    meter = MovementMeter(MovementConfig(energy_window=1.0))
+    kp = np.zeros((16, 2))
+    kp[1] = (0, 10)  # trunk length 10 px
+    assert meter.update(kp, 0.0) is None
+    moved = kp + (5.0, 0.0)  # every joint 5 px in 0.1 s = 50 px/s = 5 trunk lengths/s
+    assert meter.update(moved, 0.1) == pytest.approx(5.0)
+    t = np.arange(30) / 10.0
+    track = np.zeros((30, 16, 2))
+    track[:, 1] = (0, 10)
+    track[:, 14, 0] = track[:, 15, 0] = 10 * t  # wrists at 1 trunk length per second
+    f = window_features(t, track, 10.0)
+    assert f["left_wrist_speed_median"] == pytest.approx(1.0) and f["left_wrist_accel_median"] == pytest.approx(0.0)
+    assert np.isnan(f["wrists_lr_corr"])  # constant speeds: no correlation defined

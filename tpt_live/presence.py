@@ -1,0 +1,134 @@
+"""Is an infant in view? A tiny CNN on the model-input crop, run in numpy, smoothed over stream time.
+
+The pose model always outputs a pose, so presence needs its own evidence. `PresenceNet` is a three-layer
+strided CNN (3 -> 8 -> 16 -> 32 channels, 3x3, stride 2, ReLU; mean and max pooled; one logistic unit)
+on the crop the pose model sees, downsized to 32 x 32. It is trained on synthetic frames with and
+without the infant (`trainer.presence_train`); the weights file describes itself (format, version,
+input size, metrics, in the safetensors metadata). `PresenceDetector` adds an exponential average over
+stream time so one odd frame does not flip the state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tpt_live.errors import ModelError
+
+PRESENCE_FORMAT = "tpt-live-presence"
+PRESENCE_VERSION = 1
+INPUT = 32  # the net's input side, pixels
+LAYERS = ("conv0", "conv1", "conv2")
+
+
+def default_presence_path() -> Path:
+    """The shipped presence weights (`tpt_live/weights/presence.safetensors`)."""
+    return Path(__file__).parent / "weights" / "presence.safetensors"
+
+
+def presence_input(rgb: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 RGB model input -> (INPUT, INPUT, 3) float32 in [-0.5, 0.5] (area resize)."""
+    small = cv2.resize(rgb, (INPUT, INPUT), interpolation=cv2.INTER_AREA) if rgb.shape[0] != INPUT else rgb
+    out: np.ndarray = small.astype(np.float32) / 255.0 - 0.5
+    return out
+
+
+def _conv_s2(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """3x3 convolution, stride 2, zero padding 1 (torch `Conv2d(c, o, 3, 2, 1)`): (B, H, W, C) -> (B, H/2, W/2, O).
+
+    w: (O, C, 3, 3) in torch layout; output pixel i reads input rows 2i-1 .. 2i+1.
+    """
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    win = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))[:, ::2, ::2]  # (B, h, w, C, 3, 3)
+    out: np.ndarray = np.einsum("bhwcij,ocij->bhwo", win, w, optimize=True) + b
+    return out
+
+
+@dataclass(frozen=True)
+class PresenceNet:
+    """Weights of the presence CNN (torch layout) and what the file says about itself."""
+
+    weights: dict[str, np.ndarray]  # conv{k}.weight (O, C, 3, 3), conv{k}.bias (O,), head.weight (1, 2 C), head.bias
+    metrics: dict  # held-out figures recorded at training time
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """x: (B, INPUT, INPUT, 3) float32 from `presence_input` -> (B,) logits (> 0: infant present)."""
+        h = x.astype(np.float32)
+        for name in LAYERS:
+            h = np.maximum(_conv_s2(h, self.weights[f"{name}.weight"], self.weights[f"{name}.bias"]), 0.0)
+        pooled = np.concatenate([h.mean(axis=(1, 2)), h.max(axis=(1, 2))], axis=1)
+        out: np.ndarray = pooled @ self.weights["head.weight"].T[:, 0] + self.weights["head.bias"][0]
+        return out
+
+    def probability(self, rgb: np.ndarray) -> float:
+        """P(infant in view) of one (S, S, 3) uint8 RGB model input."""
+        z = float(self.logits(presence_input(rgb)[None])[0])
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def save_presence(net: PresenceNet, path: Path) -> Path:
+    from safetensors.numpy import save_file
+
+    meta = {"format": PRESENCE_FORMAT, "version": str(PRESENCE_VERSION), "input": str(INPUT)}
+    meta["metrics"] = json.dumps(net.metrics)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in net.weights.items()}, str(path), metadata=meta)
+    return path
+
+
+def load_presence(path: Path | str | None = None) -> PresenceNet:
+    """Load presence weights (None: the shipped file). Raises ModelError for missing or foreign files."""
+    from safetensors import safe_open
+
+    path = Path(path) if path is not None else default_presence_path()
+    if not path.is_file():
+        raise ModelError(f"presence weights {path} not found; train them: python benchmarks/presence_eval.py --train")
+    with safe_open(str(path), framework="np") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != PRESENCE_FORMAT or int(meta.get("version", 0)) != PRESENCE_VERSION:
+            raise ModelError(f"{path} is not a tpt-live presence file (version {PRESENCE_VERSION})")
+        weights = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    return PresenceNet(weights, json.loads(meta.get("metrics", "{}")))
+
+
+@dataclass(frozen=True)
+class PresenceConfig:
+    tau: float = 0.5  # seconds: time constant of the exponential average of the per-frame probability
+    threshold: float = 0.5  # averaged probability above which the infant counts as present
+
+    def __post_init__(self) -> None:
+        from tpt_live.errors import InputError
+
+        if self.tau < 0 or not 0.0 < self.threshold < 1.0:
+            raise InputError(f"presence tau {self.tau} must be >= 0 and threshold {self.threshold} in (0, 1)")
+
+
+class PresenceDetector:
+    """Per-frame presence probability, averaged over stream time. Call `reset()` between streams."""
+
+    def __init__(self, net: PresenceNet, config: PresenceConfig | None = None) -> None:
+        self.net, self.config = net, config or PresenceConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._p: float | None = None
+        self._t = 0.0
+
+    def update(self, rgb: np.ndarray, t: float) -> tuple[float, float]:
+        """(raw probability, averaged probability) for a model input (S, S, 3) uint8 RGB at stream time t (s)."""
+        p = self.net.probability(rgb)
+        if self._p is None or self.config.tau == 0:
+            self._p = p
+        else:
+            a = 1.0 - math.exp(-max(t - self._t, 0.0) / self.config.tau)
+            self._p += a * (p - self._p)
+        self._t = t
+        return p, self._p
+
+    def present(self, averaged: float) -> bool:
+        return averaged >= self.config.threshold

@@ -1,0 +1,147 @@
+"""Train and measure the presence CNN (`tpt_live.presence`) on synthetic monitoring scenarios.
+
+Frames come from `tpt_live.synth.scenarios` (infant present, absent, leaving and returning, still,
+rolling) at several frame shapes, letterboxed into the S x S model input exactly as the decoder does
+(`tpt_live.crop.plan_resize` + `paste`), labelled with the ground truth `present`. Training seeds and
+evaluation seeds are disjoint, so the evaluation sees new bodies, clothes, mats, lights and cameras.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tpt_live.crop import full_box, paste, plan_resize
+from tpt_live.presence import INPUT, LAYERS, PresenceNet, presence_input
+from tpt_live.synth import SynthConfig
+from tpt_live.synth.scenarios import render_scenario
+
+log = logging.getLogger(__name__)
+
+# scenario mix of a dataset: (scenario, weight); absent frames come from "absent" and "leave_return"
+MIX: tuple[tuple[str, float], ...] = (("active", 0.25), ("absent", 0.3), ("leave_return", 0.25), ("roll", 0.1),
+                                      ("still", 0.1))  # fmt: skip
+WIDTHS = (12, 24, 48)  # channels of the three convolutions
+SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (80, 64), (64, 80), (96, 64), (64, 48))  # (width, height)
+
+
+@dataclass(frozen=True)
+class PresenceTrainConfig:
+    seed: int = 1000  # first dataset seed of the training clips (evaluation uses other seeds)
+    clips: int = 800  # training clips
+    frames: int = 24  # frames per clip (every 2nd is used)
+    size: int = 64  # model input S the frames are letterboxed into
+    epochs: int = 16  # passes over the training frames
+    batch: int = 64  # frames per step
+    lr: float = 3e-3  # Adam learning rate
+
+
+def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame -> (S, S, 3) model input, the decoder's full-frame crop (area resize)."""
+    h, w = rgb.shape[:2]
+    plan = plan_resize(w, h, full_box(w, h), size)
+    scaled = cv2.resize(rgb, (plan.scaled_w, plan.scaled_h), interpolation=cv2.INTER_AREA)
+    return paste(scaled, plan, size)
+
+
+def scenario_frames(seed: int, clips: int, frames: int, size: int, step: int = 2) -> Iterator[tuple[np.ndarray, bool]]:
+    """(model input (S, S, 3) uint8 RGB, present) pairs of `clips` scenario clips of dataset `seed`."""
+    rng = np.random.default_rng(seed)
+    names, weights = zip(*MIX, strict=True)
+    for i in range(clips):
+        scenario = str(rng.choice(names, p=np.array(weights) / sum(weights)))
+        width, height = SHAPES[int(rng.integers(len(SHAPES)))]
+        config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
+        clip = render_scenario(config, scenario)
+        for k in range(0, frames, step):
+            yield letterbox(clip.frames[k], size), bool(clip.gt["frames"][k]["present"])
+
+
+def dataset(seed: int, clips: int, frames: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1)."""
+    xs, ys = [], []
+    for rgb, present in scenario_frames(seed, clips, frames, size):
+        xs.append(presence_input(rgb))
+        ys.append(float(present))
+    return np.stack(xs), np.array(ys, np.float32)
+
+
+def _torch_net():  # the same network as `PresenceNet`, in torch for training
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            c0, c1, c2 = WIDTHS
+            self.conv0, self.conv1, self.conv2 = (
+                nn.Conv2d(3, c0, 3, 2, 1),
+                nn.Conv2d(c0, c1, 3, 2, 1),
+                nn.Conv2d(c1, c2, 3, 2, 1),
+            )
+            self.head = nn.Linear(2 * c2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, 3, INPUT, INPUT)
+            for conv in (self.conv0, self.conv1, self.conv2):
+                x = torch.relu(conv(x))
+            return self.head(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))[:, 0]
+
+    return Net()
+
+
+def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast jitter, mirror flips and a little noise; x (B, INPUT, INPUT, 3) in [-0.5, 0.5]."""
+    b = len(x)
+    gain = rng.uniform(0.7, 1.3, (b, 1, 1, 1)).astype(np.float32)
+    shift = rng.uniform(-0.15, 0.15, (b, 1, 1, 1)).astype(np.float32)
+    out = np.clip(x * gain + shift, -0.5, 0.5)
+    flip = rng.random(b) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    flip = rng.random(b) < 0.5
+    out[flip] = out[flip, ::-1]
+    return (out + rng.normal(0, 0.02, out.shape)).astype(np.float32)
+
+
+def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] | None = None) -> PresenceNet:
+    """Render the training frames, fit the CNN, return it as numpy weights."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    x, y = dataset(config.seed, config.clips, config.frames, config.size)
+    net = _torch_net()
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    rng = np.random.default_rng(config.seed)
+    steps = max(1, len(x) // config.batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs * steps)
+    for epoch in range(config.epochs):
+        order, total = rng.permutation(len(x)), 0.0
+        for s in range(steps):
+            idx = order[s * config.batch : (s + 1) * config.batch]
+            xb = torch.from_numpy(np.ascontiguousarray(_augment(x[idx], rng).transpose(0, 3, 1, 2)))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xb), torch.from_numpy(y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        if on_log is not None:
+            on_log({"epoch": epoch + 1, "loss": round(total / steps, 4), "frames": len(x)})
+    weights = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
+    assert set(weights) == {f"{n}.{p}" for n in (*LAYERS, "head") for p in ("weight", "bias")}
+    return PresenceNet(weights, {"train_frames": len(x), "train_seed": config.seed, "input": INPUT})
+
+
+def accuracy(net: PresenceNet, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Per-frame accuracy of `net` on prepared inputs x (N, INPUT, INPUT, 3), labels y (N,) 0/1."""
+    pred = np.concatenate([net.logits(x[i : i + 256]) for i in range(0, len(x), 256)]) > 0
+    truth = y > 0.5
+    return {
+        "frames": int(len(y)),
+        "accuracy": float((pred == truth).mean()),
+        "accuracy_present": float(pred[truth].mean()) if truth.any() else float("nan"),
+        "accuracy_absent": float((~pred[~truth]).mean()) if (~truth).any() else float("nan"),
+    }
