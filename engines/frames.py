@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tpt_live.errors import InputError, SourceError
+from tpt_live.videoio import IMAGE_SUFFIXES, read_image_folder, read_video
 
 
 def check_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -22,9 +23,6 @@ def check_frames(frames: np.ndarray, size: int) -> np.ndarray:
     if frames.ndim != 4 or frames.shape[1:] != (size, size, 3) or frames.shape[0] < 1:
         raise InputError(f"frames must be (B, {size}, {size}, 3) RGB, got {frames.shape}; resize to the model input")
     return np.ascontiguousarray(frames)
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def random_frames(count: int, size: int, seed: int = 0) -> np.ndarray:
@@ -55,37 +53,10 @@ def read_frames(src: str | Path, size: int, limit: int = 256) -> np.ndarray:
 
 
 def _read_video(path: Path, size: int, limit: int) -> list[np.ndarray]:
-    import av  # PyAV; resizing in the decoder is 10x cheaper than cv2.resize on the full frame
-
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            total = stream.frames or 0
-            step = max(1, total // limit) if total else 1
-            out: list[np.ndarray] = []
-            for i, frame in enumerate(container.decode(stream)):
-                if i % step:
-                    continue
-                small = frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA")
-                out.append(small.to_ndarray())
-                if len(out) >= limit:
-                    break
-            return out
-    except (av.FFmpegError, OSError, IndexError) as exc:
-        raise SourceError(f"cannot decode video {path}: {exc}") from exc
+    frames = list(read_video(path, size))
+    return frames[:: max(1, len(frames) // limit)][:limit]
 
 
 def _read_images(folder: Path, size: int, limit: int) -> list[np.ndarray]:
-    import cv2
-
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    step = max(1, len(files) // limit)
-    out = []
-    for f in files[::step][:limit]:
-        image = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SourceError(f"cannot read image {f}")
-        small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        out.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
-    return out
+    frames = list(read_image_folder(folder, size))
+    return frames[:: max(1, len(frames) // limit)][:limit]

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 
 from tpt_live.errors import InputError, SourceError
 from tpt_live.metrics import summarize
 from tpt_live.skeleton import JOINT_NAMES
+from tpt_live.videoio import read_video
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (B, S, S, 3) uint8 RGB -> (B, J, 2) model-input pixels
 
@@ -43,13 +43,7 @@ def load_labelled(data_dir: str | Path, size: int) -> list[LabelledVideo]:
         gt = json.loads(gt_path.read_text())
         if list(gt.get("joints", [])) != list(JOINT_NAMES):
             raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
-        try:
-            with av.open(str(video)) as c:
-                frames = np.stack(
-                    [f.reformat(size, size, "rgb24", interpolation="AREA").to_ndarray() for f in c.decode(video=0)]
-                )
-        except av.error.FFmpegError as exc:
-            raise SourceError(f"cannot decode {video}: {exc}") from exc
+        frames = np.stack(list(read_video(video, size)))
         kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
         if len(kp2d) != len(frames):
             raise SourceError(f"{video}: {len(frames)} frames but {len(kp2d)} ground-truth records")

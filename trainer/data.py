@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
 from tpt_live.errors import InputError, SourceError
+from tpt_live.videoio import IMAGE_SUFFIXES, read_image_folder, read_video
 
 log = logging.getLogger(__name__)
 VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v"}
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp"}
+IMAGE_EXT = set(IMAGE_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,15 @@ def _crop(img: np.ndarray, roi: Roi | None) -> np.ndarray:
     return img[roi.y : roi.y + roi.h, roi.x : roi.x + roi.w]
 
 
-def decode_video(path: Path, size: int, roi: Roi | None = None, max_frames: int | None = None) -> np.ndarray:
-    """All frames of a video as (N, size, size, 3) uint8 RGB, cropped to `roi` and resized (area)."""
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                if roi is None:
-                    img = np.asarray(frame.reformat(size, size, "rgb24", interpolation="AREA").to_ndarray())
-                else:
-                    full = _crop(frame.to_ndarray(format="rgb24"), roi)
-                    img = cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA)
-                frames.append(img)
-                if max_frames and len(frames) >= max_frames:
-                    break
-    except (av.error.FFmpegError, IndexError) as exc:
-        raise SourceError(f"cannot decode {path}: {exc}") from exc
+def decode_video(path: Path, size: int, roi: Roi | None = None) -> np.ndarray:
+    """All frames of a video as (N, size, size, 3) uint8 RGB, cropped to `roi` and resized (area).
+
+    Without a ROI the decoder resizes (swscale); with one, the crop is resized with OpenCV.
+    """
+    if roi is None:
+        frames = list(read_video(path, size))
+    else:
+        frames = [cv2.resize(_crop(f, roi), (size, size), interpolation=cv2.INTER_AREA) for f in read_video(path)]
     if not frames:
         raise SourceError(f"{path} holds no decodable frames")
     return np.stack(frames)
@@ -77,17 +68,10 @@ def decode_video(path: Path, size: int, roi: Roi | None = None, max_frames: int 
 
 def load_image_folder(path: Path, size: int, roi: Roi | None = None) -> np.ndarray:
     """Images of one folder (one scene) as (N, size, size, 3) uint8 RGB, sorted by name."""
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXT)
-    out = []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"cannot read image {f}")
-        img = _crop(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), roi)
-        out.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
-    if not out:
-        raise SourceError(f"{path} holds no images ({', '.join(sorted(IMAGE_EXT))})")
-    return np.stack(out)
+    if roi is None:
+        return np.stack(list(read_image_folder(path, size)))
+    crops = (_crop(img, roi) for img in read_image_folder(path))
+    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
 
 
 def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
