@@ -77,6 +77,9 @@ def train(
         str | None, typer.Option(help="`tpt-live synth` folder to report keypoint error on while training.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    init: Annotated[
+        str | None, typer.Option(help="Start from this model file (fine-tuning), e.g. the shipped model.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     amp: Annotated[bool, typer.Option(help="Mixed precision (use on CUDA; slow on CPUs without AMX).")] = False,
@@ -96,6 +99,10 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
+    if init:  # the model file decides the input size and template
+        from tpt_live.checkpoint import read_metadata
+
+        size = int(read_metadata(init)["config"]["input_size"])
     model_cfg = ModelConfig(input_size=size, template=template)
     cfg = TrainConfig(
         steps=steps, batch=batch, lr=lr, lr_decoder=lr_decoder, anchor_weight=anchor_weight,
@@ -108,7 +115,10 @@ def train(
     scenes = load_scenes(data, size, Roi.parse(roi) if roi else None, cache_dir=run_dir / "cache")
     validate = _validator(val, size) if val else None
     with _TrainDisplay(steps, quiet) as display:
-        final = run_training(scenes, run_dir, model_cfg, cfg, device, resume, validate, on_log=display.update)
+        final = run_training(
+            scenes, run_dir, model_cfg, cfg, device, resume, validate, on_log=display.update,
+            init=Path(init) if init else None,
+        )  # fmt: skip
     typer.echo(f"model: {run_dir / 'model.safetensors'}  last: {final}", err=True)
 
 

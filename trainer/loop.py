@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from tpt_live.checkpoint import save_model
+from tpt_live.checkpoint import load_model, save_model
 from tpt_live.model import ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
 from trainer.data import PairSampler
@@ -152,13 +152,18 @@ def train(
     validate: Callable[[TptModel], dict] | None = None,
     eval_every: int = 500,
     on_log: Callable[[dict], None] | None = None,
+    init: Path | None = None,
 ) -> dict:
     """Train and write `out_dir`/{model.safetensors, last.pt, metrics.jsonl, grid_*.png}; returns final metrics."""
     from trainer.grid import save_grid
 
     rank, world, dev = _dist_setup(device)
     torch.manual_seed(cfg.seed)
-    model = TptModel(model_cfg, load_template(model_cfg.template))
+    if init is not None:  # fine-tune: start from a model file (its config and template win)
+        model = load_model(init).train()
+        log.info("initialised from %s", init)
+    else:
+        model = TptModel(model_cfg, load_template(model_cfg.template))
     module = TrainModule(model, cfg).to(dev)
     opt = torch.optim.Adam(
         [{"params": model.parameters(), "lr": cfg.lr}, {"params": module.decoder.parameters(), "lr": cfg.lr_decoder}]
