@@ -1,0 +1,195 @@
+"""`tpt_live.monitor` on synthetic scenario clips played through the real tracker with ground-truth poses.
+
+Frames come from `tpt_live.synth.scenarios` (64 x 64, 5 fps); a fake backend returns each frame's ground
+truth keypoints, so movement and posture are exact while presence is the shipped CNN's own judgement.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from track_helpers import PARTS
+
+from tpt_live.alerts import AlertConfig, RuleConfig
+from tpt_live.backend import Poses
+from tpt_live.crop import full_box
+from tpt_live.errors import SourceError
+from tpt_live.monitor import Monitor, MonitorConfig
+from tpt_live.notify import EventSink
+from tpt_live.overlay import Overlay
+from tpt_live.pipeline import TrackConfig
+from tpt_live.presence import load_presence
+from tpt_live.skeleton import NUM_JOINTS
+from tpt_live.sources import Frame, SourceSpec
+from tpt_live.synth import SynthConfig
+from tpt_live.synth.scenarios import render_scenario
+
+FPS = 5.0
+
+
+class ClipSource:
+    """A VideoSource stand-in: a rendered clip's frames with t = idx / FPS; raises SourceError after `drop_after`."""
+
+    live = False
+
+    def __init__(self, clip, drop_after: int | None = None) -> None:
+        self.clip, self.drop_after = clip, drop_after
+        self.consumed = threading.Event()  # set by the test once the monitor has seen the last frame before the drop
+        self.spec = SourceSpec("clip://" + clip.name, "file", clip.name)
+        self.problems: list[str] = []
+
+    def frames(self):
+        for i, rgb in enumerate(self.clip.frames):
+            if self.drop_after is not None and i == self.drop_after:
+                self.consumed.wait(30.0)  # a real drop comes after the frames already delivered were shown
+                raise SourceError(f"{self.spec.uri}: camera unplugged")
+            yield Frame(i, i / FPS, "ok", net=rgb, box=full_box(64, 64), image=rgb[..., ::-1].copy(),
+                        arrival=time.perf_counter())  # fmt: skip
+
+    def close(self) -> None:
+        pass
+
+
+class GtBackend:
+    """Returns the ground-truth keypoints of the clips' frames (looked up by the frame's pixels)."""
+
+    name, precision, model_name, model_digest, input_size = "gt", "fp32", "gt", "0", 64
+
+    def __init__(self, *clips) -> None:
+        self.kp = {
+            im.tobytes(): np.array(f["kp2d"], np.float32)
+            for c in clips
+            for im, f in zip(c.frames, c.gt["frames"], strict=True)
+        }
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        b = len(frames)
+        kp = np.stack([self.kp[f.tobytes()] for f in frames])
+        eye = np.tile(np.eye(2, 3, dtype=np.float32), (b, PARTS, 1, 1))
+        return Poses(eye, kp, np.full((b, NUM_JOINTS), 0.9, np.float32))
+
+    def close(self) -> None:
+        pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _clip(scenario: str, seconds: float, index: int = 0):
+    cfg = SynthConfig(width=64, height=64, frames=int(seconds * FPS), fps=FPS, seed=21, index=index, pose="supine")
+    return render_scenario(cfg, scenario)
+
+
+def _run(tmp: Path, sources: list, backend: GtBackend, on_state=None, **config) -> tuple[Monitor, list[dict]]:
+    events: list[dict] = []
+    clock = FakeClock()
+    queue = iter(sources)
+    cfg = MonitorConfig(track=TrackConfig(batch=4), reopen_delay=8.0, **config)
+    sink = EventSink(tmp / "events.jsonl", (), events.append)
+    mon = Monitor(lambda: next(queue), backend, load_presence(), cfg, sink, tmp, overlay=Overlay(None, 64),
+                  on_state=on_state, clock=clock, sleep=clock.sleep)  # fmt: skip
+    mon.run()
+    return mon, events
+
+
+@pytest.fixture(scope="module")
+def still_run(tmp_path_factory):
+    clip = _clip("still", 40.0)
+    tmp = tmp_path_factory.mktemp("still")
+    return clip, tmp, *_run(tmp, [ClipSource(clip)], GtBackend(clip))
+
+
+def test_no_movement_fires_within_1s_after_20s_of_stillness(still_run) -> None:
+    clip, _, _, events = still_run
+    moving = [f["moving"] for f in clip.gt["frames"]]
+    onset = moving.index(False, 5) / FPS  # the first still frame of the frozen stretch
+    alerts = [e for e in events if e["event"] == "alert"]
+    assert [e["kind"] for e in alerts] == ["no_movement"], events
+    assert 20.0 <= alerts[0]["t"] - onset <= 21.0, (alerts[0], onset)
+
+
+def test_outputs_evidence_and_summary(still_run) -> None:
+    clip, tmp, mon, events = still_run
+    lines = [json.loads(x) for x in (tmp / "events.jsonl").read_text().splitlines()]
+    assert lines == events
+    alert = next(e for e in events if e["event"] == "alert")
+    assert Path(alert["snapshot"]).is_file() and Path(alert["clip"]).is_file()
+    from tpt_live.videoio import read_video
+
+    frames = list(read_video(alert["clip"]))
+    end = min(alert["t"] + 15.0, (len(clip.frames) - 1) / FPS)  # 15 s after, or the end of the stream
+    assert abs(len(frames) - ((end - alert["t"] + 5.0) * FPS + 1)) <= 2  # and 5 s before
+    summary = json.loads((tmp / "summary.json").read_text())
+    assert "not a medical device" in summary["notice"].lower()
+    assert summary["alerts"] == {"no_movement": 1} and summary["frames"] == len(clip.frames)
+    assert summary["time_still"] > 20.0 and summary["time_active"] > 5.0
+    header, *rows = (tmp / "features.csv").read_text().splitlines()
+    assert header.startswith("t_start,t_end,frames,present_fraction,activity,left_wrist_speed_median") and rows
+
+
+def test_no_movement_never_fires_during_movement(tmp_path) -> None:
+    clip = _clip("active", 40.0, index=1)
+    _, events = _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
+    assert [e for e in events if e["event"] == "alert"] == []
+
+
+def test_no_infant_fires_when_the_infant_leaves(tmp_path) -> None:
+    clip = _clip("leave_return", 60.0)
+    _, events = _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
+    present = [f["present"] for f in clip.gt["frames"]]
+    left = present.index(False) / FPS
+    kinds = [(e["event"], e["kind"]) for e in events]
+    assert ("alert", "no_infant") in kinds and ("cleared", "no_infant") in kinds, events
+    alert = next(e for e in events if e["kind"] == "no_infant")
+    assert 10.0 <= alert["t"] - left <= 12.0
+
+
+def test_camera_drop_reconnects_and_alerts_keep_working(tmp_path) -> None:
+    first, second = _clip("active", 10.0, index=2), _clip("still", 40.0, index=3)
+    sources = [ClipSource(first, drop_after=30), ClipSource(second)]
+
+    def seen(state: dict) -> None:
+        if state["frame"] == 29:
+            sources[0].consumed.set()
+
+    mon, events = _run(tmp_path, sources, GtBackend(first, second), seen, max_reopen=1)
+    alerts = [e for e in events if e["event"] == "alert"]
+    assert [e["kind"] for e in alerts] == ["camera_lost", "no_movement"], events
+    lost = alerts[0]["onset"]  # the last frame before the drop
+    assert lost == pytest.approx(29 / FPS) and alerts[0]["t"] == pytest.approx(lost + 5.0)
+    assert alerts[1]["t"] > lost + 8.0  # stream time goes on across the drop (8 s away)
+    assert mon.summary.camera_losses == 1 and mon.summary.frames == 30 + len(second.frames)
+
+
+def test_source_lost_for_good_raises(tmp_path) -> None:
+    clip = _clip("active", 4.0)
+    source = ClipSource(clip, drop_after=5)
+    source.consumed.set()
+    with pytest.raises(SourceError, match="unplugged"):
+        _run(tmp_path, [source], GtBackend(clip), max_reopen=0)
+
+
+def test_out_of_region_and_posture_alerts(tmp_path) -> None:
+    clip = _clip("roll", 50.0, index=4)
+    region = ((0.0, 0.0), (20.0, 0.0), (20.0, 20.0), (0.0, 20.0))  # a corner the infant never lies in
+    quick = RuleConfig(10.0, cooldown=600.0)
+    alerts = AlertConfig(posture=quick, out_of_region=quick, no_movement=RuleConfig(600.0))
+    _, events = _run(tmp_path, [ClipSource(clip)], GtBackend(clip), region=region, alerts=alerts)
+    kinds = {e["kind"] for e in events if e["event"] == "alert"}
+    assert kinds == {"out_of_region", "posture"}, events
+    turned = next(i for i, f in enumerate(clip.gt["frames"]) if f["posture"] != "supine") / FPS
+    posture_alert = next(e for e in events if e["kind"] == "posture")
+    assert posture_alert["t"] >= turned + 10.0
