@@ -177,3 +177,14 @@ def test_cli_writes_videos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         gt = json.loads((tmp_path / f"synth_s7_{i:03d}.json").read_text())
         assert (gt["width"], gt["height"], gt["fps"], len(gt["frames"])) == (64, 48, 15.0, 6)
         assert len(list(read_video(tmp_path / f"synth_s7_{i:03d}.mp4"))) == 6
+
+
+def test_cli_scenario_writes_per_frame_labels(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "tpt_live", "synth", str(tmp_path), "--videos", "1", "--frames", "8",
+           "--size", "32x32", "--scenario", "absent"]  # fmt: skip
+    assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+    gt = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert len(gt["frames"]) == 8 and not any(f["present"] for f in gt["frames"])

@@ -703,6 +703,10 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Dataset seed; video i is the same whatever --videos is.")] = 0,
     pose: Annotated[str, typer.Option("--pose", help="supine, side, prone or mixed (drawn per video).")] = "supine",
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Monitoring scenario: active, absent, leave_return, still or roll (labels per frame)."),
+    ] = None,
 ) -> None:
     """Render synthetic infant videos with exact 2D/3D ground truth."""
     import time
@@ -720,7 +724,15 @@ def synth(
     out = prepare_out_dir(Path(out_dir))
     console = Console(stderr=True)
     start, render_s = time.perf_counter(), 0.0
-    for clip in iter_clips(config, videos):
+    if scenario is None:
+        clips = iter_clips(config, videos)
+    else:
+        from dataclasses import replace
+
+        from tpt_live.synth.scenarios import render_scenario
+
+        clips = (render_scenario(replace(config, index=i), scenario) for i in range(videos))
+    for clip in clips:
         write_clip(clip, out, preview=preview)
         render_s += clip.render_seconds
         console.print(f"  {clip.name}: {frames} frames ({frames / max(clip.render_seconds, 1e-9):.0f} fps rendering)")
