@@ -127,3 +127,71 @@ def test_train_lifter_cli(synth_dir: Path, tmp_path: Path) -> None:
     lifter = load_lifter(tmp_path / "lifter.safetensors")
     assert lifter.cfg.body_length_m == 0.6 and lifter.metadata["training"]["prior"] == "flow"
     assert math.isfinite(json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["loss"])
+
+
+# -- absolute bone ratios and the lying-on-a-mat sign prior -------------------------------------------
+def _template_pose() -> torch.Tensor:
+    """The infant template's joints as a flat 3D pose (1, J, 3), root-centred, z = 0 (camera axes)."""
+    from tpt_live.template import load_template
+
+    tpl = load_template("infant")
+    pts, _ = tpl.anchor_array(256)
+    xy = torch.as_tensor(tpl.readout_matrix() @ pts.reshape(-1, 2), dtype=torch.float32)
+    X = torch.cat([xy, torch.zeros(NUM_JOINTS, 1)], -1)[None]
+    return X - X[:, :1]
+
+
+def test_template_bone_ratios_are_absolute_and_symmetric() -> None:
+    from tpt_live.skeleton import BONES
+    from trainer.lifter_train import template_bone_ratios
+
+    r = template_bone_ratios("infant")
+    assert len(r) == len(BONES)
+    assert r[0] + r[1] == pytest.approx(1.0)  # pelvis-thorax + thorax-neck is the unit
+    assert r[5] == pytest.approx(r[6]) and r[9] == pytest.approx(r[10])  # left == right
+    assert 0.4 < r[5] < 0.5  # thigh: 0.10 m of a 0.225 m pelvis-to-neck infant
+
+
+def test_bone_prior_is_zero_for_prescribed_lengths_and_scale_free() -> None:
+    from trainer.lifter_train import template_bone_ratios
+
+    ref = torch.tensor(template_bone_ratios("infant"))
+    X = _template_pose()
+    assert float(bone_loss(X, ref)) < 1e-10
+    assert float(bone_loss(3.7 * X, ref)) < 1e-10
+    longer = X.clone()
+    longer[:, JOINT_NAMES.index("left_wrist")] *= 1.5
+    assert float(bone_loss(longer, ref)) > 1e-4
+
+
+def test_sign_prior_zero_when_flat_or_raised_positive_through_the_mat() -> None:
+    from trainer.lifter_train import sign_loss
+
+    X = _template_pose()
+    X = X / X[0, JOINT_NAMES.index("neck")].norm()  # unit root-to-neck length
+    assert float(sign_loss(X)) == 0.0
+    raised = X.clone()
+    raised[:, JOINT_NAMES.index("left_wrist"), 2] = -0.8  # towards the camera (z forward)
+    assert float(sign_loss(raised)) == 0.0
+    sunk = X.clone()
+    sunk[:, JOINT_NAMES.index("left_wrist"), 2] = 0.8  # 0.8 root-to-neck lengths behind the torso plane
+    assert float(sign_loss(sunk, margin=0.25)) == pytest.approx((0.8 - 0.25) ** 2 / NUM_JOINTS, rel=1e-3)
+    stood = X[..., [0, 2, 1]]  # torso plane edge-on to the camera
+    assert float(sign_loss(stood, max_tilt_deg=45.0)) > 0.4
+
+
+def test_load_bone_ratios_file_and_errors(tmp_path: Path) -> None:
+    from tpt_live.skeleton import BONES
+    from trainer.lifter_train import load_bone_ratios, template_bone_ratios
+
+    good = tmp_path / "bones.json"
+    ratios = template_bone_ratios("infant")
+    good.write_text(json.dumps({f"{a}-{b}": 2.0 * r for (a, b), r in zip(BONES, ratios, strict=True)}))
+    assert load_bone_ratios(good) == pytest.approx(template_bone_ratios("infant"))
+    assert load_bone_ratios("infant") == pytest.approx(template_bone_ratios("infant"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"pelvis-thorax": 1.0}))
+    with pytest.raises(InputError):
+        load_bone_ratios(bad)
+    with pytest.raises(InputError):
+        LifterTrainConfig(bone_ratios=(1.0, 2.0))

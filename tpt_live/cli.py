@@ -266,6 +266,17 @@ def train_lifter(
     batch: Annotated[int, typer.Option(help="Poses per step.")] = 256,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     noise: Annotated[float, typer.Option(help="2D input noise, in root-to-neck lengths.")] = 0.05,
+    bone_ratios: Annotated[
+        str | None,
+        typer.Option(
+            help="Absolute 3D bone ratios: a template name (infant) or file, or a JSON {bone: length}; "
+            "default: the 2D data's 90th-percentile ratios (measured better on synth infants)."
+        ),
+    ] = None,
+    bone_weight: Annotated[float, typer.Option(help="Weight of the bone-ratio prior.")] = 5.0,
+    sign_weight: Annotated[
+        float, typer.Option(help="Infant views: weight of the lying-on-a-mat prior (no joint behind the torso).")
+    ] = 10.0,
     body_length: Annotated[
         float | None, typer.Option(help="Assumed head-to-ankle length in metres (default 0.55 infant, 1.45 upright).")
     ] = None,
@@ -281,15 +292,17 @@ def train_lifter(
     import torch
 
     from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, LifterConfig
-    from trainer.lifter_train import LifterTrainConfig, load_sequences
+    from trainer.lifter_train import LifterTrainConfig, load_bone_ratios, load_sequences
     from trainer.lifter_train import train_lifter as run_training
 
     if threads:
         torch.set_num_threads(threads)
     length = body_length or (INFANT_BODY_LENGTH_M if views == "infant" else ADULT_BODY_LENGTH_M)
     model_cfg = LifterConfig(hidden=hidden, body_length_m=length)
+    ratios = load_bone_ratios(bone_ratios) if bone_ratios else None
     cfg = LifterTrainConfig(steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise,
-                            supervised=supervised, seed=seed)  # fmt: skip
+                            supervised=supervised, seed=seed, bone_ratios=ratios, w_bone=bone_weight,
+                            w_sign=sign_weight)  # fmt: skip
     seqs = load_sequences(poses)
 
     def show(row: dict) -> None:

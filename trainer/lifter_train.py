@@ -3,8 +3,10 @@
 Input: 2D keypoint sequences (`tpt-live track` JSON or `tpt-live synth` ground truth). Each step lifts a
 batch, rotates the 3D pose to a random view, projects and lifts again, rotates back and projects
 (the lift-reproject-lift cycle, losses in 2D and 3D), judges the random views with a 2D pose prior
-(a normalising flow on a PCA of the training poses, or a discriminator), keeps bone-length ratios near
-those of the data, and keeps bone lengths constant between consecutive frames.
+(a normalising flow on a PCA of the training poses, or a discriminator), keeps 3D bone-length ratios near
+absolute anatomical ones (a template's proportions, or a file) or near the data's 2D ratios, keeps limbs
+of a body lying on a mat on the camera's side of its torso plane (infant views), and keeps bone lengths
+constant between consecutive frames.
 With `supervised=True` the same network learns from 3D ground truth instead: the upper bound.
 """
 
@@ -24,7 +26,7 @@ from torch import Tensor, nn
 
 from tpt_live.errors import InputError
 from tpt_live.lifter import NECK, Lifter, LifterConfig, normalise_2d, project, rotate, rotation_matrix, save_lifter
-from tpt_live.skeleton import BONE_INDEX, FLIP_INDEX, JOINT_NAMES, NUM_JOINTS
+from tpt_live.skeleton import BONE_INDEX, BONES, FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,11 @@ class LifterTrainConfig:
     w_cycle2d: float = 10.0  # lift-reproject-lift cycle in 2D
     w_cycle3d: float = 1.0  # the cycle in 3D
     w_prior: float = 1.0  # 2D prior (adversarial, or negative log-likelihood per PCA dimension)
-    w_bone: float = 5.0  # bone-length ratios vs the data's reference ratios, and left/right symmetry
+    w_bone: float = 5.0  # 3D bone-length ratios vs the reference ratios, and left/right symmetry (50 measured worse)
+    bone_ratios: tuple[float, ...] | None = None  # absolute 3D bone / root-neck lengths, BONES order; None: 2D data
+    w_sign: float = 10.0  # infant views: hinge on joints behind the torso plane (through the mat); 0 turns it off
+    sign_margin: float = 0.25  # slack of the sign hinge, in root-to-neck lengths (limbs lie on the mat below it)
+    max_tilt_deg: float = 45.0  # sign prior: the torso plane faces the camera within this angle
     w_temporal: float = 1.0  # bone-length ratios constant between consecutive frames
     noise: float = 0.05  # Gaussian 2D noise on the input, in units of the root-to-neck length
     pca_dims: int = 12  # PCA dimensions of the flow prior
@@ -61,6 +67,10 @@ class LifterTrainConfig:
             raise InputError(f"prior {self.prior!r} is not one of {PRIORS}")
         if self.steps < 1 or self.batch < 2:
             raise InputError(f"steps {self.steps} and batch {self.batch} must be >= 1 and >= 2")
+        if self.bone_ratios is not None and (
+            len(self.bone_ratios) != len(BONES) or not all(r > 0 for r in self.bone_ratios)
+        ):
+            raise InputError(f"bone_ratios needs {len(BONES)} positive ratios (BONES order), got {self.bone_ratios}")
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -128,6 +138,47 @@ def reference_ratios(x: Tensor, quantile: float = 0.9) -> Tensor:
 _BONE_FLIP = [BONE_INDEX.index((FLIP_INDEX[a], FLIP_INDEX[b])) for a, b in BONE_INDEX]
 
 
+def _ratios_of(X: np.ndarray) -> tuple[float, ...]:
+    """Bone / root-to-neck lengths of one pose X (J, D), left and right averaged, BONES order."""
+    r = bone_lengths(torch.as_tensor(X, dtype=torch.float64)[None])[0]
+    r = r / r[:2].sum()
+    return tuple(float(v) for v in 0.5 * (r + r[_BONE_FLIP]))
+
+
+def template_bone_ratios(name_or_path: str | Path) -> tuple[float, ...]:
+    """Absolute bone ratios (bone / root-to-neck length, BONES order) of a keypoint template's joints.
+
+    The template is a body lying flat, drawn without foreshortening: its 2D lengths are 3D lengths (the
+    built-in infant is a mean 3-month-old; its flexed shin and forearm read up to 8 % short).
+    """
+    from tpt_live.template import load_template
+
+    tpl = load_template(name_or_path)
+    pts, _ = tpl.anchor_array(256)
+    return _ratios_of(tpl.readout_matrix() @ pts.reshape(-1, 2))
+
+
+def load_bone_ratios(path: str | Path) -> tuple[float, ...]:
+    """Bone ratios from a JSON file {"pelvis-thorax": r, ...} (every bone of BONES, any positive unit: they
+    are divided by pelvis-thorax + thorax-neck) or a `tpt-live` template file / built-in template name."""
+    p = Path(path)
+    if not p.is_file():
+        return template_bone_ratios(path)
+    try:
+        doc = json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"bone-ratio file {p} is not valid JSON: {exc}") from exc
+    if isinstance(doc, dict) and "parts" in doc:
+        return template_bone_ratios(p)
+    names = [f"{a}-{b}" for a, b in BONES]
+    if not isinstance(doc, dict) or sorted(doc) != sorted(names):
+        raise InputError(f"bone-ratio file {p} must map exactly these bones to lengths: {', '.join(names)}")
+    lengths = np.array([float(doc[n]) for n in names])
+    if not (lengths > 0).all():
+        raise InputError(f"bone-ratio file {p}: every length must be positive")
+    return tuple(float(v) for v in lengths / lengths[:2].sum())
+
+
 # -- views --------------------------------------------------------------------------------------------
 def sample_rotations(n: int, cfg: LifterTrainConfig, gen: torch.Generator) -> Tensor:
     """(n, 3, 3) random view rotations, camera axes (x right, y down, z forward).
@@ -171,9 +222,40 @@ def cycle_losses(
 
 
 def bone_loss(Y: Tensor, ref: Tensor) -> Tensor:
-    """Squared deviation of 3D bone ratios (to the root-to-neck length) from `ref`, plus left/right asymmetry."""
+    """Squared deviation of 3D bone ratios (to the root-to-neck length) from `ref`, plus left/right asymmetry.
+
+    Y: (B, J, 3) root-centred poses, any unit; ref: (len(BONES),) ratios. Zero for a symmetric pose whose
+    bones have the prescribed ratios.
+    """
     r = bone_lengths(Y) / bone_lengths(Y)[..., :2].sum(-1, keepdim=True).clamp_min(1e-9)
     return ((r - ref) ** 2).mean() + ((r - r[..., _BONE_FLIP]) ** 2).mean()
+
+
+_TORSO = [JOINT_INDEX[n] for n in ("pelvis", "thorax", "left_hip", "right_hip", "left_shoulder", "right_shoulder")]
+_LR = (
+    [JOINT_INDEX["left_hip"], JOINT_INDEX["left_shoulder"]],
+    [JOINT_INDEX["right_hip"], JOINT_INDEX["right_shoulder"]],
+)
+
+
+def sign_loss(Y: Tensor, margin: float = 0.25, max_tilt_deg: float = 45.0) -> Tensor:
+    """Hinges for a body lying on a mat seen from above: joints behind the torso plane, a torso turned away.
+
+    Y: (B, J, 3) root-centred, camera axes (x right, y down, z forward). The torso plane passes through the
+    mean of pelvis, thorax, hips and shoulders, spanned by the body axis (pelvis -> thorax) and the
+    shoulder/hip line; its normal is oriented towards the camera (negative z). A joint further from the
+    camera than the plane by more than `margin` root-to-neck lengths costs the squared excess (in
+    root-to-neck lengths). Zero for a flat pose (z = 0) and for limbs raised towards the camera.
+    """
+    axis = Y[:, JOINT_INDEX["thorax"]] - Y[:, JOINT_INDEX["pelvis"]]
+    across = (Y[:, _LR[0]] - Y[:, _LR[1]]).mean(1)
+    n = torch.linalg.cross(across, axis)
+    n = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True).clamp_min(1e-9)
+    n = n * torch.where(n[:, 2:] > 0, -1.0, 1.0)  # towards the camera
+    unit = (Y[:, JOINT_INDEX["neck"]] - Y[:, JOINT_INDEX["pelvis"]]).norm(dim=-1).clamp_min(1e-9)
+    behind = -((Y - Y[:, _TORSO].mean(1, keepdim=True)) * n[:, None]).sum(-1) / unit[:, None]
+    facing = torch.relu(math.cos(math.radians(max_tilt_deg)) + n[:, 2]) ** 2
+    return (torch.relu(behind - margin) ** 2).mean() + facing.mean()
 
 
 def temporal_loss(Y0: Tensor, Y1: Tensor) -> Tensor:
@@ -305,7 +387,7 @@ def train_lifter(
         raise InputError("--supervised needs 3D ground truth: pass `tpt-live synth` JSON files")
     lifter = Lifter(model_cfg)
     c, rn = lifter.cfg.camera_distance, lifter.cfg.root_neck
-    ref = reference_ratios(data.x)
+    ref = torch.tensor(cfg.bone_ratios, dtype=torch.float32) if cfg.bone_ratios else reference_ratios(data.x)
     flow = fit_flow(data.x, cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
     disc = Discriminator() if cfg.prior == "discriminator" and not cfg.supervised else None
     opt = torch.optim.Adam(lifter.parameters(), lr=cfg.lr)
@@ -334,13 +416,15 @@ def train_lifter(
             R = sample_rotations(cfg.batch, cfg, gen)
             l2d, l3d, Y, xr = cycle_losses(x0n, lifter, R, c, rn)
             terms.update(cycle2d=l2d, cycle3d=l3d, bone=bone_loss(Y, ref), temporal=temporal_loss(Y, lifter(x1n)))
+            if cfg.views == "infant" and cfg.w_sign > 0:
+                terms["sign"] = sign_loss(Y, cfg.sign_margin, cfg.max_tilt_deg)
             xr_n, _ = normalise_2d(xr, rn)
             if flow is not None:
                 terms["prior"] = -flow.log_prob(xr_n).mean() / cfg.pca_dims
             elif disc is not None:
                 terms["prior"] = ((disc(xr_n) - 1) ** 2).mean()
             weights = {"cycle2d": cfg.w_cycle2d, "cycle3d": cfg.w_cycle3d, "bone": cfg.w_bone,
-                       "temporal": cfg.w_temporal, "prior": cfg.w_prior}  # fmt: skip
+                       "temporal": cfg.w_temporal, "prior": cfg.w_prior, "sign": cfg.w_sign}  # fmt: skip
             loss = sum((weights[k] * v for k, v in terms.items()), torch.zeros(()))
         opt.zero_grad()
         loss.backward()
