@@ -70,4 +70,5 @@ def test_evaluate_cli_writes_json(synth_dir, tmp_path):
     assert result["mean_error_pct"] == pytest.approx(result["template_only_error_pct"], abs=1e-3)
     bad = subprocess.run([sys.executable, "-m", "tpt_live", "evaluate", str(tmp_path / "nope")],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[-1].startswith("error:") and bad.stderr.count("error") == 1

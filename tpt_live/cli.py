@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from tpt_live import __version__
-from tpt_live.errors import NotBuiltError, TptError
+from tpt_live.errors import InputError, NotBuiltError, TptError
 
 app = typer.Typer(
     name="tpt-live",
@@ -196,6 +196,8 @@ def evaluate(
     from engines import open_backend
     from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
 
+    if not Path(data).is_dir():
+        raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
     engine = open_backend(model, backend=backend)
     size = engine.input_size
     videos = load_labelled(data, size)

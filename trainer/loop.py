@@ -214,7 +214,8 @@ def train(
             if done % cfg.grid_every == 0 or done == cfg.steps:
                 with torch.no_grad(), autocast():
                     shuffled = module(x, y, freedom, shuffle=True)
-                gain = (float(shuffled["rec"]) - float(out["rec"])) / max(float(out["rec"]), 1e-9)
+                rec = float(out["rec"].detach())
+                gain = (float(shuffled["rec"]) - rec) / max(rec, 1e-9)
                 row = row or {"step": done}
                 row["template_gain"] = round(gain, 4)
                 save_grid(out_dir / f"grid_{done:06d}.png", x, y, out)
