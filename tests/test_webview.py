@@ -103,6 +103,7 @@ def test_page_renders_in_headless_chromium(live: LiveState) -> None:
         out = subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--virtual-time-budget=3000",
                               "--dump-dom", web.url], capture_output=True, text=True, timeout=60)  # fmt: skip
         assert "no movement for 20.0 s" in out.stdout and "supine" in out.stdout
+        assert '<img id="v" src="stream.mjpg' in out.stdout  # the live overlay image
     finally:
         web.close()
 
