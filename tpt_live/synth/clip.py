@@ -177,6 +177,31 @@ def _r4(a: np.ndarray) -> list[Any]:
     return out
 
 
+def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, frames: list[dict]) -> dict:
+    """The ground-truth JSON of a rendered clip (format documented in docs/SYNTH.md)."""
+    return {
+        "format": GT_FORMAT,
+        "version": GT_VERSION,
+        "name": name,
+        "joints": list(JOINT_NAMES),
+        "bones": [list(b) for b in BONES],
+        "width": config.width,
+        "height": config.height,
+        "fps": config.fps,
+        "seed": config.seed,
+        "index": config.index,
+        "pose": scene.motion.scenario,
+        "num_frames": config.frames,
+        "camera": scene.camera.to_dict(),
+        "body": scene.body.to_dict(),
+        "appearance": scene.appearance.to_dict(),
+        "placement": placement,
+        "frames": frames,
+        "angles": [pose_to_dict(scene.motion.pose(i)) for i in range(config.frames)],
+        "activity": _r4(scene.motion.activity),
+    }
+
+
 def render_scene(scene: Scene, config: SynthConfig) -> Clip:
     """Render every frame of `scene` and build the ground truth."""
     start = time.perf_counter()
@@ -190,31 +215,12 @@ def render_scene(scene: Scene, config: SynthConfig) -> Clip:
         for i in range(config.frames)
     ]
     seconds = time.perf_counter() - start
-    gt = {
-        "format": GT_FORMAT,
-        "version": GT_VERSION,
-        "name": config.name,
-        "joints": list(JOINT_NAMES),
-        "bones": [list(b) for b in BONES],
-        "width": config.width,
-        "height": config.height,
-        "fps": config.fps,
-        "seed": config.seed,
-        "index": config.index,
-        "pose": scene.motion.scenario,
-        "num_frames": config.frames,
-        "camera": scene.camera.to_dict(),
-        "body": scene.body.to_dict(),
-        "appearance": scene.appearance.to_dict(),
-        "placement": {
-            "roll_deg": round(float(np.degrees(scene.motion.roll)), 3),
-            "lift_m": round(scene.lift, 4),
-            "centre_y_m": round(scene.centre_y, 4),
-        },
-        "frames": gt_frames,
-        "angles": [pose_to_dict(scene.motion.pose(i)) for i in range(config.frames)],
-        "activity": _r4(scene.motion.activity),
+    placement = {
+        "roll_deg": round(float(np.degrees(scene.motion.roll)), 3),
+        "lift_m": round(scene.lift, 4),
+        "centre_y_m": round(scene.centre_y, 4),
     }
+    gt = ground_truth(config, scene, config.name, placement, gt_frames)
     log.debug("rendered %s: %d frames in %.2f s", config.name, config.frames, seconds)
     return Clip(config.name, images, gt, seconds)
 

@@ -26,10 +26,9 @@ from dataclasses import replace
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.skeleton import BONES, JOINT_NAMES
 from tpt_live.synth.appearance import mat_texture
-from tpt_live.synth.body import forward_kinematics, pose_to_dict, rot_y, rot_z, transform_segment
-from tpt_live.synth.clip import GT_FORMAT, GT_VERSION, Clip, Scene, SynthConfig, _r4, _rng, sample_scene
+from tpt_live.synth.body import forward_kinematics, rot_y, rot_z, transform_segment
+from tpt_live.synth.clip import Clip, Scene, SynthConfig, _r4, _rng, ground_truth, sample_scene
 from tpt_live.synth.motion import Motion
 from tpt_live.synth.render import Renderer
 
@@ -148,26 +147,6 @@ def render_scenario(config: SynthConfig, scenario: str) -> Clip:
         for i in range(config.frames)
     ]
     name = f"{config.name}_{scenario}"
-    gt = {
-        "format": GT_FORMAT,
-        "version": GT_VERSION,
-        "name": name,
-        "scenario": scenario,
-        "joints": list(JOINT_NAMES),
-        "bones": [list(b) for b in BONES],
-        "width": config.width,
-        "height": config.height,
-        "fps": config.fps,
-        "seed": config.seed,
-        "index": config.index,
-        "pose": scene.motion.scenario,
-        "num_frames": config.frames,
-        "camera": scene.camera.to_dict(),
-        "body": scene.body.to_dict(),
-        "appearance": scene.appearance.to_dict(),
-        "placement": {"roll_deg": _r4(np.degrees(roll)), "centre_y_m": round(scene.centre_y, 4)},
-        "frames": frames,
-        "angles": [pose_to_dict(scene.motion.pose(i)) for i in range(config.frames)],
-        "activity": _r4(scene.motion.activity),
-    }
+    placement = {"roll_deg": _r4(np.degrees(roll)), "centre_y_m": round(scene.centre_y, 4)}
+    gt = {"scenario": scenario, **ground_truth(config, scene, name, placement, frames)}
     return Clip(name, images, gt, time.perf_counter() - start)
