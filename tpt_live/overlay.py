@@ -51,9 +51,11 @@ def template_of(backend: Any, model_path: str | Path | None) -> Template | None:
         template = getattr(obj, "template", None)
         if isinstance(template, Template):
             return template
-    if model_path is not None and str(model_path).endswith(".safetensors"):
-        from tpt_live.checkpoint import read_metadata
+    from tpt_live.checkpoint import default_model_path, read_metadata
 
+    if model_path is None and default_model_path().is_file():
+        model_path = default_model_path()  # the shipped model, whichever runtime runs it
+    if model_path is not None and str(model_path).endswith(".safetensors"):
         return Template.from_dict(read_metadata(model_path)["template"])
     log.info("no template for %s: the overlay draws the skeleton only", getattr(backend, "model_name", "model"))
     return None
