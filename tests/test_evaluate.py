@@ -72,3 +72,14 @@ def test_evaluate_cli_writes_json(synth_dir, tmp_path):
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.splitlines()[-1].startswith("error:") and bad.stderr.count("error") == 1
+
+
+def test_roi_maps_frames_and_ground_truth(synth_dir):
+    from tpt_live.crop import CropBox
+
+    raw = json.loads(sorted(synth_dir.glob("*.json"))[0].read_text())
+    video = load_labelled(synth_dir, 16, roi=CropBox(8, 4, 32, 32))[0]
+    assert video.frames.shape == (12, 16, 16, 3)
+    x, y = raw["frames"][0]["kp2d"][0]
+    # source (x, y) -> crop (x - 8, y - 4) -> 16 px: (p + 0.5) * 16 / 32 - 0.5
+    assert video.kp2d[0, 0] == pytest.approx(((x - 8 + 0.5) * 0.5 - 0.5, (y - 4 + 0.5) * 0.5 - 0.5))

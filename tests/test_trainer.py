@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from tpt_live.checkpoint import load_model
+from tpt_live.crop import CropBox
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
 from tpt_live.synth import SynthConfig, render_clip, write_clip
-from trainer.data import PairSampler, Roi, load_scenes
+from trainer.data import PairSampler, load_scenes
 from trainer.loop import TrainConfig, train
 
 TINY = ModelConfig(input_size=32, widths=(8, 16, 16), hidden=16, template="infant")
@@ -46,10 +47,12 @@ def test_sampler_rejects_single_frame_scenes():
         PairSampler([np.zeros((1, 4, 4, 3), np.uint8)])
 
 
-def test_roi_parse():
-    assert Roi.parse("1,2,30,40") == Roi(1, 2, 30, 40)
-    with pytest.raises(InputError):
-        Roi.parse("1,2,3")
+def test_load_scenes_with_a_roi_crops_before_resizing(clip_dir):
+    full = load_scenes([clip_dir], 32)[0]
+    top_left = load_scenes([clip_dir], 16, roi=CropBox(0, 0, 16, 16))[0]
+    assert top_left.shape == (24, 16, 16, 3)
+    # a 16x16 crop at its own size is the top-left block of the 32x32 frames, up to codec rounding
+    assert np.abs(top_left.astype(int) - full[:, :16, :16].astype(int)).mean() < 2
 
 
 def test_load_scenes_decodes_and_caches(clip_dir, tmp_path):

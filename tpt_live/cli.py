@@ -92,8 +92,9 @@ def train(
 
     import torch
 
+    from tpt_live.crop import parse_roi
     from tpt_live.model import ModelConfig
-    from trainer.data import Roi, load_scenes
+    from trainer.data import load_scenes
     from trainer.loop import TrainConfig
     from trainer.loop import train as run_training
 
@@ -112,7 +113,7 @@ def train(
         ckpt_every=ckpt_every, vgg_weights=vgg_weights,
     )  # fmt: skip
     run_dir = Path(out)
-    scenes = load_scenes(data, size, Roi.parse(roi) if roi else None, cache_dir=run_dir / "cache")
+    scenes = load_scenes(data, size, parse_roi(roi) if roi else None, cache_dir=run_dir / "cache")
     validate = _validator(val, size) if val else None
     with _TrainDisplay(steps, quiet) as display:
         final = run_training(
@@ -178,6 +179,9 @@ def evaluate(
     ] = None,
     backend: Annotated[str, typer.Option(help="auto, torch, onnxruntime or tensorrt.")] = "torch",
     json_out: Annotated[str | None, typer.Option("--json", help="Write the metrics here as JSON.")] = None,
+    roi: Annotated[
+        str | None, typer.Option(help="Evaluate on this crop x,y,w,h of every frame (as a training --roi).")
+    ] = None,
     lifter: Annotated[
         str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
     ] = None,
@@ -200,7 +204,9 @@ def evaluate(
         raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
     engine = open_backend(model, backend=backend)
     size = engine.input_size
-    videos = load_labelled(data, size)
+    from tpt_live.crop import parse_roi
+
+    videos = load_labelled(data, size, parse_roi(roi) if roi else None)
     predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
 
     def predict(frames: np.ndarray) -> np.ndarray:
@@ -209,6 +215,8 @@ def evaluate(
 
     result = evaluate_2d(videos, predict, size)
     result["model"] = {"name": engine.model_name, "digest": engine.model_digest, "backend": engine.name}
+    if roi:
+        result["roi"] = roi
     baseline = template_baseline(model, videos, size)
     if baseline is not None:
         result["template_only_error_pct"] = baseline

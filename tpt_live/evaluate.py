@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tpt_live.crop import CropBox, crop_resize, to_model
 from tpt_live.errors import InputError, SourceError
 from tpt_live.metrics import summarize
 from tpt_live.skeleton import JOINT_NAMES
@@ -30,8 +31,12 @@ class LabelledVideo:
     kp3d: np.ndarray  # (N, J, 3) metres, camera coordinates
 
 
-def load_labelled(data_dir: str | Path, size: int) -> list[LabelledVideo]:
-    """Every `<name>.mp4` with a `<name>.json` ground truth in `data_dir`."""
+def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -> list[LabelledVideo]:
+    """Every `<name>.mp4` with a `<name>.json` ground truth in `data_dir`.
+
+    With `roi` (source pixels) every frame is cut to it (black outside the frame) before resizing, and
+    the ground truth is mapped into the same S x S pixels (`tpt_live.crop.to_model`).
+    """
     root = Path(data_dir)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder of `tpt-live synth` output")
@@ -43,13 +48,15 @@ def load_labelled(data_dir: str | Path, size: int) -> list[LabelledVideo]:
         gt = json.loads(gt_path.read_text())
         if list(gt.get("joints", [])) != list(JOINT_NAMES):
             raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
-        frames = np.stack(list(read_video(video, size)))
+        if roi is None:
+            frames = np.stack(list(read_video(video, size)))
+        else:
+            frames = np.stack([crop_resize(f, roi, size) for f in read_video(video)])
         kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
         if len(kp2d) != len(frames):
             raise SourceError(f"{video}: {len(frames)} frames but {len(kp2d)} ground-truth records")
-        scale = np.array([size / gt["width"], size / gt["height"]])
-        # pixel centres at integers: p' = (p + 0.5) * s - 0.5
-        kp2d = (kp2d + 0.5) * scale - 0.5
+        # pixel centres at integers: p' = (p - box origin + 0.5) * S / box size - 0.5
+        kp2d = to_model(kp2d, roi or CropBox(0, 0, gt["width"], gt["height"]), size)
         kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
         out.append(LabelledVideo(gt_path.stem, frames, kp2d, kp3d))
     if not out:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
+from tpt_live.crop import CropBox, crop_resize
 from tpt_live.errors import InputError, SourceError
 from tpt_live.videoio import IMAGE_SUFFIXES, read_image_folder, read_video
 
@@ -25,53 +24,26 @@ VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v"}
 IMAGE_EXT = set(IMAGE_SUFFIXES)
 
 
-@dataclass(frozen=True)
-class Roi:
-    x: int  # left column of the crop, source pixels
-    y: int  # top row of the crop, source pixels
-    w: int  # width, source pixels
-    h: int  # height, source pixels
+def decode_video(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
+    """All frames of a video as (N, size, size, 3) uint8 RGB, cropped to `roi` and resized.
 
-    @classmethod
-    def parse(cls, text: str) -> Roi:
-        try:
-            x, y, w, h = (int(v) for v in text.split(","))
-        except ValueError:
-            raise InputError(f"--roi {text!r} must be x,y,w,h in pixels, e.g. 100,50,400,400") from None
-        if w <= 0 or h <= 0 or x < 0 or y < 0:
-            raise InputError(f"--roi {text!r} needs x,y >= 0 and w,h > 0")
-        return cls(x, y, w, h)
-
-
-def _crop(img: np.ndarray, roi: Roi | None) -> np.ndarray:
-    if roi is None:
-        return img
-    h, w = img.shape[:2]
-    if roi.x + roi.w > w or roi.y + roi.h > h:
-        raise InputError(f"roi {roi} lies outside the {w}x{h} frame")
-    return img[roi.y : roi.y + roi.h, roi.x : roi.x + roi.w]
-
-
-def decode_video(path: Path, size: int, roi: Roi | None = None) -> np.ndarray:
-    """All frames of a video as (N, size, size, 3) uint8 RGB, cropped to `roi` and resized (area).
-
-    Without a ROI the decoder resizes (swscale); with one, the crop is resized with OpenCV.
+    Without a ROI the decoder resizes (swscale, area); with one, `tpt_live.crop.crop_resize` cuts it
+    (black outside the frame), as the tracker does.
     """
     if roi is None:
         frames = list(read_video(path, size))
     else:
-        frames = [cv2.resize(_crop(f, roi), (size, size), interpolation=cv2.INTER_AREA) for f in read_video(path)]
+        frames = [crop_resize(f, roi, size) for f in read_video(path)]
     if not frames:
         raise SourceError(f"{path} holds no decodable frames")
     return np.stack(frames)
 
 
-def load_image_folder(path: Path, size: int, roi: Roi | None = None) -> np.ndarray:
+def load_image_folder(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
     """Images of one folder (one scene) as (N, size, size, 3) uint8 RGB, sorted by name."""
     if roi is None:
         return np.stack(list(read_image_folder(path, size)))
-    crops = (_crop(img, roi) for img in read_image_folder(path))
-    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+    return np.stack([crop_resize(img, roi, size) for img in read_image_folder(path)])
 
 
 def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
@@ -135,7 +107,7 @@ class PairSampler:
 
 
 def load_scenes(
-    inputs: Sequence[str | Path], size: int, roi: Roi | None = None, cache_dir: Path | None = None
+    inputs: Sequence[str | Path], size: int, roi: CropBox | None = None, cache_dir: Path | None = None
 ) -> list[np.ndarray]:
     """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size and roi)."""
     out = []
