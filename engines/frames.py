@@ -42,21 +42,11 @@ def read_frames(src: str | Path, size: int, limit: int = 256) -> np.ndarray:
     """
     path = Path(src)
     if path.is_dir():
-        frames = _read_images(path, size, limit)
+        frames = list(read_image_folder(path, size))
     elif path.is_file():
-        frames = _read_video(path, size, limit)
+        frames = list(read_video(path, size))
     else:
         raise SourceError(f"frame source {src} is neither a video file nor an image folder")
     if not frames:
         raise SourceError(f"no decodable frames in {src}; pass a video or a folder of {IMAGE_SUFFIXES} images")
-    return np.stack(frames)
-
-
-def _read_video(path: Path, size: int, limit: int) -> list[np.ndarray]:
-    frames = list(read_video(path, size))
-    return frames[:: max(1, len(frames) // limit)][:limit]
-
-
-def _read_images(folder: Path, size: int, limit: int) -> list[np.ndarray]:
-    frames = list(read_image_folder(folder, size))
-    return frames[:: max(1, len(frames) // limit)][:limit]
+    return np.stack(frames[:: max(1, len(frames) // limit)][:limit])
