@@ -27,11 +27,10 @@ import numpy as np
 
 from tpt_live.crop import CropBox, ResizePlan, full_box, paste, plan_resize
 from tpt_live.errors import InputError, SourceError
+from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"})
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://")
 IMAGE_FPS = 30.0  # frame rate assumed for image folders (t = index / IMAGE_FPS)
 STABLE_AFTER = 10.0  # seconds a live connection must hold before its reconnect count starts again
@@ -85,13 +84,13 @@ def _camera_device(arg: str) -> str | None:
 
 def _folder(path: Path) -> list[SourceSpec]:
     files = sorted(p for p in path.iterdir() if p.is_file())
-    videos = [p for p in files if p.suffix.lower() in VIDEO_EXTS]
+    videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
     if videos:
         return [SourceSpec(str(p), "file", p.stem) for p in videos]
-    images = [str(p) for p in files if p.suffix.lower() in IMAGE_EXTS]
+    images = [str(p) for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if images:
         return [SourceSpec(str(path), "images", path.name, tuple(images))]
-    raise InputError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_EXTS))}) and no images")
+    raise InputError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) and no images")
 
 
 def resolve_sources(args: list[str]) -> list[SourceSpec]:
@@ -118,7 +117,7 @@ def resolve_sources(args: list[str]) -> list[SourceSpec]:
                 specs += _folder(path)
             elif not path.exists():
                 raise SourceError(f"{arg}: no such file or folder")
-            elif path.suffix.lower() in IMAGE_EXTS:
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
                 specs.append(SourceSpec(arg, "images", path.stem, (arg,)))
             else:
                 specs.append(SourceSpec(arg, "file", path.stem))

@@ -57,7 +57,9 @@ def write_video(
     return count
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# File kinds every command recognises (tracking, training, calibration), lower-case suffixes.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 
 def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
@@ -94,7 +96,7 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise SourceError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for f in files:
         image = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if image is None:

@@ -17,11 +17,9 @@ from torch import Tensor
 
 from tpt_live.crop import CropBox, crop_resize
 from tpt_live.errors import InputError, SourceError
-from tpt_live.videoio import IMAGE_SUFFIXES, read_image_folder, read_video
+from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
 
 log = logging.getLogger(__name__)
-VIDEO_EXT = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v"}
-IMAGE_EXT = set(IMAGE_SUFFIXES)
 
 
 def decode_video(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
@@ -51,18 +49,18 @@ def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
     scenes: list[Path] = []
     for item in inputs:
         p = Path(item)
-        if p.is_file() and p.suffix.lower() in VIDEO_EXT:
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
             scenes.append(p)
         elif p.is_dir():
-            videos = sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_EXT)
+            videos = sorted(q for q in p.iterdir() if q.suffix.lower() in VIDEO_SUFFIXES)
             if videos:
                 scenes.extend(videos)
-            elif any(q.suffix.lower() in IMAGE_EXT for q in p.iterdir()):
+            elif any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
                 scenes.append(p)
             else:
                 raise InputError(f"{p} holds neither videos nor images")
         else:
-            raise InputError(f"{p} is not a video file ({', '.join(sorted(VIDEO_EXT))}) or a folder")
+            raise InputError(f"{p} is not a video file ({', '.join(sorted(VIDEO_SUFFIXES))}) or a folder")
     return scenes
 
 
