@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tpt_live.checkpoint import save_model
+from tpt_live.checkpoint import load_model, save_model
 from tpt_live.errors import InputError
 from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
 from tpt_live.model import ModelConfig, TptModel
@@ -49,7 +49,7 @@ def test_template_baseline_matches_an_untrained_model(synth_dir, tmp_path):
             return model.eval().poses(torch.from_numpy(frames).permute(0, 3, 1, 2)).keypoints.numpy()
 
     untrained = evaluate_2d(videos, predict, 32)["mean_error_pct"]
-    assert template_baseline(path, videos, 32) == pytest.approx(untrained, abs=1e-4)
+    assert template_baseline(load_model(path).template, videos, 32) == pytest.approx(untrained, abs=1e-4)
 
 
 def test_not_a_synth_folder(tmp_path):

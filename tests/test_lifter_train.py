@@ -134,9 +134,7 @@ def _template_pose() -> torch.Tensor:
     """The infant template's joints as a flat 3D pose (1, J, 3), root-centred, z = 0 (camera axes)."""
     from tpt_live.template import load_template
 
-    tpl = load_template("infant")
-    pts, _ = tpl.anchor_array(256)
-    xy = torch.as_tensor(tpl.readout_matrix() @ pts.reshape(-1, 2), dtype=torch.float32)
+    xy = torch.as_tensor(load_template("infant").joints(256), dtype=torch.float32)
     X = torch.cat([xy, torch.zeros(NUM_JOINTS, 1)], -1)[None]
     return X - X[:, :1]
 

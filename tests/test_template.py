@@ -20,8 +20,8 @@ def test_builtin_templates_load_and_round_trip(name):
 
 def test_tpose_readout_matches_method_table():
     t = load_template("tpose")
-    pts, mask = t.anchor_array(256)
-    joints = t.readout_matrix() @ pts.reshape(-1, 2)
+    _, mask = t.anchor_array(256)
+    joints = t.joints(256)
     # canvas 256 -> 256 keeps coordinates; image-left parts are the subject's right
     assert joints[JOINT_INDEX["pelvis"]] == pytest.approx((128, 144))
     assert joints[JOINT_INDEX["thorax"]] == pytest.approx((128, 80))

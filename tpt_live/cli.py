@@ -199,6 +199,7 @@ def evaluate(
 
     from engines import open_backend
     from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
+    from tpt_live.overlay import template_of
 
     if not Path(data).is_dir():
         raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
@@ -217,7 +218,8 @@ def evaluate(
     result["model"] = {"name": engine.model_name, "digest": engine.model_digest, "backend": engine.name}
     if roi:
         result["roi"] = roi
-    baseline = template_baseline(model, videos, size)
+    template = template_of(engine, model)
+    baseline = template_baseline(template, videos, size) if template is not None else None
     if baseline is not None:
         result["template_only_error_pct"] = baseline
     table = Table(title=f"{len(videos)} videos, {result['n_frames']} frames, error in % of {size} px")

@@ -18,6 +18,7 @@ from tpt_live.crop import CropBox, crop_resize, to_model
 from tpt_live.errors import InputError, SourceError
 from tpt_live.metrics import summarize
 from tpt_live.skeleton import JOINT_NAMES
+from tpt_live.template import Template
 from tpt_live.videoio import read_video
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (B, S, S, 3) uint8 RGB -> (B, J, 2) model-input pixels
@@ -87,19 +88,7 @@ def evaluate_2d(videos: list[LabelledVideo], predict: Predict, size: int) -> dic
     return result
 
 
-def template_baseline(model: str | Path | None, videos: list[LabelledVideo], size: int) -> float | None:
-    """Error of the untransformed template (every affine = identity): the floor a model must beat.
-
-    Only for checkpoints (the template travels inside them); None for ONNX files and engines.
-    """
-    if model is not None and Path(model).suffix != ".safetensors":
-        return None
-    import torch  # noqa: I001
-
-    from tpt_live.checkpoint import load_model
-
-    m = load_model(model)
-    identity = torch.eye(2, 3).expand(1, m.template.num_parts, 2, 3)
-    kp = m.read_out(identity).keypoints[0].detach().numpy()
+def template_baseline(template: Template, videos: list[LabelledVideo], size: int) -> float:
+    """Error of the untransformed template (every affine = identity): the floor a model must beat."""
     gt = np.concatenate([v.kp2d for v in videos])
-    return float(summarize(np.broadcast_to(kp, gt.shape), gt, size)["mean_error_pct"])
+    return float(summarize(np.broadcast_to(template.joints(size), gt.shape), gt, size)["mean_error_pct"])

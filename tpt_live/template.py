@@ -154,6 +154,11 @@ class Template:
             pts[k, 3] = ((p.centre[1] + 0.5) * s - 0.5, (p.centre[0] + 0.5) * s - 0.5)
         return pts, mask
 
+    def joints(self, size: int) -> np.ndarray:
+        """(J, 2) float32: the untransformed template's joints at `size` (x=col, y=row)."""
+        pts, _ = self.anchor_array(size)
+        return self.readout_matrix() @ pts.reshape(-1, 2)
+
     def readout_matrix(self) -> np.ndarray:
         """(J, K*4) float32: joints = W @ flattened padded anchors (each joint = mean of its copies)."""
         w = np.zeros((len(JOINT_NAMES), self.num_parts * 4), np.float32)

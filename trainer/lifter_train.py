@@ -153,9 +153,7 @@ def template_bone_ratios(name_or_path: str | Path) -> tuple[float, ...]:
     """
     from tpt_live.template import load_template
 
-    tpl = load_template(name_or_path)
-    pts, _ = tpl.anchor_array(256)
-    return _ratios_of(tpl.readout_matrix() @ pts.reshape(-1, 2))
+    return _ratios_of(load_template(name_or_path).joints(256))
 
 
 def load_bone_ratios(path: str | Path) -> tuple[float, ...]:
