@@ -34,7 +34,10 @@ FORMATS = ("json", "jsonl", "csv", "openpose", "coco")
 CONVENTIONS = {
     "kp2d": "[x, y, score] per keypoint, source pixels, x=col, y=row, pixel centres at integers, One-Euro smoothed",
     "kp2d_raw": "as kp2d, unsmoothed",
-    "kp3d": "[x, y, z] per keypoint, root-relative (pelvis), lifter units, smoothed; kp3d_raw unsmoothed",
+    "kp3d": (
+        "[x, y, z] per keypoint, root-relative (pelvis), metres (scale from the lifter's assumed body length), "
+        "camera axes x right y down z forward, smoothed; kp3d_raw unsmoothed"
+    ),
     "score": "template consistency in (0, 1]: 1 when every copy of the joint agrees",
     "t": "seconds from the first frame (presentation time; wall clock for live sources)",
     "box": "[x, y, w, h] source pixels the model saw (first column, first row, width, height)",
