@@ -13,7 +13,7 @@ from engines.onnx_export import export_model
 from engines.ort_backend import OrtBackend
 from engines.torch_backend import TorchBackend
 from tpt_live.errors import InputError, ModelError
-from tpt_live.evaluate3d import evaluate_3d, flat_pose, n_mpjpe, p_mpjpe
+from tpt_live.evaluate3d import depth_oracle, evaluate_3d, flat_pose, n_mpjpe, p_mpjpe
 from tpt_live.lifter import (
     KeypointLifter,
     Lifter,
@@ -182,3 +182,22 @@ def test_ground_truth_against_itself_is_zero_and_flat_is_not() -> None:
     result = evaluate_3d(gt2d, gt3d, None)
     assert result["flat_p_mpjpe_mm"] > 1.0
     assert flat_pose(gt2d)[..., 2].max() == 0.0
+
+
+def test_depth_oracle_is_exact_where_the_geometry_holds_and_keeps_2d_noise() -> None:
+    """True depths lifted through the lifter's geometry: exact when the camera sits 1 / root_neck = 10
+    root-to-neck lengths from the root (the distance the normalisation implies), and no better than the
+    2D it is given (2D noise stays in the pose)."""
+    rng = np.random.default_rng(1)
+    G = rng.normal(size=(30, NUM_JOINTS, 3)) * 0.05
+    G[:, 0] = 0.0
+    G[:, 2] = [0.0, -0.1, 0.0]  # the neck, side-on: root-to-neck length 0.1 m
+    P = G + np.array([0.0, 0.0, 1.0])  # root 1 m = 10 root-to-neck lengths away
+    gt2d = P[..., :2] / P[..., 2:] * 500.0 + 32.0
+    exact = evaluate_3d(gt2d, P, None)
+    assert exact["oracle_depth_p_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+    assert exact["flat_p_mpjpe_mm"] > 10.0
+    noisy = evaluate_3d(gt2d + rng.normal(size=gt2d.shape) * 0.5, P, None)
+    assert 0.1 < noisy["oracle_depth_p_mpjpe_mm"] < noisy["flat_p_mpjpe_mm"]
+    lifted = depth_oracle(gt2d, P)
+    assert lifted.shape == G.shape and np.abs(lifted[:, 0]).max() == 0.0

@@ -244,7 +244,8 @@ def evaluate(
         gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
         r3 = result["3d"] = report_3d(gt2d, gt3d, load_lifter(lifter_path), sup, np.concatenate(predicted))
         table = Table(title="3D, mm (P- without / with reflection)")
-        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "P-MPJPE refl", "flat P-MPJPE", "supervised P-MPJPE"):
+        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "P-MPJPE refl", "flat P-MPJPE", "supervised P-MPJPE",
+                    "true-depth P-MPJPE"):  # fmt: skip
             table.add_column(col)
         for label, r in (("ground truth", r3), ("2D model", r3["from_model_2d"])):
             keys = (
@@ -254,6 +255,7 @@ def evaluate(
                 "p_mpjpe_reflect_mm",
                 "flat_p_mpjpe_mm",
                 "supervised_p_mpjpe_mm",
+                "oracle_depth_p_mpjpe_mm",
             )
             table.add_row(label, *(f"{r[k]:.1f}" if k in r else "" for k in keys))
         Console(stderr=True).print(table)

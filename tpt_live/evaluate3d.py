@@ -5,7 +5,9 @@ forward). MPJPE compares the metric output (the lifter's assumed body length) wi
 no alignment; N-MPJPE applies the least-squares scale per frame; P-MPJPE the per-frame similarity
 (Procrustes: rotation, scale, translation), without reflection unless `_reflect` is in the key. The flat
 floor lifts every joint to zero depth (the root-centred 2D with z = 0); the supervised upper bound is
-the same network trained on the 3D ground truth of the training data (`tpt-live train-lifter --supervised`).
+the same network trained on the 3D ground truth of the training data (`tpt-live train-lifter --supervised`);
+the depth oracle lifts the 2D input with the *true* depths through the lifter's own geometry: the best any
+lifter that keeps its 2D input and adds depth (as ours does) can score on that input.
 Each figure is given for ground-truth 2D input and, when a 2D model is given, for its predictions.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tpt_live.lifter import Lifter, normalise_2d, to_metric
+from tpt_live.lifter import NECK, Lifter, lift_from_depth, normalise_2d, to_metric
 
 
 def _centre(P: np.ndarray) -> np.ndarray:
@@ -61,6 +63,20 @@ def flat_pose(kp2d: np.ndarray) -> np.ndarray:
     return np.concatenate([x.numpy(), np.zeros((*x.shape[:-1], 1))], -1)
 
 
+def depth_oracle(kp2d: np.ndarray, kp3d: np.ndarray, c: float = 10.0, root_neck: float = 0.1) -> np.ndarray:
+    """The 2D input (N, J, 2) pixels lifted with the ground-truth depths of kp3d (N, J, 3) metres, camera axes.
+
+    The true root-relative depths are converted to lifter units (root-to-neck length `root_neck` x c, the
+    length the lifter gives a root-to-neck segment seen side-on) and lifted by `lift_from_depth`: the pose a
+    perfect depth predictor would output from this 2D. Returns (N, J, 3) in lifter units, root-centred.
+    """
+    g = kp3d - kp3d[:, :1]
+    unit = root_neck * c / np.maximum(np.linalg.norm(g[:, NECK, :2], axis=-1), 1e-9)
+    x, _ = normalise_2d(torch.as_tensor(kp2d, dtype=torch.float64), root_neck)
+    d = torch.as_tensor(g[..., 2] * unit[:, None])
+    return lift_from_depth(x, d, c).numpy()
+
+
 def lift_metric(lifter: Lifter, kp2d: np.ndarray, batch: int = 4096) -> np.ndarray:
     """(N, J, 3) metres, root-relative, camera axes, from (N, J, 2) pixels (x=col, y=row)."""
     out = []
@@ -87,10 +103,12 @@ def evaluate_3d(
     """Figures of one 2D input (N, J, 2) against ground truth (N, J, 3) metres, camera axes.
 
     Keys: the lifter's `mpjpe_mm`, `n_mpjpe_mm`, `p_mpjpe_mm`, `p_mpjpe_reflect_mm`; the floor's
-    `flat_n_mpjpe_mm`, `flat_p_mpjpe_mm`, ...; the supervised bound's `supervised_p_mpjpe_mm`, ...
+    `flat_n_mpjpe_mm`, `flat_p_mpjpe_mm`, ...; the depth oracle's `oracle_depth_p_mpjpe_mm`, ...; the
+    supervised bound's `supervised_p_mpjpe_mm`, ...
     """
     gt = kp3d - kp3d[:, :1]
     result = {f"flat_{k}": v for k, v in scores(flat_pose(kp2d), gt, metric=False).items()}
+    result |= {f"oracle_depth_{k}": v for k, v in scores(depth_oracle(kp2d, kp3d), gt, metric=False).items()}
     if lifter is not None:
         result |= scores(lift_metric(lifter, kp2d), gt)
     if supervised is not None:
@@ -110,7 +128,8 @@ def report_3d(
     result["protocol"] = (
         "all frames, 16 joints, root (pelvis)-relative camera axes; mpjpe uses the lifter's assumed body length "
         f"({lifter.cfg.body_length_m if lifter else 'n/a'} m head-to-ankle); n_: per-frame scale; p_: per-frame "
-        "Procrustes without reflection, p_*_reflect_: with reflection; flat_: zero depth; supervised_: same network "
+        "Procrustes without reflection, p_*_reflect_: with reflection; flat_: zero depth; oracle_depth_: the "
+        "2D input lifted with the true depths (the best a depth-only lifter can do); supervised_: same network "
         "trained on training 3D ground truth; top level: ground-truth 2D input, from_model_2d: the 2D model's output"
     )
     return result
