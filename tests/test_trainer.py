@@ -90,6 +90,31 @@ def test_training_loss_falls_and_checkpoints_round_trip(clip_dir, tmp_path):
     assert rows2[0]["step"] == 45 and torch.load(run / "last.pt", weights_only=True)["step"] == 50
 
 
+def test_boundary_activity_is_logged_and_pulls_displaced_parts_back(clip_dir, tmp_path):
+    """Parts started a whole image to the right: the boundary loss acts on every step, is logged as such and
+    pulls the parts back; parts that start at the template (inside the frame) never trigger it here."""
+    from tpt_live.checkpoint import save_model
+    from tpt_live.model import TptModel
+    from tpt_live.template import load_template
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    scenes = load_scenes([clip_dir], TINY.input_size)
+    model = TptModel(TINY, load_template(TINY.template))
+    with torch.no_grad():
+        model.regressor.head.bias.view(-1, 2, 3)[:, 0, 2] = 1.0  # translation x = +S for every part
+    init = save_model(model, tmp_path / "displaced.safetensors")
+    cfg = TrainConfig(steps=6, batch=4, log_every=3, grid_every=100, ckpt_every=100, freeze_steps=0,
+                      bf16=False, lr=1e-3)  # fmt: skip
+    rows: list[dict] = []
+    train(scenes, tmp_path / "out", TINY, cfg, device="cpu", on_log=rows.append, init=init)
+    assert rows[0]["boundary_active"] == 1.0 and rows[0]["boundary"] > 0
+    assert rows[-1]["boundary"] < rows[0]["boundary"]  # pulled back towards the frame
+    inside: list[dict] = []
+    train(scenes, tmp_path / "plain", TINY, cfg, device="cpu", on_log=inside.append)
+    assert [r["boundary_active"] for r in inside] == [0.0, 0.0]
+
+
 def test_torchrun_two_processes_gloo(clip_dir, tmp_path):
     """DistributedDataParallel on CPU: 2 processes, gloo, through the real CLI."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

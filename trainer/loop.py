@@ -188,6 +188,7 @@ def train(
     meta = {"train_config": dataclasses.asdict(cfg), "world_size": world, "frames": sampler.num_frames}
     final: dict = {}
     t0, seen = time.time(), 0
+    active, since = 0, 0  # steps with a non-zero boundary loss / all steps, since the last metric line
     module.train()
     try:
         for step in range(start, cfg.steps):
@@ -202,6 +203,7 @@ def train(
             nn.utils.clip_grad_norm_(module.parameters(), cfg.clip_grad)
             opt.step()
             seen += cfg.batch * world
+            active, since = active + int(float(out["boundary"].detach()) > 0), since + 1
             done = step + 1
             if rank != 0:
                 continue
@@ -210,6 +212,8 @@ def train(
                 rate = seen / max(time.time() - t0, 1e-9)
                 row = {"step": done, "images_per_s": round(rate, 1), "freedom": freedom, "sigma": round(sigma, 3)}
                 row |= {k: round(float(out[k].detach()), 5) for k in ("loss", "rec", "anchor", "boundary")}
+                row["boundary_active"] = round(active / max(since, 1), 3)  # share of steps the safeguard acted
+                active, since = 0, 0
                 row["eta_s"] = round((cfg.steps - done) * cfg.batch * world / max(rate, 1e-9))
             if done % cfg.grid_every == 0 or done == cfg.steps:
                 with torch.no_grad(), autocast():
