@@ -1,0 +1,58 @@
+"""Train one lifter variant and print its validation figures as one JSON line (docs/LIFTING.md sweeps).
+
+    python scripts/lifter_variant.py runs/lift/c4 '{"steps": 2000, "camera_distance": 4.0, "seed": 1}' \
+        --train data/train64 --val data/lval64 >> runs/lift/results.jsonl
+
+The JSON holds `LifterTrainConfig` fields plus the `LifterConfig` fields hidden, blocks, dropout,
+camera_distance. Figures (mm, P-MPJPE without reflection) on the validation folder (a `tpt-live synth`
+output): with ground-truth 2D input (`p`, and `n` = N-MPJPE) and with the shipped 2D model's keypoints
+(`p_model`), beside the flat floor and the true-depth bound of the same input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import numpy as np
+import torch
+
+from engines import open_backend
+from tpt_live.evaluate import load_labelled
+from tpt_live.evaluate3d import evaluate_3d
+from tpt_live.lifter import LifterConfig, load_lifter
+from trainer.lifter_train import LifterTrainConfig, load_sequences, train_lifter
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", help="run folder for the lifter")
+    ap.add_argument("options", help="JSON object of training and network options")
+    ap.add_argument("--train", nargs="+", default=["data/train64"], help="pose files or folders to train on")
+    ap.add_argument("--val", default="data/lval64", help="`tpt-live synth` folder to validate on")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    options = json.loads(args.options)
+    net_fields = {f.name for f in dataclasses.fields(LifterConfig)}
+    net = {k: options.pop(k) for k in list(options) if k in net_fields}
+    if "tilt_deg" in options:
+        options["tilt_deg"] = tuple(options["tilt_deg"])
+    start = time.time()
+    path = train_lifter(load_sequences(args.train), args.out, LifterTrainConfig(**options), LifterConfig(**net))
+    engine = open_backend(None, "torch", device="cpu")
+    videos = load_labelled(args.val, engine.input_size)
+    pred = np.concatenate([engine.infer(v.frames).keypoints for v in videos])
+    gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
+    lifter = load_lifter(path)
+    gt, model = evaluate_3d(gt2d, gt3d, lifter), evaluate_3d(pred, gt3d, lifter)
+    row = {"run": args.out, "options": json.loads(args.options), "train": args.train, "val": args.val}
+    row |= {"p": gt["p_mpjpe_mm"], "n": gt["n_mpjpe_mm"], "flat": gt["flat_p_mpjpe_mm"]}
+    row |= {"p_model": model["p_mpjpe_mm"], "flat_model": model["flat_p_mpjpe_mm"]}
+    row |= {"true_depth_model": model["oracle_depth_p_mpjpe_mm"], "seconds": time.time() - start}
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
