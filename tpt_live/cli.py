@@ -243,9 +243,8 @@ def evaluate(
         sup = load_lifter(sup_path) if supervised_lifter or sup_path.is_file() else None
         gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
         r3 = result["3d"] = report_3d(gt2d, gt3d, load_lifter(lifter_path), sup, np.concatenate(predicted))
-        table = Table(title="3D, mm (P- without / with reflection)")
-        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "P-MPJPE refl", "flat P-MPJPE", "supervised P-MPJPE",
-                    "true-depth P-MPJPE"):  # fmt: skip
+        table = Table(title="3D, mm; the last four columns are P-MPJPE (refl: reflection allowed)")
+        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "refl", "flat", "supervised", "true depth"):
             table.add_column(col)
         for label, r in (("ground truth", r3), ("2D model", r3["from_model_2d"])):
             keys = (
