@@ -188,7 +188,9 @@ def train(
     meta = {"train_config": dataclasses.asdict(cfg), "world_size": world, "frames": sampler.num_frames}
     final: dict = {}
     t0, seen = time.time(), 0
-    active, since = 0, 0  # steps with a non-zero boundary loss / all steps, since the last metric line
+    # rank 0: steps with a non-zero boundary loss since the metric line at step `logged` (counted on the
+    # device, so the loop does not wait for it)
+    active, logged = torch.zeros((), dtype=torch.long, device=dev), start
     module.train()
     try:
         for step in range(start, cfg.steps):
@@ -203,17 +205,18 @@ def train(
             nn.utils.clip_grad_norm_(module.parameters(), cfg.clip_grad)
             opt.step()
             seen += cfg.batch * world
-            active, since = active + int(float(out["boundary"].detach()) > 0), since + 1
             done = step + 1
             if rank != 0:
                 continue
+            active += out["boundary"].detach() > 0
             row: dict = {}
             if done % cfg.log_every == 0 or done == cfg.steps:
                 rate = seen / max(time.time() - t0, 1e-9)
                 row = {"step": done, "images_per_s": round(rate, 1), "freedom": freedom, "sigma": round(sigma, 3)}
                 row |= {k: round(float(out[k].detach()), 5) for k in ("loss", "rec", "anchor", "boundary")}
-                row["boundary_active"] = round(active / max(since, 1), 3)  # share of steps the safeguard acted
-                active, since = 0, 0
+                row["boundary_active"] = round(int(active) / (done - logged), 3)  # share of steps the safeguard acted
+                active.zero_()
+                logged = done
                 row["eta_s"] = round((cfg.steps - done) * cfg.batch * world / max(rate, 1e-9))
             if done % cfg.grid_every == 0 or done == cfg.steps:
                 with torch.no_grad(), autocast():
