@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engines import open_backend
-from tpt_live.evaluate import load_labelled
+from tpt_live.evaluate import load_labelled, predict_all
 from tpt_live.evaluate3d import evaluate_3d
 from tpt_live.lifter import LifterConfig, load_lifter
 from trainer.lifter_train import LifterTrainConfig, load_sequences, train_lifter
@@ -34,7 +34,8 @@ def main() -> None:
     ap.add_argument("--val", default="data/lval64", help="`tpt-live synth` folder to validate on")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    options = json.loads(args.options)
+    given = json.loads(args.options)
+    options = dict(given)
     net_fields = {f.name for f in dataclasses.fields(LifterConfig)}
     net = {k: options.pop(k) for k in list(options) if k in net_fields}
     if "tilt_deg" in options:
@@ -43,11 +44,11 @@ def main() -> None:
     path = train_lifter(load_sequences(args.train), args.out, LifterTrainConfig(**options), LifterConfig(**net))
     engine = open_backend(None, "torch", device="cpu")
     videos = load_labelled(args.val, engine.input_size)
-    pred = np.concatenate([engine.infer(v.frames).keypoints for v in videos])
+    pred = np.concatenate(predict_all(videos, lambda frames: engine.infer(frames).keypoints))
     gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
     lifter = load_lifter(path)
     gt, model = evaluate_3d(gt2d, gt3d, lifter), evaluate_3d(pred, gt3d, lifter)
-    row = {"run": args.out, "options": json.loads(args.options), "train": args.train, "val": args.val}
+    row = {"run": args.out, "options": given, "train": args.train, "val": args.val}
     row |= {"p": gt["p_mpjpe_mm"], "n": gt["n_mpjpe_mm"], "flat": gt["flat_p_mpjpe_mm"]}
     row |= {"p_model": model["p_mpjpe_mm"], "flat_model": model["flat_p_mpjpe_mm"]}
     row |= {"true_depth_model": model["oracle_depth_p_mpjpe_mm"], "seconds": time.time() - start}
