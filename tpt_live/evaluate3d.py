@@ -108,7 +108,9 @@ def evaluate_3d(
     """
     gt = kp3d - kp3d[:, :1]
     result = {f"flat_{k}": v for k, v in scores(flat_pose(kp2d), gt, metric=False).items()}
-    result |= {f"oracle_depth_{k}": v for k, v in scores(depth_oracle(kp2d, kp3d), gt, metric=False).items()}
+    geometry = (lifter.cfg.camera_distance, lifter.cfg.root_neck) if lifter is not None else ()
+    oracle = depth_oracle(kp2d, kp3d, *geometry)  # through the evaluated lifter's geometry
+    result |= {f"oracle_depth_{k}": v for k, v in scores(oracle, gt, metric=False).items()}
     if lifter is not None:
         result |= scores(lift_metric(lifter, kp2d), gt)
     if supervised is not None:
