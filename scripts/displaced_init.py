@@ -10,7 +10,7 @@ links intact, as after the drift that sank the paper's run without the boundary 
 from it with `tpt-live train ... --init FILE`.
 
     python scripts/displaced_init.py runs/displaced_init.safetensors --shift 0.35 --linear 0.2 --seed 0
-    python scripts/displaced_init.py runs/drifted_init.safetensors --shift 0 --linear 0 --body-shift 0.8 0
+    python scripts/displaced_init.py runs/drifted_init.safetensors --shift 0 --linear 0 --body-shift 1.0 0
 """
 
 from __future__ import annotations
