@@ -21,7 +21,7 @@ import torch
 
 from engines import open_backend
 from tpt_live.evaluate import load_labelled, predict_all
-from tpt_live.evaluate3d import evaluate_3d
+from tpt_live.evaluate3d import report_3d
 from tpt_live.lifter import LifterConfig, load_lifter
 from trainer.lifter_train import LifterTrainConfig, load_sequences, train_lifter
 
@@ -46,8 +46,8 @@ def main() -> None:
     videos = load_labelled(args.val, engine.input_size)
     pred = np.concatenate(predict_all(videos, lambda frames: engine.infer(frames).keypoints))
     gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
-    lifter = load_lifter(path)
-    gt, model = evaluate_3d(gt2d, gt3d, lifter), evaluate_3d(pred, gt3d, lifter)
+    gt = report_3d(gt2d, gt3d, load_lifter(path), None, pred)  # as `tpt-live evaluate`, without the supervised one
+    model = gt["from_model_2d"]
     row = {"run": args.out, "options": given, "train": args.train, "val": args.val}
     row |= {"p": gt["p_mpjpe_mm"], "n": gt["n_mpjpe_mm"], "flat": gt["flat_p_mpjpe_mm"]}
     row |= {"p_model": model["p_mpjpe_mm"], "flat_model": model["flat_p_mpjpe_mm"]}
