@@ -18,7 +18,7 @@ import time
 import av
 
 import engines
-from tpt_live.bench import BenchRow, as_dicts, run_bench
+from tpt_live.track.bench import BenchRow, as_dicts, run_bench
 
 
 def bench_mediapipe(src: str, seconds: float, complexity: int) -> BenchRow:

@@ -6,7 +6,7 @@ Usage:
 --train first fits the CNN on training seeds (default 1000, 300 clips; see trainer.presence_train) and
 writes the weights (default: the shipped file). The evaluation renders `--clips` clips per scenario and
 seed (active, absent, leave_return, still, roll; mixed postures; 64x64, 96x64 and 64x48 frames), encodes
-them as H.264, decodes them with `tpt_live.sources.VideoSource` at model input S = 64 as `tpt-live
+them as H.264, decodes them with `tpt_live.track.sources.VideoSource` at model input S = 64 as `tpt-live
 monitor` does, and compares the per-frame presence (raw, and averaged over 1 s of stream time) with the
 ground truth `present`. Prints one table and a JSON line.
 """
@@ -25,10 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from tpt_live.presence import PresenceDetector, default_presence_path, load_presence, save_presence  # noqa: E402
-from tpt_live.sources import SourceSpec, VideoSource  # noqa: E402
+from tpt_live.monitor.presence import PresenceDetector, default_presence_path, load_presence, save_presence  # noqa: E402
 from tpt_live.synth import SynthConfig, write_clip  # noqa: E402
 from tpt_live.synth.scenarios import MONITOR_SCENARIOS, render_scenario  # noqa: E402
+from tpt_live.track.sources import SourceSpec, VideoSource  # noqa: E402
 
 SHAPES = ((64, 64), (96, 64), (64, 48))
 

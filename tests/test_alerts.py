@@ -1,11 +1,11 @@
-"""`tpt_live.alerts`: thresholds, confirmation windows, cooldowns and camera gaps on stream time (pure, fast)."""
+"""`tpt_live.monitor.alerts`: thresholds, confirmation windows, cooldowns, camera gaps on stream time (pure, fast)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tpt_live.alerts import AlertConfig, AlertEngine, RuleConfig
 from tpt_live.errors import InputError
+from tpt_live.monitor.alerts import AlertConfig, AlertEngine, RuleConfig
 
 FPS = 10.0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from track_helpers import FakeBackend, write_video
 
-from tpt_live.pipeline import TrackConfig
-from tpt_live.runner import TrackRequest, track_one
-from tpt_live.sources import resolve_sources
+from tpt_live.track.pipeline import TrackConfig
+from tpt_live.track.runner import TrackRequest, track_one
+from tpt_live.track.sources import resolve_sources
 
 
 def test_slow_model_on_live_source_keeps_latency_bounded(tmp_path):

@@ -1,4 +1,4 @@
-"""`tpt_live.monitor` on synthetic scenario clips played through the real tracker with ground-truth poses.
+"""`tpt_live.monitor.session` on synthetic scenario clips played through the real tracker with ground-truth poses.
 
 Frames come from `tpt_live.synth.scenarios` (64 x 64, 5 fps); a fake backend returns each frame's ground
 truth keypoints, so movement and posture are exact while presence is the shipped CNN's own judgement.
@@ -15,19 +15,19 @@ import numpy as np
 import pytest
 from track_helpers import PARTS
 
-from tpt_live.alerts import AlertConfig, RuleConfig
 from tpt_live.backend import Poses
 from tpt_live.crop import full_box
 from tpt_live.errors import SourceError
-from tpt_live.monitor import Monitor, MonitorConfig
-from tpt_live.notify import EventSink
-from tpt_live.overlay import Overlay
-from tpt_live.pipeline import TrackConfig
-from tpt_live.presence import load_presence
+from tpt_live.monitor.alerts import AlertConfig, RuleConfig
+from tpt_live.monitor.notify import EventSink
+from tpt_live.monitor.presence import load_presence
+from tpt_live.monitor.session import Monitor, MonitorConfig
 from tpt_live.skeleton import NUM_JOINTS
-from tpt_live.sources import Frame, SourceSpec
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
+from tpt_live.track.overlay import Overlay
+from tpt_live.track.pipeline import TrackConfig
+from tpt_live.track.sources import Frame, SourceSpec
 
 FPS = 5.0
 

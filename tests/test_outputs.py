@@ -1,4 +1,4 @@
-"""Every output format validates against tpt_live/schemas/poses.schema.json; .json stays valid while growing."""
+"""Every output format validates against tpt_live/track/schemas/poses.schema.json; .json stays valid while growing."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import pytest
 from track_helpers import FakeBackend, write_video
 
-from tpt_live.outputs import CSV_COLUMNS, JsonWriter, guess_format, output_path, validate
-from tpt_live.pipeline import TrackConfig
-from tpt_live.runner import TrackRequest, run_track
+from tpt_live.track.outputs import CSV_COLUMNS, JsonWriter, guess_format, output_path, validate
+from tpt_live.track.pipeline import TrackConfig
+from tpt_live.track.runner import TrackRequest, run_track
 
 
 def _open_fake(model, backend="auto", device="auto", precision="fp32"):

@@ -9,8 +9,8 @@ import pytest
 from track_helpers import FakeBackend, tiny_model_file, write_video
 
 from tpt_live.crop import full_box, to_source
-from tpt_live.pipeline import TrackConfig, Tracker
-from tpt_live.sources import VideoSource, resolve_sources
+from tpt_live.track.pipeline import TrackConfig, Tracker
+from tpt_live.track.sources import VideoSource, resolve_sources
 
 
 def _source(path, size=32, **kw):

@@ -1,4 +1,4 @@
-"""Presence CNN (`tpt_live.presence`), monitoring scenarios (`tpt_live.synth.scenarios`), posture and movement."""
+"""Presence CNN (`tpt_live.monitor.presence`), monitoring scenarios (`tpt_live.synth.scenarios`), posture, movement."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tpt_live.errors import InputError, ModelError
-from tpt_live.movement import MovementConfig, MovementMeter, window_features
-from tpt_live.posture import posture, signed_width_2d
-from tpt_live.presence import INPUT, PresenceDetector, PresenceNet, load_presence, presence_input, save_presence
+from tpt_live.monitor.movement import MovementConfig, MovementMeter, window_features
+from tpt_live.monitor.posture import posture, signed_width_2d
+from tpt_live.monitor.presence import INPUT, PresenceDetector, PresenceNet, load_presence, presence_input, save_presence
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.synth.scenarios import MONITOR_SCENARIOS, render_scenario
 

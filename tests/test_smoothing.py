@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tpt_live.errors import InputError
-from tpt_live.smoothing import OneEuroFilter, PoseSmoother, SmoothingConfig
+from tpt_live.track.smoothing import OneEuroFilter, PoseSmoother, SmoothingConfig
 
 
 def test_constant_signal_is_unchanged():

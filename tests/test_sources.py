@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from track_helpers import write_video
 
-from tpt_live import sources
 from tpt_live.crop import CropBox
 from tpt_live.errors import InputError, SourceError
-from tpt_live.sources import SourceSpec, VideoSource, resolve_sources
+from tpt_live.track import sources
+from tpt_live.track.sources import SourceSpec, VideoSource, resolve_sources
 
 
 def test_resolve_kinds(tmp_path):

@@ -14,7 +14,7 @@ import pytest
 from track_helpers import tiny_model_file, write_video
 from typer.testing import CliRunner
 
-from tpt_live.outputs import validate
+from tpt_live.track.outputs import validate
 
 CLI = [sys.executable, "-c", "from tpt_live.cli import main; main()"]
 
@@ -96,8 +96,8 @@ def test_interrupt_leaves_valid_output_with_every_frame(assets, tmp_path, fmt, s
 
 def test_options_reach_the_delegate(monkeypatch, tmp_path):
     import engines
-    from tpt_live import runner
     from tpt_live.cli import app
+    from tpt_live.track import runner
 
     seen = {}
 

@@ -1,4 +1,4 @@
-"""`tpt_live.webview`: page, overlay image, JSON status, MJPEG, token; `tpt-live monitor` end to end."""
+"""`tpt_live.monitor.webview`: page, overlay image, JSON status, MJPEG, token; `tpt-live monitor` end to end."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tpt_live.errors import InputError
-from tpt_live.evidence import encode_jpeg, enforce_retention
-from tpt_live.webview import LiveState, WebView, parse_bind, resolve_token
+from tpt_live.monitor.evidence import encode_jpeg, enforce_retention
+from tpt_live.monitor.webview import LiveState, WebView, parse_bind, resolve_token
 
 STATE = {"t": 12.5, "present": True, "energy": 0.42, "posture": "supine"}
 

@@ -199,7 +199,7 @@ def evaluate(
 
     from engines import open_backend
     from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
-    from tpt_live.overlay import template_of
+    from tpt_live.track.overlay import template_of
 
     if not Path(data).is_dir():
         raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
@@ -421,9 +421,9 @@ def track(
 
     import engines
     from tpt_live.crop import parse_roi
-    from tpt_live.pipeline import TrackConfig
-    from tpt_live.runner import TrackRequest, run_track
-    from tpt_live.smoothing import SmoothingConfig
+    from tpt_live.track.pipeline import TrackConfig
+    from tpt_live.track.runner import TrackRequest, run_track
+    from tpt_live.track.smoothing import SmoothingConfig
 
     signal.signal(signal.SIGTERM, _interrupt)
     config = TrackConfig(
@@ -437,7 +437,7 @@ def track(
         Path(save_video) if save_video else None, show, jobs, reconnect,
     )  # fmt: skip
     if show:
-        from tpt_live.overlay import Window
+        from tpt_live.track.overlay import Window
 
         Window()  # fails early, with one line, when there is no display
     console = Console(stderr=True, quiet=quiet)
@@ -459,7 +459,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 class _TrackProgress:
-    """A rich progress bar per source (frames, fps, ETA); `tpt_live.runner.Progress`."""
+    """A rich progress bar per source (frames, fps, ETA); `tpt_live.track.runner.Progress`."""
 
     def __init__(self, console: object) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -562,18 +562,18 @@ def monitor(
     from rich.console import Console
 
     import engines
-    from tpt_live.alerts import AlertConfig, RuleConfig
     from tpt_live.crop import check_roi, parse_roi, square_box
     from tpt_live.errors import InputError
-    from tpt_live.evidence import EvidenceConfig
-    from tpt_live.monitor import Monitor, MonitorConfig, load_polygon
-    from tpt_live.movement import MovementConfig
-    from tpt_live.notify import EventSink, parse_notify
-    from tpt_live.overlay import Overlay, template_of
-    from tpt_live.pipeline import TrackConfig
-    from tpt_live.presence import load_presence
-    from tpt_live.sources import VideoSource, resolve_sources
-    from tpt_live.webview import NOT_MEDICAL, LiveState, WebView, is_loopback, parse_bind, resolve_token
+    from tpt_live.monitor.alerts import AlertConfig, RuleConfig
+    from tpt_live.monitor.evidence import EvidenceConfig
+    from tpt_live.monitor.movement import MovementConfig
+    from tpt_live.monitor.notify import EventSink, parse_notify
+    from tpt_live.monitor.presence import load_presence
+    from tpt_live.monitor.session import Monitor, MonitorConfig, load_polygon
+    from tpt_live.monitor.webview import NOT_MEDICAL, LiveState, WebView, is_loopback, parse_bind, resolve_token
+    from tpt_live.track.overlay import Overlay, template_of
+    from tpt_live.track.pipeline import TrackConfig
+    from tpt_live.track.sources import VideoSource, resolve_sources
 
     signal.signal(signal.SIGTERM, _interrupt)
     for target in notify or []:
@@ -703,7 +703,7 @@ def bench(
     from rich.table import Table
 
     import engines
-    from tpt_live.bench import as_dicts, run_bench
+    from tpt_live.track.bench import as_dicts, run_bench
 
     names = tuple(backend) if backend else ("torch", "onnxruntime")
     rows = run_bench(src, engines.open_backend, model, names, seconds, live_delay_ms / 1e3)

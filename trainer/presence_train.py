@@ -1,4 +1,4 @@
-"""Train and measure the presence CNN (`tpt_live.presence`) on synthetic monitoring scenarios.
+"""Train and measure the presence CNN (`tpt_live.monitor.presence`) on synthetic monitoring scenarios.
 
 Frames come from `tpt_live.synth.scenarios` (infant present, absent, leaving and returning, still,
 rolling) at several frame shapes, letterboxed into the S x S model input exactly as the decoder does
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from tpt_live.crop import full_box, paste, plan_resize
-from tpt_live.presence import INPUT, LAYERS, PresenceNet, presence_input
+from tpt_live.monitor.presence import INPUT, LAYERS, PresenceNet, presence_input
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 

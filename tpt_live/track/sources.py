@@ -3,7 +3,7 @@
 A source yields `Frame`s. When the crop is fixed (full frame or `--roi`) the decoder also makes the
 model input: one swscale resize (`VideoFrame.to_ndarray(width=, height=, interpolation="AREA")`) plus
 a paste into the S x S canvas, never a Python-side resize (see `tpt_live.crop` for the coordinates).
-Iterating a source is blocking work meant for its own thread (`tpt_live.pipeline` runs it there).
+Iterating a source is blocking work meant for its own thread (`tpt_live.track.pipeline` runs it there).
 
 A corrupt packet gives a `decode_error` frame and decoding goes on. A file that ends early (truncated)
 stops there and leaves a message in `VideoSource.problems`. Live sources (camera, stream) reconnect up

@@ -22,9 +22,9 @@ import numpy as np
 from tpt_live.backend import PoseBackend
 from tpt_live.crop import check_roi, square_box
 from tpt_live.errors import InputError, SourceError, TptError
-from tpt_live.outputs import guess_format, make_header, open_writer, output_path, record
-from tpt_live.pipeline import Stats, TrackConfig, Tracker
-from tpt_live.sources import SourceSpec, VideoSource, open_container, resolve_sources
+from tpt_live.track.outputs import guess_format, make_header, open_writer, output_path, record
+from tpt_live.track.pipeline import Stats, TrackConfig, Tracker
+from tpt_live.track.sources import SourceSpec, VideoSource, open_container, resolve_sources
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def track_one(
     spec: SourceSpec, request: TrackRequest, backend: PoseBackend, many: bool, progress: Progress | None = None
 ) -> SourceSummary:
     """Track one source into its output(s). TptErrors propagate; Ctrl-C leaves finished files."""
-    from tpt_live.overlay import Overlay, VideoWriter, Window, hud_line, template_of
+    from tpt_live.track.overlay import Overlay, VideoWriter, Window, hud_line, template_of
 
     cfg = request.config
     roi = square_box(cfg.roi) if cfg.roi else None

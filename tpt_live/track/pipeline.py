@@ -22,8 +22,8 @@ import numpy as np
 from tpt_live.backend import PoseBackend, Poses
 from tpt_live.crop import CropBox, FollowConfig, crop_resize, follow_box, full_box, to_source
 from tpt_live.errors import SourceError
-from tpt_live.smoothing import PoseSmoother, SmoothingConfig
-from tpt_live.sources import Frame, VideoSource
+from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
+from tpt_live.track.sources import Frame, VideoSource
 
 log = logging.getLogger(__name__)
 

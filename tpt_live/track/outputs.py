@@ -25,8 +25,8 @@ import numpy as np
 
 from tpt_live import __version__
 from tpt_live.errors import InputError
-from tpt_live.pipeline import Result
 from tpt_live.skeleton import BONE_INDEX, JOINT_NAMES
+from tpt_live.track.pipeline import Result
 
 SCHEMA_NAME = "tpt-live/poses"
 SCHEMA_VERSION = 1
@@ -46,7 +46,7 @@ CONVENTIONS = {
 
 def schema() -> dict:
     """The JSON Schema of every format (`$defs`: header, frame, json_file, csv_row, openpose_frame, coco_file)."""
-    text = resources.files("tpt_live").joinpath("schemas/poses.schema.json").read_text()
+    text = resources.files("tpt_live.track").joinpath("schemas/poses.schema.json").read_text()
     return json.loads(text)
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from tpt_live.backend import PoseBackend, Poses
 from tpt_live.errors import BackendUnavailable, InputError
-from tpt_live.runner import BackendFactory, SourceSummary, TrackRequest, track_one
-from tpt_live.sources import VideoSource, resolve_sources
+from tpt_live.track.runner import BackendFactory, SourceSummary, TrackRequest, track_one
+from tpt_live.track.sources import VideoSource, resolve_sources
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def bench_track(
     src: str, backend: PoseBackend, seconds: float, video: bool, batch: int = 8, model: str | None = None
 ) -> BenchRow:
     """End to end into a JSON file (and an overlay video when `video`), for up to `seconds`."""
-    from tpt_live.pipeline import TrackConfig
+    from tpt_live.track.pipeline import TrackConfig
 
     spec = resolve_sources([src])[0]
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
@@ -88,7 +88,7 @@ def bench_track(
 
 def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> BenchRow:
     """Replay `src` in real time as a live source for `seconds`, the model slowed to `delay` s per frame."""
-    from tpt_live.pipeline import TrackConfig
+    from tpt_live.track.pipeline import TrackConfig
 
     spec = resolve_sources([src])[0]
     slowed = SlowedBackend(backend, delay) if delay > 0 else backend

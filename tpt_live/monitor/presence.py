@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -28,7 +29,7 @@ LAYERS = ("conv0", "conv1", "conv2")
 
 def default_presence_path() -> Path:
     """The shipped presence weights (`tpt_live/weights/presence.safetensors`)."""
-    return Path(__file__).parent / "weights" / "presence.safetensors"
+    return Path(str(resources.files("tpt_live.weights").joinpath("presence.safetensors")))
 
 
 def presence_input(rgb: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Live infant monitoring on top of the tracker: presence, movement, posture, region, alerts, evidence.
 
-Per frame, after the tracking pipeline (`tpt_live.pipeline.Tracker`: decode -> crop -> infer -> lift ->
+Per frame, after the tracking pipeline (`tpt_live.track.pipeline.Tracker`: decode -> crop -> infer -> lift ->
 smooth), the monitor runs named steps: presence -> movement -> posture -> region -> alerts -> evidence ->
 features -> publish. Every time is stream time (frame timestamps, seconds; a reopened source continues
 where the last one stopped plus the time it was away), so a file replayed gives the same alerts. When
@@ -23,17 +23,17 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tpt_live.alerts import AlertConfig, AlertEngine
 from tpt_live.backend import PoseBackend
 from tpt_live.errors import InputError, SourceError
-from tpt_live.evidence import EvidenceConfig, EvidenceRecorder
-from tpt_live.movement import FeatureWriter, MovementConfig, MovementMeter
-from tpt_live.notify import EventSink
-from tpt_live.pipeline import Result, TrackConfig, Tracker
-from tpt_live.posture import posture
-from tpt_live.presence import PresenceConfig, PresenceDetector, PresenceNet
-from tpt_live.sources import VideoSource
-from tpt_live.webview import NOT_MEDICAL, LiveState
+from tpt_live.monitor.alerts import AlertConfig, AlertEngine
+from tpt_live.monitor.evidence import EvidenceConfig, EvidenceRecorder
+from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMeter
+from tpt_live.monitor.notify import EventSink
+from tpt_live.monitor.posture import posture
+from tpt_live.monitor.presence import PresenceConfig, PresenceDetector, PresenceNet
+from tpt_live.monitor.webview import NOT_MEDICAL, LiveState
+from tpt_live.track.pipeline import Result, TrackConfig, Tracker
+from tpt_live.track.sources import VideoSource
 
 log = logging.getLogger(__name__)
 POSTURE_HOLD = 2.0  # seconds a new posture must hold to count as a posture change
