@@ -104,6 +104,21 @@ def read_sidecar(engine: Path) -> EngineKey | None:
         return None
 
 
+def add_sidecar_fields(engine: Path, fields: dict[str, Any]) -> None:
+    """Add informational fields (e.g. the model's template) to `engine`'s sidecar; the key is unchanged."""
+    path = sidecar_path(engine)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, **fields}, indent=1) + "\n")
+
+
+def sidecar_field(engine: Path, name: str) -> Any:
+    """An informational field of `engine`'s sidecar, or None."""
+    try:
+        return json.loads(sidecar_path(engine).read_text()).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def differences(stored: EngineKey, wanted: EngineKey) -> list[str]:
     """Human-readable 'field: stored -> wanted' for every field that differs."""
     out = []

@@ -14,6 +14,7 @@ from engines.frames import check_frames
 from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
+from tpt_live.template import Template
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class OrtBackend:
         self.model_name = meta.get("model_name", path.name)
         self.model_digest = meta.get("model_digest") or file_digest(path)
         self.metadata = meta
+        self.template = Template.from_dict(json.loads(meta["template"])) if meta.get("template") else None
         self.providers = self.session.get_providers()
         log.debug("onnxruntime backend: %s with %s", path, self.providers)
 

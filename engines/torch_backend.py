@@ -15,6 +15,7 @@ from tpt_live.checkpoint import default_model_path, file_digest, load_model
 from tpt_live.errors import BackendUnavailable, InputError
 from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
+from tpt_live.template import Template
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class TorchBackend:
             self.model = load_model(path, self.device)
             self.model_name = "default" if path == default_model_path() else path.name
             self.model_digest = file_digest(path)
+        self.template: Template | None = self.model.template
         self.channels_last = channels_last
         if channels_last:
             # Module.to accepts memory_format at run time; torch's stubs do not list it

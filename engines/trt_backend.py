@@ -7,18 +7,20 @@ engine's optimisation profile allows are split into chunks.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engines.engine_cache import env_mismatch, read_sidecar
+from engines.engine_cache import env_mismatch, read_sidecar, sidecar_field
 from engines.frames import check_frames
 from engines.trt_build import import_tensorrt, probe_env, trt_logger
 from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest
 from tpt_live.errors import InputError, ModelError
+from tpt_live.template import Template
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ class TrtBackend:
         self.precision = key.precision if key else "unknown"
         self.model_digest = key.model_digest if key else file_digest(path)
         self.model_name = path.name
+        template = sidecar_field(path, "template")
+        self.template = Template.from_dict(json.loads(template)) if template else None
         log.debug("tensorrt backend: %s, batch %s, outputs %s", path, self.batch_range, self.outputs)
 
     def infer(self, frames: np.ndarray) -> Poses:

@@ -20,7 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from engines.engine_cache import EngineKey, EnvFacts, cache_root, get_or_build, sidecar_path, source_digest
+from engines.engine_cache import (
+    EngineKey,
+    EnvFacts,
+    add_sidecar_fields,
+    cache_root,
+    get_or_build,
+    sidecar_path,
+    source_digest,
+)
 from tpt_live import __version__
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
 
@@ -248,6 +256,7 @@ def build_engine(
     calib_cache = cache_root() / "calib" / f"{key.model_digest}-{calibration}-s{size}.cache" if calibration else None
     frames = (lambda: read_frames(calib_src, size)) if calib_src is not None else None
     engine, built = get_or_build(key, lambda tmp: build(onnx_path, tmp, spec, frames, calib_cache))
+    add_sidecar_fields(engine, {"template": meta.get("template", "")})  # the overlay's part ellipses
     if out.resolve() != engine.resolve():
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(engine, out)

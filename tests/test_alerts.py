@@ -20,6 +20,14 @@ def _drive(engine: AlertEngine, name: str, pattern: list[tuple[float, bool]]) ->
     return events
 
 
+def test_tuned_sets_every_rule_but_keeps_each_rules_own_gap_and_camera_lost_unconfirmed() -> None:
+    tuned = AlertConfig().tuned({"no_infant": 4.0, "camera_lost": 2.0}, confirm=1.5, cooldown=30.0)
+    assert tuned.no_infant == RuleConfig(4.0, confirm=1.5, cooldown=30.0, gap=1.0)
+    assert tuned.no_movement == RuleConfig(20.0, confirm=1.5, cooldown=30.0, gap=0.0)
+    assert tuned.camera_lost == RuleConfig(2.0, confirm=0.0, cooldown=30.0, gap=1.0)
+    assert tuned.posture.threshold == 30.0 and tuned.posture.confirm == 1.5
+
+
 def test_no_movement_fires_within_1s_after_20s_and_never_while_moving() -> None:
     engine = AlertEngine()
     events = _drive(engine, "no_movement", [(30.0, False), (25.0, True)])

@@ -59,6 +59,7 @@ class GtBackend:
     """Returns the ground-truth keypoints of the clips' frames (looked up by the frame's pixels)."""
 
     name, precision, model_name, model_digest, input_size = "gt", "fp32", "gt", "0", 64
+    template = None  # no part template: overlays draw the skeleton only
 
     def __init__(self, *clips) -> None:
         self.kp = {
@@ -193,3 +194,34 @@ def test_out_of_region_and_posture_alerts(tmp_path) -> None:
     turned = next(i for i, f in enumerate(clip.gt["frames"]) if f["posture"] != "supine") / FPS
     posture_alert = next(e for e in events if e["kind"] == "posture")
     assert posture_alert["t"] >= turned + 10.0
+
+
+class _ClosingBackend(GtBackend):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:
+    from tpt_live.monitor.setup import MonitorRequest, open_session
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")  # the source is only opened by run(); resolving it needs the file to exist
+    blocked = tmp_path / "out"
+    blocked.write_text("a file where the output folder should go")
+    backend = _ClosingBackend()
+    with pytest.raises(OSError):
+        open_session(MonitorRequest(str(clip), out=blocked), lambda *a, **k: backend)
+    assert backend.closed
+
+
+def test_monitor_request_region_from_roi_and_exclusive_options(tmp_path) -> None:
+    from tpt_live.crop import CropBox
+    from tpt_live.errors import InputError
+    from tpt_live.monitor.setup import MonitorRequest
+
+    req = MonitorRequest("0", roi=CropBox(10, 20, 30, 40))
+    assert req.region().tolist() == [[10, 20], [40, 20], [40, 60], [10, 60]]
+    with pytest.raises(InputError):
+        MonitorRequest("0", roi=CropBox(0, 0, 8, 8), crib=tmp_path / "crib.json")

@@ -18,7 +18,7 @@ from tpt_live.checkpoint import file_digest, load_model, save_model
 from tpt_live.errors import ModelError
 from tpt_live.model import ModelConfig, TptModel
 from tpt_live.skeleton import JOINT_NAMES
-from tpt_live.template import load_template
+from tpt_live.template import Template, load_template
 
 S = 32
 
@@ -58,6 +58,17 @@ def test_metadata(exported: tuple[Path, Path]) -> None:
     assert meta["model_name"] == "m.safetensors"
     assert meta["tool_version"] == __version__
     assert meta["precision"] == "fp32"
+    assert Template.from_dict(json.loads(meta["template"])).digest() == model.template.digest()
+
+
+def test_onnx_runtime_backend_carries_the_template(exported: tuple[Path, Path]) -> None:
+    from engines.ort_backend import OrtBackend
+
+    checkpoint, path = exported
+    backend = OrtBackend(path)
+    assert backend.template is not None
+    assert backend.template.digest() == load_model(checkpoint).template.digest()
+    assert [p.name for p in backend.template.parts] == [p.name for p in load_template("arms_down").parts]
 
 
 @pytest.mark.parametrize("batch", [1, 5])

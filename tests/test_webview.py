@@ -15,7 +15,8 @@ import pytest
 
 from tpt_live.errors import InputError
 from tpt_live.monitor.evidence import encode_jpeg, enforce_retention
-from tpt_live.monitor.webview import LiveState, WebView, parse_bind, resolve_token
+from tpt_live.monitor.state import LiveState
+from tpt_live.monitor.webview import WebView, parse_bind, resolve_token
 
 STATE = {"t": 12.5, "present": True, "energy": 0.42, "posture": "supine"}
 

@@ -10,6 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
+from tpt_live.template import Template
+
 
 @dataclass
 class Poses:
@@ -29,6 +31,7 @@ class PoseBackend(Protocol):
     input_size: int  # S
     model_name: str  # file name or "default"
     model_digest: str  # short hash of the weights file
+    template: Template | None  # the part template (overlay ellipses); None when the file does not carry it
 
     def infer(self, frames: np.ndarray) -> Poses:
         """frames: (B, S, S, 3) uint8 RGB -> Poses."""

@@ -29,9 +29,3 @@ class BackendUnavailable(TptError):
     """An optional runtime (TensorRT, CUDA, ONNX Runtime GPU) is missing on this machine."""
 
     exit_code = 5
-
-
-class NotBuiltError(TptError):
-    """A command of the product that is not built yet."""
-
-    exit_code = 2

@@ -46,11 +46,11 @@ class TrainConfig:
     mask_sigma: float = 1.8  # width multiplier of the region blanked out of the appearance frame
     mask_appearance: bool = False  # blank the appearance frame's own figure (see trainer.decoder)
     clip_grad: float = 1.0  # max gradient norm
-    bf16: bool = True  # bf16 autocast (CUDA: fp16/bf16 AMP; CPU: bf16 where supported)
+    bf16: bool = False  # bf16 autocast (CUDA: fp16/bf16 AMP; CPU: bf16 where supported, slow without AMX)
     seed: int = 0  # sampling and initialisation seed (rank is added)
     log_every: int = 50  # steps between metric lines
     grid_every: int = 500  # steps between PNG grids and the template-dependence diagnostic
-    ckpt_every: int = 1000  # steps between checkpoints
+    ckpt_every: int = 500  # steps between checkpoints
     vgg_weights: str | None = None  # torchvision VGG-19 weights file for the perceptual loss
 
     def __post_init__(self) -> None:

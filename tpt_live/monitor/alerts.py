@@ -19,12 +19,13 @@ timestamps (seconds), never wall time, so replaying a file gives the same alerts
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tpt_live.errors import InputError
 
 RULES = ("no_infant", "no_movement", "out_of_region", "posture", "camera_lost")
+UNCONFIRMED = ("camera_lost",)  # rules that fire at their threshold, with no confirmation window
 MESSAGES = {
     "no_infant": "no infant in view",
     "no_movement": "no movement",
@@ -53,6 +54,22 @@ class AlertConfig:
     out_of_region: RuleConfig = RuleConfig(10.0)  # outside the crib / region of interest
     posture: RuleConfig = RuleConfig(30.0)  # on the side or front
     camera_lost: RuleConfig = RuleConfig(5.0, confirm=0.0)  # seconds without frames
+
+    def tuned(self, thresholds: dict[str, float], confirm: float, cooldown: float) -> AlertConfig:
+        """Every rule with a new threshold (seconds, by rule name), confirmation window and cooldown.
+
+        Each rule keeps its own break tolerance (`gap`), and `camera_lost` keeps no confirmation window
+        (its threshold already is the time without frames)."""
+        rules = {}
+        for name in RULES:
+            rule = self.rule(name)
+            rules[name] = replace(
+                rule,
+                threshold=thresholds.get(name, rule.threshold),
+                confirm=0.0 if name in UNCONFIRMED else confirm,
+                cooldown=cooldown,
+            )
+        return AlertConfig(**rules)
 
     def rule(self, name: str) -> RuleConfig:
         if name not in RULES:

@@ -31,7 +31,7 @@ from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMet
 from tpt_live.monitor.notify import EventSink
 from tpt_live.monitor.posture import posture
 from tpt_live.monitor.presence import PresenceConfig, PresenceDetector, PresenceNet
-from tpt_live.monitor.webview import NOT_MEDICAL, LiveState
+from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 from tpt_live.track.pipeline import Result, TrackConfig, Tracker
 from tpt_live.track.sources import VideoSource
 

@@ -16,7 +16,6 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import cv2
@@ -43,22 +42,6 @@ class OverlayStyle:
     sigmas: float = 2.0  # ellipse half-axes in standard deviations of the part Gaussian
     min_score: float = 0.2  # joints scoring lower are drawn hollow
     thickness: int = 2  # skeleton line width, pixels at 480 rows (scaled with the frame)
-
-
-def template_of(backend: Any, model_path: str | Path | None) -> Template | None:
-    """The part template behind a backend: its model's, else the checkpoint's metadata, else None."""
-    for obj in (getattr(backend, "model", None), backend):
-        template = getattr(obj, "template", None)
-        if isinstance(template, Template):
-            return template
-    from tpt_live.checkpoint import default_model_path, read_metadata
-
-    if model_path is None and default_model_path().is_file():
-        model_path = default_model_path()  # the shipped model, whichever runtime runs it
-    if model_path is not None and str(model_path).endswith(".safetensors"):
-        return Template.from_dict(read_metadata(model_path)["template"])
-    log.info("no template for %s: the overlay draws the skeleton only", getattr(backend, "model_name", "model"))
-    return None
 
 
 def _part_side(name: str) -> str:

@@ -96,7 +96,7 @@ def track_one(
     spec: SourceSpec, request: TrackRequest, backend: PoseBackend, many: bool, progress: Progress | None = None
 ) -> SourceSummary:
     """Track one source into its output(s). TptErrors propagate; Ctrl-C leaves finished files."""
-    from tpt_live.track.overlay import Overlay, VideoWriter, Window, hud_line, template_of
+    from tpt_live.track.overlay import Overlay, VideoWriter, Window, hud_line
 
     cfg = request.config
     roi = square_box(cfg.roi) if cfg.roi else None
@@ -119,7 +119,7 @@ def track_one(
         tb = _time_base(info.time_base) if not info.live else None
         video = VideoWriter(video_path, info.width, info.height, info.fps, **({"time_base": tb} if tb else {}))
     if overlay_wanted:
-        overlay = Overlay(template_of(backend, request.model), backend.input_size)
+        overlay = Overlay(backend.template, backend.input_size)
         window = Window(f"tpt-live: {spec.name}") if request.show else None
     tracker = Tracker(source, backend, cfg)
     if progress is not None:

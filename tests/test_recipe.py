@@ -1,0 +1,45 @@
+"""Training recipes: the shipped recipe file reproduces the shipped model's settings; options override it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from tpt_live.checkpoint import default_model_path, read_metadata
+from tpt_live.errors import InputError
+from trainer.loop import TrainConfig
+from trainer.recipe import load_recipe, recipe_of, resolve_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_recipe_is_the_shipped_models_training_config():
+    model_cfg, cfg = resolve_recipe(load_recipe(ROOT / "recipes" / "default.json"), {}, {})
+    meta = read_metadata(default_model_path())
+    assert dataclasses.asdict(cfg) == meta["train"]["train_config"]
+    shipped = meta["config"]
+    assert (model_cfg.input_size, list(model_cfg.widths), model_cfg.hidden, model_cfg.template) == (
+        shipped["input_size"], shipped["widths"], shipped["hidden"], shipped["template"],
+    )  # fmt: skip
+
+
+def test_defaults_then_recipe_then_options(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"model": {"input_size": 32, "widths": [8, 16]}, "train": {"steps": 7, "lr": 1e-3}}))
+    model_cfg, cfg = resolve_recipe(load_recipe(path), {"input_size": 64}, {"lr": 5e-3})
+    assert (model_cfg.input_size, model_cfg.widths) == (64, (8, 16))
+    assert (cfg.steps, cfg.lr, cfg.batch) == (7, 5e-3, TrainConfig.batch)
+    assert recipe_of(model_cfg, cfg) == {"model": {"widths": (8, 16)}, "train": {"steps": 7, "lr": 5e-3}}
+
+
+@pytest.mark.parametrize(
+    "text", ['{"train": {"stepz": 3}}', '{"optim": {}}', "not json", '{"model": {"input_size": 30}}']
+)
+def test_bad_recipes_are_input_errors(tmp_path, text):
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(InputError):
+        resolve_recipe(load_recipe(path), {}, {})

@@ -1,0 +1,20 @@
+"""Small pieces the command modules share: SIGTERM as Ctrl-C, option helpers."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM ends a run like Ctrl-C: outputs are finalised, exit code 130."""
+    raise KeyboardInterrupt
+
+
+def interrupt_on_sigterm() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user set (not None): the config class keeps every default in one place."""
+    return {k: v for k, v in options.items() if v is not None}

@@ -1,0 +1,98 @@
+"""`tpt-live evaluate`: 2D (and 3D) error of a model on `tpt-live synth` output, as tables and JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tpt_live.errors import InputError
+
+
+def evaluate(
+    data: Annotated[str, typer.Argument(help="A folder of `tpt-live synth` output (<name>.mp4 + <name>.json).")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Checkpoint, .onnx or engine; default: the shipped model.")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="auto, torch, onnxruntime or tensorrt.")] = "torch",
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the metrics here as JSON.")] = None,
+    roi: Annotated[
+        str | None, typer.Option(help="Evaluate on this crop x,y,w,h of every frame (as a training --roi).")
+    ] = None,
+    lifter: Annotated[
+        str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
+    ] = None,
+    supervised_lifter: Annotated[
+        str | None, typer.Option("--supervised-lifter", help="Supervised upper-bound lifter; default: the shipped one.")
+    ] = None,
+) -> None:
+    """Measure the 2D keypoint error of a model on `tpt-live synth` output (and 3D error when a lifter exists)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from engines import open_backend
+    from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
+
+    if not Path(data).is_dir():
+        raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
+    engine = open_backend(model, backend=backend)
+    size = engine.input_size
+    from tpt_live.crop import parse_roi
+
+    videos = load_labelled(data, size, parse_roi(roi) if roi else None)
+    predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
+
+    def predict(frames: np.ndarray) -> np.ndarray:
+        predicted.append(engine.infer(frames).keypoints)
+        return predicted[-1]
+
+    result = evaluate_2d(videos, predict, size)
+    result["model"] = {"name": engine.model_name, "digest": engine.model_digest, "backend": engine.name}
+    if roi:
+        result["roi"] = roi
+    template = engine.template
+    baseline = template_baseline(template, videos, size) if template is not None else None
+    if baseline is not None:
+        result["template_only_error_pct"] = baseline
+    table = Table(title=f"{len(videos)} videos, {result['n_frames']} frames, error in % of {size} px")
+    for col in ("", "mean", "hips", "knees", "feet", "shoulders", "hands", "PCK@0.05"):
+        table.add_column(col)
+    for label, key, parts in (("swap-tolerant", "mean_error_pct", "per_part"),
+                              ("strict", "mean_error_pct_strict", "per_part_strict")):  # fmt: skip
+        table.add_row(
+            label, f"{result[key]:.2f}", *(f"{result[parts][p]:.2f}" for p in ("hips", "knees", "feet",
+            "shoulders", "hands")), f"{result['pck@0.05']:.3f}" if label == "swap-tolerant" else "",
+        )  # fmt: skip
+    if baseline is not None:
+        table.add_row("template only", f"{baseline:.2f}", *[""] * 6)
+    Console(stderr=True).print(table)
+    from tpt_live.evaluate3d import report_3d
+    from tpt_live.lifter import default_lifter_path, load_lifter
+
+    lifter_path = Path(lifter) if lifter else default_lifter_path()
+    if lifter or lifter_path.is_file():
+        sup_path = Path(supervised_lifter) if supervised_lifter else default_lifter_path(supervised=True)
+        sup = load_lifter(sup_path) if supervised_lifter or sup_path.is_file() else None
+        gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
+        r3 = result["3d"] = report_3d(gt2d, gt3d, load_lifter(lifter_path), sup, np.concatenate(predicted))
+        table = Table(title="3D, mm; the last four columns are P-MPJPE (refl: reflection allowed)")
+        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "refl", "flat", "supervised", "true depth"):
+            table.add_column(col)
+        for label, r in (("ground truth", r3), ("2D model", r3["from_model_2d"])):
+            keys = (
+                "mpjpe_mm",
+                "n_mpjpe_mm",
+                "p_mpjpe_mm",
+                "p_mpjpe_reflect_mm",
+                "flat_p_mpjpe_mm",
+                "supervised_p_mpjpe_mm",
+                "oracle_depth_p_mpjpe_mm",
+            )
+            table.add_row(label, *(f"{r[k]:.1f}" if k in r else "" for k in keys))
+        Console(stderr=True).print(table)
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1) + "\n")

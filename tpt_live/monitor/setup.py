@@ -1,0 +1,146 @@
+"""Assemble a monitoring session from a request: source, backend, presence net, region, alerts, web view.
+
+`open_session` opens everything in order and, if any step fails, closes what it had opened (backend,
+web view) before the error propagates; `Session.close` closes the rest. The CLI only parses options into
+a `MonitorRequest` and runs the session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpt_live.backend import PoseBackend
+from tpt_live.crop import CropBox, check_roi, square_box
+from tpt_live.errors import InputError
+from tpt_live.monitor.alerts import AlertConfig
+from tpt_live.monitor.evidence import EvidenceConfig
+from tpt_live.monitor.movement import MovementConfig
+from tpt_live.monitor.notify import EventSink, parse_notify
+from tpt_live.monitor.presence import load_presence
+from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
+from tpt_live.monitor.state import LiveState
+from tpt_live.track.overlay import Overlay
+from tpt_live.track.pipeline import TrackConfig
+from tpt_live.track.sources import VideoSource, resolve_sources
+
+log = logging.getLogger(__name__)
+
+BackendFactory = Callable[..., PoseBackend]  # open_backend(model, backend=, device=)
+
+
+@dataclass(frozen=True)
+class MonitorRequest:
+    src: str  # camera index, /dev/videoN, URL or video file
+    out: Path = Path("monitor_out")  # events.jsonl, features.csv, summary.json, evidence/
+    model: str | None = None  # pose model file; None: the shipped default
+    backend: str = "auto"  # auto | torch | onnxruntime | tensorrt
+    device: str = "auto"  # auto | cpu | cuda
+    pace: bool = False  # play a file as a live source would (real time)
+    roi: CropBox | None = None  # region (and crop), source pixels
+    crib: Path | None = None  # region polygon file ([[x, y], ...] source pixels)
+    serve: tuple[str, int] | None = None  # web view bind (host, port)
+    token: str | None = None  # web view token (generated for non-loopback binds when None)
+    notify: tuple[str, ...] = ()  # webhook:URL or cmd:PROGRAM targets
+    alerts: AlertConfig = field(default_factory=AlertConfig)  # thresholds, confirmation, cooldowns
+    movement: MovementConfig = field(default_factory=MovementConfig)  # moving threshold, feature window
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
+    presence: Path | None = None  # presence weights; None: the shipped file
+    reconnect: int = 3  # decoder reconnects before the source is reopened
+
+    def __post_init__(self) -> None:
+        if self.roi is not None and self.crib is not None:
+            raise InputError("pass --roi or --crib, not both")
+        for target in self.notify:
+            parse_notify(target)
+
+    def region(self) -> np.ndarray | None:
+        """The region polygon, (N, 2) float32 source pixels, or None."""
+        if self.crib is not None:
+            return load_polygon(self.crib)
+        if self.roi is not None:
+            b = self.roi
+            return np.array([[b.x, b.y], [b.x + b.w, b.y], [b.x + b.w, b.y + b.h], [b.x, b.y + b.h]], np.float32)
+        return None
+
+
+@dataclass
+class Session:
+    """An opened monitoring session: `run()` until the source ends or Ctrl-C, then `close()`."""
+
+    monitor: Monitor
+    backend: PoseBackend
+    web: Any = None  # the WebView, when serving
+    url: str | None = None  # the web view's address (with the token where one is needed)
+
+    def run(self) -> Summary:
+        return self.monitor.run()
+
+    def close(self) -> None:
+        try:
+            self.monitor.close()
+        finally:
+            _close_quietly(self.web, self.backend)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_quietly(*things: Any) -> None:
+    for thing in things:
+        if thing is not None:
+            thing.close()
+
+
+def open_session(
+    req: MonitorRequest,
+    open_backend: BackendFactory,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_state: Callable[[dict[str, Any]], None] | None = None,
+) -> Session:
+    """Open the source spec, presence net, backend and web view for `req`; raises TptError on bad input."""
+    from tpt_live.monitor.webview import WebView, resolve_token
+
+    specs = resolve_sources([req.src])
+    if len(specs) != 1:
+        raise InputError(f"monitor watches one source; {req.src!r} gives {len(specs)}")
+    spec = specs[0]
+    polygon = req.region()
+    config = MonitorConfig(
+        track=TrackConfig(roi=square_box(req.roi) if req.roi else None),
+        region=tuple(map(tuple, polygon.tolist())) if polygon is not None else None,
+        alerts=req.alerts,
+        movement=req.movement,
+        evidence=req.evidence,
+    )
+    net = load_presence(req.presence)
+    backend = open_backend(req.model, backend=req.backend, device=req.device)
+    web = None
+    try:
+
+        def open_source() -> VideoSource:
+            source = VideoSource(spec, backend.input_size, config.track.roi, True, True, req.reconnect, req.pace)
+            if req.roi is not None:
+                check_roi(req.roi, source.info.width, source.info.height)
+            return source
+
+        live = LiveState() if req.serve else None
+        if req.serve is not None and live is not None:
+            host, port = req.serve
+            web = WebView(live, host, port, resolve_token(host, req.token))
+        req.out.mkdir(parents=True, exist_ok=True)
+        sink = EventSink(req.out / "events.jsonl", req.notify, on_event)
+        overlay = Overlay(backend.template, backend.input_size)
+        monitor = Monitor(open_source, backend, net, config, sink, req.out, live, overlay, on_state)
+    except BaseException:
+        _close_quietly(web, backend)
+        raise
+    return Session(monitor, backend, web, web.url if web is not None else None)

@@ -1,0 +1,68 @@
+"""Named training recipes: a JSON file of `ModelConfig` and `TrainConfig` settings (as nanoGPT's presets).
+
+    {"model": {"input_size": 64, "template": "infant"}, "train": {"steps": 3000, "batch": 16}}
+
+Settings a recipe leaves out keep the config classes' defaults; options given on the command line override
+the recipe. `recipes/default.json` is the shipped model's exact recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from tpt_live.errors import InputError
+from tpt_live.model import ModelConfig
+from trainer.loop import TrainConfig
+
+SECTIONS = ("model", "train", "about")  # "about": free text (data commands, provenance), not read
+
+
+def load_recipe(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Read and check a recipe file -> {"model": {...}, "train": {...}}. InputError names a bad key or file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"--recipe {path}: cannot read a JSON recipe ({exc})") from None
+    if not isinstance(data, dict) or set(data) - set(SECTIONS):
+        raise InputError(f"--recipe {path}: expected an object with the sections {', '.join(SECTIONS)}")
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data.get(section, {})) - known
+        if unknown:
+            raise InputError(f"--recipe {path}: unknown {section} settings {sorted(unknown)}; known: {sorted(known)}")
+    return {"model": dict(data.get("model", {})), "train": dict(data.get("train", {}))}
+
+
+def resolve_recipe(
+    recipe: dict[str, dict[str, Any]] | None,
+    model: dict[str, Any],
+    train: dict[str, Any],
+    init: str | Path | None = None,
+) -> tuple[ModelConfig, TrainConfig]:
+    """Defaults < recipe < options given; with `init` the model file decides the input size (and widths)."""
+    recipe = recipe or {"model": {}, "train": {}}
+    model_settings = {**recipe["model"], **model}
+    if init is not None:
+        from tpt_live.checkpoint import read_metadata
+
+        config = read_metadata(init)["config"]
+        model_settings.update({k: config[k] for k in ("input_size", "widths", "hidden") if k in config})
+    if "widths" in model_settings:
+        model_settings["widths"] = tuple(model_settings["widths"])
+    return ModelConfig(**model_settings), TrainConfig(**{**recipe["train"], **train})
+
+
+def recipe_of(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict[str, Any]]:
+    """The settings that differ from the defaults, as a recipe (what a run folder's recipe.json holds)."""
+
+    def changed(obj: Any, default: Any) -> dict[str, Any]:
+        return {
+            f.name: getattr(obj, f.name)
+            for f in dataclasses.fields(obj)
+            if getattr(obj, f.name) != getattr(default, f.name)
+        }
+
+    return {"model": changed(model_cfg, ModelConfig()), "train": changed(train_cfg, TrainConfig())}
