@@ -1,177 +1,26 @@
 """Inference engines for tpt-live: one class per runtime behind `tpt_live.backend.PoseBackend`.
 
-`open_backend` is the one entry point the tracker calls: it takes a checkpoint (.safetensors), an ONNX
-file or a TensorRT engine (.engine / .plan) and picks a runtime. Runtimes other than PyTorch are
-imported lazily, so a missing optional library only matters when it is asked for.
+`open_backend` (engines.select) is the one entry point the tracker calls.
 """
 
-from __future__ import annotations
+from engines.select import (
+    ALIASES,
+    BACKENDS,
+    DEVICES,
+    SUFFIXES,
+    choose_backend,
+    model_kind,
+    onnx_for_checkpoint,
+    open_backend,
+)
 
-import importlib.util
-import logging
-import os
-import tempfile
-from pathlib import Path
-
-from tpt_live import __version__
-from tpt_live.backend import PoseBackend
-from tpt_live.checkpoint import default_model_path, file_digest
-from tpt_live.errors import BackendUnavailable, InputError, ModelError
-
-logger = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
-ALIASES = {"ort": "onnxruntime", "trt": "tensorrt", "pytorch": "torch"}
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-SUFFIXES = {".safetensors": "checkpoint", ".onnx": "onnx", ".engine": "engine", ".plan": "engine"}
-
-
-def model_kind(path: Path) -> str:
-    """'checkpoint', 'onnx' or 'engine' from the file suffix."""
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(f"model {path} has suffix {path.suffix!r}; expected one of {sorted(SUFFIXES)}")
-    return kind
-
-
-def _ort_installed() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
-def choose_backend(
-    kind: str, backend: str, precision: str, device: str, ort_installed: bool, trt_engine: bool
-) -> tuple[str, str]:
-    """The runtime for a model file and the reason, as a pure function of the facts.
-
-    kind: model_kind(); trt_engine: a usable TensorRT engine for this model exists and TensorRT and a
-    GPU are present. Returns (backend name, why). Raises InputError for impossible combinations.
-    """
-    if kind == "engine":
-        if backend not in ("auto", "tensorrt"):
-            raise InputError(f"a TensorRT engine runs only on --backend tensorrt, not {backend!r}")
-        return "tensorrt", "the model is a TensorRT engine"
-    if kind == "onnx":
-        if backend not in ("auto", "onnxruntime"):
-            raise InputError(f"an ONNX file runs on --backend onnxruntime, not {backend!r}; pass the checkpoint")
-        if precision != "fp32":
-            raise InputError(f"the ONNX graph is fp32, not {precision}; build a TensorRT engine for fp16/int8")
-        return "onnxruntime", "the model is an ONNX file"
-    if backend != "auto":
-        return backend, f"--backend {backend} was asked for"
-    if trt_engine:
-        return "tensorrt", "a cached TensorRT engine for this model and a GPU are present"
-    if precision in ("fp16", "bf16"):
-        return "torch", f"{precision} runs as PyTorch autocast (the ONNX graph is fp32)"
-    if precision == "int8":
-        raise InputError("int8 needs a TensorRT engine: tpt-live export --format tensorrt --int8 --calib SRC")
-    if ort_installed:
-        return "onnxruntime", "ONNX Runtime is installed and no TensorRT engine is cached"
-    return "torch", "ONNX Runtime is not installed"
-
-
-def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
-    """The ONNX export of a checkpoint, from the cache or exported now (atomically) into it."""
-    from engines.engine_cache import cache_root
-    from engines.onnx_export import export_onnx
-    from tpt_live.lifter import default_lifter_path
-
-    lifter = default_lifter_path()  # the shipped lifter goes into the graph (output kp3d): part of the key
-    lifter_key = f"-{file_digest(lifter)[:8]}" if lifter.is_file() else ""
-    out = cache_root() / "onnx" / f"{path.stem}-{file_digest(path)}{lifter_key}-{__version__}.onnx"
-    if out.is_file():
-        log.debug("using cached ONNX export %s", out)
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log.info("exporting %s to ONNX once, into %s", path.name, out)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
-    os.close(fd)
-    try:
-        export_onnx(path, tmp)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return out
-
-
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    value = ALIASES.get(value, value)
-    if value not in allowed:
-        raise InputError(f"{name} {value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-def open_backend(
-    model: str | Path | None = None,
-    backend: str = "auto",
-    device: str = "auto",
-    precision: str = "fp32",
-    log: logging.Logger = logger,
-    threads: int | None = None,
-) -> PoseBackend:
-    """Load `model` on a runtime and return it as a PoseBackend.
-
-    model: a checkpoint (.safetensors), an ONNX file or a TensorRT engine (.engine/.plan); None = the
-    shipped default model. backend: auto | torch | onnxruntime | tensorrt. device: auto | cpu | cuda.
-    precision: fp32 | fp16 | bf16 | int8 (PyTorch: fp32/fp16/bf16 autocast; ONNX: fp32; TensorRT: the
-    engine's own). threads: intra-op CPU threads for ONNX Runtime (None = its default).
-    `auto` picks TensorRT when an engine and a GPU are there, else ONNX Runtime, else PyTorch, and logs
-    the choice and the reason at INFO on `log`.
-    """
-    backend = _check_choice("backend", backend, BACKENDS)
-    device = _check_choice("device", device, DEVICES)
-    precision = _check_choice("precision", precision, PRECISIONS)
-    path = Path(model) if model is not None else default_model_path()
-    kind = model_kind(path)
-    if not path.is_file():
-        if model is None:
-            raise ModelError("no shipped default model in this installation yet; pass --model PATH")
-        raise InputError(f"model file {path} does not exist")
-    engine = _cached_engine(path, kind, precision, backend, log)
-    name, why = choose_backend(kind, backend, precision, device, _ort_installed(), engine is not None)
-    log.info("backend %s (%s): %s", name, precision if kind == "checkpoint" else kind, why)
-    if name == "torch":
-        from engines.torch_backend import TorchBackend
-
-        return TorchBackend(path, device=device, precision=precision)
-    if name == "onnxruntime":
-        from engines.ort_backend import OrtBackend
-
-        onnx_path = path if kind == "onnx" else onnx_for_checkpoint(path, log)
-        return OrtBackend(onnx_path, device=device, threads=threads)
-    if kind == "checkpoint" and engine is None:
-        raise ModelError(
-            f"no TensorRT engine for {path.name} at {precision}: tpt-live export --model {path} --format tensorrt"
-        )
-    from engines.trt_backend import TrtBackend
-
-    return TrtBackend(engine if engine is not None else path)
-
-
-def _cached_engine(path: Path, kind: str, precision: str, backend: str, log: logging.Logger) -> Path | None:
-    """A cached TensorRT engine for checkpoint `path` at `precision`, built on this GPU and TensorRT.
-
-    None when the model is not a checkpoint, another backend was asked for, or TensorRT or a GPU is
-    missing (logged at DEBUG: that is the normal case on CPU machines).
-    """
-    if kind != "checkpoint" or backend not in ("auto", "tensorrt") or precision == "bf16":
-        return None
-    from engines.engine_cache import find_engines
-    from engines.trt_build import probe_env
-
-    try:
-        env = probe_env()
-    except BackendUnavailable as exc:
-        if backend == "tensorrt":
-            raise
-        log.debug("TensorRT not considered: %s", exc)
-        return None
-    found = find_engines(file_digest(path), precision, env, __version__)
-    if not found:
-        log.info(
-            "no cached %s TensorRT engine for %s on %s; tpt-live export --format tensorrt builds one",
-            precision,
-            path.name,
-            env.gpu,
-        )
-    return found[0] if found else None
+__all__ = [
+    "ALIASES",
+    "BACKENDS",
+    "DEVICES",
+    "SUFFIXES",
+    "choose_backend",
+    "model_kind",
+    "onnx_for_checkpoint",
+    "open_backend",
+]

@@ -22,7 +22,7 @@ import numpy as np
 
 from engines.frames import random_frames, read_frames
 from tpt_live.backend import PoseBackend
-from tpt_live.checkpoint import default_model_path
+from tpt_live.checkpoint import resolve_model_file
 from tpt_live.errors import InputError, ModelError
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,7 @@ class ParityRow:
 
 def resolve_model(model: str | Path | None) -> Path:
     """The checkpoint to export (None = the shipped model), which must exist."""
-    path = Path(model) if model is not None else default_model_path()
-    if not path.is_file():
-        if model is None:
-            raise ModelError("no shipped default model in this installation yet; pass --model PATH")
-        raise InputError(f"model file {path} does not exist")
-    return path
+    return resolve_model_file(model)
 
 
 def export(req: ExportRequest) -> Path:

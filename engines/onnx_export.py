@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from torch import Tensor, nn
 
 from tpt_live import __version__
-from tpt_live.checkpoint import default_model_path, file_digest, load_model
+from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_model_file
 from tpt_live.errors import ModelError
 from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
@@ -150,9 +150,9 @@ def export_onnx(
 
     lifter: a lifter file; None = the shipped lifter when present (output `kp3d`); False = none.
     """
-    path = Path(model) if model is not None else default_model_path()
+    path = resolve_model_file(model)
     tpt = load_model(path)
-    name = "default" if path == default_model_path() else path.name
+    name = model_label(path)
     lift = load_default_lifter() if lifter is None or lifter is True else load_lifter(lifter) if lifter else None
     return export_model(tpt, out, model_name=name, model_digest=file_digest(path), exporter=exporter, lifter=lift)
 

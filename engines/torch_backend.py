@@ -10,28 +10,18 @@ import numpy as np
 import torch
 
 from engines.frames import check_frames
+from tpt_live.backend import PRECISIONS as ALL_PRECISIONS
 from tpt_live.backend import Poses
-from tpt_live.checkpoint import default_model_path, file_digest, load_model
-from tpt_live.errors import BackendUnavailable, InputError
+from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_device, resolve_model_file
+from tpt_live.errors import InputError
 from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.template import Template
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "int8")  # int8 runs only as a TensorRT engine
 _AUTOCAST = {"fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU raises BackendUnavailable."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendUnavailable(f"device {device!r} requested but torch sees no CUDA GPU; use --device cpu")
-    if not device.startswith(("cpu", "cuda")):
-        raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
-    return torch.device(device)
 
 
 class TorchBackend:
@@ -62,9 +52,9 @@ class TorchBackend:
             self.model = model.to(self.device).eval()
             self.model_name, self.model_digest = "in-memory", "none"
         else:
-            path = Path(model) if model is not None else default_model_path()
+            path = resolve_model_file(model)
             self.model = load_model(path, self.device)
-            self.model_name = "default" if path == default_model_path() else path.name
+            self.model_name = model_label(path)
             self.model_digest = file_digest(path)
         self.template: Template | None = self.model.template
         self.channels_last = channels_last

@@ -30,11 +30,12 @@ from engines.engine_cache import (
     source_digest,
 )
 from tpt_live import __version__
+from tpt_live.backend import PRECISIONS
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
 
 log = logging.getLogger(__name__)
 
-TRT_PRECISIONS = ("fp32", "fp16", "int8")
+TRT_PRECISIONS = tuple(p for p in PRECISIONS if p != "bf16")  # TensorRT builds no bf16 engines
 INSTALL_HINT = "pip install 'tpt-live[tensorrt]' on a machine with an NVIDIA GPU and driver"
 
 

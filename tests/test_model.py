@@ -109,3 +109,16 @@ def test_bad_model_files(tmp_path):
 def test_config_validation():
     with pytest.raises(InputError):
         ModelConfig(input_size=30, widths=(8, 16))
+
+
+def test_one_model_resolver_names_the_fix(tmp_path):
+    from tpt_live.checkpoint import default_model_path, model_label, resolve_model_file
+    from tpt_live.errors import InputError
+
+    assert resolve_model_file(None) == default_model_path() == resolve_model_file("default")
+    assert model_label(default_model_path()) == "default"
+    with pytest.raises(InputError, match="does not exist; pass a .safetensors"):
+        resolve_model_file(tmp_path / "nope.safetensors")
+    real = tmp_path / "m.safetensors"
+    real.write_bytes(b"x")
+    assert resolve_model_file(str(real)) == real and model_label(real) == "m.safetensors"

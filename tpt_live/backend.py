@@ -12,6 +12,8 @@ import numpy as np
 
 from tpt_live.template import Template
 
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # every precision a runtime may offer (each backend: a subset)
+
 
 @dataclass
 class Poses:

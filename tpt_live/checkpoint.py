@@ -55,6 +55,41 @@ def default_model_path() -> Path:
     return Path(str(resources.files("tpt_live.weights").joinpath(DEFAULT_MODEL)))
 
 
+def resolve_model_file(model: str | Path | None) -> Path:
+    """Which model file: None = the shipped default; a name of a shipped model (`default`); else a path.
+
+    The one place that answers this (track, evaluate, export, train --init): raises InputError for a missing
+    file and ModelError when the shipped model is absent from this installation.
+    """
+    if model is None or (isinstance(model, str) and model == DEFAULT_MODEL.removesuffix(".safetensors")):
+        path = default_model_path()
+        if not path.is_file():
+            raise ModelError("no shipped default model in this installation; pass --model PATH")
+        return path
+    path = Path(model)
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist; pass a .safetensors, .onnx or .engine file, or 'default'")
+    return path
+
+
+def model_label(path: Path) -> str:
+    """`default` for the shipped model, else the file name (what outputs record as the model's name)."""
+    return "default" if path == default_model_path() else path.name
+
+
+def resolve_device(device: str) -> torch.device:
+    """The one device check: 'auto' -> CUDA when available, else CPU; 'cuda' without a GPU raises."""
+    from tpt_live.errors import BackendUnavailable
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendUnavailable(f"device {device!r} requested but torch sees no CUDA GPU; use --device cpu")
+    if not device.startswith(("cpu", "cuda")):
+        raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
+    return torch.device(device)
+
+
 def read_metadata(path: str | Path) -> dict:
     """The metadata of a model file, without loading the weights."""
     from safetensors import safe_open
@@ -80,11 +115,7 @@ def config_from_dict(d: dict) -> ModelConfig:
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> TptModel:
     """Load a model file (default: the shipped model) in eval mode."""
-    path = Path(path) if path is not None else default_model_path()
-    if not path.is_file():
-        if path == default_model_path():
-            raise ModelError("no shipped default model in this installation; pass --model PATH")
-        raise InputError(f"model file {path} does not exist")
+    path = resolve_model_file(path)
     meta = read_metadata(path)
     model = TptModel(config_from_dict(meta["config"]), Template.from_dict(meta["template"]))
     try:

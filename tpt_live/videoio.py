@@ -1,4 +1,4 @@
-"""Small PyAV helpers: write H.264 (yuv420p) MP4 files deterministically and read RGB frames.
+"""Small PyAV helpers: the one H.264 (yuv420p) MP4 encoder, deterministic writes, and reading RGB frames.
 
 Frames are (H, W, 3) uint8 RGB arrays, rows top to bottom.
 """
@@ -24,37 +24,84 @@ def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+class H264Encoder:
+    """The one H.264 (libx264, yuv420p) MP4 encoder: frames in, packets muxed, `close()` flushes.
+
+    exact=True: single-threaded, bit-exact muxing and no macroblock tree (with it, 122 of 300 encodes of
+    the same 8 frames in one process came out different), so the same frames give the same bytes (synth,
+    evidence clips). exact=False: x264's own threading and `preset` (overlay videos). Frames are
+    (height, width, 3) uint8 in `pixel_format` (rgb24 or bgr24); width and height must be even; `pts` is in
+    `time_base` units (default 1 / fps).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        width: int,
+        height: int,
+        fps: float,
+        crf: int = 18,
+        preset: str = "medium",
+        exact: bool = True,
+        time_base: Fraction | None = None,
+        pixel_format: str = "rgb24",
+    ) -> None:
+        if width < 2 or height < 2 or width % 2 or height % 2:
+            raise InputError(f"bad video size {width}x{height}: H.264 yuv420p needs even width and height")
+        rate = _rate(fps)
+        self.width, self.height, self.pixel_format = width, height, pixel_format
+        options = {"fflags": "+bitexact"} if exact else {}
+        container_format = None if Path(path).suffix.lower() in (".mkv", ".mov") else "mp4"
+        self._container = av.open(str(path), mode="w", format=container_format, options=options)
+        stream = self._container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if time_base is not None:
+            stream.time_base = time_base
+            stream.codec_context.time_base = time_base
+        stream.options = {"crf": str(crf), "preset": preset}
+        if exact:
+            stream.codec_context.thread_count = 1
+            stream.codec_context.flags |= av.codec.context.Flags.bitexact
+            stream.options = {**stream.options, "threads": "1", "x264-params": "threads=1:mbtree=0"}
+        self._stream, self._time_base = stream, time_base
+
+    def encode(self, frame: np.ndarray, pts: int) -> None:
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise InputError(f"bad frame {frame.shape} {frame.dtype}: expected ({self.height}, {self.width}, 3) uint8")
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self.pixel_format)
+        video_frame.pts = pts
+        if self._time_base is not None:
+            video_frame.time_base = self._time_base
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+
+    def close(self, flush: bool = True) -> None:
+        """Flush the encoder (unless `flush` is False, after an encoder error) and finish the file."""
+        try:
+            if flush:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+        finally:
+            self._container.close()
+
+
 def write_video(
     path: Path | str, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int], crf: int = 18
 ) -> int:
-    """Encode `frames` (each (H, W, 3) uint8 RGB, size = (W, H)) to an H.264 yuv420p MP4 at `path`.
-
-    The encoder runs single-threaded with bit-exact muxing and without x264's macroblock tree (with it,
-    122 of 300 encodes of the same 8 frames in one process came out different), so the same frames give the
-    same bytes.
-    Width and height must be even (yuv420p). Returns the number of frames written.
+    """Encode `frames` (each (H, W, 3) uint8 RGB, size = (W, H)) to an H.264 yuv420p MP4 at `path`, bit-exact
+    (`H264Encoder` with exact=True: the same frames give the same bytes). Returns the number of frames written.
     """
     width, height = size
-    if width < 2 or height < 2 or width % 2 or height % 2:
-        raise InputError(f"bad video size {width}x{height}: H.264 yuv420p needs even width and height")
-    rate = _rate(fps)
+    encoder = H264Encoder(path, width, height, fps, crf=crf)
     count = 0
-    with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.thread_count = 1
-        stream.codec_context.flags |= av.codec.context.Flags.bitexact
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "x264-params": "threads=1:mbtree=0"}
+    ok = False
+    try:
         for frame in frames:
-            if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
-                raise InputError(f"bad frame {frame.shape} {frame.dtype}: expected ({height}, {width}, 3) uint8 RGB")
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            video_frame.pts = count
-            for packet in stream.encode(video_frame):
-                container.mux(packet)
+            encoder.encode(frame, count)
             count += 1
-        for packet in stream.encode(None):
-            container.mux(packet)
+        ok = True
+    finally:
+        encoder.close(flush=ok)
     log.debug("wrote %d frames to %s", count, path)
     return count
 

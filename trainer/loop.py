@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from tpt_live.checkpoint import load_model, save_model
+from tpt_live.checkpoint import load_model, resolve_device, save_model
 from tpt_live.model import ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
 from trainer.data import PairSampler
@@ -130,8 +130,7 @@ def _schedules(cfg: TrainConfig, step: int) -> tuple[float, float]:
 
 def _dist_setup(device: str) -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device).type
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
     rank = dist.get_rank() if world > 1 else 0

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -27,6 +26,7 @@ from tpt_live.model import part_ellipses
 from tpt_live.skeleton import BONE_INDEX, JOINT_NAMES, side
 from tpt_live.template import Template
 from tpt_live.track.pipeline import Result
+from tpt_live.videoio import H264Encoder
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +128,11 @@ class VideoWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.width, self.height = width - width % 2, height - height % 2
-        self._container = av.open(str(self.path), "w")
-        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
-        stream = self._container.add_stream("libx264", rate=rate, options={"preset": preset, "crf": str(crf)})
-        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
-        stream.time_base = time_base
-        stream.codec_context.time_base = time_base
-        self._stream, self._tb, self._last_pts = stream, time_base, -1
+        self._encoder = H264Encoder(
+            self.path, self.width, self.height, fps if fps > 0 else 30.0, crf=crf, preset=preset, exact=False,
+            time_base=time_base, pixel_format="bgr24",
+        )  # fmt: skip
+        self._tb, self._last_pts = time_base, -1
         self._queue: queue.Queue = queue.Queue(16)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="tpt-encode", daemon=True)
@@ -156,11 +154,9 @@ class VideoWriter:
         try:
             while (item := self._queue.get()) is not _END:
                 image, t = item
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[: self.height, : self.width]), "bgr24")
                 pts = max(int(round(t / self._tb)), self._last_pts + 1)
-                frame.pts, frame.time_base, self._last_pts = pts, self._tb, pts
-                for packet in self._stream.encode(frame):
-                    self._container.mux(packet)
+                self._encoder.encode(image[: self.height, : self.width], pts)
+                self._last_pts = pts
         except BaseException as exc:  # noqa: B036 - re-raised in the writing thread
             self._error = exc
 
@@ -172,12 +168,7 @@ class VideoWriter:
             except queue.Full:
                 self._error = self._error or InputError(f"{self.path}: the video encoder did not drain")
             self._thread.join(timeout=30.0)
-        try:
-            if self._error is None:
-                for packet in self._stream.encode():
-                    self._container.mux(packet)
-        finally:
-            self._container.close()
+        self._encoder.close(flush=self._error is None)
         if self._error is not None:
             raise self._error
 
