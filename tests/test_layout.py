@@ -121,3 +121,20 @@ def test_pose_backend_declares_its_template():
 def test_trainer_and_engines_are_ours():
     assert Path(trainer.__file__).resolve().parent == ROOT / "trainer"
     assert Path(engines.__file__).resolve().parent == ROOT / "engines"
+
+
+def test_every_referenced_doc_and_markdown_link_exists():
+    import re
+
+    docs = {p.name for p in (ROOT / "docs").glob("*.md")} | {"README.md"}
+    missing = []
+    for folder in ("tpt_live", "trainer", "engines", "benchmarks", "scripts", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for name in re.findall(r"\b([A-Z][A-Z_]+\.md)\b", path.read_text()):
+                if name not in docs:
+                    missing.append(f"{path.name}: {name}")
+    for md in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)\)", md.read_text()):
+            if "://" not in target and not (md.parent / target).exists():
+                missing.append(f"{md.name}: {target}")
+    assert missing == []
