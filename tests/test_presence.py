@@ -113,3 +113,19 @@ def test_movement_energy_is_trunk_normalised() -> None:
     f = window_features(t, track, 10.0)
     assert f["left_wrist_speed_median"] == pytest.approx(1.0) and f["left_wrist_accel_median"] == pytest.approx(0.0)
     assert np.isnan(f["wrists_lr_corr"])  # constant speeds: no correlation defined
+
+
+def test_train_presence_command_writes_a_loadable_self_describing_file(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from tpt_live.cli import app
+
+    out = tmp_path / "p.safetensors"
+    result = CliRunner().invoke(app, ["train-presence", "--out", str(out), "--clips", "6", "--epochs", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    net = load_presence(out)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["format"] == "tpt-live/presence" and meta["config"] == {"input": INPUT}
+    assert set(net.weights) == set(load_presence().weights)

@@ -1,5 +1,7 @@
-"""Self-describing model files: one safetensors file whose metadata holds the format version, the model
-config, the template and metrics, plus a human-readable JSON sidecar. One loader serves every command.
+"""Self-describing weights files: one safetensors file whose metadata (key `tpt_live`) holds a JSON object
+with the format name and version, the config and metrics (2D models also the template), plus the same
+JSON as a human-readable sidecar `X.json`. `write_weights` / `read_meta` serve every kind of weights:
+the 2D model (`tpt-live/model`), the lifter (`tpt-live/lifter`) and the presence net (`tpt-live/presence`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -22,6 +25,45 @@ from tpt_live.template import Template
 FORMAT = "tpt-live/model"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default.safetensors"
+
+
+def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write `tensors` (torch tensors or numpy arrays) and `meta` (with "format", "format_version") to
+    `path` (.safetensors) and its JSON sidecar; returns the safetensors path."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"tpt_live": json.dumps(meta)}
+    if all(isinstance(t, torch.Tensor) for t in tensors.values()):
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=header)
+    else:
+        from safetensors.numpy import save_file as save_numpy
+
+        save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path), metadata=header)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return path
+
+
+def read_meta(path: str | Path, fmt: str, version: int, what: str) -> dict[str, Any]:
+    """The metadata of a weights file of format `fmt` (at most `version`), without loading the weights.
+    Raises ModelError naming `what` (e.g. "model", "lifter") for unreadable or foreign files."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            raw = (f.metadata() or {}).get("tpt_live")
+        data = json.loads(raw) if raw else None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{path} is not a readable tpt-live {what} file ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{path} is a safetensors file without tpt-live metadata; it is not a {what} file")
+    if data.get("format") != fmt or int(data.get("format_version", 0)) > version:
+        raise ModelError(
+            f"{path}: not a tpt-live {what} file of version <= {version} "
+            f"(format {data.get('format')} v{data.get('format_version')})"
+        )
+    return data
 
 
 def describe(model: TptModel, metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> dict:
@@ -39,15 +81,7 @@ def describe(model: TptModel, metrics: dict[str, Any] | None = None, extra: dict
 
 def save_model(model: TptModel, path: str | Path, metrics: dict | None = None, extra: dict | None = None) -> Path:
     """Write `path` (.safetensors) and `path.with_suffix('.json')`; returns the safetensors path."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = describe(model, metrics, extra)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"tpt_live": json.dumps(meta)})
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    return path
+    return write_weights(path, dict(model.state_dict()), describe(model, metrics, extra))
 
 
 def default_model_path() -> Path:
@@ -91,20 +125,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def read_metadata(path: str | Path) -> dict:
-    """The metadata of a model file, without loading the weights."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{path} is not a readable tpt-live model ({exc})") from exc
-    if "tpt_live" not in meta:
-        raise ModelError(f"{path} is a safetensors file without tpt-live metadata")
-    data = json.loads(meta["tpt_live"])
-    if data.get("format") != FORMAT or data.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelError(f"{path}: unsupported model format {data.get('format')} v{data.get('format_version')}")
-    return data
+    """The metadata of a 2D model file, without loading the weights."""
+    return read_meta(path, FORMAT, FORMAT_VERSION, "model")
 
 
 def config_from_dict(d: dict) -> ModelConfig:

@@ -21,9 +21,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from tpt_live.checkpoint import read_meta, write_weights
 from tpt_live.errors import InputError, ModelError
 from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
 
@@ -201,33 +202,23 @@ def default_lifter_path(supervised: bool = False) -> Path:
 
 def save_lifter(lifter: Lifter, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write `path` (.safetensors, metadata inside) and a JSON sidecar; returns the safetensors path."""
-    path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
+
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "config": dataclasses.asdict(lifter.cfg),
         **(extra or {}),
     }
-    state = {k: v.detach().cpu().contiguous() for k, v in lifter.state_dict().items()}
-    save_file(state, str(path), metadata={"tpt_live": json.dumps(meta)})
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    return path
+    return write_weights(Path(path).with_suffix(".safetensors"), dict(lifter.state_dict()), meta)
 
 
 def load_lifter(path: str | Path) -> Lifter:
     """Load a lifter file in eval mode (safetensors: no pickle). Raises InputError / ModelError."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"lifter file {path} does not exist (train one with `tpt-live train-lifter`)")
+    meta = read_meta(path, FORMAT, FORMAT_VERSION, "lifter")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get("tpt_live")
-        meta = json.loads(raw) if raw else {}
-        if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelError(f"{path} is not a tpt-live lifter (format {meta.get('format')})")
         fields = {f.name for f in dataclasses.fields(LifterConfig)}
         lifter = Lifter(LifterConfig(**{k: v for k, v in meta["config"].items() if k in fields}))
         lifter.load_state_dict(load_file(str(path)))

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from tpt_live import __version__
-from tpt_live.cli import evaluate, export, lifting, monitor, synth, track, train
+from tpt_live.cli import evaluate, export, lifting, monitor, presence, synth, track, train
 from tpt_live.errors import TptError
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ app.command()(export.export)
 app.command()(track.track)
 app.command()(track.bench)
 app.command()(monitor.monitor)
+app.command("train-presence")(presence.train_presence)
 app.command()(synth.synth)
 
 

@@ -4,13 +4,12 @@ The pose model always outputs a pose, so presence needs its own evidence. `Prese
 strided CNN (3 -> 8 -> 16 -> 32 channels, 3x3, stride 2, ReLU; mean and max pooled; one logistic unit)
 on the crop the pose model sees, downsized to 32 x 32. It is trained on synthetic frames with and
 without the infant (`trainer.presence_train`); the weights file describes itself (format, version,
-input size, metrics, in the safetensors metadata). `PresenceDetector` adds an exponential average over
+input size, metrics; `tpt_live.checkpoint.write_weights` layout). `PresenceDetector` adds an exponential average over
 stream time so one odd frame does not flip the state.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -21,7 +20,7 @@ import numpy as np
 
 from tpt_live.errors import ModelError
 
-PRESENCE_FORMAT = "tpt-live-presence"
+PRESENCE_FORMAT = "tpt-live/presence"
 PRESENCE_VERSION = 1
 INPUT = 32  # the net's input side, pixels
 LAYERS = ("conv0", "conv1", "conv2")
@@ -73,28 +72,27 @@ class PresenceNet:
 
 
 def save_presence(net: PresenceNet, path: Path) -> Path:
-    from safetensors.numpy import save_file
+    """Write the weights (`tpt_live.checkpoint.write_weights` layout: metadata inside, JSON sidecar)."""
+    from tpt_live.checkpoint import write_weights
 
-    meta = {"format": PRESENCE_FORMAT, "version": str(PRESENCE_VERSION), "input": str(INPUT)}
-    meta["metrics"] = json.dumps(net.metrics)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: np.ascontiguousarray(v, np.float32) for k, v in net.weights.items()}, str(path), metadata=meta)
-    return path
+    meta = {"format": PRESENCE_FORMAT, "format_version": PRESENCE_VERSION, "config": {"input": INPUT}}
+    meta["metrics"] = net.metrics
+    return write_weights(path, {k: np.asarray(v, np.float32) for k, v in net.weights.items()}, meta)
 
 
 def load_presence(path: Path | str | None = None) -> PresenceNet:
     """Load presence weights (None: the shipped file). Raises ModelError for missing or foreign files."""
-    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    from tpt_live.checkpoint import read_meta
 
     path = Path(path) if path is not None else default_presence_path()
     if not path.is_file():
-        raise ModelError(f"presence weights {path} not found; train them: python benchmarks/presence_eval.py --train")
-    with safe_open(str(path), framework="np") as f:
-        meta = f.metadata() or {}
-        if meta.get("format") != PRESENCE_FORMAT or int(meta.get("version", 0)) != PRESENCE_VERSION:
-            raise ModelError(f"{path} is not a tpt-live presence file (version {PRESENCE_VERSION})")
-        weights = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
-    return PresenceNet(weights, json.loads(meta.get("metrics", "{}")))
+        raise ModelError(f"presence weights {path} not found; train them: tpt-live train-presence --out {path}")
+    meta = read_meta(path, PRESENCE_FORMAT, PRESENCE_VERSION, "presence")
+    if meta.get("config", {}).get("input") != INPUT:
+        raise ModelError(f"{path}: presence input {meta.get('config')} is not {INPUT} px")
+    return PresenceNet(load_file(str(path)), meta.get("metrics", {}))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,43 @@
+"""`tpt-live train-presence`: options -> `PresenceTrainConfig` -> `trainer.presence_train.train_presence`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tpt_live.cli.common import given
+
+
+def train_presence(
+    out: Annotated[str, typer.Option("--out", "-o", help="Weights file to write (.safetensors + .json sidecar).")],
+    clips: Annotated[int | None, typer.Option(help="Synthetic training clips (with and without an infant).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
+    size: Annotated[int | None, typer.Option(help="Model input S the frames are letterboxed into.")] = None,
+    seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+) -> None:
+    """Train the presence CNN (is an infant in view?) on synthetic scenes; `tpt-live monitor --presence` uses it.
+
+    Unset options keep trainer.presence_train.PresenceTrainConfig's defaults (the shipped file's recipe);
+    `python benchmarks/presence_eval.py --weights OUT` measures it on held-out clips.
+    """
+    from pathlib import Path
+
+    import torch
+
+    from tpt_live.monitor.presence import save_presence
+    from trainer.presence_train import PresenceTrainConfig
+    from trainer.presence_train import train_presence as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = PresenceTrainConfig(**given(clips=clips, epochs=epochs, size=size, seed=seed))
+
+    def show(row: dict) -> None:
+        if not quiet:
+            typer.echo(" ".join(f"{k}={v}" for k, v in row.items()), err=True)
+
+    path = save_presence(run_training(cfg, on_log=show), Path(out))
+    typer.echo(f"presence weights: {path}", err=True)
