@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from engines import open_backend
-from tpt_live.evaluate import load_labelled, predict_all
-from tpt_live.evaluate3d import report_3d
+from tpt_live.evaluation.evaluate2d import load_labelled, predict_all
+from tpt_live.evaluation.evaluate3d import report_3d
 from tpt_live.lifter import LifterConfig, load_lifter
 from trainer.lifter_train import LifterTrainConfig, load_sequences, train_lifter
 

@@ -8,7 +8,7 @@ import torch
 
 from tpt_live.checkpoint import load_model, save_model
 from tpt_live.errors import InputError
-from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
+from tpt_live.evaluation.evaluate2d import evaluate_2d, load_labelled, template_baseline
 from tpt_live.model import ModelConfig, TptModel
 from tpt_live.synth import SynthConfig, render_clip, write_clip
 from tpt_live.template import load_template

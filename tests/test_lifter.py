@@ -13,7 +13,7 @@ from engines.onnx_export import export_model
 from engines.ort_backend import OrtBackend
 from engines.torch_backend import TorchBackend
 from tpt_live.errors import InputError, ModelError
-from tpt_live.evaluate3d import depth_oracle, evaluate_3d, flat_pose, n_mpjpe, p_mpjpe
+from tpt_live.evaluation.evaluate3d import depth_oracle, evaluate_3d, flat_pose, n_mpjpe, p_mpjpe
 from tpt_live.lifter import (
     KeypointLifter,
     Lifter,

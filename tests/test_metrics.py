@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tpt_live.metrics import joint_errors_pct, summarize
+from tpt_live.evaluation.metrics import joint_errors_pct, summarize
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from tpt_live.evaluate import evaluate_2d, load_labelled
+from tpt_live.evaluation.evaluate2d import evaluate_2d, load_labelled
 from tpt_live.model import TptModel
 
 

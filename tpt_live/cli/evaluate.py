@@ -35,7 +35,7 @@ def evaluate(
     from rich.table import Table
 
     from engines import open_backend
-    from tpt_live.evaluate import evaluate_2d, load_labelled, template_baseline
+    from tpt_live.evaluation.evaluate2d import evaluate_2d, load_labelled, template_baseline
 
     if not Path(data).is_dir():
         raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
@@ -70,7 +70,7 @@ def evaluate(
     if baseline is not None:
         table.add_row("template only", f"{baseline:.2f}", *[""] * 6)
     Console(stderr=True).print(table)
-    from tpt_live.evaluate3d import report_3d
+    from tpt_live.evaluation.evaluate3d import report_3d
     from tpt_live.lifter import default_lifter_path, load_lifter
 
     lifter_path = Path(lifter) if lifter else default_lifter_path()

@@ -2,7 +2,7 @@
 
 Protocol: every frame of every video is resized to the model input (S x S, full frame, area
 interpolation); ground truth is scaled by (S / width, S / height); errors are in % of S, with and
-without a left/right swap per frame (tpt_live.metrics). All joints count, visible or not.
+without a left/right swap per frame (tpt_live.evaluation.metrics). All joints count, visible or not.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from tpt_live.crop import CropBox, crop_resize, to_model
 from tpt_live.errors import InputError, SourceError
-from tpt_live.metrics import summarize
+from tpt_live.evaluation.metrics import summarize
 from tpt_live.skeleton import JOINT_NAMES
 from tpt_live.template import Template
 from tpt_live.videoio import read_video
