@@ -95,3 +95,16 @@ def test_parse_roi_and_check():
     assert parse_roi("10, 20, 30, 40") == CropBox(10, 20, 30, 40)
     with pytest.raises(InputError, match="outside"):
         check_roi(CropBox(700, 0, 10, 10), 640, 480)
+
+
+def test_turn_conventions_with_literals():
+    from tpt_live.crop import turn_input, unturn_points
+
+    image = np.zeros((4, 4, 1), np.uint8)
+    image[0, 3] = 1  # x=3, y=0: top right
+    turned = turn_input(image, 1)  # one counter-clockwise quarter turn: top right -> top left
+    assert turned[0, 0, 0] == 1 and turned.sum() == 1
+    np.testing.assert_allclose(unturn_points(np.array([[0.0, 0.0]]), 1, 4), [[3.0, 0.0]])
+    np.testing.assert_allclose(unturn_points(np.array([[0.0, 0.0]]), 2, 4), [[3.0, 3.0]])
+    np.testing.assert_allclose(unturn_points(np.array([[0.0, 0.0]]), 3, 4), [[0.0, 3.0]])
+    np.testing.assert_allclose(unturn_points(np.array([[1.5, 2.0]]), 4, 4), [[1.5, 2.0]])

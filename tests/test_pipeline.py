@@ -108,3 +108,41 @@ def test_closing_the_generator_stops_the_threads(video):
     next(gen)
     gen.close()
     assert tracker._stop.is_set()
+
+
+class _Brightest(FakeBackend):
+    """Every keypoint at the brightest input pixel (x=col, y=row): a backend whose answer follows the image."""
+
+    def infer(self, frames: np.ndarray):
+        poses = super().infer(frames)
+        for b, frame in enumerate(frames):
+            y, x = np.unravel_index(np.argmax(frame.sum(-1)), frame.shape[:2])
+            poses.keypoints[b] = (x, y)
+        return poses
+
+
+@pytest.mark.parametrize("head", ["up", "right", "down", "left"])
+def test_turned_input_gives_the_same_source_points(video, head):
+    plain = next(iter(Tracker(_source(video), _Brightest(), TrackConfig(batch=1)).results()))
+    turned = next(iter(Tracker(_source(video), _Brightest(), TrackConfig(batch=1, head=head)).results()))
+    assert plain.kp2d_raw is not None and turned.kp2d_raw is not None
+    np.testing.assert_allclose(turned.kp2d_raw[:, :2], plain.kp2d_raw[:, :2], atol=1e-3)
+
+
+def test_turned_affines_map_the_template_back_to_the_unturned_input(video):
+    class _Seen(_Brightest):
+        def infer(self, frames):
+            poses = super().infer(frames)
+            poses.affines[:] = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 5.0]])  # a shift, in the turned input
+            return poses
+
+    r = next(iter(Tracker(_source(video), _Seen(), TrackConfig(batch=1, head="right")).results()))
+    # the turned point (x', y') = (2, 5) + p is the unturned (S-1-y', x'): template p = 0 lands at (26, 2)
+    np.testing.assert_allclose(r.affines[0], [[0.0, -1.0, 26.0], [1.0, 0.0, 2.0]], atol=1e-5)
+
+
+def test_bad_head_is_an_input_error():
+    from tpt_live.errors import InputError
+
+    with pytest.raises(InputError, match="--head"):
+        TrackConfig(head="sideways")

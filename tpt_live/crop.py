@@ -183,3 +183,30 @@ def _clamp(start: int, length: int, side: int) -> int:
     if side >= length:
         return (length - side) // 2
     return min(max(start, 0), length - side)
+
+
+HEAD_TURNS = {"up": 0, "right": 1, "down": 2, "left": 3}  # head direction in the picture -> CCW quarter turns
+
+
+def turn_input(image: np.ndarray, turns: int) -> np.ndarray:
+    """Turn an (S, S, C) model input by `turns` quarter turns counter-clockwise (np.rot90), so that a body whose
+    head points right in the picture (turns=1) reaches the model head up. turns=0 returns the input as is."""
+    return image if turns % 4 == 0 else np.ascontiguousarray(np.rot90(image, turns % 4))
+
+
+def unturn_matrix(turns: int, size: int) -> np.ndarray:
+    """(3, 3) map from points of the turned S x S input back to the unturned input (pixel centres at integers).
+
+    One counter-clockwise quarter turn sends input point (x, y) to (y, S-1-x), so its inverse sends (x', y')
+    to (S-1-y', x'); `turns` quarter turns compose it that many times.
+    """
+    step = np.array([[0.0, -1.0, size - 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    return np.linalg.matrix_power(step, turns % 4)
+
+
+def unturn_points(points: np.ndarray, turns: int, size: int) -> np.ndarray:
+    """(..., 2) points of the turned input -> the same points in the unturned input (see `unturn_matrix`)."""
+    if turns % 4 == 0:
+        return points
+    m = unturn_matrix(turns, size)
+    return points @ m[:2, :2].T + m[:2, 2]

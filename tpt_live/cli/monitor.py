@@ -28,6 +28,10 @@ def monitor(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     realtime: Annotated[bool, typer.Option("--realtime", help="Play a file as a live source (paced).")] = False,
     roi: Annotated[str | None, typer.Option("--roi", help="Region x,y,w,h in source pixels (also the crop).")] = None,
+    head: Annotated[
+        str,
+        typer.Option("--head", help="Where the head points in the picture: up, right, down, left (turned upright)."),
+    ] = MonitorRequest.head,
     crib: Annotated[str | None, typer.Option("--crib", help="Region polygon JSON [[x, y], ...] in pixels.")] = None,
     serve: Annotated[str | None, typer.Option("--serve", help="Web view on HOST:PORT, e.g. 127.0.0.1:8765.")] = None,
     token: Annotated[
@@ -95,7 +99,7 @@ def monitor(
                   "posture": posture_s, "camera_lost": camera_lost_s}  # fmt: skip
     request = MonitorRequest(
         src=src, out=Path(out), model=model, backend=backend, device=device, pace=realtime,
-        roi=parse_roi(roi) if roi else None, crib=Path(crib) if crib else None,
+        roi=parse_roi(roi) if roi else None, crib=Path(crib) if crib else None, head=head,
         serve=parse_bind(serve) if serve else None, token=token, notify=tuple(notify or ()),
         alerts=_ALERTS.tuned(thresholds, confirm_s, cooldown_s),
         movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),

@@ -44,6 +44,7 @@ class MonitorRequest:
     pace: bool = False  # play a file as a live source would (real time)
     roi: CropBox | None = None  # region (and crop), source pixels
     crib: Path | None = None  # region polygon file ([[x, y], ...] source pixels)
+    head: str = TrackConfig.head  # where the infant's head points in the picture (the model input is turned upright)
     serve: tuple[str, int] | None = None  # web view bind (host, port)
     token: str | None = None  # web view token (generated for non-loopback binds when None)
     notify: tuple[str, ...] = ()  # webhook:URL or cmd:PROGRAM targets
@@ -115,7 +116,7 @@ def open_session(
     spec = specs[0]
     polygon = req.region()
     config = MonitorConfig(
-        track=TrackConfig(roi=square_box(req.roi) if req.roi else None),
+        track=TrackConfig(roi=square_box(req.roi) if req.roi else None, head=req.head),
         region=tuple(map(tuple, polygon.tolist())) if polygon is not None else None,
         alerts=req.alerts,
         movement=req.movement,

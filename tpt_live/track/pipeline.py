@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tpt_live.backend import PoseBackend, Poses
-from tpt_live.crop import CropBox, FollowConfig, crop_resize, follow_box, full_box, to_source
+from tpt_live.crop import (
+    HEAD_TURNS,
+    CropBox,
+    FollowConfig,
+    crop_resize,
+    follow_box,
+    full_box,
+    to_source,
+    turn_input,
+    unturn_matrix,
+    unturn_points,
+)
 from tpt_live.errors import SourceError
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
@@ -40,12 +51,15 @@ class TrackConfig:
     keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
     queue_size: int = 32  # frames buffered between decoder and inference (files)
     stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
+    head: str = "up"  # where the subject's head points in the picture; the model input is turned to head up
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
         if self.batch < 1 or self.queue_size < 1:
             raise InputError(f"--batch {self.batch} and queue size {self.queue_size} must be >= 1")
+        if self.head not in HEAD_TURNS:
+            raise InputError(f"--head {self.head!r}: use one of {', '.join(HEAD_TURNS)} (where the head points)")
         if self.follow and self.roi is not None:
             raise InputError("--roi and --follow exclude each other: pick a fixed crop or a following one")
 
@@ -216,10 +230,27 @@ class Tracker:
         by_idx: dict[int, Result] = {f.idx: Result(f) for f in batch}
         if good:
             crops = [self._crop(f) for f in good]
-            poses = self.backend.infer(np.stack([c[0] for c in crops]))
+            turns = HEAD_TURNS[self.config.head]
+            poses = self._unturn(self.backend.infer(np.stack([turn_input(c[0], turns) for c in crops])), turns)
             for i, (frame, (_, box)) in enumerate(zip(good, crops, strict=True)):
                 by_idx[frame.idx] = self._postprocess(frame, poses, i, box)
         return [by_idx[f.idx] for f in batch]
+
+    def _unturn(self, poses: Poses, turns: int) -> Poses:
+        """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
+        and the in-plane axes (x, y) of root-relative 3D points."""
+        if turns % 4 == 0:
+            return poses
+        m = unturn_matrix(turns, self.size)
+        affines = np.einsum("ij,bkjl->bkil", m[:2], np.concatenate(
+            [poses.affines, np.broadcast_to([0.0, 0.0, 1.0], (*poses.affines.shape[:2], 1, 3))], axis=2
+        )).astype(np.float32)  # fmt: skip
+        kp3d = None
+        if poses.kp3d is not None:
+            kp3d = poses.kp3d.copy()
+            kp3d[..., :2] = poses.kp3d[..., :2] @ m[:2, :2].T
+        keypoints = unturn_points(poses.keypoints.astype(np.float64), turns, self.size).astype(np.float32)
+        return Poses(affines, keypoints, poses.consistency, kp3d=kp3d)
 
     def _postprocess(self, frame: Frame, poses: Poses, i: int, box: CropBox) -> Result:
         xy = to_source(poses.keypoints[i], box, self.size)
