@@ -1,4 +1,5 @@
-"""`tpt-live evaluate`: 2D (and 3D) error of a model on `tpt-live synth` output, as tables and JSON."""
+"""`tpt-live evaluate`: 2D (and 3D) error of a model on `tpt-live synth` output, or PCK on a COCO keypoints
+file, as tables and JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from tpt_live.errors import InputError
 
 
 def evaluate(
-    data: Annotated[str, typer.Argument(help="A folder of `tpt-live synth` output (<name>.mp4 + <name>.json).")],
+    data: Annotated[
+        str, typer.Argument(help="A `tpt-live synth` folder, or a COCO person-keypoints .json (images beside it).")
+    ],
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Checkpoint, .onnx or engine; default: the shipped model.")
     ] = None,
@@ -26,7 +29,8 @@ def evaluate(
         str | None, typer.Option("--supervised-lifter", help="Supervised upper-bound lifter; default: the shipped one.")
     ] = None,
 ) -> None:
-    """Measure the 2D keypoint error of a model on `tpt-live synth` output (and 3D error when a lifter exists)."""
+    """Measure the 2D keypoint error of a model on `tpt-live synth` output (and 3D error when a lifter exists),
+    or its PCK of the torso diagonal on a COCO person-keypoints file (docs/EVALUATION.md)."""
     import json
     from pathlib import Path
 
@@ -37,8 +41,22 @@ def evaluate(
     from engines import open_backend
     from tpt_live.evaluation.evaluate2d import evaluate_2d, load_labelled, template_baseline
 
+    if Path(data).is_file() and not roi:  # a COCO keypoints file: whole-image and given-box protocols
+        from tpt_live.evaluation.coco import PARTS, THRESHOLDS, evaluate_coco, table_rows
+
+        engine = open_backend(model, backend=backend)
+        coco = evaluate_coco(data, lambda f: engine.infer(f).keypoints, engine.input_size, engine.template)
+        table = Table(title=f"{coco['n_images']} images: PCK of the torso diagonal (parts: @0.2)", box=None)
+        for col in ("", "", *(f"@{t:g}" for t in THRESHOLDS), *PARTS):
+            table.add_column(col)
+        for row in table_rows(coco):
+            table.add_row(*row)
+        Console(stderr=True).print(table)
+        if json_out:
+            Path(json_out).write_text(json.dumps(coco, indent=1) + "\n")
+        return
     if not Path(data).is_dir():
-        raise InputError(f"{data} is not a folder of `tpt-live synth` output (<name>.mp4 + <name>.json)")
+        raise InputError(f"{data} is neither a folder of `tpt-live synth` output nor a COCO file (without --roi)")
     engine = open_backend(model, backend=backend)
     size = engine.input_size
     from tpt_live.crop import parse_roi

@@ -1,0 +1,295 @@
+"""Real-footage yardstick: PCK of the torso diagonal against COCO person keypoints (or a peer's keypoints).
+
+COCO's 17 keypoints map to our 16 joints (`tpt_live.skeleton`) as `JOINT_FROM_COCO` says: the twelve limb
+joints are the same points under the same anatomical names; `pelvis` is the midpoint of the hips and
+`thorax` the midpoint of the shoulders (exactly how the synthetic body defines them); `head` (the centre
+of the head) is the midpoint of the ears, else of the eyes, else the nose; `neck` (the base of the head)
+has no COCO counterpart and is never scored. A joint is scored only where every COCO point it is read
+from is labelled (visibility flag > 0, or a peer's confidence above its threshold).
+
+Score: a joint is correct when its distance to the annotation is below `threshold` x the person's torso
+diagonal (the mean of |left shoulder - right hip| and |right shoulder - left hip| over the labelled
+pairs; a person without either pair is not scored). Swap-tolerant scores let each person's prediction
+swap left and right as a whole, taking the side with the smaller mean normalised error; strict scores
+do not.
+
+Protocols (`evaluate_coco`):
+- `image`: the model sees the whole image letterboxed into a square (`tpt_live.crop.full_box`), as
+  `tpt-live track` does with a still image, and must find the subject; it is scored against the image's
+  largest scorable person (by box area).
+- `box`: every annotated person is cut out with a square box around its annotated bbox (`person_box`,
+  `margin` of the box's longer side added on each side, black outside the image), so the model is
+  given the subject and is never shown a squashed image.
+
+Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
+keypoints are taken as given, as every COCO tool does).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source
+from tpt_live.errors import InputError
+from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
+from tpt_live.template import Template
+
+log = logging.getLogger(__name__)
+
+Predict = Callable[[np.ndarray], np.ndarray]  # (B, S, S, 3) uint8 RGB -> (B, J, 2) model-input pixels
+
+COCO_KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+COCO_INDEX: dict[str, int] = {name: i for i, name in enumerate(COCO_KEYPOINTS)}
+_LIMBS = tuple(n for n in JOINT_NAMES if n in COCO_INDEX)
+
+# Per joint: alternatives in order of preference; the first whose COCO points are all labelled gives the
+# joint as their mean. Joints missing here (neck) are never scored.
+JOINT_FROM_COCO: dict[str, tuple[tuple[str, ...], ...]] = {
+    **{name: ((name,),) for name in _LIMBS},
+    "pelvis": (("left_hip", "right_hip"),),
+    "thorax": (("left_shoulder", "right_shoulder"),),
+    "head": (("left_ear", "right_ear"), ("left_eye", "right_eye"), ("nose",)),
+}
+SCORED_JOINTS: tuple[str, ...] = tuple(n for n in JOINT_NAMES if n in JOINT_FROM_COCO)
+PARTS: dict[str, tuple[str, ...]] = {
+    "head": ("head",),
+    "shoulders": PART_GROUPS["shoulders"],
+    "elbows": ("left_elbow", "right_elbow"),
+    "hands": PART_GROUPS["hands"],
+    "hips": PART_GROUPS["hips"],
+    "knees": PART_GROUPS["knees"],
+    "feet": PART_GROUPS["feet"],
+    "trunk": ("pelvis", "thorax"),
+}
+THRESHOLDS = (0.1, 0.2)  # fractions of the torso diagonal
+PROTOCOLS = ("image", "box")
+
+
+def coco17_to_joints(xy: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """COCO-17 points -> our joints, by `JOINT_FROM_COCO`.
+
+    xy: (N, 17, 2) float, COCO keypoint order; ok: (N, 17) bool, True where labelled (or confident).
+    Returns (joints (N, J, 2) float64, NaN where not derivable; labelled (N, J) bool).
+    """
+    xy = np.asarray(xy, np.float64)
+    ok = np.asarray(ok, bool)
+    joints = np.full((len(xy), len(JOINT_NAMES), 2), np.nan)
+    labelled = np.zeros((len(xy), len(JOINT_NAMES)), bool)
+    for name, alternatives in JOINT_FROM_COCO.items():
+        j = JOINT_INDEX[name]
+        for names in reversed(alternatives):  # the preferred alternative is written last and wins
+            idx = [COCO_INDEX[n] for n in names]
+            have = ok[:, idx].all(1)
+            joints[have, j] = xy[have][:, idx].mean(1)
+            labelled[:, j] |= have
+    return joints, labelled
+
+
+def torso_diagonal(joints: np.ndarray, labelled: np.ndarray) -> np.ndarray:
+    """(N,) mean length of the labelled torso diagonals (shoulder to opposite hip), NaN where there is none.
+
+    joints: (N, J, 2) our joints, source pixels; labelled: (N, J) bool.
+    """
+    lengths, counts = np.zeros(len(joints)), np.zeros(len(joints))
+    for a, b in (("left_shoulder", "right_hip"), ("right_shoulder", "left_hip")):
+        ia, ib = JOINT_INDEX[a], JOINT_INDEX[b]
+        have = labelled[:, ia] & labelled[:, ib]
+        lengths[have] += np.linalg.norm(joints[have, ia] - joints[have, ib], axis=-1)
+        counts += have
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, lengths / counts, np.nan)
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray, torso: np.ndarray) -> dict:
+    """PCK at `THRESHOLDS` of the torso diagonal, swap-tolerant and strict, overall and per part.
+
+    pred, gt: (N, J, 2) the same pixels; labelled: (N, J) bool, the joints scored; torso: (N,) > 0 pixels.
+    A joint counts when its distance is below threshold x torso. Returns fractions of the labelled joints
+    (keys `pck@0.1`, `pck@0.1_strict`, ..., `per_part`, `per_part_strict`, `n_people`, `n_joints`).
+    """
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    labelled = np.asarray(labelled, bool) & np.isfinite(gt).all(-1)
+    if pred.shape != gt.shape or labelled.shape != gt.shape[:2] or len(torso) != len(gt):
+        raise ValueError(f"pred {pred.shape}, gt {gt.shape}, labelled {labelled.shape}, torso {len(torso)} disagree")
+    torso = np.asarray(torso, np.float64)[:, None]
+    gt0 = np.where(labelled[..., None], gt, 0.0)
+    strict = np.linalg.norm(pred - gt0, axis=-1) / torso
+    flipped = np.linalg.norm(pred[:, list(FLIP_INDEX)] - gt0, axis=-1) / torso
+    n = np.maximum(labelled.sum(1), 1)
+    use = (flipped * labelled).sum(1) / n < (strict * labelled).sum(1) / n
+    tolerant = np.where(use[:, None], flipped, strict)
+    out: dict = {"n_people": int(len(gt)), "n_joints": int(labelled.sum())}
+    for kind, err in (("", tolerant), ("_strict", strict)):
+        parts: dict[str, dict[str, float | None]] = {}
+        for t in THRESHOLDS:
+            out[f"pck@{t:g}{kind}"] = _share(err < t, labelled)
+            for part, names in PARTS.items():
+                cols = [JOINT_INDEX[n] for n in names]
+                parts.setdefault(part, {})[f"pck@{t:g}"] = _share(err[:, cols] < t, labelled[:, cols])
+        out[f"per_part{kind}"] = parts
+    return out
+
+
+def _share(hit: np.ndarray, labelled: np.ndarray) -> float | None:
+    n = int(labelled.sum())
+    return float((hit & labelled).sum() / n) if n else None
+
+
+@dataclass(frozen=True)
+class Person:
+    """One scorable annotated person. Points are source pixels of its image."""
+
+    image: Path  # the image file
+    bbox: CropBox  # the annotated box
+    gt: np.ndarray  # (J, 2) our joints (NaN where not labelled)
+    labelled: np.ndarray  # (J,) bool
+    torso: float  # torso diagonal, pixels
+
+
+@dataclass(frozen=True)
+class CocoSet:
+    images: dict[Path, list[Person]]  # image file -> its scorable people (images without any are left out)
+    skipped: dict[str, int]  # annotations not scored, by reason
+
+
+def load_coco(path: str | Path) -> CocoSet:
+    """A COCO person-keypoints annotation file; images are looked up beside it (`file_name` relative to it)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        images = {int(im["id"]): im for im in doc["images"]}
+        persons = [c["id"] for c in doc["categories"] if len(c.get("keypoints", ())) == 17]
+        annotations = doc["annotations"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path} is not a COCO keypoints file (images, annotations, categories): {exc!r}") from None
+    if not persons:
+        raise InputError(f"{path}: no category has COCO's 17 person keypoints")
+    out: dict[Path, list[Person]] = {}
+    skipped = {"crowd": 0, "no_torso": 0, "other_category": 0}
+    for ann in annotations:
+        if ann.get("category_id") not in persons:
+            skipped["other_category"] += 1
+            continue
+        if ann.get("iscrowd", 0):
+            skipped["crowd"] += 1
+            continue
+        try:
+            kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
+            image = images[int(ann["image_id"])]
+            bbox = CropBox(*(float(v) for v in ann["bbox"]))
+        except (KeyError, ValueError, TypeError, InputError) as exc:
+            raise InputError(f"{path}: malformed annotation {ann.get('id', '?')}: {exc}") from None
+        gt, labelled = coco17_to_joints(kp[None, :, :2], kp[None, :, 2] > 0)
+        torso = float(torso_diagonal(gt, labelled)[0])
+        if not torso > 0:
+            skipped["no_torso"] += 1
+            continue
+        file = path.parent / image["file_name"]
+        out.setdefault(file, []).append(Person(file, bbox, gt[0], labelled[0], torso))
+    missing = [f for f in out if not f.is_file()]
+    if missing:
+        raise InputError(f"{path}: {len(missing)} image(s) not found beside it, e.g. {missing[0]}")
+    if not out:
+        raise InputError(f"{path}: no annotated person with a labelled torso (shoulder and opposite hip)")
+    return CocoSet(out, skipped)
+
+
+def person_box(bbox: CropBox, margin: float) -> CropBox:
+    """The square integer box, centred on `bbox`, whose side is its longer side x (1 + 2 margin)."""
+    side = int(round(max(bbox.w, bbox.h) * (1 + 2 * margin)))
+    cx, cy = bbox.x + bbox.w / 2, bbox.y + bbox.h / 2
+    return square_box(CropBox(int(round(cx - side / 2)), int(round(cy - side / 2)), side, side))
+
+
+@dataclass(frozen=True)
+class CocoConfig:
+    margin: float = 0.1  # box protocol: added on each side of the annotated box, fraction of its longer side
+    batch: int = 32  # crops per inference call
+
+    def __post_init__(self) -> None:
+        if self.margin < 0 or self.batch < 1:
+            raise InputError(f"COCO evaluation settings {self} out of range (margin >= 0, batch >= 1)")
+
+
+def _read_rgb(file: Path) -> np.ndarray:
+    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read image {file}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def crops(
+    data: CocoSet, protocol: str, size: int, config: CocoConfig
+) -> tuple[np.ndarray, list[CropBox], list[Person]]:
+    """The model inputs of a protocol: ((P, S, S, 3) uint8 RGB, the box each shows, the person it is scored on)."""
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
+    inputs, boxes, people = [], [], []
+    for file, persons in data.images.items():
+        image = _read_rgb(file)
+        h, w = image.shape[:2]
+        if protocol == "image":
+            chosen = [(max(persons, key=lambda p: p.bbox.w * p.bbox.h), full_box(w, h))]
+        else:
+            chosen = [(p, person_box(p.bbox, config.margin)) for p in persons]
+        for person, box in chosen:
+            inputs.append(crop_resize(image, box, size))
+            boxes.append(box)
+            people.append(person)
+    return np.stack(inputs), boxes, people
+
+
+def evaluate_coco(
+    path: str | Path, predict: Predict, size: int, template: Template | None = None, config: CocoConfig | None = None
+) -> dict:
+    """PCK of `predict` (and of the untransformed `template`, when given) in both protocols."""
+    config = config or CocoConfig()
+    data = load_coco(path)
+    result: dict = {"n_images": len(data.images), "skipped": data.skipped, "protocols": {}}
+    for protocol in PROTOCOLS:
+        inputs, boxes, people = crops(data, protocol, size, config)
+        model_px = np.concatenate([predict(inputs[i : i + config.batch]) for i in range(0, len(inputs), config.batch)])
+        pred = np.stack([to_source(p, b, size) for p, b in zip(model_px, boxes, strict=True)])
+        gt = np.stack([p.gt for p in people])
+        labelled = np.stack([p.labelled for p in people])
+        torso = np.array([p.torso for p in people])
+        scores = pck(pred, gt, labelled, torso)
+        if template is not None:
+            base = np.stack([to_source(template.joints(size), b, size) for b in boxes])
+            scores["template_only"] = {k: v for k, v in pck(base, gt, labelled, torso).items() if k.startswith("pck")}
+        result["protocols"][protocol] = scores
+    result["protocol"] = (
+        f"PCK of the torso diagonal, thresholds {THRESHOLDS}; joints {SCORED_JOINTS} (COCO map in "
+        f"tpt_live/evaluation/coco.py); image: whole image letterboxed to {size}x{size}, scored on the largest "
+        "scorable person; box: square crop around "
+        f"each annotated box (+{config.margin:g} of its longer side per side); pck@* allow a left/right swap per "
+        "person, *_strict do not"
+    )
+    return result
+
+
+def table_rows(result: dict) -> list[list[str]]:
+    """Rows (protocol, kind, PCK@0.1, PCK@0.2, then PCK@0.2 per part of `PARTS`) for a printed table."""
+    rows = []
+    for protocol, r in result["protocols"].items():
+        for kind, suffix in (("tolerant", ""), ("strict", "_strict")):
+            parts = [r[f"per_part{suffix}"][p]["pck@0.2"] for p in PARTS]
+            rows.append([protocol, kind, *(_fmt(r[f"pck@{t:g}{suffix}"]) for t in THRESHOLDS), *map(_fmt, parts)])
+        if "template_only" in r:
+            rows.append([protocol, "template", *(_fmt(r["template_only"][f"pck@{t:g}"]) for t in THRESHOLDS)])
+    return rows
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
