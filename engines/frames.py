@@ -35,10 +35,10 @@ def random_frames(count: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def read_frames(src: str | Path, size: int, limit: int = 256) -> np.ndarray:
-    """Up to `limit` frames of a video file or an image folder, resized to (S, S) RGB uint8.
+    """Up to `limit` frames of a video file or an image folder, letterboxed into (S, S) RGB uint8.
 
     Returns (N, S, S, 3) uint8, N >= 1. A video is sampled evenly when it has more than `limit`
-    frames; the whole frame is resized (no crop), as the tracker's full-frame mode does.
+    frames; the whole frame is letterboxed (`tpt_live.crop.letterbox`), as the tracker's full-frame mode does.
     """
     path = Path(src)
     if path.is_dir():

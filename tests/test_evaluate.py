@@ -31,12 +31,14 @@ def test_ground_truth_against_itself_is_zero(synth_dir):
     assert result["pck@0.05"] == 1.0
 
 
-def test_ground_truth_is_scaled_to_the_model_input(synth_dir):
+def test_ground_truth_is_letterboxed_into_the_model_input(synth_dir):
     raw = json.loads(sorted(synth_dir.glob("*.json"))[0].read_text())
     video = load_labelled(synth_dir, 32)[0]
     x, y = raw["frames"][0]["kp2d"][0]
-    # pixel centres at integers: p' = (p + 0.5) * S / W - 0.5
-    assert video.kp2d[0, 0] == pytest.approx(((x + 0.5) * 32 / 64 - 0.5, (y + 0.5) * 32 / 48 - 0.5))
+    # the 64x48 frame sits in the box (0, -8, 64, 64): one scale 32/64 for both axes, 4 black rows above and below;
+    # pixel centres at integers: p' = (p - box origin + 0.5) * S / box side - 0.5
+    assert video.kp2d[0, 0] == pytest.approx(((x + 0.5) * 0.5 - 0.5, (y + 8 + 0.5) * 0.5 - 0.5))
+    assert video.frames[:, :4].max() == 0 and video.frames[:, 28:].max() == 0 and video.frames[:, 4:28].max() > 0
 
 
 def test_template_baseline_matches_an_untrained_model(synth_dir, tmp_path):
@@ -83,3 +85,6 @@ def test_roi_maps_frames_and_ground_truth(synth_dir):
     x, y = raw["frames"][0]["kp2d"][0]
     # source (x, y) -> crop (x - 8, y - 4) -> 16 px: (p + 0.5) * 16 / 32 - 0.5
     assert video.kp2d[0, 0] == pytest.approx(((x - 8 + 0.5) * 0.5 - 0.5, (y - 4 + 0.5) * 0.5 - 0.5))
+    # a non-square ROI is made square around its centre, as `track --roi` does: (8, 4, 32, 16) -> (8, -4, 32, 32)
+    wide = load_labelled(synth_dir, 16, roi=CropBox(8, 4, 32, 16))[0]
+    assert wide.kp2d[0, 0] == pytest.approx(((x - 8 + 0.5) * 0.5 - 0.5, (y + 4 + 0.5) * 0.5 - 0.5))

@@ -139,3 +139,14 @@ def test_stream_reconnects_then_reports_lost(monkeypatch):
         for frame in src.frames():
             got.append(frame.idx)
     assert got == list(range(6))  # 2 frames x (first connection + 2 reconnects)
+
+
+def test_training_and_evaluation_frames_are_the_trackers_input(tmp_path):
+    """`read_video(path, S)` (train, evaluate, calibration) gives exactly the pixels `track` infers on."""
+    from tpt_live.videoio import read_video
+
+    path = write_video(tmp_path / "v.mp4", 4, 96, 48)
+    tracked = [f.net for f in VideoSource(resolve_sources([str(path)])[0], 32).frames()]
+    assert len(tracked) == 4
+    for net, read in zip(tracked, read_video(path, 32), strict=True):
+        assert np.array_equal(net, read)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from tpt_live.crop import CropBox, letterbox
 from tpt_live.errors import InputError, SourceError
-from tpt_live.videoio import read_video, write_video
+from tpt_live.videoio import read_image_folder, read_video, write_video
 
 
 def _frames(n: int = 8, h: int = 48, w: int = 64) -> list[np.ndarray]:
@@ -48,3 +50,27 @@ def test_errors(tmp_path: Path) -> None:
         write_video(tmp_path / "wrong.mp4", _frames(), 30.0, (32, 32))
     with pytest.raises(InputError):
         write_video(tmp_path / "fps.mp4", _frames(), 0.0, (64, 48))
+
+
+def test_letterbox_literals() -> None:
+    plan = letterbox(640, 480, 64)  # one scale (0.1) for both axes, 8 black rows above and below
+    assert (plan.scaled_w, plan.scaled_h, plan.off_x, plan.off_y) == (64, 48, 0, 8)
+    assert plan.box == CropBox(0, -80, 640, 640)
+    plan = letterbox(1080, 1920, 64)  # portrait: 36 columns wide, 14 black columns each side
+    assert (plan.scaled_w, plan.scaled_h, plan.off_x, plan.off_y) == (36, 64, 14, 0)
+    assert plan.box == CropBox(-420, 0, 1920, 1920)
+
+
+def test_sized_reads_letterbox_never_squash(tmp_path: Path) -> None:
+    """A 64x32 frame, left half red, right half blue, read at 16 px: 4 black rows, then 8 rows of colour."""
+    frame = np.zeros((32, 64, 3), np.uint8)
+    frame[:, :32, 0] = 250
+    frame[:, 32:, 2] = 250
+    write_video(tmp_path / "a.mp4", [frame] * 2, 30.0, (64, 32))
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    for small in (next(read_video(tmp_path / "a.mp4", 16)), next(read_image_folder(tmp_path / "img", 16))):
+        assert small.shape == (16, 16, 3)
+        assert small[:4].max() < 20 and small[12:].max() < 20  # black bars
+        assert small[5:11, 1:7, 0].min() > 200 and small[5:11, 1:7, 2].max() < 40  # red left
+        assert small[5:11, 9:15, 2].min() > 200 and small[5:11, 9:15, 0].max() < 40  # blue right

@@ -121,6 +121,15 @@ def plan_resize(frame_w: int, frame_h: int, box: CropBox, size: int) -> ResizePl
     return ResizePlan(sw, sh, ox, oy, exact)
 
 
+def letterbox(frame_w: int, frame_h: int, size: int) -> ResizePlan:
+    """The resize that letterboxes a whole frame into S x S: one scale for both axes, centred, black bars.
+
+    640x480 at S=64: scaled to 64x48, pasted at (0, 8); box (0, -80, 640, 640). Every command that turns
+    a whole frame into a model input (track, train, evaluate, engine calibration) goes through this.
+    """
+    return plan_resize(frame_w, frame_h, full_box(frame_w, frame_h), size)
+
+
 def paste(scaled: np.ndarray, plan: ResizePlan, size: int) -> np.ndarray:
     """scaled: (scaled_h, scaled_w, 3) uint8 -> (S, S, 3) uint8 canvas, black outside the frame."""
     if plan.off_x == 0 and plan.off_y == 0 and scaled.shape[:2] == (size, size):

@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tpt_live.crop import letterbox, paste
 from tpt_live.errors import InputError, SourceError
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
     """Decode a video file frame by frame as (H, W, 3) uint8 RGB arrays.
 
-    With `size`, every whole frame is resized to (size, size) in the decoder (swscale, area), which is
-    several times cheaper than resizing decoded frames in Python. Raises `SourceError` when the file
-    is missing or cannot be decoded.
+    With `size`, every whole frame is letterboxed into (size, size) in the decoder (`tpt_live.crop.letterbox`:
+    one scale for both axes, black bars on the short side; swscale, area), exactly as `tpt-live track`
+    makes its full-frame input, and several times cheaper than resizing decoded frames in Python.
+    Raises `SourceError` when the file is missing or cannot be decoded.
     """
     path = Path(path)
     if not path.is_file():
@@ -134,13 +136,15 @@ def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray
                 if size is None:
                     yield frame.to_ndarray(format="rgb24")
                 else:
-                    yield frame.reformat(width=size, height=size, format="rgb24", interpolation="AREA").to_ndarray()
+                    p = letterbox(frame.width, frame.height, size)
+                    scaled = frame.to_ndarray(width=p.scaled_w, height=p.scaled_h, format="rgb24", interpolation="AREA")
+                    yield paste(scaled, p, size)
         except av.FFmpegError as exc:
             raise SourceError(f"cannot decode video {path} ({exc}): the file may be truncated") from exc
 
 
 def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
-    """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (resized to size x size, area)."""
+    """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (letterboxed into size x size, area)."""
     import cv2
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -150,6 +154,8 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
         image = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if image is None:
             raise SourceError(f"cannot read image {f}")
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         if size is not None:
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            p = letterbox(image.shape[1], image.shape[0], size)
+            image = paste(cv2.resize(image, (p.scaled_w, p.scaled_h), interpolation=cv2.INTER_AREA), p, size)
+        yield image

@@ -1,7 +1,8 @@
 """Frame pairs from unlabelled video: two frames of one scene, same crop window, flipped together.
 
-Frames are decoded once, resized to the model input size in the decoder (swscale), and kept in memory
-as uint8 (optionally cached on disk), so that training is never decode-bound.
+Frames are decoded once, letterboxed into the model input in the decoder (swscale; one scale for both
+axes, as `tpt-live track` does) or cut to the square box around a ROI, and kept in memory as uint8
+(optionally cached on disk), so that training is never decode-bound.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.crop import CropBox, crop_resize
+from tpt_live.crop import CropBox, crop_resize, square_box
 from tpt_live.errors import InputError, SourceError
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
 
@@ -23,25 +24,26 @@ log = logging.getLogger(__name__)
 
 
 def decode_video(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
-    """All frames of a video as (N, size, size, 3) uint8 RGB, cropped to `roi` and resized.
+    """All frames of a video as (N, size, size, 3) uint8 RGB, letterboxed or cut to the square around `roi`.
 
-    Without a ROI the decoder resizes (swscale, area); with one, `tpt_live.crop.crop_resize` cuts it
-    (black outside the frame), as the tracker does.
+    Without a ROI the decoder letterboxes the whole frame (`tpt_live.crop.letterbox`, swscale, area); with
+    one, `tpt_live.crop.crop_resize` cuts the square box around it (black outside the frame), as the
+    tracker does with `--roi`.
     """
     if roi is None:
         frames = list(read_video(path, size))
     else:
-        frames = [crop_resize(f, roi, size) for f in read_video(path)]
+        frames = [crop_resize(f, square_box(roi), size) for f in read_video(path)]
     if not frames:
         raise SourceError(f"{path} holds no decodable frames")
     return np.stack(frames)
 
 
 def load_image_folder(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
-    """Images of one folder (one scene) as (N, size, size, 3) uint8 RGB, sorted by name."""
+    """Images of one folder (one scene) as (N, size, size, 3) uint8 RGB, sorted by name (as `decode_video`)."""
     if roi is None:
         return np.stack(list(read_image_folder(path, size)))
-    return np.stack([crop_resize(img, roi, size) for img in read_image_folder(path)])
+    return np.stack([crop_resize(img, square_box(roi), size) for img in read_image_folder(path)])
 
 
 def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
@@ -110,7 +112,7 @@ def load_scenes(
     """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size and roi)."""
     out = []
     for scene in find_scenes(inputs):
-        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}"
+        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox"
         cached = cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy") if cache_dir else None
         if cached is not None and cached.exists():
             frames = np.asarray(np.load(cached), np.uint8)

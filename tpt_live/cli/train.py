@@ -34,7 +34,7 @@ def train(
     mask_appearance: Annotated[
         bool | None, typer.Option(help="Blank the appearance frame's own figure before the decoder sees it.")
     ] = None,
-    roi: Annotated[str | None, typer.Option(help="Fixed region of interest x,y,w,h in source pixels.")] = None,
+    roi: Annotated[str | None, typer.Option(help="Fixed region x,y,w,h in source pixels (made square).")] = None,
     vgg_weights: Annotated[
         str | None, typer.Option(help="torchvision VGG-19 weights file: adds the relu3_2 perceptual loss.")
     ] = None,

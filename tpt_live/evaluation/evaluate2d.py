@@ -1,8 +1,9 @@
 """Evaluation of 2D keypoints on `tpt-live synth` output (frames + ground-truth JSON per video).
 
-Protocol: every frame of every video is resized to the model input (S x S, full frame, area
-interpolation); ground truth is scaled by (S / width, S / height); errors are in % of S, with and
-without a left/right swap per frame (tpt_live.evaluation.metrics). All joints count, visible or not.
+Protocol: every frame of every video is letterboxed into the model input (S x S, whole frame, one scale
+for both axes, black bars on the short side, area interpolation: `tpt_live.crop.letterbox`, as `tpt-live
+track` does); ground truth is mapped into the same pixels; errors are in % of S, with and without a
+left/right swap per frame (tpt_live.evaluation.metrics). All joints count, visible or not.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tpt_live.crop import CropBox, crop_resize, to_model
+from tpt_live.crop import CropBox, crop_resize, letterbox, square_box, to_model
 from tpt_live.errors import InputError, SourceError
 from tpt_live.evaluation.metrics import summarize
 from tpt_live.skeleton import JOINT_NAMES
@@ -27,7 +28,7 @@ Predict = Callable[[np.ndarray], np.ndarray]  # (B, S, S, 3) uint8 RGB -> (B, J,
 @dataclass
 class LabelledVideo:
     name: str  # file stem
-    frames: np.ndarray  # (N, S, S, 3) uint8 RGB, resized to the model input
+    frames: np.ndarray  # (N, S, S, 3) uint8 RGB, letterboxed into the model input
     kp2d: np.ndarray  # (N, J, 2) ground truth in the same S x S pixels
     kp3d: np.ndarray  # (N, J, 3) metres, camera coordinates
 
@@ -35,9 +36,11 @@ class LabelledVideo:
 def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -> list[LabelledVideo]:
     """Every `<name>.mp4` with a `<name>.json` ground truth in `data_dir`.
 
-    With `roi` (source pixels) every frame is cut to it (black outside the frame) before resizing, and
-    the ground truth is mapped into the same S x S pixels (`tpt_live.crop.to_model`).
+    With `roi` (source pixels) every frame is cut to the square box around it (`tpt_live.crop.square_box`,
+    as `tpt-live track --roi` does; black outside the frame) before resizing, and the ground truth is
+    mapped into the same S x S pixels (`tpt_live.crop.to_model`).
     """
+    box = square_box(roi) if roi is not None else None
     root = Path(data_dir)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder of `tpt-live synth` output")
@@ -49,15 +52,15 @@ def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -
         gt = json.loads(gt_path.read_text())
         if list(gt.get("joints", [])) != list(JOINT_NAMES):
             raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
-        if roi is None:
+        if box is None:
             frames = np.stack(list(read_video(video, size)))
         else:
-            frames = np.stack([crop_resize(f, roi, size) for f in read_video(video)])
+            frames = np.stack([crop_resize(f, box, size) for f in read_video(video)])
         kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
         if len(kp2d) != len(frames):
             raise SourceError(f"{video}: {len(frames)} frames but {len(kp2d)} ground-truth records")
         # pixel centres at integers: p' = (p - box origin + 0.5) * S / box size - 0.5
-        kp2d = to_model(kp2d, roi or CropBox(0, 0, gt["width"], gt["height"]), size)
+        kp2d = to_model(kp2d, box or letterbox(gt["width"], gt["height"], size).box, size)
         kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
         out.append(LabelledVideo(gt_path.stem, frames, kp2d, kp3d))
     if not out:
@@ -82,7 +85,7 @@ def evaluate_2d(videos: list[LabelledVideo], predict: Predict, size: int) -> dic
         v.name: summarize(p, v.kp2d, size)["mean_error_pct"] for v, p in zip(videos, preds, strict=True)
     }
     result["protocol"] = (
-        f"full frame resized to {size}x{size}; error in % of {size} px; all 16 joints; "
+        f"whole frame letterboxed into {size}x{size}; error in % of {size} px; all 16 joints; "
         "mean_error_pct allows a left/right swap per frame, *_strict does not"
     )
     return result
