@@ -103,9 +103,12 @@ def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
 
 
 def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: float, frames: int, model: str | None,
-          side: int = 320):  # fmt: skip
-    """Agreement figures of one clip (a dict) and, with `sheet`, the side-by-side contact sheet PNG."""
-    from tpt_live.crop import CropBox, to_source
+          side: int = 320, head: str = "up"):  # fmt: skip
+    """Agreement figures of one clip (a dict) and, with `sheet`, the side-by-side contact sheet PNG.
+
+    `head` is the `track --head` the poses were made with (the template-only figure turns with it).
+    """
+    from tpt_live.crop import HEAD_TURNS, CropBox, to_source, unturn_points
     from tpt_live.evaluation.coco import coco17_to_joints, pck, torso_diagonal
 
     pred, boxes, doc = _load_poses(poses)
@@ -126,7 +129,8 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
         template = _template(model)
         if template is not None:
             size = int(doc["model"]["input_size"])
-            base = np.stack([to_source(template.joints(size), CropBox(*boxes[i]), size) for i in np.flatnonzero(use)])
+            joints = unturn_points(template.joints(size).astype(np.float64), HEAD_TURNS[head], size)
+            base = np.stack([to_source(joints, CropBox(*boxes[i]), size) for i in np.flatnonzero(use)])
             result["template_only"] = {k: v for k, v in pck(base, gt[use], ok[use], torso[use]).items() if "pck" in k}
     if sheet is not None:
         picks = np.flatnonzero(use) if use.any() else np.arange(len(pred))
@@ -202,7 +206,7 @@ def peer_box(peer: Path, min_conf: float, margin: float) -> str:
 
 
 def run(clips: list[Path], out: Path, peer_python: str, min_conf: float, frames: int, model: str | None, track_args,
-        peer_roi: float | None = None):  # fmt: skip
+        peer_roi: float | None = None, head: str = "up"):  # fmt: skip
     """Peer (in its venv, once per clip), `tpt-live track`, then `score`, for every clip; a summary table.
 
     With `peer_roi`, `track` gets a fixed `--roi` around the peer's joints over the whole clip (`peer_box`):
@@ -217,11 +221,12 @@ def run(clips: list[Path], out: Path, peer_python: str, min_conf: float, frames:
         if not peer.is_file():
             subprocess.run([peer_python, __file__, "peer", str(clip), "--out", str(peer)], check=True)
         poses = d / "poses.json"
-        cmd = [sys.executable, "-m", "tpt_live", "track", str(clip), "--out", str(poses), "--quiet", *track_args]
+        cmd = [sys.executable, "-m", "tpt_live", "track", str(clip), "--out", str(poses), "--quiet", "--head", head]
+        cmd += track_args
         if peer_roi is not None:
             cmd += ["--roi", peer_box(peer, min_conf, peer_roi)]
         subprocess.run(cmd + (["--model", model] if model else []), check=True)
-        r = score(clip, peer, poses, d / "sheet.png", min_conf, frames, model)
+        r = score(clip, peer, poses, d / "sheet.png", min_conf, frames, model, head=head)
         (d / "agreement.json").write_text(json.dumps(r, indent=1) + "\n")
         rows.append(r)
     lines = ["| clip | frames scored / all | PCK@0.2 | strict | PCK@0.1 | template only @0.2 |", "|---" * 6 + "|"]
@@ -255,6 +260,7 @@ def main() -> None:
         q.add_argument("--min-conf", type=float, default=0.5, help="peer visibility a joint needs to be scored")
         q.add_argument("--frames", type=int, default=6, help="frames on the contact sheet")
         q.add_argument("--model", default=None, help="tpt-live model (default: the shipped one)")
+        q.add_argument("--head", default="up", help="`track --head` of the poses (run passes it to track)")
     s.add_argument("--sheet", type=Path, default=None)
     s.add_argument("--json", type=Path, default=None)
     s.add_argument("--side", type=int, default=320, help="longer side of each contact-sheet panel, pixels")
@@ -264,12 +270,12 @@ def main() -> None:
         found = sum(f["kp"] is not None for f in doc["frames"])
         print(f"{a.clip}: peer found a person in {found}/{len(doc['frames'])} frames in {doc['seconds']} s")
     elif a.cmd == "score":
-        result = score(a.clip, a.peer, a.poses, a.sheet, a.min_conf, a.frames, a.model, a.side)
+        result = score(a.clip, a.peer, a.poses, a.sheet, a.min_conf, a.frames, a.model, a.side, a.head)
         if a.json:
             a.json.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps({k: result.get(k) for k in ("frames_scored", "pck@0.2", "pck@0.2_strict", "pck@0.1")}))
     else:
-        run(a.clips, a.out, a.peer_python, a.min_conf, a.frames, a.model, a.track_arg, a.peer_roi)
+        run(a.clips, a.out, a.peer_python, a.min_conf, a.frames, a.model, a.track_arg, a.peer_roi, a.head)
 
 
 if __name__ == "__main__":
