@@ -64,6 +64,7 @@ def test_track_writes_a_valid_file(assets, tmp_path):
     doc = json.loads(out.read_text())
     validate(doc, "json_file")
     assert len(doc["frames"]) == 12 and "12 frames" in r.stderr
+    assert doc["crop"] == {"mode": "full", "roi": None, "head": "up"}
 
 
 @pytest.mark.parametrize(("fmt", "sig"), [("json", signal.SIGINT), ("jsonl", signal.SIGTERM)])
@@ -107,11 +108,11 @@ def test_options_reach_the_delegate(monkeypatch, tmp_path):
 
     monkeypatch.setattr(runner, "run_track", fake_run_track)
     args = ["track", "a.mp4", "b.mp4", "--out", str(tmp_path), "--format", "csv", "--roi", "1,2,30,40"]
-    args += ["--jobs", "2", "--no-smooth", "--beta", "0.5", "--reconnect", "7", "--batch", "4", "-q"]
+    args += ["--jobs", "2", "--no-smooth", "--beta", "0.5", "--reconnect", "7", "--batch", "4", "--head", "left", "-q"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     req = seen["request"]
     assert req.sources == ("a.mp4", "b.mp4") and req.fmt == "csv" and req.jobs == 2 and req.reconnect == 7
-    assert req.config.roi.as_list() == [1, 2, 30, 40] and req.config.batch == 4
+    assert req.config.roi.as_list() == [1, 2, 30, 40] and req.config.batch == 4 and req.config.head == "left"
     assert not req.config.smoothing.enabled and req.config.smoothing.beta == 0.5
     assert seen["open"] is engines.open_backend

@@ -89,7 +89,7 @@ class Progress(Protocol):
 
 def _crop_header(config: TrackConfig) -> dict[str, Any]:
     mode = "follow" if config.follow else ("roi" if config.roi else "full")
-    return {"mode": mode, "roi": config.roi.as_list() if config.roi else None}
+    return {"mode": mode, "roi": config.roi.as_list() if config.roi else None, "head": config.head}
 
 
 def track_one(
