@@ -29,7 +29,7 @@ from tpt_live.lifter import (
     to_metric,
 )
 from tpt_live.model import ModelConfig, TptModel
-from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
+from tpt_live.skeleton import BONE_INDEX, JOINT_INDEX, NUM_JOINTS
 from tpt_live.template import load_template
 from trainer.lifter_train import cycle_losses
 
@@ -73,17 +73,53 @@ def test_normalise_literal_and_invariances() -> None:
     kp[:] = torch.tensor([10.0, 20.0])
     kp[JOINT_INDEX["neck"]] = torch.tensor([10.0, 0.0])  # neck 20 px above the pelvis
     kp[JOINT_INDEX["head"]] = torch.tensor([15.0, -10.0])
-    x, scale = normalise_2d(kp)
+    x, scale = normalise_2d(kp, norm="root_neck")
     assert float(scale) == pytest.approx(0.005)
     assert torch.allclose(x[JOINT_INDEX["neck"]], torch.tensor([0.0, -0.1]))
     assert torch.allclose(x[JOINT_INDEX["head"]], torch.tensor([0.025, -0.15]))
     assert torch.equal(x[JOINT_INDEX["pelvis"]], torch.zeros(2))
+    # bones: only thorax-neck (20 px) and neck-head (sqrt(125) px) are non-zero; mean over 15 -> 0.04
+    x, scale = normalise_2d(kp)
+    assert float(scale) == pytest.approx(0.04 * 15 / (20 + 125**0.5))
+    assert torch.allclose(x[JOINT_INDEX["neck"]], torch.tensor([0.0, -20.0]) * scale)
     pts = torch.randn(4, NUM_JOINTS, 2) * 30 + 50
-    a, _ = normalise_2d(pts)
-    b, _ = normalise_2d(pts * 2.5 + torch.tensor([7.0, -3.0]))
-    assert torch.allclose(a, b, atol=1e-5)
-    neck = torch.linalg.vector_norm(a[:, JOINT_INDEX["neck"]], dim=-1)
+    for norm in ("bones", "root_neck"):
+        a, _ = normalise_2d(pts, norm=norm)
+        b, _ = normalise_2d(pts * 2.5 + torch.tensor([7.0, -3.0]), norm=norm)
+        assert torch.allclose(a, b, atol=1e-5)
+    neck = torch.linalg.vector_norm(normalise_2d(pts, norm="root_neck")[0][:, JOINT_INDEX["neck"]], dim=-1)
     assert torch.allclose(neck, torch.full((4,), 0.1))
+    a, _ = normalise_2d(pts)
+    bones = torch.stack([a[:, j] - a[:, i] for i, j in BONE_INDEX], 1).norm(dim=-1).mean(-1)
+    assert torch.allclose(bones, torch.full((4,), 0.04), atol=1e-6)
+    with pytest.raises(InputError):
+        normalise_2d(pts, norm="height")
+
+
+def test_normalise_stays_bounded_when_the_trunk_points_at_the_camera() -> None:
+    """A standing body tipped so its pelvis-to-neck axis points at the camera: the root-to-neck length in
+    the image nearly vanishes and its normalisation explodes, the bone normalisation stays within 0.6."""
+    rng = np.random.default_rng(3)
+    body = np.zeros((NUM_JOINTS, 3))  # metres, y down, the trunk along -y (up), left on +x
+    for name, xyz in {"thorax": (0, -0.5, 0), "neck": (0, -0.65, 0), "head": (0, -0.75, 0),
+                      "left_hip": (0.1, 0, 0), "right_hip": (-0.1, 0, 0), "left_knee": (0.1, 0.43, 0),
+                      "right_knee": (-0.1, 0.43, 0.1), "left_ankle": (0.1, 0.86, 0), "right_ankle": (-0.1, 0.8, 0.2),
+                      "left_shoulder": (0.18, -0.5, 0), "right_shoulder": (-0.18, -0.5, 0),
+                      "left_elbow": (0.2, -0.2, 0.05), "right_elbow": (-0.2, -0.2, 0), "left_wrist": (0.22, 0.05, 0.1),
+                      "right_wrist": (-0.3, 0.05, 0.1)}.items():  # fmt: skip
+        body[JOINT_INDEX[name]] = xyz
+    tip = rotation_matrix(torch.tensor([1.0, 0.0, 0.0]), torch.tensor(-math.pi / 2)).double().numpy()
+    for R, trunk_on_axis in ((np.eye(3), False), (tip, True)):
+        X = body @ R.T + np.array([0.0, 0.0, 4.0]) + rng.normal(size=3) * 0.001
+        kp = torch.as_tensor(X[:, :2] / X[:, 2:] * 800.0 + 320.0)
+        assert (abs(float(X[JOINT_INDEX["neck"], 1] - X[0, 1])) < 0.01) == trunk_on_axis
+        bones, _ = normalise_2d(kp)
+        root_neck, _ = normalise_2d(kp, norm="root_neck")
+        assert float(bones.abs().max()) <= 0.6
+        if trunk_on_axis:
+            assert float(root_neck.abs().max()) > 2.0  # the old normalisation explodes
+        else:
+            assert float(bones.abs().max()) == pytest.approx(float(root_neck.abs().max()), rel=0.5)
 
 
 def test_lift_from_depth_reprojects_and_clamps() -> None:
@@ -194,8 +230,9 @@ def test_depth_oracle_is_exact_where_the_geometry_holds_and_keeps_2d_noise() -> 
     G[:, 2] = [0.0, -0.1, 0.0]  # the neck, side-on: root-to-neck length 0.1 m
     P = G + np.array([0.0, 0.0, 1.0])  # root 1 m = 10 root-to-neck lengths away
     gt2d = P[..., :2] / P[..., 2:] * 500.0 + 32.0
-    exact = evaluate_3d(gt2d, P, None)
-    assert exact["oracle_depth_p_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+    assert p_mpjpe(depth_oracle(gt2d, P, norm="root_neck"), G) == pytest.approx(0.0, abs=1e-9)
+    exact = evaluate_3d(gt2d, P, None)  # the default bone normalisation implies another distance
+    assert exact["oracle_depth_p_mpjpe_mm"] < 0.05 * exact["flat_p_mpjpe_mm"]
     assert exact["flat_p_mpjpe_mm"] > 10.0
     noisy = evaluate_3d(gt2d + rng.normal(size=gt2d.shape) * 0.5, P, None)
     assert 0.1 < noisy["oracle_depth_p_mpjpe_mm"] < noisy["flat_p_mpjpe_mm"]

@@ -193,3 +193,67 @@ def test_load_bone_ratios_file_and_errors(tmp_path: Path) -> None:
         load_bone_ratios(bad)
     with pytest.raises(InputError):
         LifterTrainConfig(bone_ratios=(1.0, 2.0))
+
+
+def _legs_bent(knee_bend_deg: float = 40.0) -> torch.Tensor:
+    """A standing pose (1, J, 3), camera axes (y down), facing the camera (-z), left on +x, knees flexed
+    (shins folded backwards, +z) by `knee_bend_deg`, thighs slightly forward."""
+    from tpt_live.skeleton import JOINT_INDEX as J
+
+    Y = torch.zeros(1, NUM_JOINTS, 3)
+    b = math.radians(knee_bend_deg)
+    for side, x in (("left", 0.1), ("right", -0.1)):
+        Y[0, J[f"{side}_hip"]] = torch.tensor([x, 0.0, 0.0])
+        Y[0, J[f"{side}_knee"]] = torch.tensor([x, 0.43, -0.1])
+        Y[0, J[f"{side}_ankle"]] = torch.tensor([x, 0.43 + 0.43 * math.cos(b), -0.1 + 0.43 * math.sin(b)])
+        Y[0, J[f"{side}_shoulder"]] = torch.tensor([1.8 * x, -0.5, 0.0])
+        Y[0, J[f"{side}_elbow"]] = torch.tensor([2 * x, -0.2, 0.0])
+        Y[0, J[f"{side}_wrist"]] = torch.tensor([2 * x, 0.05, -0.1])
+    Y[0, J["thorax"]], Y[0, J["neck"]], Y[0, J["head"]] = (torch.tensor([0.0, -y, 0.0]) for y in (0.5, 0.65, 0.75))
+    return Y
+
+
+def test_limit_loss_breaks_the_depth_mirror() -> None:
+    from trainer.lifter_losses import body_axes, limit_loss
+
+    Y = _legs_bent()
+    left, up, forward = body_axes(Y)
+    assert torch.allclose(left, torch.tensor([[1.0, 0.0, 0.0]])) and torch.allclose(
+        up, torch.tensor([[0.0, -1.0, 0.0]])
+    )
+    assert torch.allclose(forward, torch.tensor([[0.0, 0.0, -1.0]]))  # facing the camera
+    mirrored = Y * torch.tensor([1.0, 1.0, -1.0])  # the depth-sign twin: the same image
+    assert float(limit_loss(Y)) == 0.0
+    # mirrored, both knees bend forwards by 40 deg + the thigh's 13 deg: sin^2 per leg, halved per leg pair
+    bend = math.radians(40) + math.atan2(0.1, 0.43)
+    assert float(limit_loss(mirrored)) == pytest.approx(math.sin(bend) ** 2, rel=1e-5)
+    straight = _legs_bent(0.0)
+    straight[:, :, 2] = 0.0
+    assert float(limit_loss(straight)) == 0.0 and float(limit_loss(straight * torch.tensor([1.0, 1.0, -1.0]))) == 0.0
+    # a thigh 60 deg behind the trunk costs (sin 60 - sin 30)^2 / 2 (one leg)
+    swung = Y.clone()
+    from tpt_live.skeleton import JOINT_INDEX as J
+
+    swung[0, J["left_knee"]] = torch.tensor([0.1, 0.43 * 0.5, 0.43 * math.sin(math.radians(60))])
+    swung[0, J["left_ankle"]] = 2 * swung[0, J["left_knee"]] - swung[0, J["left_hip"]]  # a straight leg
+    expected = 0.5 * (math.sin(math.radians(60)) - 0.5) ** 2
+    assert float(limit_loss(swung)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_gravity_and_smooth_losses() -> None:
+    from trainer.lifter_losses import gravity_loss, smooth_loss
+
+    Y = _legs_bent()
+    lean = rotation_about_x(math.radians(20))
+    towards, away = Y @ lean.T, Y @ lean.mT.T  # the trunk top tipped towards / away from the camera
+    assert float(gravity_loss(towards)) == 0.0
+    assert float(gravity_loss(away)) == pytest.approx(
+        (math.sin(math.radians(20)) - math.sin(math.radians(5))) ** 2, rel=1e-4
+    )
+    assert float(smooth_loss(Y, Y)) == 0.0
+    assert float(smooth_loss(Y, Y * torch.tensor([1.0, 1.0, -1.0]))) > 0.0
+
+
+def rotation_about_x(angle: float) -> torch.Tensor:
+    c, s = math.cos(angle), math.sin(angle)
+    return torch.tensor([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])

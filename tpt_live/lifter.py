@@ -6,8 +6,10 @@ lifter is part of the exported ONNX graph) and the evaluation.
 
 Convention for every function here: camera coordinates, x right, y down, z forward (away from the
 camera), right-handed. 2D points are (x=col, y=row) in any pixel unit; "normalised" 2D is root-centred
-(root = pelvis) and scaled so the root-to-neck length is `LifterConfig.root_neck` (0.1). "Lifter units"
-are those of a body whose root sits at depth c = 10 and whose normalised image is u = X / Z.
+(root = pelvis) and scaled per frame (`normalise_2d`): with `norm="bones"` (new lifters) so the mean 2D
+bone length is `BONE_TO_ROOT_NECK` x `LifterConfig.root_neck` (0.04), bounded whatever the pose; with
+`norm="root_neck"` (lifter files written before the option) so the root-to-neck length is `root_neck` (0.1).
+"Lifter units" are those of a body whose root sits at depth c = 10 and whose normalised image is u = X / Z.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from torch import Tensor, nn
 
 from tpt_live.checkpoint import read_meta, write_weights
 from tpt_live.errors import InputError, ModelError
-from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
+from tpt_live.skeleton import BONE_INDEX, JOINT_INDEX, NUM_JOINTS
 
 FORMAT = "tpt-live/lifter"
 FORMAT_VERSION = 1
@@ -39,7 +41,13 @@ NECK = JOINT_INDEX["neck"]
 SPINE_CHAIN = ("head", "neck", "thorax", "pelvis")
 LEG_CHAINS = (("pelvis", "left_hip", "left_knee", "left_ankle"), ("pelvis", "right_hip", "right_knee", "right_ankle"))
 INFANT_BODY_LENGTH_M = 0.55  # head-to-ankle chain of a 0-6 month infant (crown-heel about 0.5-0.68 m)
-ADULT_BODY_LENGTH_M = 1.45  # the same chain for an adult of about 1.75 m
+# The same chain for an adult of 1.75 m from Winter's segment proportions (hip joint at 0.53 H, shoulders at
+# 0.82 H, head centre about 0.93 H, thigh and shank 0.245 H, hips 0.05 H apart): 0.70 m spine + 0.95 m leg.
+ADULT_BODY_LENGTH_M = 1.65
+NORMS = ("bones", "root_neck")
+# Mean 2D bone length (15 bones) per root-to-neck length of an unforeshortened body: 0.42 for the synthetic
+# infants, 0.41 for CMU subject 131; with it "bones" and "root_neck" agree on a body seen side-on.
+BONE_TO_ROOT_NECK = 0.4
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class LifterConfig:
     root_neck: float = 0.1  # normalised root-to-neck length of the input
     min_depth: float = 1.0  # z_j = max(d_j + c, min_depth)
     body_length_m: float = INFANT_BODY_LENGTH_M  # assumed head-to-ankle chain for metric output, metres
+    norm: str = "bones"  # 2D scale per frame: mean bone length ("bones") or root-to-neck length (older files)
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.blocks < 0 or not 0.0 <= self.dropout < 1.0:
@@ -62,18 +71,32 @@ class LifterConfig:
                 f"bad lifter geometry c={self.camera_distance} min_depth={self.min_depth} "
                 f"root_neck={self.root_neck} body_length_m={self.body_length_m}: need c > min_depth > 0"
             )
+        if self.norm not in NORMS:
+            raise InputError(f"normalisation {self.norm!r} is not one of {NORMS}")
 
 
 # -- pure geometry ------------------------------------------------------------------------------------
-def normalise_2d(kp: Tensor, root_neck: float = 0.1, eps: float = 1e-6) -> tuple[Tensor, Tensor]:
-    """Root-centre 2D joints and scale each frame so its root-to-neck length is `root_neck`.
+def normalise_2d(kp: Tensor, root_neck: float = 0.1, norm: str = "bones", eps: float = 1e-6) -> tuple[Tensor, Tensor]:
+    """Root-centre 2D joints and scale each frame to a fixed size.
 
     kp: (..., J, 2) any pixel unit (x=col, y=row). Returns (normalised (..., J, 2), scale (...,)) with
     normalised = (kp - kp[root]) * scale. Convention: axes keep their direction (x right, y down).
+    norm "bones": the mean 2D length of the 15 bones becomes BONE_TO_ROOT_NECK x root_neck; a joint is
+    no further from the root than the sum of the bones, so |normalised| <= 15 x BONE_TO_ROOT_NECK x
+    root_neck (0.6) for any pose, even with the trunk pointing at the camera. norm "root_neck": the
+    root-to-neck length becomes root_neck (unbounded when the trunk is foreshortened; kept for lifter
+    files written before "bones").
     """
     centred = kp - kp[..., ROOT : ROOT + 1, :]
-    length = torch.linalg.vector_norm(centred[..., NECK, :], dim=-1).clamp_min(eps)
-    scale = root_neck / length
+    if norm == "root_neck":
+        length = torch.linalg.vector_norm(centred[..., NECK, :], dim=-1).clamp_min(eps)
+        scale = root_neck / length
+    elif norm == "bones":
+        a, b = zip(*BONE_INDEX, strict=True)
+        bones = torch.linalg.vector_norm(kp[..., list(b), :] - kp[..., list(a), :], dim=-1).mean(-1)
+        scale = BONE_TO_ROOT_NECK * root_neck / bones.clamp_min(eps)
+    else:
+        raise InputError(f"normalisation {norm!r} is not one of {NORMS}")
     return centred * scale[..., None, None], scale
 
 
@@ -177,6 +200,10 @@ class Lifter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return lift_from_depth(x, self.depth(x), self.cfg.camera_distance, self.cfg.min_depth)
 
+    def normalise(self, kp: Tensor) -> Tensor:
+        """Pixels (..., J, 2) -> this lifter's normalised input (..., J, 2) (`normalise_2d` with its config)."""
+        return normalise_2d(kp, self.cfg.root_neck, self.cfg.norm)[0]
+
 
 class KeypointLifter(nn.Module):
     """Keypoints (B, J, 2) in any pixels (x=col, y=row) -> (B, J, 3) metres, root-relative, camera axes.
@@ -189,8 +216,7 @@ class KeypointLifter(nn.Module):
         self.lifter = lifter
 
     def forward(self, kp: Tensor) -> Tensor:
-        x, _ = normalise_2d(kp, self.lifter.cfg.root_neck)
-        return to_metric(self.lifter(x), self.lifter.cfg.body_length_m)
+        return to_metric(self.lifter(self.lifter.normalise(kp)), self.lifter.cfg.body_length_m)
 
 
 # -- files --------------------------------------------------------------------------------------------
@@ -220,7 +246,8 @@ def load_lifter(path: str | Path) -> Lifter:
     meta = read_meta(path, FORMAT, FORMAT_VERSION, "lifter")
     try:
         fields = {f.name for f in dataclasses.fields(LifterConfig)}
-        lifter = Lifter(LifterConfig(**{k: v for k, v in meta["config"].items() if k in fields}))
+        config = {"norm": "root_neck"} | {k: v for k, v in meta["config"].items() if k in fields}  # older files
+        lifter = Lifter(LifterConfig(**config))
         lifter.load_state_dict(load_file(str(path)))
     except (SafetensorError, OSError, RuntimeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: cannot load the lifter ({exc})") from exc

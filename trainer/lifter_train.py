@@ -25,8 +25,20 @@ import torch
 from torch import Tensor, nn
 
 from tpt_live.errors import InputError
-from tpt_live.lifter import NECK, Lifter, LifterConfig, normalise_2d, project, rotate, rotation_matrix, save_lifter
-from tpt_live.skeleton import BONE_INDEX, BONES, FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from tpt_live.lifter import NECK, Lifter, LifterConfig, normalise_2d, rotation_matrix, save_lifter
+from tpt_live.skeleton import BONES, FLIP_INDEX, JOINT_NAMES, NUM_JOINTS
+from trainer.lifter_losses import (
+    _BONE_FLIP,
+    bone_lengths,
+    bone_loss,
+    cycle_losses,
+    gravity_loss,
+    limit_loss,
+    scale_aligned_l2,
+    sign_loss,
+    smooth_loss,
+    temporal_loss,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +66,9 @@ class LifterTrainConfig:
     sign_margin: float = 0.25  # slack of the sign hinge, in root-to-neck lengths (limbs lie on the mat below it)
     max_tilt_deg: float = 45.0  # sign prior: the torso plane faces the camera within this angle
     w_temporal: float = 1.0  # bone-length ratios constant between consecutive frames
+    w_limits: float | None = None  # knee/hip joint limits (`limit_loss`); None: 10 for upright views, 0 for infant
+    w_smooth: float = 0.0  # 3D displacement between consecutive frames (`smooth_loss`)
+    w_gravity: float = 0.0  # upright: trunk not leaning away from the camera (`gravity_loss`)
     noise: float = 0.05  # Gaussian 2D noise on the input, in units of the root-to-neck length
     pca_dims: int = 12  # PCA dimensions of the flow prior
     flow_steps: int = 1500  # steps fitting the flow before the lifter trains
@@ -121,21 +136,12 @@ def load_sequences(paths: Sequence[str | Path]) -> PoseSequences:
     return PoseSequences(kp2d, kp3d if has3d else None, names)
 
 
-def bone_lengths(X: Tensor) -> Tensor:
-    """(..., B) lengths of the skeleton's bones of poses (..., J, D)."""
-    a, b = zip(*BONE_INDEX, strict=True)
-    return torch.linalg.vector_norm(X[..., list(b), :] - X[..., list(a), :], dim=-1)
-
-
 def reference_ratios(x: Tensor, quantile: float = 0.9) -> Tensor:
     """Bone lengths relative to the root-to-neck length, from 2D poses (N, J, 2): a high quantile of each
     bone's 2D ratio (a bone seen parallel to the image is not foreshortened), left and right averaged."""
     r = bone_lengths(x) / bone_lengths(x)[..., :2].sum(-1, keepdim=True).clamp_min(1e-9)
     ref = torch.quantile(r, quantile, dim=0)
     return 0.5 * (ref + ref[_BONE_FLIP])
-
-
-_BONE_FLIP = [BONE_INDEX.index((FLIP_INDEX[a], FLIP_INDEX[b])) for a, b in BONE_INDEX]
 
 
 def _ratios_of(X: np.ndarray) -> tuple[float, ...]:
@@ -197,77 +203,6 @@ def sample_rotations(n: int, cfg: LifterTrainConfig, gen: torch.Generator) -> Te
     ry = rotation_matrix(torch.tensor([0.0, 1.0, 0.0]).expand(n, 3), azimuth)
     rx = rotation_matrix(torch.tensor([1.0, 0.0, 0.0]).expand(n, 3), elevation)
     return rx @ ry
-
-
-# -- losses -------------------------------------------------------------------------------------------
-def cycle_losses(
-    x: Tensor, lift: Callable[[Tensor], Tensor], R: Tensor, c: float = 10.0, root_neck: float = 0.1
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The lift-reproject-lift cycle. x: (B, J, 2) normalised 2D; lift: normalised 2D -> root-centred 3D.
-
-    Y = lift(x); Yr = R Y; xr = project(Yr); Y2 = lift(xr); x2 = project(R^T Y2). Returns (loss_2d,
-    loss_3d, Y, xr): mean squared |x - x2| / root_neck^2 and mean squared |Yr - Y2|, both zero for a
-    lifter consistent with every view; xr is the random view for the 2D prior.
-    """
-    Y = lift(x)
-    Yr = rotate(Y, R)
-    xr = project(Yr, c)
-    Y2 = lift(xr)
-    x2 = project(rotate(Y2, R.mT), c)
-    loss_2d = ((x - x2) ** 2).sum(-1).mean() / root_neck**2
-    loss_3d = ((Yr - Y2) ** 2).sum(-1).mean()
-    return loss_2d, loss_3d, Y, xr
-
-
-def bone_loss(Y: Tensor, ref: Tensor) -> Tensor:
-    """Squared deviation of 3D bone ratios (to the root-to-neck length) from `ref`, plus left/right asymmetry.
-
-    Y: (B, J, 3) root-centred poses, any unit; ref: (len(BONES),) ratios. Zero for a symmetric pose whose
-    bones have the prescribed ratios.
-    """
-    r = bone_lengths(Y) / bone_lengths(Y)[..., :2].sum(-1, keepdim=True).clamp_min(1e-9)
-    return ((r - ref) ** 2).mean() + ((r - r[..., _BONE_FLIP]) ** 2).mean()
-
-
-_TORSO = [JOINT_INDEX[n] for n in ("pelvis", "thorax", "left_hip", "right_hip", "left_shoulder", "right_shoulder")]
-_LR = (
-    [JOINT_INDEX["left_hip"], JOINT_INDEX["left_shoulder"]],
-    [JOINT_INDEX["right_hip"], JOINT_INDEX["right_shoulder"]],
-)
-
-
-def sign_loss(Y: Tensor, margin: float = 0.25, max_tilt_deg: float = 45.0) -> Tensor:
-    """Hinges for a body lying on a mat seen from above: joints behind the torso plane, a torso turned away.
-
-    Y: (B, J, 3) root-centred, camera axes (x right, y down, z forward). The torso plane passes through the
-    mean of pelvis, thorax, hips and shoulders, spanned by the body axis (pelvis -> thorax) and the
-    shoulder/hip line; its normal is oriented towards the camera (negative z). A joint further from the
-    camera than the plane by more than `margin` root-to-neck lengths costs the squared excess (in
-    root-to-neck lengths). Zero for a flat pose (z = 0) and for limbs raised towards the camera.
-    """
-    axis = Y[:, JOINT_INDEX["thorax"]] - Y[:, JOINT_INDEX["pelvis"]]
-    across = (Y[:, _LR[0]] - Y[:, _LR[1]]).mean(1)
-    n = torch.linalg.cross(across, axis)
-    n = n / torch.linalg.vector_norm(n, dim=-1, keepdim=True).clamp_min(1e-9)
-    n = n * torch.where(n[:, 2:] > 0, -1.0, 1.0)  # towards the camera
-    unit = (Y[:, JOINT_INDEX["neck"]] - Y[:, JOINT_INDEX["pelvis"]]).norm(dim=-1).clamp_min(1e-9)
-    behind = -((Y - Y[:, _TORSO].mean(1, keepdim=True)) * n[:, None]).sum(-1) / unit[:, None]
-    facing = torch.relu(math.cos(math.radians(max_tilt_deg)) + n[:, 2]) ** 2
-    return (torch.relu(behind - margin) ** 2).mean() + facing.mean()
-
-
-def temporal_loss(Y0: Tensor, Y1: Tensor) -> Tensor:
-    """Bone-length ratios of consecutive frames should agree (bones do not stretch)."""
-    r0, r1 = bone_lengths(Y0), bone_lengths(Y1)
-    r0 = r0 / r0.sum(-1, keepdim=True).clamp_min(1e-9)
-    r1 = r1 / r1.sum(-1, keepdim=True).clamp_min(1e-9)
-    return ((r0 - r1) ** 2).sum(-1).mean()
-
-
-def scale_aligned_l2(Y: Tensor, G: Tensor) -> Tensor:
-    """Mean squared error after the best per-frame scale of root-centred Y (B, J, 3) onto G (N-MPJPE style)."""
-    s = (Y * G).sum((-1, -2), keepdim=True) / (Y * Y).sum((-1, -2), keepdim=True).clamp_min(1e-9)
-    return ((s * Y - G) ** 2).sum(-1).mean()
 
 
 # -- 2D priors ----------------------------------------------------------------------------------------
@@ -348,14 +283,15 @@ class _Data:
     pairs: Tensor  # (P,) indices i with i + 1 the next frame of the same run
 
 
-def _prepare(seqs: PoseSequences, flip: bool = True) -> _Data:
-    """Normalise every frame; add the horizontal mirror (x -> -x, left <-> right) of every run."""
+def _prepare(seqs: PoseSequences, model_cfg: LifterConfig, flip: bool = True) -> _Data:
+    """Normalise every frame (the lifter's `normalise_2d` settings); add the horizontal mirror (x -> -x,
+    left <-> right) of every run."""
     xs, gs, pairs, offset = [], [], [], 0
     runs2 = [torch.as_tensor(k, dtype=torch.float32) for k in seqs.kp2d]
     runs3 = [torch.as_tensor(k, dtype=torch.float32) for k in seqs.kp3d] if seqs.kp3d is not None else None
     for mirror in (False, True) if flip else (False,):
         for i, k in enumerate(runs2):
-            x, _ = normalise_2d(k)
+            x, _ = normalise_2d(k, model_cfg.root_neck, model_cfg.norm)
             g = runs3[i] - runs3[i][:, :1] if runs3 is not None else None
             if mirror:
                 x = x[:, list(FLIP_INDEX)] * torch.tensor([-1.0, 1.0])
@@ -380,14 +316,15 @@ def train_lifter(
     cfg = cfg or LifterTrainConfig()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    data = _prepare(seqs)
+    lifter = Lifter(model_cfg)
+    data = _prepare(seqs, lifter.cfg)
     if cfg.supervised and data.g is None:
         raise InputError("--supervised needs 3D ground truth: pass `tpt-live synth` JSON files")
-    lifter = Lifter(model_cfg)
     c, rn = lifter.cfg.camera_distance, lifter.cfg.root_neck
     ref = torch.tensor(cfg.bone_ratios, dtype=torch.float32) if cfg.bone_ratios else reference_ratios(data.x)
     flow = fit_flow(data.x, cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
     disc = Discriminator() if cfg.prior == "discriminator" and not cfg.supervised else None
+    w_limits = cfg.w_limits if cfg.w_limits is not None else (10.0 if cfg.views == "upright" else 0.0)
     opt = torch.optim.Adam(lifter.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))
@@ -413,16 +350,24 @@ def train_lifter(
         else:
             R = sample_rotations(cfg.batch, cfg, gen)
             l2d, l3d, Y, xr = cycle_losses(x0n, lifter, R, c, rn)
-            terms.update(cycle2d=l2d, cycle3d=l3d, bone=bone_loss(Y, ref), temporal=temporal_loss(Y, lifter(x1n)))
+            Y1 = lifter(x1n)
+            terms.update(cycle2d=l2d, cycle3d=l3d, bone=bone_loss(Y, ref), temporal=temporal_loss(Y, Y1))
+            if w_limits > 0:
+                terms["limits"] = limit_loss(Y)
+            if cfg.w_smooth > 0:
+                terms["smooth"] = smooth_loss(Y, Y1)
+            if cfg.w_gravity > 0:
+                terms["gravity"] = gravity_loss(Y)
             if cfg.views == "infant" and cfg.w_sign > 0:
                 terms["sign"] = sign_loss(Y, cfg.sign_margin, cfg.max_tilt_deg)
-            xr_n, _ = normalise_2d(xr, rn)
+            xr_n = lifter.normalise(xr)
             if flow is not None:
                 terms["prior"] = -flow.log_prob(xr_n).mean() / cfg.pca_dims
             elif disc is not None:
                 terms["prior"] = ((disc(xr_n) - 1) ** 2).mean()
             weights = {"cycle2d": cfg.w_cycle2d, "cycle3d": cfg.w_cycle3d, "bone": cfg.w_bone,
-                       "temporal": cfg.w_temporal, "prior": cfg.w_prior, "sign": cfg.w_sign}  # fmt: skip
+                       "temporal": cfg.w_temporal, "prior": cfg.w_prior, "sign": cfg.w_sign, "limits": w_limits,
+                       "smooth": cfg.w_smooth, "gravity": cfg.w_gravity}  # fmt: skip
             loss = sum((weights[k] * v for k, v in terms.items()), torch.zeros(()))
         opt.zero_grad()
         loss.backward()

@@ -31,6 +31,7 @@ class LabelledVideo:
     frames: np.ndarray  # (N, S, S, 3) uint8 RGB, letterboxed into the model input
     kp2d: np.ndarray  # (N, J, 2) ground truth in the same S x S pixels
     kp3d: np.ndarray  # (N, J, 3) metres, camera coordinates
+    box: CropBox  # the source pixels the S x S model input shows (`tpt_live.crop.to_source` maps back)
 
 
 def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -> list[LabelledVideo]:
@@ -60,9 +61,10 @@ def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -
         if len(kp2d) != len(frames):
             raise SourceError(f"{video}: {len(frames)} frames but {len(kp2d)} ground-truth records")
         # pixel centres at integers: p' = (p - box origin + 0.5) * S / box size - 0.5
-        kp2d = to_model(kp2d, box or letterbox(gt["width"], gt["height"], size).box, size)
+        shown = box or letterbox(gt["width"], gt["height"], size).box
+        kp2d = to_model(kp2d, shown, size)
         kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
-        out.append(LabelledVideo(gt_path.stem, frames, kp2d, kp3d))
+        out.append(LabelledVideo(gt_path.stem, frames, kp2d, kp3d, shown))
     if not out:
         raise InputError(f"{root} holds no <name>.mp4 + <name>.json pairs (make some with `tpt-live synth`)")
     return out

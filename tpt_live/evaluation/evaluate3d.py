@@ -9,14 +9,21 @@ the same network trained on the 3D ground truth of the training data (`tpt-live 
 the depth oracle lifts the 2D input with the *true* depths through the lifter's own geometry: the best any
 lifter that keeps its 2D input and adds depth (as ours does) can score on that input.
 Each figure is given for ground-truth 2D input and, when a 2D model is given, for its predictions.
+2D input is in source pixels (x=col, y=row): the normalisation keeps the frame's aspect.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from tpt_live.lifter import NECK, Lifter, lift_from_depth, normalise_2d, to_metric
+from tpt_live.errors import InputError
+from tpt_live.lifter import Lifter, lift_from_depth, normalise_2d, to_metric
+from tpt_live.skeleton import JOINT_NAMES, NUM_JOINTS
 
 
 def _centre(P: np.ndarray) -> np.ndarray:
@@ -63,16 +70,24 @@ def flat_pose(kp2d: np.ndarray) -> np.ndarray:
     return np.concatenate([x.numpy(), np.zeros((*x.shape[:-1], 1))], -1)
 
 
-def depth_oracle(kp2d: np.ndarray, kp3d: np.ndarray, c: float = 10.0, root_neck: float = 0.1) -> np.ndarray:
+def depth_oracle(
+    kp2d: np.ndarray, kp3d: np.ndarray, c: float = 10.0, root_neck: float = 0.1, norm: str = "bones"
+) -> np.ndarray:
     """The 2D input (N, J, 2) pixels lifted with the ground-truth depths of kp3d (N, J, 3) metres, camera axes.
 
-    The true root-relative depths are converted to lifter units (root-to-neck length `root_neck` x c, the
-    length the lifter gives a root-to-neck segment seen side-on) and lifted by `lift_from_depth`: the pose a
-    perfect depth predictor would output from this 2D. Returns (N, J, 3) in lifter units, root-centred.
+    The true root-relative depths are converted to lifter units and lifted by `lift_from_depth`: the pose a
+    perfect depth predictor would output from this 2D. Lifter units per metre: k = s c / Z_root, where s is
+    the least-squares ratio of the normalised 2D (`normalise_2d` with `root_neck`, `norm`) to the true
+    image-plane offsets X/Z - X_root/Z_root (so a segment seen side-on keeps its 2D length in lifter units).
+    Exact when the root is on the optical axis at s = 1, i.e. the normalisation implies the true camera
+    distance. Returns (N, J, 3) in lifter units, root-centred.
     """
     g = kp3d - kp3d[:, :1]
-    unit = root_neck * c / np.maximum(np.linalg.norm(g[:, NECK, :2], axis=-1), 1e-9)
-    x, _ = normalise_2d(torch.as_tensor(kp2d, dtype=torch.float64), root_neck)
+    x, _ = normalise_2d(torch.as_tensor(kp2d, dtype=torch.float64), root_neck, norm)
+    p = kp3d[..., :2] / np.maximum(kp3d[..., 2:], 1e-9)
+    p = p - p[:, :1]
+    s = (x.numpy() * p).sum((1, 2)) / np.maximum((p * p).sum((1, 2)), 1e-12)
+    unit = s * c / np.maximum(kp3d[:, 0, 2], 1e-9)
     d = torch.as_tensor(g[..., 2] * unit[:, None])
     return lift_from_depth(x, d, c).numpy()
 
@@ -82,7 +97,7 @@ def lift_metric(lifter: Lifter, kp2d: np.ndarray, batch: int = 4096) -> np.ndarr
     out = []
     with torch.no_grad():
         for i in range(0, len(kp2d), batch):
-            x, _ = normalise_2d(torch.as_tensor(kp2d[i : i + batch], dtype=torch.float32), lifter.cfg.root_neck)
+            x = lifter.normalise(torch.as_tensor(kp2d[i : i + batch], dtype=torch.float32))
             out.append(to_metric(lifter(x), lifter.cfg.body_length_m).double().numpy())
     return np.concatenate(out)
 
@@ -108,7 +123,7 @@ def evaluate_3d(
     """
     gt = kp3d - kp3d[:, :1]
     result = {f"flat_{k}": v for k, v in scores(flat_pose(kp2d), gt, metric=False).items()}
-    geometry = (lifter.cfg.camera_distance, lifter.cfg.root_neck) if lifter is not None else ()
+    geometry = (lifter.cfg.camera_distance, lifter.cfg.root_neck, lifter.cfg.norm) if lifter is not None else ()
     oracle = depth_oracle(kp2d, kp3d, *geometry)  # through the evaluated lifter's geometry
     result |= {f"oracle_depth_{k}": v for k, v in scores(oracle, gt, metric=False).items()}
     if lifter is not None:
@@ -134,4 +149,73 @@ def report_3d(
         "2D input lifted with the true depths (the best a depth-only lifter can do); supervised_: same network "
         "trained on training 3D ground truth; top level: ground-truth 2D input, from_model_2d: the 2D model's output"
     )
+    return result
+
+
+# -- keypoint files -----------------------------------------------------------------------------------
+@dataclass
+class KeypointClip:
+    """One clip's ground truth: `kp2d` (N, J, 2) source pixels (x=col, y=row), `kp3d` (N, J, 3) metres,
+    camera axes; `pred2d` (N, J, 2) a 2D model's keypoints in the same pixels, when there are any."""
+
+    name: str
+    kp2d: np.ndarray
+    kp3d: np.ndarray
+    pred2d: np.ndarray | None = None
+
+
+def has_videos(folder: str | Path) -> bool:
+    """Whether `folder` holds any `<name>.json` with a `<name>.mp4` beside it."""
+    return any(p.with_suffix(".mp4").is_file() for p in Path(folder).glob("*.json"))
+
+
+def load_keypoint_clips(folder: str | Path) -> list[KeypointClip]:
+    """Every synth-format `<name>.json` in `folder` whose frames carry `kp2d` and `kp3d` (no video needed)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder of synth-format JSON files")
+    clips = []
+    for path in sorted(root.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path} is not valid JSON: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("format") != "tpt-live-synth":
+            continue
+        if list(doc.get("joints", [])) != list(JOINT_NAMES):
+            raise InputError(f"{path} does not list the joints {JOINT_NAMES}")
+        frames = doc.get("frames") or []
+        if not frames or not all(f.get("kp2d") and f.get("kp3d") for f in frames):
+            raise InputError(f"{path}: every frame needs kp2d and kp3d")
+        kp2d = np.array([f["kp2d"] for f in frames], np.float64)
+        kp3d = np.array([f["kp3d"] for f in frames], np.float64)
+        if kp2d.shape[1:] != (NUM_JOINTS, 2) or kp3d.shape[1:] != (NUM_JOINTS, 3):
+            raise InputError(f"{path}: kp2d / kp3d must be {NUM_JOINTS} x 2 and {NUM_JOINTS} x 3 per frame")
+        clips.append(KeypointClip(path.stem, kp2d, kp3d))
+    if not clips:
+        raise InputError(f"{root} holds no synth-format JSON (`tpt-live synth` or `tpt-live mocap` output)")
+    return clips
+
+
+PER_FILE_KEYS = ("mpjpe_mm", "n_mpjpe_mm", "p_mpjpe_mm", "flat_p_mpjpe_mm", "oracle_depth_p_mpjpe_mm")
+
+
+def report_clips(clips: list[KeypointClip], lifter: Lifter | None, supervised: Lifter | None) -> dict:
+    """`report_3d` over all frames of all clips, plus `per_file` {name: figures of `PER_FILE_KEYS` (and
+    `supervised_p_mpjpe_mm`), ground-truth 2D input; `from_model_2d` too when the clips carry `pred2d`}."""
+    preds = [c.pred2d for c in clips if c.pred2d is not None]
+    pred2d = np.concatenate(preds) if len(preds) == len(clips) else None
+    result = report_3d(
+        np.concatenate([c.kp2d for c in clips]), np.concatenate([c.kp3d for c in clips]), lifter, supervised, pred2d
+    )
+    keys = (*PER_FILE_KEYS, "supervised_p_mpjpe_mm")
+    per_file = {}
+    for c in clips:
+        r = evaluate_3d(c.kp2d, c.kp3d, lifter, supervised)
+        row: dict = {k: r[k] for k in keys if k in r} | {"n_frames": len(c.kp2d)}
+        if c.pred2d is not None:
+            m = evaluate_3d(c.pred2d, c.kp3d, lifter, supervised)
+            row["from_model_2d"] = {k: m[k] for k in keys if k in m}
+        per_file[c.name] = row
+    result["per_file"] = per_file
     return result
