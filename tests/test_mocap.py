@@ -220,3 +220,50 @@ def test_import_mocap_resamples(tmp_path: Path) -> None:
     paths = import_mocap([_write_bvh(tmp_path / "w.bvh", frames=40)], tmp_path / "o", (View(),), fps=60.0)
     doc = json.loads(paths[0].read_text())
     assert doc["num_frames"] == 20 and doc["fps"] == pytest.approx(60.0, rel=1e-5)
+
+
+def _deepmimic(folder: Path) -> Path:
+    """A two-leg, two-arm DeepMimic character facing +x (left on -z) and a 3-frame motion with bent knees."""
+    names = ["root", "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow",
+             "right_wrist", "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist"]  # fmt: skip
+    parents = [-1, 0, 1, 0, 3, 4, 1, 6, 7, 0, 9, 10, 1, 12, 13]
+    attach = [(0, 0, 0), (0, 0.24, 0), (0, 0.22, 0), (0, 0, 0.085), (0, -0.42, 0), (0, -0.41, 0), (0, 0.24, 0.18),
+              (0, -0.27, 0), (0, -0.26, 0), (0, 0, -0.085), (0, -0.42, 0), (0, -0.41, 0), (0, 0.24, -0.18),
+              (0, -0.27, 0), (0, -0.26, 0)]  # fmt: skip
+    kinds = {"knee": "revolute", "elbow": "revolute", "wrist": "fixed"}
+    joints = [{"ID": i, "Name": n, "Type": "none" if i == 0 else kinds.get(n.split("_")[-1], "spherical"),
+               "Parent": p, "AttachX": a[0], "AttachY": a[1], "AttachZ": a[2]}
+              for i, (n, p, a) in enumerate(zip(names, parents, attach, strict=True))]  # fmt: skip
+    bodies = [{"ID": 2, "Name": "neck", "AttachX": 0, "AttachY": 0.175, "AttachZ": 0, "Param0": 0.2}]
+    (folder / "character.txt").write_text(json.dumps({"Skeleton": {"Joints": joints}, "BodyDefs": bodies}))
+    ident = [1.0, 0.0, 0.0, 0.0]
+    rows = []
+    for k in range(3):
+        bend = -0.3 * (k + 1)  # knees about local z: negative folds the shin backwards (-x)
+        turn = [math.cos(0.1 * k), 0.0, math.sin(0.1 * k), 0.0]  # the root turns about y
+        row = [1 / 30, 0.0, 0.9, 0.1 * k, *turn, *ident, *ident, *ident, bend, *ident, *ident, -0.2]
+        rows.append(row + [*ident, bend, *ident, *ident, -0.2])
+    (folder / "move.txt").write_text(json.dumps({"Loop": "none", "Frames": rows}))
+    return folder / "move.txt"
+
+
+def test_deepmimic_motion_keeps_limbs_and_sides(tmp_path: Path) -> None:
+    joints, fps = load_motion(_deepmimic(tmp_path))
+    J = JOINT_INDEX
+    assert joints.shape == (3, 16, 3) and fps == pytest.approx(30.0)
+    for a, b, length in (("left_hip", "left_knee", 0.42), ("right_knee", "right_ankle", 0.41),
+                         ("left_elbow", "left_wrist", 0.26)):  # fmt: skip
+        np.testing.assert_allclose(np.linalg.norm(joints[:, J[b]] - joints[:, J[a]], axis=-1), length, rtol=1e-9)
+    assert (joints[:, J["left_hip"], 2] < joints[:, J["pelvis"], 2]).all() and (
+        joints[:, J["head"], 1] > joints[:, J["neck"], 1]
+    ).all()
+    front = np.array([f["kp2d"] for f in view_clip(joints, View(0.0, 0.0, 5.0), fps, "m")["frames"]])
+    assert (front[:, J["left_hip"], 0] > front[:, J["right_hip"], 0]).all()  # facing the camera: left on the right
+    from trainer.lifter_losses import limit_loss
+
+    X = torch.as_tensor([f["kp3d"] for f in view_clip(joints, View(60.0, 10.0, 5.0), fps, "m")["frames"]])
+    X = X - X[:, :1]
+    assert float(limit_loss(X)) < 1e-9 < float(limit_loss(X * torch.tensor([1.0, 1.0, -1.0])))
+    (tmp_path / "other_character.txt").write_text((tmp_path / "character.txt").read_text())
+    with pytest.raises(InputError, match="character"):
+        load_motion(tmp_path / "move.txt")  # two character files beside it: which one?

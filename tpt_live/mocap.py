@@ -5,7 +5,8 @@
 MotionBuilder names such as LeftUpLeg/LeftLeg both work); `view_clip` films the motion with a virtual
 pinhole camera that follows the subject and returns the same JSON document as `tpt-live synth` writes
 (`kp2d` pixels, `kp3d` metres in camera axes, `camera.K`), without a video: a keypoint-only clip for
-`tpt-live train-lifter` and `tpt-live evaluate`.
+`tpt-live train-lifter` and `tpt-live evaluate`. `read_deepmimic` reads DeepMimic's JSON motions (root and
+joint quaternions) with their character file the same way.
 
 Conventions. BVH: a joint's global rotation is its parent's times the product of its rotation channels
 in the order declared (intrinsic, column vectors); its position is the parent's plus the parent's global
@@ -191,10 +192,81 @@ def auto_unit(joints: np.ndarray) -> float:
     return min(UNITS_M, key=lambda u: abs(math.log(max(chain * u, 1e-9) / ADULT_CHAIN_M)))
 
 
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotation matrices of unit quaternions (N, 4) in w, x, y, z order."""
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+    ], -2)  # fmt: skip
+
+
+def read_deepmimic(path: str | Path, skeleton: str | Path | None = None) -> tuple[np.ndarray, float]:
+    """(N, 16, 3) metres (y up, `JOINT_NAMES` order) and the frame rate of a DeepMimic motion file.
+
+    Rows: dt, root position (3), root quaternion (w x y z), then per joint of the skeleton (in its ID
+    order, fixed joints skipped) a quaternion, or one angle about the local z axis for revolute joints.
+    `skeleton`: the character file ("Skeleton" with "Joints" and their "Attach" offsets, "BodyDefs");
+    default: the one such file beside `path`. Head: the centre of the neck body (its BodyDefs attach);
+    neck: that sphere's lowest point (the base of the head).
+    """
+    path = Path(path)
+    try:
+        frames = np.array(json.loads(path.read_text())["Frames"], np.float64)
+        if skeleton is None:
+            found = [p for p in path.parent.glob("*.txt") if '"Skeleton"' in p.read_text(errors="replace")]
+            if len(found) != 1:
+                raise InputError(f"{path}: give the DeepMimic character file (found {len(found)} beside it)")
+            skeleton = found[0]
+        doc = json.loads(Path(skeleton).read_text())
+        joints = doc["Skeleton"]["Joints"]
+        bodies = {b["Name"]: b for b in doc.get("BodyDefs", [])}
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"{path}: not a DeepMimic motion with its character file ({exc})") from exc
+    n = len(frames)
+    rot: dict[str, np.ndarray] = {"root": _quat_matrix(frames[:, 4:8])}
+    pos: dict[str, np.ndarray] = {"root": frames[:, 1:4]}
+    col = 8
+    for j in joints[1:]:
+        parent = joints[j["Parent"]]["Name"]
+        kind = j["Type"]
+        if kind == "revolute":
+            local = _axis_rotation("z", np.degrees(frames[:, col]))
+            col += 1
+        elif kind == "spherical":
+            local, col = _quat_matrix(frames[:, col : col + 4]), col + 4
+        else:
+            local = np.broadcast_to(np.eye(3), (n, 3, 3))
+        attach = np.array([j["AttachX"], j["AttachY"], j["AttachZ"]])
+        pos[j["Name"]] = pos[parent] + rot[parent] @ attach
+        rot[j["Name"]] = rot[parent] @ local
+    if col != frames.shape[1]:
+        raise InputError(f"{path}: {frames.shape[1]} values per frame, the character needs {col}")
+    out = np.zeros((n, len(JOINT_NAMES), 3))
+    for name in JOINT_NAMES:
+        if name in pos:
+            out[:, JOINT_INDEX[name]] = pos[name]
+    head = bodies.get("neck", {})
+    centre = np.array([head.get("AttachX", 0.0), head.get("AttachY", 0.175), head.get("AttachZ", 0.0)])
+    radius = 0.5 * float(head.get("Param0", 0.205))
+    J = JOINT_INDEX
+    out[:, J["head"]] = pos["neck"] + rot["neck"] @ centre
+    out[:, J["neck"]] = pos["neck"] + rot["neck"] @ (centre - np.array([0.0, radius, 0.0]))
+    out[:, J["pelvis"]] = 0.5 * (out[:, J["left_hip"]] + out[:, J["right_hip"]])
+    out[:, J["thorax"]] = 0.5 * (out[:, J["left_shoulder"]] + out[:, J["right_shoulder"]])
+    return out, 1.0 / float(np.median(frames[:, 0]))
+
+
 def load_motion(path: str | Path, unit_m: float | None = None, up: str = "y") -> tuple[np.ndarray, float]:
-    """(N, 16, 3) metres in a y-up world (`JOINT_NAMES` order) and the frame rate of a BVH file."""
+    """(N, 16, 3) metres in a y-up world (`JOINT_NAMES` order) and the frame rate of a BVH file, or of a
+    DeepMimic motion (any other suffix: metres, y up already)."""
     if up not in ("y", "z"):
         raise InputError(f"up axis {up!r} must be y or z")
+    if Path(path).suffix.lower() != ".bvh":
+        joints, rate = read_deepmimic(path)
+        return joints * (unit_m or 1.0), rate
     motion = read_bvh(path)
     joints = bvh_joints(motion)
     joints = joints * (unit_m if unit_m else auto_unit(joints))
