@@ -153,7 +153,10 @@ def export_onnx(
     path = resolve_model_file(model)
     tpt = load_model(path)
     name = model_label(path)
-    lift = load_default_lifter() if lifter is None or lifter is True else load_lifter(lifter) if lifter else None
+    if lifter is None or lifter is True:
+        lift = load_default_lifter(tpt.template.name)
+    else:
+        lift = load_lifter(lifter) if lifter else None
     return export_model(tpt, out, model_name=name, model_digest=file_digest(path), exporter=exporter, lifter=lift)
 
 

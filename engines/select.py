@@ -74,8 +74,9 @@ def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
     from engines.onnx_export import export_onnx
     from tpt_live.lifter import default_lifter_path
 
-    lifter = default_lifter_path()  # the shipped lifter goes into the graph (output kp3d): part of the key
-    lifter_key = f"-{file_digest(lifter)[:8]}" if lifter.is_file() else ""
+    # the shipped lifter of the checkpoint's template goes into the graph (output kp3d): part of the key
+    lifters = [p for p in {default_lifter_path(), default_lifter_path(template="tpose")} if p.is_file()]
+    lifter_key = "".join(f"-{file_digest(p)[:8]}" for p in sorted(lifters))
     out = cache_root() / "onnx" / f"{path.stem}-{file_digest(path)}{lifter_key}-{__version__}.onnx"
     if out.is_file():
         log.debug("using cached ONNX export %s", out)

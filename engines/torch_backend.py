@@ -63,8 +63,13 @@ class TorchBackend:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.precision = precision
         self.input_size = self.model.cfg.input_size
-        lift = load_default_lifter() if lifter is None or lifter is True else lifter or None
-        lift = load_lifter(lift) if isinstance(lift, str | Path) else lift
+        lift: Lifter | None
+        if lifter is None or lifter is True:
+            lift = load_default_lifter(self.model.template.name)
+        elif isinstance(lifter, str | Path):
+            lift = load_lifter(lifter)
+        else:
+            lift = lifter or None
         self.lifter = KeypointLifter(lift).to(self.device).eval() if lift is not None else None
         log.debug("torch backend: %s on %s, %s", self.model_name, self.device, precision)
 

@@ -34,6 +34,8 @@ FORMAT = "tpt-live/lifter"
 FORMAT_VERSION = 1
 DEFAULT_LIFTER = "lifter.safetensors"
 DEFAULT_SUPERVISED = "lifter_supervised.safetensors"
+DEFAULT_UPRIGHT = "lifter_upright.safetensors"  # adults (docs/LIFTING.md: trained on real motion capture)
+UPRIGHT_TEMPLATES = ("tpose", "arms_down")  # the adult keypoint templates: their models get the upright lifter
 ROOT = JOINT_INDEX["pelvis"]
 NECK = JOINT_INDEX["neck"]
 # Head-to-ankle chain used for metric scale: head-neck-thorax-pelvis, then each leg pelvis-hip-knee-ankle
@@ -220,9 +222,13 @@ class KeypointLifter(nn.Module):
 
 
 # -- files --------------------------------------------------------------------------------------------
-def default_lifter_path(supervised: bool = False) -> Path:
-    """The lifter shipped inside the package (or its supervised upper-bound twin)."""
+def default_lifter_path(supervised: bool = False, template: str | None = None) -> Path:
+    """The lifter shipped inside the package for a model of `template` (its name): the upright (adult)
+    lifter for `UPRIGHT_TEMPLATES` when shipped, else the infant one (or its supervised upper-bound twin)."""
     name = DEFAULT_SUPERVISED if supervised else DEFAULT_LIFTER
+    upright = Path(str(resources.files("tpt_live.weights").joinpath(DEFAULT_UPRIGHT)))
+    if not supervised and template in UPRIGHT_TEMPLATES and upright.is_file():
+        return upright
     return Path(str(resources.files("tpt_live.weights").joinpath(name)))
 
 
@@ -255,7 +261,7 @@ def load_lifter(path: str | Path) -> Lifter:
     return lifter.eval()
 
 
-def load_default_lifter() -> Lifter | None:
-    """The shipped lifter, or None when this installation has none."""
-    path = default_lifter_path()
+def load_default_lifter(template: str | None = None) -> Lifter | None:
+    """The shipped lifter for a model of `template` (`default_lifter_path`), or None when there is none."""
+    path = default_lifter_path(template=template)
     return load_lifter(path) if path.is_file() else None
