@@ -47,8 +47,8 @@ INFANT_BODY_LENGTH_M = 0.55  # head-to-ankle chain of a 0-6 month infant (crown-
 # 0.82 H, head centre about 0.93 H, thigh and shank 0.245 H, hips 0.05 H apart): 0.70 m spine + 0.95 m leg.
 ADULT_BODY_LENGTH_M = 1.65
 NORMS = ("bones", "root_neck")
-# Mean 2D bone length (15 bones) per root-to-neck length of an unforeshortened body: 0.42 for the synthetic
-# infants, 0.41 for CMU subject 131; with it "bones" and "root_neck" agree on a body seen side-on.
+# Target mean 2D bone length (15 bones) per root_neck: about the 3D mean bone per root-to-neck length (0.36
+# for the synthetic infants, 0.47 for CMU subject 131), so both normalisations give similar sizes.
 BONE_TO_ROOT_NECK = 0.4
 
 
