@@ -267,3 +267,14 @@ def test_deepmimic_motion_keeps_limbs_and_sides(tmp_path: Path) -> None:
     (tmp_path / "other_character.txt").write_text((tmp_path / "character.txt").read_text())
     with pytest.raises(InputError, match="character"):
         load_motion(tmp_path / "move.txt")  # two character files beside it: which one?
+
+
+def test_heading_of_a_body_on_its_side_follows_the_trunk(tmp_path: Path) -> None:
+    from tpt_live.mocap import heading
+
+    joints, fps = load_motion(_write_bvh(tmp_path / "walk.bvh"))
+    np.testing.assert_allclose(heading(joints), [0, 0, 1], atol=0.2)  # facing +z, as written
+    on_side = joints @ np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).T  # left -> up, up -> -x
+    np.testing.assert_allclose(heading(on_side), [-1, 0, 0], atol=0.1)
+    doc = view_clip(on_side, View(0.0, 10.0, 5.0), fps, "side")
+    assert len(doc["frames"]) == len(joints)

@@ -294,19 +294,22 @@ VIEW_PRESETS: dict[str, tuple[View, ...]] = {
 }
 
 
-def heading(joints: np.ndarray, seconds: int = 30) -> np.ndarray:
-    """Unit forward direction (3,) in the ground plane of a y-up pose sequence (N, 16, 3): left x up,
-    averaged over the first `seconds` frames (hip and shoulder lines)."""
+def heading(joints: np.ndarray, frames: int = 30) -> np.ndarray:
+    """Unit reference direction (3,) in the ground plane of a y-up pose sequence (N, 16, 3), from the first
+    `frames` frames: the facing (left x up, hip and shoulder lines) of a standing or lying-on-the-back body;
+    when that is near vertical (a body on its side) the trunk axis (pelvis -> thorax) on the ground; else +z."""
     J = JOINT_INDEX
-    left = (
-        joints[:seconds, [J["left_hip"], J["left_shoulder"]]] - joints[:seconds, [J["right_hip"], J["right_shoulder"]]]
+    first = joints[:frames]
+    left = (first[:, [J["left_hip"], J["left_shoulder"]]] - first[:, [J["right_hip"], J["right_shoulder"]]]).mean(
+        (0, 1)
     )
-    f = np.cross(left.reshape(-1, 3).mean(0), np.array([0.0, 1.0, 0.0]))
-    f[1] = 0.0
-    norm = np.linalg.norm(f)
-    if norm < 1e-9:
-        raise InputError("cannot tell the subject's facing: hips and shoulders are not level")
-    return f / norm
+    up = np.array([0.0, 1.0, 0.0])
+    trunk = (first[:, J["thorax"]] - first[:, J["pelvis"]]).mean(0)
+    for f, scale in ((np.cross(left, up), np.linalg.norm(left)), (trunk, np.linalg.norm(trunk))):
+        f = f - f[1] * up
+        if np.linalg.norm(f) > 0.3 * scale > 0:
+            return f / np.linalg.norm(f)
+    return np.array([0.0, 0.0, 1.0])
 
 
 def view_clip(
