@@ -224,8 +224,8 @@ def test_import_mocap_resamples(tmp_path: Path) -> None:
 
 def _deepmimic(folder: Path) -> Path:
     """A two-leg, two-arm DeepMimic character facing +x (left on -z) and a 3-frame motion with bent knees."""
-    names = ["root", "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow",
-             "right_wrist", "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist"]  # fmt: skip
+    names = ["root", "chest", "neck"] + [f"{s}_{j}" for s in ("right", "left")
+                                          for j in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]  # fmt: skip
     parents = [-1, 0, 1, 0, 3, 4, 1, 6, 7, 0, 9, 10, 1, 12, 13]
     attach = [(0, 0, 0), (0, 0.24, 0), (0, 0.22, 0), (0, 0, 0.085), (0, -0.42, 0), (0, -0.41, 0), (0, 0.24, 0.18),
               (0, -0.27, 0), (0, -0.26, 0), (0, 0, -0.085), (0, -0.42, 0), (0, -0.41, 0), (0, 0.24, -0.18),

@@ -48,6 +48,7 @@ def _root(
 app.command()(train.train)
 app.command()(evaluate.evaluate)
 app.command("train-lifter")(lifting.train_lifter)
+app.command()(lifting.mocap)
 app.command()(export.export)
 app.command()(track.track)
 app.command()(track.bench)

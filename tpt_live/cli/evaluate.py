@@ -1,5 +1,5 @@
 """`tpt-live evaluate`: 2D (and 3D) error of a model on `tpt-live synth` output, or PCK on a COCO keypoints
-file, as tables and JSON."""
+file, as tables and JSON; 3D only on a keypoint-only folder (`tpt-live mocap` output)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,10 @@ def evaluate(
     ] = None,
 ) -> None:
     """Measure the 2D keypoint error of a model on `tpt-live synth` output (and 3D error when a lifter exists),
-    or its PCK of the torso diagonal on a COCO person-keypoints file (docs/EVALUATION.md)."""
+    or its PCK of the torso diagonal on a COCO person-keypoints file (docs/EVALUATION.md).
+
+    A folder of synth-format JSON without videos (e.g. `tpt-live mocap` output) gets the 3D figures only,
+    with the ground-truth 2D as the lifter's input, overall and per file."""
     import json
     from pathlib import Path
 
@@ -57,6 +60,13 @@ def evaluate(
         return
     if not Path(data).is_dir():
         raise InputError(f"{data} is neither a folder of `tpt-live synth` output nor a COCO file (without --roi)")
+    from tpt_live.evaluation.evaluate3d import has_videos, load_keypoint_clips
+
+    if not has_videos(data):  # keypoint-only folder (`tpt-live mocap`): 3D figures from ground-truth 2D
+        r3 = _evaluate_3d(load_keypoint_clips(data), lifter, supervised_lifter, required=True)
+        if json_out:
+            Path(json_out).write_text(json.dumps({"3d": r3}, indent=1) + "\n")
+        return
     engine = open_backend(model, backend=backend)
     size = engine.input_size
     from tpt_live.crop import parse_roi
@@ -88,29 +98,51 @@ def evaluate(
     if baseline is not None:
         table.add_row("template only", f"{baseline:.2f}", *[""] * 6)
     Console(stderr=True).print(table)
-    from tpt_live.evaluation.evaluate3d import report_3d
+    from tpt_live.crop import to_source
+    from tpt_live.evaluation.evaluate3d import KeypointClip
+
+    preds = np.split(np.concatenate(predicted), np.cumsum([len(v.kp2d) for v in videos])[:-1])
+    clips = [KeypointClip(v.name, to_source(v.kp2d, v.box, size), v.kp3d, to_source(p, v.box, size))
+             for v, p in zip(videos, preds, strict=True)]  # fmt: skip
+    r3 = _evaluate_3d(clips, lifter, supervised_lifter)
+    if r3 is not None:
+        result["3d"] = r3
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def _evaluate_3d(clips: list, lifter: str | None, supervised_lifter: str | None, required: bool = False) -> dict | None:
+    """3D figures of `clips` (`KeypointClip`, source pixels) and their tables on stderr; None without a lifter."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from tpt_live.evaluation.evaluate3d import report_clips
     from tpt_live.lifter import default_lifter_path, load_lifter
 
     lifter_path = Path(lifter) if lifter else default_lifter_path()
-    if lifter or lifter_path.is_file():
-        sup_path = Path(supervised_lifter) if supervised_lifter else default_lifter_path(supervised=True)
-        sup = load_lifter(sup_path) if supervised_lifter or sup_path.is_file() else None
-        gt2d, gt3d = (np.concatenate([getattr(v, k) for v in videos]) for k in ("kp2d", "kp3d"))
-        r3 = result["3d"] = report_3d(gt2d, gt3d, load_lifter(lifter_path), sup, np.concatenate(predicted))
-        table = Table(title="3D, mm; the last four columns are P-MPJPE (refl: reflection allowed)")
-        for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "refl", "flat", "supervised", "true depth"):
-            table.add_column(col)
-        for label, r in (("ground truth", r3), ("2D model", r3["from_model_2d"])):
-            keys = (
-                "mpjpe_mm",
-                "n_mpjpe_mm",
-                "p_mpjpe_mm",
-                "p_mpjpe_reflect_mm",
-                "flat_p_mpjpe_mm",
-                "supervised_p_mpjpe_mm",
-                "oracle_depth_p_mpjpe_mm",
-            )
+    if not (lifter or required or lifter_path.is_file()):
+        return None
+    sup_path = Path(supervised_lifter) if supervised_lifter else default_lifter_path(supervised=True)
+    sup = load_lifter(sup_path) if supervised_lifter or sup_path.is_file() else None
+    r3 = report_clips(clips, load_lifter(lifter_path), sup)
+    console = Console(stderr=True)
+    table = Table(title="3D, mm; the last four columns are P-MPJPE (refl: reflection allowed)")
+    for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "refl", "flat", "supervised", "true depth"):
+        table.add_column(col)
+    keys = ("mpjpe_mm", "n_mpjpe_mm", "p_mpjpe_mm", "p_mpjpe_reflect_mm", "flat_p_mpjpe_mm",
+            "supervised_p_mpjpe_mm", "oracle_depth_p_mpjpe_mm")  # fmt: skip
+    for label, r in (("ground truth", r3), ("2D model", r3.get("from_model_2d"))):
+        if r is not None:
             table.add_row(label, *(f"{r[k]:.1f}" if k in r else "" for k in keys))
-        Console(stderr=True).print(table)
-    if json_out:
-        Path(json_out).write_text(json.dumps(result, indent=1) + "\n")
+    console.print(table)
+    table = Table(title="3D per file, ground-truth 2D, mm")
+    for col in ("file", "frames", "P-MPJPE", "flat", "ratio", "true depth", "N-MPJPE"):
+        table.add_column(col, no_wrap=col == "file")
+    for name, r in r3["per_file"].items():
+        ratio = r["p_mpjpe_mm"] / max(r["flat_p_mpjpe_mm"], 1e-9)
+        table.add_row(name, str(r["n_frames"]), f"{r['p_mpjpe_mm']:.1f}", f"{r['flat_p_mpjpe_mm']:.1f}",
+                      f"{ratio:.2f}", f"{r['oracle_depth_p_mpjpe_mm']:.1f}", f"{r['n_mpjpe_mm']:.1f}")  # fmt: skip
+    console.print(table)
+    return r3

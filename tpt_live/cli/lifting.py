@@ -1,4 +1,5 @@
-"""`tpt-live train-lifter`: options -> `LifterTrainConfig` -> `trainer.lifter_train.train_lifter`."""
+"""`tpt-live train-lifter`: options -> `LifterTrainConfig` -> `trainer.lifter_train.train_lifter`;
+`tpt-live mocap`: motion capture -> virtual cameras -> keypoint-only synth JSON (`tpt_live.mocap`)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,12 @@ def train_lifter(
     sign_weight: Annotated[
         float, typer.Option(help="Infant views: weight of the lying-on-a-mat prior (no joint behind the torso).")
     ] = 10.0,
+    limits_weight: Annotated[
+        float | None,
+        typer.Option(help="Weight of the knee/hip joint limits (depth-sign prior; default 10 upright, 0 infant)."),
+    ] = None,
     body_length: Annotated[
-        float | None, typer.Option(help="Assumed head-to-ankle length in metres (default 0.55 infant, 1.45 upright).")
+        float | None, typer.Option(help="Assumed head-to-ankle length in metres (default 0.55 infant, 1.65 upright).")
     ] = None,
     supervised: Annotated[
         bool, typer.Option(help="Learn from synth 3D ground truth instead (the supervised upper bound).")
@@ -59,7 +64,7 @@ def train_lifter(
     ratios = load_bone_ratios(bone_ratios) if bone_ratios else None
     cfg = LifterTrainConfig(steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise,
                             supervised=supervised, seed=seed, bone_ratios=ratios, w_bone=bone_weight,
-                            w_sign=sign_weight)  # fmt: skip
+                            w_sign=sign_weight, w_limits=limits_weight)  # fmt: skip
     seqs = load_sequences(poses)
 
     def show(row: dict) -> None:
@@ -68,3 +73,37 @@ def train_lifter(
 
     path = run_training(seqs, out, cfg, model_cfg, on_log=show)
     typer.echo(f"lifter: {path}", err=True)
+
+
+def mocap(
+    files: Annotated[list[str], typer.Argument(help="BVH files or DeepMimic motions (with their character file).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder for <clip>_az<A>_el<E>.json (created if needed).")],
+    views: Annotated[
+        str, typer.Option(help="Camera preset: upright (4 azimuths, 10 deg down) or ring (16).")
+    ] = "upright",
+    azimuth: Annotated[
+        list[float] | None,
+        typer.Option(help="Azimuths in degrees (0: in front, 90: at the left); replaces the preset."),
+    ] = None,
+    elevation: Annotated[float, typer.Option(help="Elevation in degrees with --azimuth (> 0 looks down).")] = 10.0,
+    distance: Annotated[float, typer.Option(help="Camera distance to the pelvis in metres with --azimuth.")] = 5.0,
+    fps: Annotated[float, typer.Option(help="Keep about this frame rate (every k-th frame); 0 keeps all.")] = 30.0,
+    unit: Annotated[
+        float | None, typer.Option(help="Metres per file unit; default: the one of m, cm, inch, CMU giving an adult.")
+    ] = None,
+    up: Annotated[str, typer.Option(help="Vertical axis of the file: y or z.")] = "y",
+    size: Annotated[str, typer.Option(help="Image size WIDTHxHEIGHT of the virtual cameras.")] = "640x480",
+) -> None:
+    """Film motion capture with virtual cameras into keypoint-only synth JSON (for train-lifter, evaluate)."""
+    from tpt_live.errors import InputError
+    from tpt_live.mocap import VIEW_PRESETS, View, import_mocap
+    from tpt_live.synth import parse_size
+
+    if azimuth:
+        cams = tuple(View(a, elevation, distance) for a in azimuth)
+    elif views in VIEW_PRESETS:
+        cams = VIEW_PRESETS[views]
+    else:
+        raise InputError(f"views {views!r} is not one of {tuple(VIEW_PRESETS)} (or give --azimuth)")
+    written = import_mocap(files, out, cams, fps or None, unit, up, parse_size(size))
+    typer.echo(f"wrote {len(written)} clips ({len(files)} files x {len(cams)} views) to {out}", err=True)
