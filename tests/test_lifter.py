@@ -238,3 +238,16 @@ def test_depth_oracle_is_exact_where_the_geometry_holds_and_keeps_2d_noise() -> 
     assert 0.1 < noisy["oracle_depth_p_mpjpe_mm"] < noisy["flat_p_mpjpe_mm"]
     lifted = depth_oracle(gt2d, P)
     assert lifted.shape == G.shape and np.abs(lifted[:, 0]).max() == 0.0
+
+
+def test_the_template_picks_the_shipped_lifter() -> None:
+    from tpt_live.lifter import default_lifter_path
+
+    infant, upright = default_lifter_path(template="infant"), default_lifter_path(template="tpose")
+    assert infant.name == "lifter.safetensors" and upright.name == "lifter_upright.safetensors"
+    assert default_lifter_path() == infant and default_lifter_path(template="arms_down") == upright
+    assert default_lifter_path(supervised=True, template="tpose").name == "lifter_supervised.safetensors"
+    adult = load_lifter(upright)
+    assert adult.cfg.norm == "bones" and adult.cfg.body_length_m == pytest.approx(1.65)
+    assert adult.metadata["training"]["views"] == "upright" and adult.metadata["training"]["w_limits"] == 10
+    assert load_lifter(infant).cfg.norm == "root_neck"  # written before the option: keeps its normalisation

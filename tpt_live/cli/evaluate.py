@@ -125,7 +125,8 @@ def _evaluate_3d(clips: list, lifter: str | None, supervised_lifter: str | None,
     if not (lifter or required or lifter_path.is_file()):
         return None
     sup_path = Path(supervised_lifter) if supervised_lifter else default_lifter_path(supervised=True)
-    sup = load_lifter(sup_path) if supervised_lifter or sup_path.is_file() else None
+    # the shipped supervised bound is the infant one: on a keypoint-only (mocap) folder only when asked for
+    sup = load_lifter(sup_path) if supervised_lifter or (sup_path.is_file() and not required) else None
     r3 = report_clips(clips, load_lifter(lifter_path), sup)
     console = Console(stderr=True)
     table = Table(title="3D, mm; the last four columns are P-MPJPE (refl: reflection allowed)")
