@@ -97,9 +97,7 @@ def scale_aligned_l2(Y: Tensor, G: Tensor) -> Tensor:
     return ((s * Y - G) ** 2).sum(-1).mean()
 
 
-_LEGS = tuple(
-    (JOINT_INDEX[f"{s}_hip"], JOINT_INDEX[f"{s}_knee"], JOINT_INDEX[f"{s}_ankle"]) for s in ("left", "right")
-)
+_LEGS = tuple((JOINT_INDEX[f"{s}_hip"], JOINT_INDEX[f"{s}_knee"], JOINT_INDEX[f"{s}_ankle"]) for s in ("left", "right"))
 
 
 def body_axes(Y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
