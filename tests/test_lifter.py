@@ -251,3 +251,15 @@ def test_the_template_picks_the_shipped_lifter() -> None:
     assert adult.cfg.norm == "bones" and adult.cfg.body_length_m == pytest.approx(1.65)
     assert adult.metadata["training"]["views"] == "upright" and adult.metadata["training"]["w_limits"] == 10
     assert load_lifter(infant).cfg.norm == "root_neck"  # written before the option: keeps its normalisation
+
+
+def test_depth_flip_better_counts_frames_with_the_wrong_depth_sign() -> None:
+    from tpt_live.evaluate3d import depth_flip_better
+
+    rng = np.random.default_rng(4)
+    G = rng.normal(size=(20, NUM_JOINTS, 3)) * 0.2
+    G -= G[:, :1]
+    mirrored = G * np.array([1.0, 1.0, -1.0])
+    assert depth_flip_better(G, G) == 0.0 and depth_flip_better(mirrored, G) == 1.0
+    half = np.concatenate([G[:10], mirrored[10:]])
+    assert depth_flip_better(half, G) == 0.5

@@ -59,6 +59,17 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray, reflection: bool = False)
     return scale[:, None, None] * (P @ R) + mu_g
 
 
+def depth_flip_better(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Fraction of frames whose depth mirror (z -> -z about the root) has the lower P-MPJPE: the frames a
+    lifter got the depth sign wrong on (about 0.5 for a lifter that ignores the sign; 0 is best)."""
+
+    def per_frame(p: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(procrustes_align(p, gt) - gt, axis=-1).mean(-1)
+
+    flipped = pred * np.array([1.0, 1.0, -1.0])
+    return float((per_frame(flipped) < per_frame(pred)).mean())
+
+
 def p_mpjpe(pred: np.ndarray, gt: np.ndarray, reflection: bool = False) -> float:
     """MPJPE after the per-frame Procrustes alignment."""
     return mpjpe(procrustes_align(pred, gt, reflection), gt)
@@ -117,9 +128,9 @@ def evaluate_3d(
 ) -> dict[str, float]:
     """Figures of one 2D input (N, J, 2) against ground truth (N, J, 3) metres, camera axes.
 
-    Keys: the lifter's `mpjpe_mm`, `n_mpjpe_mm`, `p_mpjpe_mm`, `p_mpjpe_reflect_mm`; the floor's
-    `flat_n_mpjpe_mm`, `flat_p_mpjpe_mm`, ...; the depth oracle's `oracle_depth_p_mpjpe_mm`, ...; the
-    supervised bound's `supervised_p_mpjpe_mm`, ...
+    Keys: the lifter's `mpjpe_mm`, `n_mpjpe_mm`, `p_mpjpe_mm`, `p_mpjpe_reflect_mm`, `depth_flip_better_frac`;
+    the floor's `flat_n_mpjpe_mm`, `flat_p_mpjpe_mm`, ...; the depth oracle's `oracle_depth_p_mpjpe_mm`, ...;
+    the supervised bound's `supervised_p_mpjpe_mm`, ...
     """
     gt = kp3d - kp3d[:, :1]
     result = {f"flat_{k}": v for k, v in scores(flat_pose(kp2d), gt, metric=False).items()}
@@ -127,7 +138,9 @@ def evaluate_3d(
     oracle = depth_oracle(kp2d, kp3d, *geometry)  # through the evaluated lifter's geometry
     result |= {f"oracle_depth_{k}": v for k, v in scores(oracle, gt, metric=False).items()}
     if lifter is not None:
-        result |= scores(lift_metric(lifter, kp2d), gt)
+        pred = lift_metric(lifter, kp2d)
+        result |= scores(pred, gt)
+        result["depth_flip_better_frac"] = depth_flip_better(pred, gt)
     if supervised is not None:
         result |= {f"supervised_{k}": v for k, v in scores(lift_metric(supervised, kp2d), gt).items()}
     result["n_frames"] = float(len(kp2d))
@@ -197,7 +210,14 @@ def load_keypoint_clips(folder: str | Path) -> list[KeypointClip]:
     return clips
 
 
-PER_FILE_KEYS = ("mpjpe_mm", "n_mpjpe_mm", "p_mpjpe_mm", "flat_p_mpjpe_mm", "oracle_depth_p_mpjpe_mm")
+PER_FILE_KEYS = (
+    "mpjpe_mm",
+    "n_mpjpe_mm",
+    "p_mpjpe_mm",
+    "flat_p_mpjpe_mm",
+    "oracle_depth_p_mpjpe_mm",
+    "depth_flip_better_frac",
+)
 
 
 def report_clips(clips: list[KeypointClip], lifter: Lifter | None, supervised: Lifter | None) -> dict:
