@@ -6,8 +6,9 @@
 The JSON holds `LifterTrainConfig` fields plus `LifterConfig` fields (hidden, blocks, dropout, camera_distance,
 norm, body_length_m); the rest are the `tpt-live train-lifter` defaults. Folders are `tpt-live mocap` output.
 Prints one JSON line per seed (P-MPJPE without reflection, mm, ground-truth 2D input: overall `p`, the flat
-floor `flat`, their ratio, `flip` the fraction of frames whose depth mirror scores better, and `per_clip` {motion: [p, flat]} with the views of a motion pooled) and a last
-line with the mean and the standard deviation over the seeds.
+floor `flat`, their ratio, `flip` the fraction of frames whose depth mirror scores better, and `per_clip`
+{motion: [p, flat]} with the views of a motion pooled) and a last line with the mean and the standard
+deviation over the seeds.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def main() -> None:
             per_clip[m] = [round(e["p_mpjpe_mm"], 1), round(e["flat_p_mpjpe_mm"], 1)]
         row = {"run": str(path), "seed": seed, "options": given, "p": round(r["p_mpjpe_mm"], 1),
                "flat": round(r["flat_p_mpjpe_mm"], 1), "ratio": round(r["p_mpjpe_mm"] / r["flat_p_mpjpe_mm"], 3),
-               "n": round(r["n_mpjpe_mm"], 1), "flip": round(r["depth_flip_better_frac"], 3), "per_clip": per_clip, "seconds": round(time.time() - start)}  # fmt: skip
+               "n": round(r["n_mpjpe_mm"], 1), "flip": round(r["depth_flip_better_frac"], 3), "per_clip": per_clip,
+               "seconds": round(time.time() - start)}  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
     p = np.array([r["p"] for r in rows])
