@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tpt_live.evaluate3d import evaluate_3d, load_keypoint_clips, report_clips
+from tpt_live.evaluation.evaluate3d import evaluate_3d, load_keypoint_clips, report_clips
 from tpt_live.lifter import LifterConfig, load_lifter
 from trainer.lifter_train import LifterTrainConfig, load_sequences, train_lifter
 

@@ -254,7 +254,7 @@ def test_the_template_picks_the_shipped_lifter() -> None:
 
 
 def test_depth_flip_better_counts_frames_with_the_wrong_depth_sign() -> None:
-    from tpt_live.evaluate3d import depth_flip_better
+    from tpt_live.evaluation.evaluate3d import depth_flip_better
 
     rng = np.random.default_rng(4)
     G = rng.normal(size=(20, NUM_JOINTS, 3)) * 0.2

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tpt_live.cli import app
 from tpt_live.errors import InputError
-from tpt_live.evaluate3d import has_videos, load_keypoint_clips, report_clips
+from tpt_live.evaluation.evaluate3d import has_videos, load_keypoint_clips, report_clips
 from tpt_live.lifter import Lifter, LifterConfig, save_lifter
 from tpt_live.mocap import View, bvh_joints, import_mocap, load_motion, read_bvh, view_clip
 from tpt_live.skeleton import JOINT_INDEX
