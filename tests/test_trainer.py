@@ -222,3 +222,11 @@ def test_pairs_mirror_across_the_subject_axis():
     assert mirror_axis(TrainConfig()) == "x"
     assert [mirror_axis(TrainConfig(init_rotation=d)) for d in (90, -90, 180, 80)] == ["y", "y", "x", "y"]
     assert mirror_axis(TrainConfig(init_rotation=90, flip_axis="x")) == "x"
+
+
+def test_head_turns_training_frames_as_track_does(clip_dir):
+    up = load_scenes([clip_dir], 32)[0].frames
+    right = load_scenes([clip_dir], 32, head="right")[0].frames
+    assert np.array_equal(right, np.rot90(up, 1, axes=(1, 2)))  # one counter-clockwise quarter turn
+    with pytest.raises(InputError, match="--head"):
+        load_scenes([clip_dir], 32, head="sideways")
