@@ -45,3 +45,43 @@ def test_vgg_loads_torchvision_format_weights(tmp_path):
     assert not any(p.requires_grad for p in vgg.parameters())
     with pytest.raises(InputError):
         Vgg19Relu32(tmp_path / "missing.pth")
+
+
+def test_weighted_reconstruction_ignores_pixels_of_weight_zero():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16)
+    weight = torch.zeros(2, 1, 16, 16)
+    weight[..., 4:12, 5:12] = 1.0
+    off = x.clone()
+    off[..., :, :2] = 1 - off[..., :, :2]  # differs only where the weight is 0, beyond the SSIM window's reach
+    assert reconstruction_loss(x, off, weight=weight) == pytest.approx(0.0, abs=1e-5)
+    assert reconstruction_loss(x, off) > 0.02  # the unweighted loss sees it
+    on = x.clone()
+    on[..., 6:10, 6:10] = 1 - on[..., 6:10, 6:10]
+    assert reconstruction_loss(x, on, weight=weight) > reconstruction_loss(x, on)  # a quarter of the weighted area
+
+
+def test_effnet_perceptual_loss_loads_packaged_weights_and_respects_the_weight():
+    from trainer.perceptual import EffNetLite0Early
+
+    net = EffNetLite0Early()
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    feats = net(x)
+    assert [tuple(f.shape) for f in feats] == [(2, 16, 16, 16), (2, 24, 8, 8)]
+    assert not any(p.requires_grad for p in net.parameters())
+    net.train()
+    assert not net.training  # BN keeps ImageNet statistics
+    assert reconstruction_loss(x, x, net) == pytest.approx(0.0, abs=1e-5)
+    y = (x + 0.3).clamp(0, 1)
+    plain = reconstruction_loss(x, y)
+    assert reconstruction_loss(x, y, net) > plain + 0.01  # the feature term adds
+
+
+def test_effnet_rejects_a_foreign_state_dict(tmp_path):
+    from trainer.perceptual import EffNetLite0Early
+
+    path = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, path)
+    with pytest.raises(InputError, match="EfficientNet-Lite0"):
+        EffNetLite0Early(path)

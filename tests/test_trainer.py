@@ -12,8 +12,16 @@ from tpt_live.crop import CropBox
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
 from tpt_live.synth import SynthConfig, render_clip, write_clip
-from trainer.data import PairSampler, load_scenes
-from trainer.loop import TrainConfig, train
+from trainer.data import PairConfig, PairSampler, Scene, load_scenes
+from trainer.loop import (
+    ADAPTATION,
+    ADAPTATION_MINUTES,
+    TrainConfig,
+    check_run_dir,
+    make_config,
+    mirror_axis,
+    train,
+)
 
 TINY = ModelConfig(input_size=32, widths=(8, 16, 16), hidden=16, template="infant")
 
@@ -32,7 +40,7 @@ def test_pair_sampler_pairs_frames_of_one_scene_and_flips_both():
     b = np.full((5, 4, 4, 3), 255, np.uint8)
     b[:, :, 0] = 0  # left column dark: flipping moves it right
     sampler = PairSampler([a, b], seed=0)
-    x, y = sampler.sample(64)
+    x, y, _ = sampler.sample(64)
     assert x.shape == (64, 3, 4, 4)
     same_scene = (x.mean((1, 2, 3)) > 0.1) == (y.mean((1, 2, 3)) > 0.1)
     assert bool(same_scene.all())
@@ -48,8 +56,8 @@ def test_sampler_rejects_single_frame_scenes():
 
 
 def test_load_scenes_with_a_roi_crops_before_resizing(clip_dir):
-    full = load_scenes([clip_dir], 32)[0]
-    top_left = load_scenes([clip_dir], 16, roi=CropBox(0, 0, 16, 16))[0]
+    full = load_scenes([clip_dir], 32)[0].frames
+    top_left = load_scenes([clip_dir], 16, roi=CropBox(0, 0, 16, 16))[0].frames
     assert top_left.shape == (24, 16, 16, 3)
     # a 16x16 crop at its own size is the top-left block of the 32x32 frames, up to codec rounding
     assert np.abs(top_left.astype(int) - full[:, :16, :16].astype(int)).mean() < 2
@@ -57,10 +65,11 @@ def test_load_scenes_with_a_roi_crops_before_resizing(clip_dir):
 
 def test_load_scenes_decodes_and_caches(clip_dir, tmp_path):
     scenes = load_scenes([clip_dir], 32, cache_dir=tmp_path / "cache")
-    assert [s.shape for s in scenes] == [(24, 32, 32, 3)] * 2
+    assert [s.frames.shape for s in scenes] == [(24, 32, 32, 3)] * 2
+    assert [s.fps for s in scenes] == [30.0, 30.0] and scenes[0].background.shape == (32, 32, 3)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
     again = load_scenes([clip_dir], 32, cache_dir=tmp_path / "cache")
-    assert all(np.array_equal(a, b) for a, b in zip(scenes, again, strict=True))
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(scenes, again, strict=True))
 
 
 def test_training_loss_falls_and_checkpoints_round_trip(clip_dir, tmp_path):
@@ -126,3 +135,98 @@ def test_torchrun_two_processes_gloo(clip_dir, tmp_path):
     meta = json.loads((tmp_path / "ddp" / "model.json").read_text())
     assert meta["train"]["world_size"] == 2
     assert torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)["step"] == 6
+
+
+def _indexed_scene(n: int, fps: float | None) -> Scene:
+    """Frame i is filled with the value i (so a pair's frame indices can be read back)."""
+    frames = np.repeat(np.arange(n, dtype=np.uint8)[:, None, None, None], 4, 1).repeat(4, 2).repeat(3, 3)
+    return Scene(frames, fps)
+
+
+def test_pair_gap_follows_the_frame_rate():
+    sampler = PairSampler([_indexed_scene(100, 10.0)], seed=0, cfg=PairConfig(gap_s=(0.2, 0.5), flip=False))
+    x, y, bg = sampler.sample(256)
+    gaps = (x[:, 0, 0, 0] * 255 - y[:, 0, 0, 0] * 255).round().abs()
+    assert gaps.min() == 2 and gaps.max() == 5  # 0.2-0.5 s at 10 fps
+    assert bool((x[:, 0, 0, 0] > y[:, 0, 0, 0]).any() and (x[:, 0, 0, 0] < y[:, 0, 0, 0]).any())  # both orders
+    assert bg.shape == x.shape
+    anywhere = PairSampler([_indexed_scene(100, None)], seed=0, cfg=PairConfig(gap_s=(0.2, 0.5)))  # no fps
+    x, y, _ = anywhere.sample(256)
+    assert (x[:, 0, 0, 0] * 255 - y[:, 0, 0, 0] * 255).round().abs().max() > 20
+
+
+def test_near_identical_pairs_are_redrawn():
+    frames = np.zeros((40, 8, 8, 3), np.uint8)
+    frames[20:, :, :4] = np.arange(20, dtype=np.uint8)[:, None, None, None] * 12  # only frames 20-39 move
+    cfg = PairConfig(min_moving=0.1, flip=False)
+    sampler = PairSampler([Scene(frames, 30.0)], seed=0, cfg=cfg)
+    x, y, _ = sampler.sample(200)
+    moving = ((x - y).abs().amax(1) > 0.1).float().mean((1, 2))
+    assert float((moving >= 0.1).float().mean()) > 0.9 and sampler.redrawn > 0
+    x, y, _ = PairSampler([Scene(frames, 30.0)], seed=0, cfg=PairConfig(flip=False)).sample(200)
+    assert float((((x - y).abs().amax(1) > 0.1).float().mean((1, 2)) >= 0.1).float().mean()) < 0.9
+
+
+def test_minutes_stops_the_run_and_saves(clip_dir, tmp_path):
+    torch.set_num_threads(1)
+    scenes = load_scenes([clip_dir], TINY.input_size)
+    cfg = TrainConfig(steps=10**9, minutes=0.02, batch=2, log_every=1000, bf16=False, background=True,
+                      gap_s=(0.1, 0.5), min_moving=0.001, probe_frames=6)  # fmt: skip
+    summary = train(scenes, tmp_path / "run", TINY, cfg, device="cpu")
+    run = tmp_path / "run"
+    assert summary["stopped_by"] == "minutes" and 0 < summary["steps_done"] < 10**9
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == summary["steps_done"]
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == summary["steps_done"]
+    assert (run / "before_after.png").exists() and summary["probe_frames"] == 6
+    assert json.loads((run / "summary.json").read_text())["steps_done"] == summary["steps_done"]
+    for key in ("bone_cv", "flip_err_pct", "template_gain", "moved_mean_pct"):
+        assert key in summary
+    load_model(run / "model.safetensors")
+
+
+def test_run_folder_is_never_silently_reused(tmp_path):
+    run = tmp_path / "run"
+    check_run_dir(run, resume=False, force=False)  # missing: fine
+    (run / "cache").mkdir(parents=True)
+    check_run_dir(run, resume=False, force=False)  # only the frame cache: fine
+    (run / "metrics.jsonl").write_text("{}\n")
+    (run / "notes.txt").write_text("mine\n")
+    with pytest.raises(InputError, match="not empty"):
+        check_run_dir(run, resume=False, force=False)
+    with pytest.raises(InputError, match="does not exist"):
+        check_run_dir(run, resume=True, force=False)  # nothing to resume
+    check_run_dir(run, resume=False, force=True)
+    assert not (run / "metrics.jsonl").exists() and (run / "notes.txt").exists() and (run / "cache").is_dir()
+
+
+def test_adaptation_defaults_apply_only_with_init():
+    plain = make_config(False, steps=None, minutes=None, lr=None, background=None)
+    assert plain == TrainConfig()
+    adapt = make_config(True, steps=None, minutes=None, lr=None, background=None)
+    assert adapt.minutes == ADAPTATION_MINUTES and adapt.background and adapt.gap_s == (0.2, 2.0)
+    assert adapt.freeze_steps == ADAPTATION["freeze_steps"] and adapt.sigma_start == 1.0
+    mine = make_config(True, steps=50, background=False, gap_s="any", lr=1e-3)
+    assert (mine.steps, mine.minutes, mine.background, mine.gap_s, mine.lr) == (50, None, False, None, 1e-3)
+    timed = make_config(False, minutes=2.0)
+    assert timed.minutes == 2.0 and timed.steps > 10**6
+
+
+def test_pairs_mirror_across_the_subject_axis():
+    a = np.zeros((5, 4, 4, 3), np.uint8)
+    a[:, 0] = 255  # top row bright: a top-bottom mirror moves it to the bottom
+    sampler = PairSampler([Scene(a, None)], seed=0, cfg=PairConfig(flip_axis="y"))
+    x, y, bg = sampler.sample(64)
+    flipped = x[:, 0, 3, 0] > 0.5
+    assert torch.equal(flipped, y[:, 0, 3, 0] > 0.5) and torch.equal(flipped, bg[:, 0, 3, 0] > 0.5)
+    assert 0 < int(flipped.sum()) < 64 and bool((x[:, 0, :, 0].amax(1) > 0.5).all())  # rows swap, columns stay
+    assert mirror_axis(TrainConfig()) == "x"
+    assert [mirror_axis(TrainConfig(init_rotation=d)) for d in (90, -90, 180, 80)] == ["y", "y", "x", "y"]
+    assert mirror_axis(TrainConfig(init_rotation=90, flip_axis="x")) == "x"
+
+
+def test_head_turns_training_frames_as_track_does(clip_dir):
+    up = load_scenes([clip_dir], 32)[0].frames
+    right = load_scenes([clip_dir], 32, head="right")[0].frames
+    assert np.array_equal(right, np.rot90(up, 1, axes=(1, 2)))  # one counter-clockwise quarter turn
+    with pytest.raises(InputError, match="--head"):
+        load_scenes([clip_dir], 32, head="sideways")

@@ -2,7 +2,8 @@
 
 Frames are decoded once, letterboxed into the model input in the decoder (swscale; one scale for both
 axes, as `tpt-live track` does) or cut to the square box around a ROI, and kept in memory as uint8
-(optionally cached on disk), so that training is never decode-bound.
+(optionally cached on disk), so that training is never decode-bound. Every scene also carries
+its frame rate (for the pair gap in seconds) and a background estimate (`trainer.background`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.crop import CropBox, crop_resize, square_box
+from tpt_live.crop import HEAD_TURNS, CropBox, crop_resize, square_box, turn_input
 from tpt_live.errors import InputError, SourceError
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
+from trainer.background import estimate_background, static_share
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,16 @@ def decode_video(path: Path, size: int, roi: CropBox | None = None) -> np.ndarra
     if not frames:
         raise SourceError(f"{path} holds no decodable frames")
     return np.stack(frames)
+
+
+def video_fps(path: Path) -> float | None:
+    """Average frame rate of the first video stream (None when the container does not say)."""
+    try:
+        with av.open(str(path)) as c:
+            rate = c.streams.video[0].average_rate
+    except (av.FFmpegError, IndexError):
+        return None
+    return float(rate) if rate else None
 
 
 def load_image_folder(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
@@ -66,61 +80,153 @@ def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
     return scenes
 
 
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """One static-camera scene: frames (N, S, S, 3) uint8 RGB, its frame rate, its background estimate."""
+
+    frames: np.ndarray
+    fps: float | None = None  # None: an image folder (no time axis known)
+    name: str = ""
+    background: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))  # (S, S, 3) uint8
+
+    def __post_init__(self) -> None:
+        if self.background.size == 0 and len(self.frames):
+            object.__setattr__(self, "background", estimate_background(self.frames))
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    gap_s: tuple[float, float] | None = None  # frame gap range in seconds (None: any two distinct frames)
+    min_moving: float = 0.0  # redraw pairs with less than this share of changed pixels (0: keep all)
+    moving_threshold: float = 0.1  # a pixel has changed when a channel differs by more than this (0..1)
+    retries: int = 8  # redraws of a near-identical pair before it is kept anyway
+    flip: bool = True  # mirror both frames of a pair (and the background) with p = 0.5
+    flip_axis: str = "x"  # "x": left-right (a head-up subject); "y": top-bottom (a subject lying sideways)
+
+    def __post_init__(self) -> None:
+        if self.gap_s is not None and not 0 <= self.gap_s[0] <= self.gap_s[1]:
+            raise InputError(f"pair gap {self.gap_s} must be MIN,MAX seconds with 0 <= MIN <= MAX, e.g. 0.2,2")
+        if self.flip_axis not in ("x", "y"):
+            raise InputError(f"flip axis {self.flip_axis!r}: use x or y")
+        if not 0 <= self.min_moving < 1:
+            raise InputError(f"min moving share {self.min_moving} must be in [0, 1)")
+
+
 class PairSampler:
     """Random frame pairs of the same scene, as float tensors in [0, 1].
 
     Every scene is held as (N, 3, S, S) uint8. `sample` draws scenes in proportion to their frame
-    counts, two distinct frames per scene, and flips both frames of a pair horizontally with p=0.5.
+    counts, then two distinct frames of that scene: any two, or (with `gap_s` and a known frame rate) a
+    gap drawn uniformly from gap_s x fps frames (at least 1, at most N - 1); a pair in which fewer than
+    `min_moving` of the pixels changed is redrawn. Both frames and the scene's background are mirrored
+    across the subject's long axis (`flip_axis`: x = columns reversed, for a head-up subject)
+    horizontally together with p = 0.5.
     """
 
-    def __init__(self, scenes: list[np.ndarray], seed: int = 0, flip: bool = True) -> None:
-        usable = [s for s in scenes if len(s) >= 2]
+    def __init__(self, scenes: Sequence[Scene | np.ndarray], seed: int = 0, cfg: PairConfig | None = None) -> None:
+        items = [s if isinstance(s, Scene) else Scene(s) for s in scenes]
+        usable = [s for s in items if len(s.frames) >= 2]
         if not usable:
             raise InputError("training needs at least one scene with two or more frames")
-        self.scenes = [torch.from_numpy(np.ascontiguousarray(s.transpose(0, 3, 1, 2))) for s in usable]
-        counts = np.array([len(s) for s in usable], np.float64)
+        self.cfg = cfg or PairConfig()
+        self.scenes = [torch.from_numpy(np.ascontiguousarray(s.frames.transpose(0, 3, 1, 2))) for s in usable]
+        self.backgrounds = [torch.from_numpy(np.ascontiguousarray(s.background.transpose(2, 0, 1))) for s in usable]
+        self.gaps = [self._gap_frames(s) for s in usable]
+        counts = np.array([len(s.frames) for s in usable], np.float64)
         self.weights = torch.from_numpy(counts / counts.sum())
         self.gen = torch.Generator().manual_seed(seed)
-        self.flip = flip
+        self.redrawn = 0  # pairs redrawn for too little motion (diagnostic)
+
+    def _gap_frames(self, scene: Scene) -> tuple[int, int] | None:
+        n = len(scene.frames)
+        if self.cfg.gap_s is None or scene.fps is None:
+            return None
+        lo = min(max(1, round(self.cfg.gap_s[0] * scene.fps)), n - 1)
+        hi = min(max(lo, round(self.cfg.gap_s[1] * scene.fps)), n - 1)
+        return lo, hi
 
     @property
     def num_frames(self) -> int:
         return sum(len(s) for s in self.scenes)
 
-    def sample(self, batch: int) -> tuple[Tensor, Tensor]:
-        """(pose frames, appearance frames), each (B, 3, S, S) float32 in [0, 1]."""
-        which = torch.multinomial(self.weights, batch, replacement=True, generator=self.gen)
-        pose, app = [], []
-        for s in which.tolist():
-            n = len(self.scenes[s])
+    def _draw(self, s: int) -> tuple[int, int]:
+        n = len(self.scenes[s])
+        gaps = self.gaps[s]
+        if gaps is None:
             i = int(torch.randint(n, (1,), generator=self.gen))
-            j = (i + 1 + int(torch.randint(n - 1, (1,), generator=self.gen))) % n
+            return i, (i + 1 + int(torch.randint(n - 1, (1,), generator=self.gen))) % n
+        gap = int(torch.randint(gaps[0], gaps[1] + 1, (1,), generator=self.gen))
+        i = int(torch.randint(n - gap, (1,), generator=self.gen))
+        if bool(torch.rand(1, generator=self.gen) < 0.5):
+            return i + gap, i
+        return i, i + gap
+
+    def _moving_share(self, s: int, i: int, j: int) -> float:
+        a, b = self.scenes[s][i].short(), self.scenes[s][j].short()
+        return float(((a - b).abs().amax(0) > 255 * self.cfg.moving_threshold).float().mean())
+
+    def sample(self, batch: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(pose frames, appearance frames, backgrounds), each (B, 3, S, S) float32 in [0, 1]."""
+        which = torch.multinomial(self.weights, batch, replacement=True, generator=self.gen)
+        pose, app, bg = [], [], []
+        for s in which.tolist():
+            i, j = self._draw(s)
+            for _ in range(self.cfg.retries if self.cfg.min_moving > 0 else 0):
+                if self._moving_share(s, i, j) >= self.cfg.min_moving:
+                    break
+                self.redrawn += 1
+                i, j = self._draw(s)
             pose.append(self.scenes[s][i])
             app.append(self.scenes[s][j])
+            bg.append(self.backgrounds[s])
         x = torch.stack(pose).float().div_(255)
         y = torch.stack(app).float().div_(255)
-        if self.flip:
+        b = torch.stack(bg).float().div_(255)
+        if self.cfg.flip:
             mask = torch.rand(batch, generator=self.gen) < 0.5
-            x[mask] = x[mask].flip(-1)
-            y[mask] = y[mask].flip(-1)
-        return x, y
+            dim = -1 if self.cfg.flip_axis == "x" else -2
+            x[mask] = x[mask].flip(dim)
+            y[mask] = y[mask].flip(dim)
+            b[mask] = b[mask].flip(dim)
+        return x, y, b
 
 
 def load_scenes(
-    inputs: Sequence[str | Path], size: int, roi: CropBox | None = None, cache_dir: Path | None = None
-) -> list[np.ndarray]:
-    """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size and roi)."""
+    inputs: Sequence[str | Path],
+    size: int,
+    roi: CropBox | None = None,
+    cache_dir: Path | None = None,
+    head: str = "up",
+) -> list[Scene]:
+    """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size and roi).
+
+    `head` (up, right, down, left: where the subject's head points in the picture) turns every model input
+    so that the head points up, exactly as `tpt-live track --head` does (`tpt_live.crop.turn_input`).
+    """
+    if head not in HEAD_TURNS:
+        raise InputError(f"--head {head!r}: use one of {', '.join(HEAD_TURNS)} (where the head points)")
     out = []
     for scene in find_scenes(inputs):
-        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox"
+        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox|head={head}"
         cached = cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy") if cache_dir else None
         if cached is not None and cached.exists():
             frames = np.asarray(np.load(cached), np.uint8)
         else:
             frames = decode_video(scene, size, roi) if scene.is_file() else load_image_folder(scene, size, roi)
+            frames = np.stack([turn_input(f, HEAD_TURNS[head]) for f in frames])
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cached, frames)
-        log.info("scene %s: %d frames", scene.name, len(frames))
-        out.append(frames)
+        fps = video_fps(scene) if scene.is_file() else None
+        log.info("scene %s: %d frames%s", scene.name, len(frames), f" at {fps:g} fps" if fps else "")
+        item = Scene(frames, fps, scene.name)
+        still = static_share(item.frames, item.background)
+        if still < 0.5:
+            log.warning(
+                "scene %s: only %.0f%% of the pixels match its background estimate: the camera moves or the "
+                "light changes, so pairs do not share a background (use a static camera)",
+                scene.name,
+                100 * still,
+            )
+        out.append(item)
     return out

@@ -33,3 +33,22 @@ def save_grid(path: Path, x: Tensor, y: Tensor, out: dict[str, Tensor], rows: in
         lines.append(row)
     grid = np.concatenate(lines, 0)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def save_before_after(path: Path, frames: np.ndarray, before: np.ndarray, after: np.ndarray, scale: int = 3) -> None:
+    """Contact sheet of the user's frames: top row the skeleton before training, bottom row after.
+
+    frames: (N, S, S, 3) uint8 RGB; before, after: (N, J, 2) model-input pixels (x = column).
+    """
+    rows = []
+    for kps, colour in ((before, (255, 160, 0)), (after, (0, 255, 255))):
+        tiles = []
+        for image, kp in zip(frames, kps, strict=True):
+            tile = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+            pts = (kp + 0.5) * scale - 0.5
+            for a, b in BONE_INDEX:
+                pa, pb = tuple(int(round(v)) for v in pts[a]), tuple(int(round(v)) for v in pts[b])
+                cv2.line(tile, pa, pb, colour, 1, cv2.LINE_AA)
+            tiles.append(tile)
+        rows.append(np.concatenate(tiles, 1))
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))

@@ -1,11 +1,14 @@
 """The training loop: pairs -> regressor -> warped template -> decoder -> losses; checkpoints, logs.
 
 Scales with `torchrun` (DistributedDataParallel; gloo on CPU, nccl on CUDA): every rank draws its own
-pairs, rank 0 writes checkpoints, metrics and grids.
+pairs, rank 0 writes checkpoints, metrics and grids. A run stops after `steps` or `minutes`, whichever
+comes first, and ends with a before/after contact sheet of the user's frames (`RUN/before_after.png`)
+and `RUN/summary.json` (label-free quality signals, how far the keypoints moved, warnings).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -21,11 +24,16 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from tpt_live.checkpoint import load_model, resolve_device, save_model
+from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
-from trainer.data import PairSampler
+from trainer.background import pair_weight
+from trainer.data import PairConfig, PairSampler, Scene
 from trainer.decoder import Decoder, paint_parts, part_colours
+from trainer.grid import save_grid
 from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, reconstruction_loss
+from trainer.orient import rotate_model
+from trainer.quality import QualityProbe, collapse_warnings, keypoint_shift_pct
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +60,93 @@ class TrainConfig:
     grid_every: int = 500  # steps between PNG grids and the template-dependence diagnostic
     ckpt_every: int = 500  # steps between checkpoints
     vgg_weights: str | None = None  # torchvision VGG-19 weights file for the perceptual loss
+    perceptual: str = "none"  # "effnet": EfficientNet-Lite0 early-block feature L1 (trainer.perceptual)
+    background: bool = False  # weight the reconstruction by the foreground (trainer.background)
+    bg_threshold: float = 0.06  # colour difference to the background that still counts as background
+    gap_s: tuple[float, float] | None = None  # pair frame gap in seconds (None: any two frames)
+    min_moving: float = 0.0  # redraw pairs with less than this share of changed pixels
+    minutes: float | None = None  # stop after this many minutes of training (checkpoint written)
+    probe_frames: int = 32  # frames of the user's scenes for the quality signals and the before/after sheet
+    init_rotation: float = 0.0  # turn the starting pose by this many degrees (screen-counterclockwise; trainer.orient)
+    flip_axis: str = "auto"  # mirror pairs across x or y; auto: x, or y when init_rotation is nearer +-90 than 0/180
 
     def __post_init__(self) -> None:
-        from tpt_live.errors import InputError
-
         if self.steps <= 0 or self.batch <= 0:
             raise InputError(f"steps ({self.steps}) and batch ({self.batch}) must be positive")
         if self.lr <= 0 or self.lr_decoder <= 0:
             raise InputError("learning rates must be positive")
+        if self.minutes is not None and self.minutes <= 0:
+            raise InputError(f"--minutes {self.minutes} must be positive")
+        if self.flip_axis not in ("auto", "x", "y"):
+            raise InputError(f"--flip-axis {self.flip_axis!r}: use auto, x or y")
+        if self.perceptual not in ("none", "effnet"):
+            raise InputError(f"--perceptual {self.perceptual!r}: use none or effnet")
+        if self.perceptual != "none" and self.vgg_weights:
+            raise InputError("pick one perceptual loss: --perceptual effnet or --vgg-weights FILE")
+
+
+# Defaults when training starts from a trained model (`--init`): adapting it to the user's own footage.
+ADAPTATION: dict = {
+    "freeze_steps": 100,  # the decoder is new (model files do not hold it): a short decoder-only warm-up
+    "sigma_start": 1.0,  # the model already fits the template at its true width: no wide start
+    "lr": 2e-4,  # the regressor's rate as in training from scratch
+    "lr_decoder": 1e-3,  # a fresh decoder learns faster than it would from scratch alongside the regressor
+    "background": True,  # real footage: the static background must not explain the image
+    "gap_s": (0.2, 2.0),  # pairs 0.2-2 s apart: the subject moved, the light did not change
+    "min_moving": 0.002,  # skip pairs in which (almost) nothing moved
+    "ckpt_every": 200,
+}
+ADAPTATION_MINUTES = 10.0  # --init without --steps or --minutes trains this long
+UNBOUNDED_STEPS = 10**9  # --minutes without --steps
+
+
+def adaptation_layer(adapt: bool, chosen: dict) -> dict:
+    """Settings that go under the recipe and the options: `ADAPTATION` when adapting (`--init`), and a time
+    bound without a step limit when `minutes` is chosen (or adapting) but `steps` is not."""
+    layer = dict(ADAPTATION) if adapt else {}
+    if "steps" not in chosen and ("minutes" in chosen or adapt):
+        layer["steps"] = UNBOUNDED_STEPS
+        if adapt and "minutes" not in chosen:
+            layer["minutes"] = ADAPTATION_MINUTES
+    return layer
+
+
+def make_config(adapt: bool, **given: object) -> TrainConfig:
+    """TrainConfig from the options the user gave (None = not given): adaptation defaults when `adapt`.
+
+    `gap_s="any"` asks for any two frames even when adapting.
+    """
+    chosen = {k: v for k, v in given.items() if v is not None}
+    values = {**adaptation_layer(adapt, chosen), **chosen}
+    if values.get("gap_s") == "any":
+        values["gap_s"] = None
+    return TrainConfig(**values)
+
+
+_RUN_FILES = ("metrics.jsonl", "last.pt", "model.safetensors", "model.json", "summary.json", "before_after.png")
+
+
+def check_run_dir(out_dir: Path, resume: bool, force: bool) -> None:
+    """Refuse to reuse a run folder silently.
+
+    A folder holding anything besides the frame cache needs `resume` (continue from last.pt, which must
+    exist) or `force` (start over: the previous run's files are deleted, the cache is kept).
+    """
+    if resume and force:
+        raise InputError("--resume and --force exclude each other: continue the run or start it over")
+    if resume:
+        if not (out_dir / "last.pt").is_file():
+            raise InputError(f"--resume: {out_dir / 'last.pt'} does not exist, nothing to continue; drop --resume")
+        return
+    used = [p for p in out_dir.iterdir() if p.name != "cache"] if out_dir.is_dir() else []
+    if used and not force:
+        raise InputError(
+            f"run folder {out_dir} is not empty (holds {used[0].name}): pass --resume to continue it, "
+            "--force to start over in it, or pick a new --out"
+        )
+    for p in used:
+        if p.name in _RUN_FILES or p.match("grid_*.png") or p.match("model_*.safetensors"):
+            p.unlink()
 
 
 class TrainModule(nn.Module):
@@ -73,7 +160,13 @@ class TrainModule(nn.Module):
         self.model = model
         self.decoder = Decoder(model.template.num_parts)
         self.cfg = cfg
-        self.vgg = Vgg19Relu32(cfg.vgg_weights) if cfg.vgg_weights else None
+        self.perceptual: nn.Module | None = None
+        if cfg.vgg_weights:
+            self.perceptual = Vgg19Relu32(cfg.vgg_weights)
+        elif cfg.perceptual == "effnet":
+            from trainer.perceptual import EffNetLite0Early
+
+            self.perceptual = EffNetLite0Early()
         self.register_buffer("maps", model.maps.clone(), persistent=False)
         self.register_buffer("mask_maps", model.maps.clone(), persistent=False)
         self.sigma = -1.0
@@ -89,7 +182,7 @@ class TrainModule(nn.Module):
         self.mask_maps.copy_(torch.from_numpy(tpl.render(s, scale * self.cfg.mask_sigma)))
         self.sigma = scale
 
-    def forward(self, x: Tensor, y: Tensor, freedom: float, shuffle: bool = False) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, y: Tensor, bg: Tensor, freedom: float, shuffle: bool = False) -> dict[str, Tensor]:
         ax = _blend(self.model.regressor(normalise(x)).float(), freedom)
         with torch.no_grad():  # the appearance frame's own pose only places its mask and part colours
             ay = _blend(self.model.regressor(normalise(y)).float(), freedom)
@@ -106,7 +199,8 @@ class TrainModule(nn.Module):
         recon = self.decoder(y, mask, tx, paint_parts(tx, colours)).float()
         pose = self.model.read_out(ax)
         s = self.model.cfg.input_size
-        rec = reconstruction_loss(x, recon, self.vgg)
+        weight = pair_weight(x, y, bg, self.cfg.bg_threshold) if self.cfg.background else None
+        rec = reconstruction_loss(x, recon, self.perceptual, weight)
         anc = anchor_loss(pose.anchors, self.model.links, s)
         bnd = boundary_loss(pose.anchors, self.model.anchor_mask, s)
         total = rec + self.cfg.anchor_weight * anc + self.cfg.boundary_weight * bnd
@@ -142,7 +236,7 @@ def _dist_setup(device: str) -> tuple[int, int, torch.device]:
 
 
 def train(
-    scenes: list,
+    scenes: list[Scene],
     out_dir: Path,
     model_cfg: ModelConfig,
     cfg: TrainConfig,
@@ -153,9 +247,9 @@ def train(
     on_log: Callable[[dict], None] | None = None,
     init: Path | None = None,
 ) -> dict:
-    """Train and write `out_dir`/{model.safetensors, last.pt, metrics.jsonl, grid_*.png}; returns final metrics."""
-    from trainer.grid import save_grid
-
+    """Train and write `out_dir`/{model.safetensors, last.pt, metrics.jsonl, grid_*.png, before_after.png,
+    summary.json}; returns the summary (the last metrics row, the quality signals, how far the keypoints
+    moved, warnings)."""
     rank, world, dev = _dist_setup(device)
     torch.manual_seed(cfg.seed)
     if init is not None:  # fine-tune: start from a model file (its config and template win)
@@ -163,6 +257,10 @@ def train(
         log.info("initialised from %s", init)
     else:
         model = TptModel(model_cfg, load_template(model_cfg.template))
+    before = copy.deepcopy(model).eval()  # for the before/after sheet
+    if cfg.init_rotation and not resume:
+        rotate_model(model, cfg.init_rotation)
+        log.info("starting pose turned by %g degrees", cfg.init_rotation)
     module = TrainModule(model, cfg).to(dev)
     opt = torch.optim.Adam(
         [{"params": model.parameters(), "lr": cfg.lr}, {"params": module.decoder.parameters(), "lr": cfg.lr_decoder}]
@@ -180,57 +278,76 @@ def train(
     net: nn.Module = module
     if world > 1:
         net = nn.parallel.DistributedDataParallel(module, device_ids=[dev.index] if dev.type == "cuda" else None)
-    sampler = PairSampler(scenes, seed=cfg.seed + 1000 * rank + start)
+    axis = mirror_axis(cfg)
+    pairs = PairConfig(gap_s=cfg.gap_s, min_moving=cfg.min_moving, flip_axis=axis)
+    sampler = PairSampler(scenes, seed=cfg.seed + 1000 * rank + start, cfg=pairs)
+    probe = QualityProbe([s if isinstance(s, Scene) else Scene(s) for s in scenes], cfg.probe_frames, axis)
     amp_dtype = torch.bfloat16 if (dev.type == "cpu" or torch.cuda.is_bf16_supported()) else torch.float16
     autocast = (lambda: torch.autocast(dev.type, dtype=amp_dtype)) if cfg.bf16 else nullcontext
-    metrics_file = open(out_dir / "metrics.jsonl", "a") if rank == 0 else None  # noqa: SIM115
-    meta = {"train_config": dataclasses.asdict(cfg), "world_size": world, "frames": sampler.num_frames}
+    metrics_file = open(out_dir / "metrics.jsonl", "a" if start else "w") if rank == 0 else None  # noqa: SIM115
+    meta = {"train_config": dataclasses.asdict(cfg), "world_size": world, "frames": sampler.num_frames,
+            "init": str(init) if init is not None else None}  # fmt: skip
     final: dict = {}
+    warnings: list[str] = []
     t0, seen = time.time(), 0
+    deadline = t0 + cfg.minutes * 60 if cfg.minutes else None
     # rank 0: steps with a non-zero boundary loss since the metric line at step `logged` (counted on the
     # device, so the loop does not wait for it)
     active, logged = torch.zeros((), dtype=torch.long, device=dev), start
+    step, done, stop, elapsed = start, start, False, 0.0
     module.train()
     try:
         for step in range(start, cfg.steps):
             freedom, sigma = _schedules(cfg, step)
             module.set_sigma(sigma)
             opt.param_groups[0]["lr"] = 0.0 if step < cfg.freeze_steps else cfg.lr
-            x, y = (t.to(dev, non_blocking=True) for t in sampler.sample(cfg.batch))
+            x, y, bg = (t.to(dev, non_blocking=True) for t in sampler.sample(cfg.batch))
             with autocast():
-                out = net(x, y, freedom)
+                out = net(x, y, bg, freedom)
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             nn.utils.clip_grad_norm_(module.parameters(), cfg.clip_grad)
             opt.step()
             seen += cfg.batch * world
             done = step + 1
+            stop = _out_of_time(deadline, world, dev)
+            last_step = stop or done == cfg.steps
             if rank != 0:
+                if stop:
+                    break
                 continue
             active += out["boundary"].detach() > 0
             row: dict = {}
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                rate = seen / max(time.time() - t0, 1e-9)
+            elapsed = time.time() - t0
+            if done % cfg.log_every == 0 or last_step:
+                rate = seen / max(elapsed, 1e-9)
                 row = {"step": done, "images_per_s": round(rate, 1), "freedom": freedom, "sigma": round(sigma, 3)}
                 row |= {k: round(float(out[k].detach()), 5) for k in ("loss", "rec", "anchor", "boundary")}
                 row["boundary_active"] = round(int(active) / (done - logged), 3)  # share of steps the safeguard acted
                 active.zero_()
                 logged = done
-                row["eta_s"] = round((cfg.steps - done) * cfg.batch * world / max(rate, 1e-9))
-            if done % cfg.grid_every == 0 or done == cfg.steps:
+                eta = (cfg.steps - done) * cfg.batch * world / max(rate, 1e-9)
+                if deadline is not None:
+                    eta = min(eta, max(deadline - time.time(), 0.0))
+                row |= {"elapsed_s": round(elapsed, 1), "eta_s": round(eta)}
+            if done % cfg.grid_every == 0 or last_step:
                 with torch.no_grad(), autocast():
-                    shuffled = module(x, y, freedom, shuffle=True)
+                    shuffled = module(x, y, bg, freedom, shuffle=True)
                 rec = float(out["rec"].detach())
                 gain = (float(shuffled["rec"]) - rec) / max(rec, 1e-9)
                 row = row or {"step": done}
                 row["template_gain"] = round(gain, 4)
+                row |= probe.measure(model)
+                warnings = collapse_warnings(row, warm=done > cfg.freeze_steps + cfg.log_every)
+                for w in warnings:
+                    log.warning("step %d: %s", done, w)
                 save_grid(out_dir / f"grid_{done:06d}.png", x, y, out)
-            if validate is not None and (done % eval_every == 0 or done == cfg.steps):
+            if validate is not None and (done % eval_every == 0 or last_step):
                 model.eval()
                 row = row or {"step": done}
                 row |= {f"val_{k}": v for k, v in validate(model).items()}
                 model.train()
-            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+            if done % cfg.ckpt_every == 0 or last_step:
                 _checkpoint(module, opt, done, out_dir, meta | {"last_metrics": row or final})
             if row:
                 final = row
@@ -239,6 +356,9 @@ def train(
                 metrics_file.flush()
                 if on_log is not None:
                     on_log(row)
+            if stop:
+                log.info("--minutes %g reached at step %d: checkpoint written", cfg.minutes, done)
+                break
     except KeyboardInterrupt:
         if rank == 0:
             log.warning("interrupted: writing a checkpoint at step %d", step)
@@ -249,7 +369,50 @@ def train(
             metrics_file.close()
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    return final
+    if rank != 0:
+        return final
+    summary = _summarise(before.to(dev), model, probe, out_dir, final, warnings)
+    summary |= {"steps_done": done, "stopped_by": "minutes" if stop else "steps", "minutes": round(elapsed / 60, 2)}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def mirror_axis(cfg: TrainConfig) -> str:
+    """The axis that mirrors the subject onto itself: x for head-up (or down), y for one lying sideways."""
+    if cfg.flip_axis != "auto":
+        return cfg.flip_axis
+    return "y" if round(cfg.init_rotation / 90) % 2 else "x"
+
+
+def _out_of_time(deadline: float | None, world: int, dev: torch.device) -> bool:
+    """True once the deadline passed (on any rank: all ranks stop at the same step)."""
+    if deadline is None:
+        return False
+    flag = torch.tensor(float(time.time() >= deadline), device=dev)
+    if world > 1:
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag > 0)
+
+
+def _summarise(
+    before: TptModel, after: TptModel, probe: QualityProbe, out_dir: Path, final: dict, warnings: list[str]
+) -> dict:
+    """Before/after contact sheet of up to 8 probe frames, the keypoint shift, the final signals."""
+    from trainer.grid import save_before_after
+
+    kp0, kp1 = probe.keypoints(before), probe.keypoints(after)
+    size = after.cfg.input_size
+    pick = torch.linspace(0, len(kp0) - 1, min(8, len(kp0))).round().long()
+    frames = probe.frames[pick].permute(0, 2, 3, 1).numpy()
+    save_before_after(out_dir / "before_after.png", frames, kp0[pick].numpy(), kp1[pick].numpy())
+    keys = ("step", "rec", "template_gain", "bone_cv", "flip_err_pct", "outside_share", "bone_scale")
+    return {
+        **{k: final[k] for k in keys if k in final},
+        **keypoint_shift_pct(kp0, kp1, size),
+        "probe_frames": len(kp0),
+        "before_after": str(out_dir / "before_after.png"),
+        "warnings": warnings,
+    }
 
 
 def _checkpoint(module: TrainModule, opt: torch.optim.Optimizer, step: int, out_dir: Path, meta: dict) -> None:

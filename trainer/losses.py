@@ -59,12 +59,36 @@ class Vgg19Relu32(nn.Module):
         return self.features((x - self.mean) / self.std)
 
 
-def reconstruction_loss(target: Tensor, recon: Tensor, vgg: Vgg19Relu32 | None = None) -> Tensor:
-    """Pixel L1 + SSIM (window 7), plus VGG relu3_2 feature L1 when `vgg` is given. Images in [0, 1]."""
-    loss = F.l1_loss(recon, target) + kornia.losses.ssim_loss(recon, target, window_size=7)
-    if vgg is not None:
-        loss = loss + F.l1_loss(vgg(recon), vgg(target))
+def reconstruction_loss(
+    target: Tensor, recon: Tensor, perceptual: nn.Module | None = None, weight: Tensor | None = None
+) -> Tensor:
+    """Pixel L1 + SSIM (window 7), plus feature L1 when `perceptual` is given. Images (B, 3, S, S) in [0, 1].
+
+    `perceptual` maps images to a feature map or a list of them (VGG relu3_2, EfficientNet-Lite0 early
+    blocks). `weight` (B, 1, S, S) in [0, 1] (see `trainer.background`) makes every term a weighted mean
+    over pixels, resized to each feature map's resolution (area); pixels of weight 0 do not count. The
+    weight sum is floored at 1% of the pixels so that a pair with almost no foreground is not blown up.
+    """
+    if weight is None:
+        loss = F.l1_loss(recon, target) + kornia.losses.ssim_loss(recon, target, window_size=7)
+    else:
+        dssim = (1 - kornia.metrics.ssim(recon, target, window_size=7)) / 2
+        loss = _weighted_mean((recon - target).abs(), weight) + _weighted_mean(dssim, weight)
+    if perceptual is not None:
+        fr, ft = perceptual(recon), perceptual(target)
+        for a, b in zip(fr if isinstance(fr, list) else [fr], ft if isinstance(ft, list) else [ft], strict=True):
+            if weight is None:
+                loss = loss + F.l1_loss(a, b)
+            else:
+                loss = loss + _weighted_mean((a - b).abs(), F.interpolate(weight, size=a.shape[-2:], mode="area"))
     return loss
+
+
+def _weighted_mean(err: Tensor, weight: Tensor) -> Tensor:
+    """err (B, C, H, W), weight (B, 1, H, W) -> scalar: sum(w * err) / sum(w), channel-averaged."""
+    total = weight.sum() * err.shape[1]
+    floor = 0.01 * weight.numel() * err.shape[1]
+    return (err * weight).sum() / total.clamp_min(floor)
 
 
 def anchor_loss(anchors: Tensor, links: Tensor, size: int) -> Tensor:
