@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from tpt_live.cli.common import given
+
 
 def train_lifter(
     poses: Annotated[
@@ -15,15 +17,14 @@ def train_lifter(
     ],
     out: Annotated[str, typer.Option("--out", "-o", help="Run folder: lifter.safetensors (+ .json), metrics.jsonl.")],
     views: Annotated[
-        str, typer.Option(help="Random views: infant (tilt +-20-40 deg, filmed from above) or upright (azimuth).")
-    ] = "infant",
-    prior: Annotated[
-        str, typer.Option(help="2D prior on random views: discriminator, flow or none.")
-    ] = "discriminator",
-    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
-    batch: Annotated[int, typer.Option(help="Poses per step.")] = 256,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    noise: Annotated[float, typer.Option(help="2D input noise, in root-to-neck lengths.")] = 0.05,
+        str | None,
+        typer.Option(help="Random views: infant (tilt +-20-40 deg, filmed from above) or upright (azimuth)."),
+    ] = None,
+    prior: Annotated[str | None, typer.Option(help="2D prior on random views: discriminator, flow or none.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimisation steps.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Poses per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+    noise: Annotated[float | None, typer.Option(help="2D input noise, in units of the 2D scale.")] = None,
     bone_ratios: Annotated[
         str | None,
         typer.Option(
@@ -31,10 +32,10 @@ def train_lifter(
             "default: the 2D data's 90th-percentile ratios (measured better on synth infants)."
         ),
     ] = None,
-    bone_weight: Annotated[float, typer.Option(help="Weight of the bone-ratio prior.")] = 5.0,
+    bone_weight: Annotated[float | None, typer.Option(help="Weight of the bone-ratio prior.")] = None,
     sign_weight: Annotated[
-        float, typer.Option(help="Infant views: weight of the lying-on-a-mat prior (no joint behind the torso).")
-    ] = 10.0,
+        float | None, typer.Option(help="Infant views: weight of the lying-on-a-mat prior (no joint behind the torso).")
+    ] = None,
     limits_weight: Annotated[
         float | None,
         typer.Option(help="Weight of the knee/hip joint limits (depth-sign prior; default 10 upright, 0 infant)."),
@@ -43,14 +44,17 @@ def train_lifter(
         float | None, typer.Option(help="Assumed head-to-ankle length in metres (default 0.55 infant, 1.65 upright).")
     ] = None,
     supervised: Annotated[
-        bool, typer.Option(help="Learn from synth 3D ground truth instead (the supervised upper bound).")
-    ] = False,
-    hidden: Annotated[int, typer.Option(help="Width of the residual MLP.")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, batches and views.")] = 0,
+        bool | None, typer.Option(help="Learn from synth 3D ground truth instead (the supervised upper bound).")
+    ] = None,
+    hidden: Annotated[int | None, typer.Option(help="Width of the residual MLP.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for initialisation, batches and views.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
-    """Learn 3D from 2D keypoints without 3D labels (lift-reproject-lift cycle with a 2D pose prior)."""
+    """Learn 3D from 2D keypoints without 3D labels (lift-reproject-lift cycle with a 2D pose prior).
+
+    Options not given keep the defaults of trainer.lifter_train.LifterTrainConfig and tpt_live.lifter.LifterConfig.
+    """
     import torch
 
     from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, LifterConfig
@@ -59,12 +63,13 @@ def train_lifter(
 
     if threads:
         torch.set_num_threads(threads)
-    length = body_length or (INFANT_BODY_LENGTH_M if views == "infant" else ADULT_BODY_LENGTH_M)
-    model_cfg = LifterConfig(hidden=hidden, body_length_m=length)
-    ratios = load_bone_ratios(bone_ratios) if bone_ratios else None
-    cfg = LifterTrainConfig(steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise,
-                            supervised=supervised, seed=seed, bone_ratios=ratios, w_bone=bone_weight,
-                            w_sign=sign_weight, w_limits=limits_weight)  # fmt: skip
+    cfg = LifterTrainConfig(**given(
+        steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise, supervised=supervised, seed=seed,
+        bone_ratios=load_bone_ratios(bone_ratios) if bone_ratios else None, w_bone=bone_weight, w_sign=sign_weight,
+        w_limits=limits_weight,
+    ))  # fmt: skip
+    length = body_length or (INFANT_BODY_LENGTH_M if cfg.views == "infant" else ADULT_BODY_LENGTH_M)
+    model_cfg = LifterConfig(**given(hidden=hidden), body_length_m=length)
     seqs = load_sequences(poses)
 
     def show(row: dict) -> None:
