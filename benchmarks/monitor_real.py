@@ -2,7 +2,8 @@
 
 Usage:
   python benchmarks/monitor_real.py [--labels benchmarks/labels/infant_dev.json] [--clips DIR]
-                                    [--presence W] [--backend onnxruntime] [--no-infant-s 10] [--json OUT]
+                                    [--presence W] [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
+                                    [--json OUT]
 
 For every clip in the labels file (a JSON of frame spans per clip, see benchmarks/labels/) and every
 labelled region, runs the monitor session exactly as `tpt-live monitor CLIP [--roi x,y,w,h] --out DIR -q`
@@ -49,7 +50,8 @@ def run_region(clip: Path, roi: str | None, args: argparse.Namespace) -> tuple[l
     with tempfile.TemporaryDirectory() as out:
         req = MonitorRequest(src=str(clip), out=Path(out), backend=args.backend, device=args.device,
                              roi=parse_roi(roi) if roi else None, alerts=alerts,
-                             presence=Path(args.presence) if args.presence else None)  # fmt: skip
+                             presence=Path(args.presence) if args.presence else None,
+                             posture_net=Path(args.posture_net) if args.posture_net else None)  # fmt: skip
         with open_session(req, engines.open_backend, events.append, states.append) as session:
             session.run()
     return states, events
@@ -93,6 +95,7 @@ def main() -> None:
     p.add_argument("--labels", type=Path, default=LABELS)
     p.add_argument("--clips", type=Path, default=Path("../shared/data/infant_dev"), help="folder of the clips")
     p.add_argument("--presence", default=None, help="presence weights (default: the shipped file)")
+    p.add_argument("--posture-net", default=None, help="image posture classifier (default: the shipped file)")
     p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
@@ -109,13 +112,22 @@ def main() -> None:
             r = score(states, events, region, spec["posture"])
             results[f"{name}:{region['name']}"] = {"roi": region["roi"], **r}
             post = r.get("posture_share")
-            fired = [e for e in r["alerts"] if e["kind"] == "no_infant" and e["event"] == "alert"]
-            print(f"{name:20s} {region['name']:8s} roi={region['roi'] or 'full':14s} frames={r['frames']:4d} "
-                  f"labelled_present={r['label_present_frames']:4d} presence_acc={r['presence_accuracy']:.3f} "
-                  f"mean_p={r['mean_presence']:.3f} no_infant={'t=%.2f' % fired[0]['t'] if fired else 'never'}"
-                  + (f" posture_acc={r['posture_accuracy']:.3f} share={post}" if post else ""), flush=True)  # fmt: skip
-    summary = {"labels": str(args.labels), "presence": args.presence or "shipped", "no_infant_s": args.no_infant_s,
-               "results": results}  # fmt: skip
+            fired = [e["t"] for e in r["alerts"] if e["kind"] == "no_infant" and e["event"] == "alert"]
+            line = (
+                f"{name:20s} {region['name']:8s} roi={region['roi'] or 'full':14s} frames={r['frames']:4d} "
+                f"labelled_present={r['label_present_frames']:4d} presence_acc={r['presence_accuracy']:.3f} "
+                f"mean_p={r['mean_presence']:.3f} no_infant={f't={fired[0]:.2f}' if fired else 'never'}"
+            )
+            if post:
+                line += f" posture_acc={r['posture_accuracy']:.3f} share={post}"
+            print(line, flush=True)
+    summary = {
+        "labels": str(args.labels),
+        "presence": args.presence or "shipped",
+        "posture_net": args.posture_net or "shipped",
+        "no_infant_s": args.no_infant_s,
+        "results": results,
+    }
     print(json.dumps(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1) + "\n")

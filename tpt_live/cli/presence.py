@@ -1,4 +1,4 @@
-"""`tpt-live train-presence`: options -> `PresenceTrainConfig` -> `trainer.presence_train.train_presence`."""
+"""`tpt-live train-presence` and `train-posture`: options -> trainer configs -> the presence and posture trainers."""
 
 from __future__ import annotations
 
@@ -41,3 +41,33 @@ def train_presence(
 
     path = save_presence(run_training(cfg, on_log=show), Path(out))
     typer.echo(f"presence weights: {path}", err=True)
+
+
+def train_posture(
+    out: Annotated[str, typer.Option("--out", "-o", help="Weights file to write (.safetensors + .json sidecar).")],
+    clips: Annotated[int | None, typer.Option(help="Synthetic training clips (the infant in every posture).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
+    seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+) -> None:
+    """Train the image posture classifier (supine, side, prone) on synthetic renders; `tpt-live monitor
+    --posture-net` uses it. Unset options keep trainer.posture_train.PostureTrainConfig's defaults."""
+    from pathlib import Path
+
+    import torch
+
+    from tpt_live.monitor.posture_image import save_posture
+    from trainer.posture_train import PostureTrainConfig
+    from trainer.posture_train import train_posture as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = PostureTrainConfig(**given(clips=clips, epochs=epochs, seed=seed))
+
+    def show(row: dict) -> None:
+        if not quiet:
+            typer.echo(" ".join(f"{k}={v}" for k, v in row.items()), err=True)
+
+    path = save_posture(run_training(cfg, on_log=show), Path(out))
+    typer.echo(f"posture weights: {path}", err=True)
