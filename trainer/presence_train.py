@@ -26,21 +26,23 @@ log = logging.getLogger(__name__)
 # scenario mix of a dataset: (scenario, weight); absent frames come from "absent" and "leave_return"
 MIX: tuple[tuple[str, float], ...] = (("active", 0.25), ("absent", 0.3), ("leave_return", 0.25), ("roll", 0.1),
                                       ("still", 0.1))  # fmt: skip
-WIDTHS = (24, 48, 96)  # channels of the three convolutions
+WIDTHS = (16, 32, 64)  # channels of the three convolutions (the shipped file's)
 SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (80, 64), (64, 80), (96, 64), (64, 48))  # (width, height)
 
 
 @dataclass(frozen=True)
 class PresenceTrainConfig:
     seed: int = 1000  # first dataset seed of the training clips (evaluation uses other seeds)
-    clips: int = 1200  # training clips
+    clips: int = 800  # plain training clips (full frames, as rendered)
+    hard_clips: int = 600  # hard training clips (textures, roi-like crops, camera augmentation)
+    widths: tuple[int, int, int] = WIDTHS  # channels of the three convolutions
     frames: int = 24  # frames per clip (every 2nd is used)
     size: int = 64  # model input S the frames are letterboxed into
-    epochs: int = 20  # passes over the training frames
+    epochs: int = 16  # passes over the training frames
     batch: int = 64  # frames per step
     lr: float = 3e-3  # Adam learning rate
-    textured: float = 0.5  # share of clips rendered over a procedural texture instead of their mat
-    texture_negatives: float = 0.4  # texture-only frames added, as a share of the rendered frames
+    textured: float = 0.7  # share of the hard clips rendered over a procedural texture instead of their mat
+    texture_negatives: float = 0.3  # texture-only frames added, as a share of the hard frames
     calibration_clips: int = 60  # clips of another seed (seed + 500) that fit the temperature
 
 
@@ -73,7 +75,7 @@ def scenario_frames(
         scenario = str(rng.choice(names, p=np.array(weights) / sum(weights)))
         width, height = SHAPES[int(rng.integers(len(SHAPES)))]
         config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
-        background = texture(height, width, rng) if rng.random() < textured else None
+        background = texture(height, width, rng) if textured > 0 and rng.random() < textured else None
         clip = render_scenario(config, scenario, background)
         for k in range(0, frames, step):
             gt = clip.gt["frames"][k]
@@ -96,14 +98,20 @@ def texture_frames(seed: int, count: int, size: int) -> Iterator[np.ndarray]:
 
 
 def dataset(
-    seed: int, clips: int, frames: int, size: int, textured: float = 0.0, negatives: float = 0.0
+    seed: int, clips: int, frames: int, size: int, hard_clips: int = 0, textured: float = 0.0, negatives: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1); hard crops and augmentation when textured > 0."""
+    """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1): `clips` plain scenario clips of `seed` (full
+    frames, as rendered), `hard_clips` clips of seed + 1 (`textured` of them over textures, roi-like crops,
+    camera augmentation), and texture-only negatives (seed + 2), `negatives` times the hard frames."""
     xs, ys = [], []
-    for rgb, gt in scenario_frames(seed, clips, frames, size, textured=textured, hard=textured > 0):
+    for rgb, gt in scenario_frames(seed, clips, frames, size):
         xs.append(presence_input(rgb))
         ys.append(float(gt["present"]))
-    for rgb in texture_frames(seed + 1, int(negatives * len(xs)), size):
+    n_plain = len(xs)
+    for rgb, gt in scenario_frames(seed + 1, hard_clips, frames, size, textured=textured, hard=True):
+        xs.append(presence_input(rgb))
+        ys.append(float(gt["present"]))
+    for rgb in texture_frames(seed + 2, int(negatives * (len(xs) - n_plain)), size):
         xs.append(presence_input(rgb))
         ys.append(0.0)
     return np.stack(xs), np.array(ys, np.float32)
@@ -120,14 +128,14 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def _torch_net(outputs: int = 1):  # the same network as `cnn_logits`, in torch for training
+def _torch_net(outputs: int = 1, widths: tuple[int, int, int] = WIDTHS):  # `cnn_logits` in torch, for training
     import torch
     from torch import nn
 
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            c0, c1, c2 = WIDTHS
+            c0, c1, c2 = widths
             self.conv0, self.conv1, self.conv2 = (
                 nn.Conv2d(3, c0, 3, 2, 1),
                 nn.Conv2d(c0, c1, 3, 2, 1),
@@ -162,8 +170,9 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     import torch
 
     torch.manual_seed(config.seed)
-    x, y = dataset(config.seed, config.clips, config.frames, config.size, config.textured, config.texture_negatives)
-    net = _torch_net()
+    x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
+                   config.texture_negatives)  # fmt: skip
+    net = _torch_net(1, config.widths)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
     steps = max(1, len(x) // config.batch)
@@ -186,7 +195,8 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     net = PresenceNet(weights, {"train_frames": len(x), "train_seed": config.seed, "input": INPUT})
     if config.calibration_clips <= 0:
         return net
-    cx, cy = dataset(config.seed + 500, config.calibration_clips, config.frames, config.size, config.textured,
+    n = config.calibration_clips  # the same mix, half plain and half hard, on other seeds
+    cx, cy = dataset(config.seed + 500, n // 2, config.frames, config.size, n - n // 2, config.textured,
                      config.texture_negatives)  # fmt: skip
     temperature = fit_temperature(np.concatenate([net.logits(cx[i : i + 256]) for i in range(0, len(cx), 256)]), cy)
     metrics = {**net.metrics, "calibration_frames": len(cx), **accuracy(net, cx, cy)}

@@ -130,8 +130,9 @@ def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[
     """One frame's (posture, margin) from the geometric cue and the image classifier's P(supine, side, prone).
 
     The image margin is (p_max - 1/3) / (2/3). When both say the same posture the margin is the larger
-    one (a weak second opinion does not weaken a strong first one); when they disagree the one with the larger margin wins with the difference as its margin, so two
-    confident but contradicting cues add up to nothing. No image probabilities: the geometric cue alone.
+    one (a weak second opinion does not weaken a strong first one); when they disagree the one with the
+    larger margin wins with the difference as its margin, so two confident but contradicting cues add up
+    to nothing. No image probabilities: the geometric cue alone.
     """
     label, margin = geometry
     if image is None:
