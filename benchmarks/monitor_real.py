@@ -36,7 +36,7 @@ def in_spans(idx: int, spans: list[list[int]]) -> bool:
     return any(a <= idx < b for a, b in spans)
 
 
-def run_region(clip: Path, roi: str | None, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+def run_region(clip: Path, roi: str | None, head: str, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     """(per-frame states, events) of one monitor run over `clip` with the region `roi` (None: full frame)."""
     import engines
     from tpt_live.crop import parse_roi
@@ -49,7 +49,7 @@ def run_region(clip: Path, roi: str | None, args: argparse.Namespace) -> tuple[l
     events: list[dict] = []
     with tempfile.TemporaryDirectory() as out:
         req = MonitorRequest(src=str(clip), out=Path(out), backend=args.backend, device=args.device,
-                             roi=parse_roi(roi) if roi else None, alerts=alerts,
+                             roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
                              posture_net=Path(args.posture_net) if args.posture_net else None)  # fmt: skip
         with open_session(req, engines.open_backend, events.append, states.append) as session:
@@ -96,6 +96,7 @@ def main() -> None:
     p.add_argument("--clips", type=Path, default=Path("../shared/data/infant_dev"), help="folder of the clips")
     p.add_argument("--presence", default=None, help="presence weights (default: the shipped file)")
     p.add_argument("--posture-net", default=None, help="image posture classifier (default: the shipped file)")
+    p.add_argument("--head", default=None, help="--head for every clip (default: the clip's label, else up)")
     p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
@@ -108,9 +109,10 @@ def main() -> None:
         if not clip.is_file():
             sys.exit(f"{clip}: not found (pass --clips)")
         for region in spec["regions"]:
-            states, events = run_region(clip, region["roi"], args)
+            head = args.head or spec.get("head", "up")
+            states, events = run_region(clip, region["roi"], head, args)
             r = score(states, events, region, spec["posture"])
-            results[f"{name}:{region['name']}"] = {"roi": region["roi"], **r}
+            results[f"{name}:{region['name']}"] = {"roi": region["roi"], "head": head, **r}
             post = r.get("posture_share")
             fired = [e["t"] for e in r["alerts"] if e["kind"] == "no_infant" and e["event"] == "alert"]
             line = (
