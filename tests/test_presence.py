@@ -123,7 +123,8 @@ def test_train_presence_command_writes_a_loadable_self_describing_file(tmp_path)
     from tpt_live.cli import app
 
     out = tmp_path / "p.safetensors"
-    result = CliRunner().invoke(app, ["train-presence", "--out", str(out), "--clips", "6", "--epochs", "1", "--quiet"])
+    args = ["train-presence", "--out", str(out), "--clips", "6", "--hard-clips", "4", "--epochs", "1", "--quiet"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     net = load_presence(out)
     meta = json.loads(out.with_suffix(".json").read_text())

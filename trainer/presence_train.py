@@ -19,25 +19,31 @@ from tpt_live.crop import full_box, paste, plan_resize
 from tpt_live.monitor.presence import INPUT, LAYERS, PresenceNet, presence_input
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
+from trainer.presence_data import camera_augment, crop_box, model_input, texture
 
 log = logging.getLogger(__name__)
 
 # scenario mix of a dataset: (scenario, weight); absent frames come from "absent" and "leave_return"
 MIX: tuple[tuple[str, float], ...] = (("active", 0.25), ("absent", 0.3), ("leave_return", 0.25), ("roll", 0.1),
                                       ("still", 0.1))  # fmt: skip
-WIDTHS = (12, 24, 48)  # channels of the three convolutions
+WIDTHS = (16, 32, 64)  # channels of the three convolutions (the shipped file's)
 SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (80, 64), (64, 80), (96, 64), (64, 48))  # (width, height)
 
 
 @dataclass(frozen=True)
 class PresenceTrainConfig:
     seed: int = 1000  # first dataset seed of the training clips (evaluation uses other seeds)
-    clips: int = 800  # training clips
+    clips: int = 800  # plain training clips (full frames, as rendered)
+    hard_clips: int = 600  # hard training clips (textures, roi-like crops, camera augmentation)
+    widths: tuple[int, int, int] = WIDTHS  # channels of the three convolutions
     frames: int = 24  # frames per clip (every 2nd is used)
     size: int = 64  # model input S the frames are letterboxed into
     epochs: int = 16  # passes over the training frames
     batch: int = 64  # frames per step
     lr: float = 3e-3  # Adam learning rate
+    textured: float = 0.7  # share of the hard clips rendered over a procedural texture instead of their mat
+    texture_negatives: float = 0.3  # texture-only frames added, as a share of the hard frames
+    calibration_clips: int = 60  # clips of another seed (seed + 500) that fit the temperature
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -48,47 +54,100 @@ def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
     return paste(scaled, plan, size)
 
 
-def scenario_frames(seed: int, clips: int, frames: int, size: int, step: int = 2) -> Iterator[tuple[np.ndarray, bool]]:
-    """(model input (S, S, 3) uint8 RGB, present) pairs of `clips` scenario clips of dataset `seed`."""
+def scenario_frames(
+    seed: int,
+    clips: int,
+    frames: int,
+    size: int,
+    step: int = 2,
+    textured: float = 0.0,
+    hard: bool = False,
+    mix: tuple[tuple[str, float], ...] = MIX,
+) -> Iterator[tuple[np.ndarray, dict]]:
+    """(model input (S, S, 3) uint8 RGB, ground-truth frame dict) pairs of `clips` scenario clips of `seed`.
+
+    textured: share of clips drawn over a procedural texture (`trainer.presence_data.texture`); hard: crop
+    each frame as an `--roi` would and pass it through `camera_augment` (else the full frame, as is).
+    """
     rng = np.random.default_rng(seed)
-    names, weights = zip(*MIX, strict=True)
+    names, weights = zip(*mix, strict=True)
     for i in range(clips):
         scenario = str(rng.choice(names, p=np.array(weights) / sum(weights)))
         width, height = SHAPES[int(rng.integers(len(SHAPES)))]
         config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
-        clip = render_scenario(config, scenario)
+        background = texture(height, width, rng) if textured > 0 and rng.random() < textured else None
+        clip = render_scenario(config, scenario, background)
         for k in range(0, frames, step):
-            yield letterbox(clip.frames[k], size), bool(clip.gt["frames"][k]["present"])
+            gt = clip.gt["frames"][k]
+            present = bool(gt["present"])
+            if not hard:
+                yield letterbox(clip.frames[k], size), gt
+                continue
+            box = crop_box(width, height, np.asarray(gt["kp2d"])[:, :2], present, rng)
+            yield camera_augment(model_input(clip.frames[k], box, size), rng), gt
 
 
-def dataset(seed: int, clips: int, frames: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1)."""
+def texture_frames(seed: int, count: int, size: int) -> Iterator[np.ndarray]:
+    """`count` texture-only model inputs (S, S, 3) uint8 RGB: negatives with no infant anywhere."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        w, h = SHAPES[int(rng.integers(len(SHAPES)))]
+        rgb = (255 * texture(h, w, rng)).astype(np.uint8)
+        box = crop_box(w, h, None, False, rng)
+        yield camera_augment(model_input(rgb, box, size), rng)
+
+
+def dataset(
+    seed: int, clips: int, frames: int, size: int, hard_clips: int = 0, textured: float = 0.0, negatives: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1): `clips` plain scenario clips of `seed` (full
+    frames, as rendered), `hard_clips` clips of seed + 1 (`textured` of them over textures, roi-like crops,
+    camera augmentation), and texture-only negatives (seed + 2), `negatives` times the hard frames."""
     xs, ys = [], []
-    for rgb, present in scenario_frames(seed, clips, frames, size):
+    for rgb, gt in scenario_frames(seed, clips, frames, size):
         xs.append(presence_input(rgb))
-        ys.append(float(present))
+        ys.append(float(gt["present"]))
+    n_plain = len(xs)
+    for rgb, gt in scenario_frames(seed + 1, hard_clips, frames, size, textured=textured, hard=True):
+        xs.append(presence_input(rgb))
+        ys.append(float(gt["present"]))
+    for rgb in texture_frames(seed + 2, int(negatives * (len(xs) - n_plain)), size):
+        xs.append(presence_input(rgb))
+        ys.append(0.0)
     return np.stack(xs), np.array(ys, np.float32)
 
 
-def _torch_net():  # the same network as `PresenceNet`, in torch for training
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The temperature T minimising the log loss of sigmoid(logits / T) against y (0/1), on a log grid."""
+    best, best_t = float("inf"), 1.0
+    for t in np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)):
+        z = logits / t
+        nll = float(np.mean(np.logaddexp(0.0, z) - y * z))
+        if nll < best:
+            best, best_t = nll, float(t)
+    return best_t
+
+
+def _torch_net(outputs: int = 1, widths: tuple[int, int, int] = WIDTHS):  # `cnn_logits` in torch, for training
     import torch
     from torch import nn
 
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            c0, c1, c2 = WIDTHS
+            c0, c1, c2 = widths
             self.conv0, self.conv1, self.conv2 = (
                 nn.Conv2d(3, c0, 3, 2, 1),
                 nn.Conv2d(c0, c1, 3, 2, 1),
                 nn.Conv2d(c1, c2, 3, 2, 1),
             )
-            self.head = nn.Linear(2 * c2, 1)
+            self.head = nn.Linear(2 * c2, outputs)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, 3, INPUT, INPUT)
             for conv in (self.conv0, self.conv1, self.conv2):
                 x = torch.relu(conv(x))
-            return self.head(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))[:, 0]
+            out = self.head(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
+            return out[:, 0] if outputs == 1 else out
 
     return Net()
 
@@ -111,8 +170,9 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     import torch
 
     torch.manual_seed(config.seed)
-    x, y = dataset(config.seed, config.clips, config.frames, config.size)
-    net = _torch_net()
+    x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
+                   config.texture_negatives)  # fmt: skip
+    net = _torch_net(1, config.widths)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
     steps = max(1, len(x) // config.batch)
@@ -132,7 +192,16 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
             on_log({"epoch": epoch + 1, "loss": round(total / steps, 4), "frames": len(x)})
     weights = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     assert set(weights) == {f"{n}.{p}" for n in (*LAYERS, "head") for p in ("weight", "bias")}
-    return PresenceNet(weights, {"train_frames": len(x), "train_seed": config.seed, "input": INPUT})
+    net = PresenceNet(weights, {"train_frames": len(x), "train_seed": config.seed, "input": INPUT})
+    if config.calibration_clips <= 0:
+        return net
+    n = config.calibration_clips  # the same mix, half plain and half hard, on other seeds
+    cx, cy = dataset(config.seed + 500, n // 2, config.frames, config.size, n - n // 2, config.textured,
+                     config.texture_negatives)  # fmt: skip
+    temperature = fit_temperature(np.concatenate([net.logits(cx[i : i + 256]) for i in range(0, len(cx), 256)]), cy)
+    metrics = {**net.metrics, "calibration_frames": len(cx), **accuracy(net, cx, cy)}
+    log.info("presence temperature %.3f on %d calibration frames", temperature, len(cx))
+    return PresenceNet(weights, metrics, temperature)
 
 
 def accuracy(net: PresenceNet, x: np.ndarray, y: np.ndarray) -> dict[str, float]:

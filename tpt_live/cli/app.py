@@ -54,6 +54,7 @@ app.command()(track.track)
 app.command()(track.bench)
 app.command()(monitor.monitor)
 app.command("train-presence")(presence.train_presence)
+app.command("train-posture")(presence.train_posture)
 app.command()(synth.synth)
 
 

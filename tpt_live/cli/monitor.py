@@ -74,6 +74,9 @@ def monitor(
     presence: Annotated[
         str | None, typer.Option("--presence", help="Presence weights; default: the shipped file.")
     ] = None,
+    posture_net: Annotated[
+        str | None, typer.Option("--posture-net", help="Image posture classifier; default: the shipped file.")
+    ] = None,
     reconnect: Annotated[
         int, typer.Option("--reconnect", help="Decoder reconnects before reopening.")
     ] = MonitorRequest.reconnect,
@@ -105,6 +108,7 @@ def monitor(
         movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),
         evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
         presence=Path(presence) if presence else None, reconnect=reconnect,
+        posture_net=Path(posture_net) if posture_net else None,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

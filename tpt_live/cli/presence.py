@@ -1,4 +1,4 @@
-"""`tpt-live train-presence`: options -> `PresenceTrainConfig` -> `trainer.presence_train.train_presence`."""
+"""`tpt-live train-presence` and `train-posture`: options -> trainer configs -> the presence and posture trainers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from tpt_live.cli.common import given
 def train_presence(
     out: Annotated[str, typer.Option("--out", "-o", help="Weights file to write (.safetensors + .json sidecar).")],
     clips: Annotated[int | None, typer.Option(help="Synthetic training clips (with and without an infant).")] = None,
+    hard_clips: Annotated[
+        int | None, typer.Option(help="Clips over procedural textures, cropped and augmented like other cameras.")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
+    widths: Annotated[str | None, typer.Option(help="Channels of the three convolutions, e.g. 16,32,64.")] = None,
     size: Annotated[int | None, typer.Option(help="Model input S the frames are letterboxed into.")] = None,
     seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
@@ -27,13 +31,19 @@ def train_presence(
 
     import torch
 
+    from tpt_live.errors import InputError
     from tpt_live.monitor.presence import save_presence
     from trainer.presence_train import PresenceTrainConfig
     from trainer.presence_train import train_presence as run_training
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = PresenceTrainConfig(**given(clips=clips, epochs=epochs, size=size, seed=seed))
+    chans = tuple(int(c) for c in widths.split(",")) if widths else None
+    if chans is not None and (len(chans) != 3 or min(chans) < 1):
+        raise InputError(f"--widths {widths}: expected three positive channel counts, e.g. 16,32,64")
+    cfg = PresenceTrainConfig(
+        **given(clips=clips, hard_clips=hard_clips, epochs=epochs, size=size, seed=seed, widths=chans)
+    )
 
     def show(row: dict) -> None:
         if not quiet:
@@ -41,3 +51,33 @@ def train_presence(
 
     path = save_presence(run_training(cfg, on_log=show), Path(out))
     typer.echo(f"presence weights: {path}", err=True)
+
+
+def train_posture(
+    out: Annotated[str, typer.Option("--out", "-o", help="Weights file to write (.safetensors + .json sidecar).")],
+    clips: Annotated[int | None, typer.Option(help="Synthetic training clips (the infant in every posture).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
+    seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
+) -> None:
+    """Train the image posture classifier (supine, side, prone) on synthetic renders; `tpt-live monitor
+    --posture-net` uses it. Unset options keep trainer.posture_train.PostureTrainConfig's defaults."""
+    from pathlib import Path
+
+    import torch
+
+    from tpt_live.monitor.posture_image import save_posture
+    from trainer.posture_train import PostureTrainConfig
+    from trainer.posture_train import train_posture as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = PostureTrainConfig(**given(clips=clips, epochs=epochs, seed=seed))
+
+    def show(row: dict) -> None:
+        if not quiet:
+            typer.echo(" ".join(f"{k}={v}" for k, v in row.items()), err=True)
+
+    path = save_posture(run_training(cfg, on_log=show), Path(out))
+    typer.echo(f"posture weights: {path}", err=True)

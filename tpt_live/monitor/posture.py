@@ -10,16 +10,25 @@ and the direction to the camera (-z) is < 45 deg supine, > 135 deg prone, otherw
 cross product in the image plane, divided by the squared trunk length, is about -0.6 for a supine infant
 seen from above (its left on the image right), +0.6 prone, and near 0 on the side (shoulders stacked);
 `|s| < SIDE_2D` counts as side. The 2D cue relies on the tracker telling left from right.
+
+The monitor never reports a single frame's cue: `PostureVote` weighs each frame by its distance from the
+class boundary over a window and says `unknown` when the winning posture's confidence is low.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+
 import numpy as np
 
+from tpt_live.errors import InputError
 from tpt_live.skeleton import JOINT_INDEX
 
 POSTURES = ("supine", "side", "prone")
+UNKNOWN = "unknown"  # reported when the cues are too weak or disagree (see `PostureVote`)
 SIDE_2D = 0.25  # |signed width / trunk length^2| below which the 2D cue says "side"
+FULL_2D = 0.6  # |signed width / trunk length^2| of a flat supine or prone torso (full 2D margin)
 _P, _T = JOINT_INDEX["pelvis"], JOINT_INDEX["thorax"]
 _LS, _RS = JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]
 _LH, _RH = JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]
@@ -55,3 +64,83 @@ def posture(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None) -> str | No
         return None
     s = signed_width_2d(kp2d)
     return "side" if abs(s) < SIDE_2D else "supine" if s < 0 else "prone"
+
+
+def posture_with_margin(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None) -> tuple[str | None, float]:
+    """(posture, margin in [0, 1]): how far the cue lies from the nearest class boundary (0: on it, 1: far).
+
+    3D: supine (45 - a) / 45, prone (a - 135) / 45, side min(a - 45, 135 - a) / 45 for the facing angle a.
+    2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
+    """
+    if kp3d is not None:
+        a = facing_angle_3d(kp3d)
+        label = "supine" if a < 45 else "prone" if a > 135 else "side"
+        margins = {"supine": (45 - a) / 45, "prone": (a - 135) / 45, "side": min(a - 45, 135 - a) / 45}
+        margin = margins[label]
+        return label, float(np.clip(margin, 0.0, 1.0))
+    if kp2d is None:
+        return None, 0.0
+    s = signed_width_2d(kp2d)
+    if abs(s) < SIDE_2D:
+        return "side", float(np.clip((SIDE_2D - abs(s)) / SIDE_2D, 0.0, 1.0))
+    return ("supine" if s < 0 else "prone"), float(np.clip((abs(s) - SIDE_2D) / (FULL_2D - SIDE_2D), 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class PostureConfig:
+    window: float = 2.0  # seconds of per-frame cues that vote
+    min_confidence: float = 0.5  # below it the posture is reported "unknown"
+
+    def __post_init__(self) -> None:
+        if self.window <= 0 or not 0.0 <= self.min_confidence <= 1.0:
+            raise InputError(f"posture window {self.window} must be > 0 and min_confidence in [0, 1]")
+
+
+class PostureVote:
+    """Posture over a window of stream time, with a confidence; "unknown" when the cues are weak or disagree.
+
+    Each frame gives (posture, margin) from `posture_with_margin`. The reported posture is the one with the
+    largest summed margin over the last `window` seconds; its confidence is that sum divided by the number of
+    frames in the window (1: every frame agrees, far from any boundary; a posture that half the frames give,
+    or that all give near a boundary, scores about 0.5). Call `reset()` when the infant leaves the view.
+    """
+
+    def __init__(self, config: PostureConfig | None = None) -> None:
+        self.config = config or PostureConfig()
+        self._cues: deque[tuple[float, str | None, float]] = deque()
+
+    def reset(self) -> None:
+        self._cues.clear()
+
+    def update(self, t: float, label: str | None, margin: float) -> tuple[str, float]:
+        """(posture or "unknown", confidence in [0, 1]) after adding the cue of the frame at stream time t (s)."""
+        self._cues.append((t, label, margin))
+        while self._cues and self._cues[0][0] < t - self.config.window:
+            self._cues.popleft()
+        score = dict.fromkeys(POSTURES, 0.0)
+        for _, lab, m in self._cues:
+            if lab in score:
+                score[lab] += m
+        best = max(POSTURES, key=lambda k: score[k])
+        confidence = score[best] / len(self._cues)
+        return (best if confidence >= self.config.min_confidence else UNKNOWN), round(confidence, 3)
+
+
+def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[str | None, float]:
+    """One frame's (posture, margin) from the geometric cue and the image classifier's P(supine, side, prone).
+
+    The image margin is (p_max - 1/3) / (2/3). When both say the same posture the margin is the larger
+    one (a weak second opinion does not weaken a strong first one); when they disagree the one with the
+    larger margin wins with the difference as its margin, so two confident but contradicting cues add up
+    to nothing. No image probabilities: the geometric cue alone.
+    """
+    label, margin = geometry
+    if image is None:
+        return label, margin
+    k = int(np.argmax(image))
+    m_img = float(np.clip((image[k] - 1 / 3) / (2 / 3), 0.0, 1.0))
+    if label is None:
+        return POSTURES[k], m_img
+    if POSTURES[k] == label:
+        return label, max(margin, m_img)
+    return (POSTURES[k], m_img - margin) if m_img > margin else (label, margin - m_img)

@@ -1,11 +1,13 @@
 """Is an infant in view? A tiny CNN on the model-input crop, run in numpy, smoothed over stream time.
 
 The pose model always outputs a pose, so presence needs its own evidence. `PresenceNet` is a three-layer
-strided CNN (3 -> 8 -> 16 -> 32 channels, 3x3, stride 2, ReLU; mean and max pooled; one logistic unit)
+strided CNN (3 -> C0 -> C1 -> C2 channels, as the file holds them; 3x3, stride 2, ReLU; mean and max
+pooled; one logistic unit)
 on the crop the pose model sees, downsized to 32 x 32. It is trained on synthetic frames with and
 without the infant (`trainer.presence_train`); the weights file describes itself (format, version,
 input size, metrics; `tpt_live.checkpoint.write_weights` layout). `PresenceDetector` adds an exponential average over
-stream time so one odd frame does not flip the state.
+stream time, and hysteresis, so one odd frame does not flip the state. The probability is calibrated:
+the logit is divided by a temperature fitted on held-out synthetic frames (stored in the file).
 """
 
 from __future__ import annotations
@@ -49,25 +51,31 @@ def _conv_s2(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def cnn_logits(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The CNN's forward pass: x (B, INPUT, INPUT, 3) float32 -> (B, K) logits, K = rows of head.weight."""
+    h = x.astype(np.float32)
+    for name in LAYERS:
+        h = np.maximum(_conv_s2(h, weights[f"{name}.weight"], weights[f"{name}.bias"]), 0.0)
+    pooled = np.concatenate([h.mean(axis=(1, 2)), h.max(axis=(1, 2))], axis=1)
+    out: np.ndarray = pooled @ weights["head.weight"].T + weights["head.bias"]
+    return out
+
+
 @dataclass(frozen=True)
 class PresenceNet:
     """Weights of the presence CNN (torch layout) and what the file says about itself."""
 
     weights: dict[str, np.ndarray]  # conv{k}.weight (O, C, 3, 3), conv{k}.bias (O,), head.weight (1, 2 C), head.bias
     metrics: dict  # held-out figures recorded at training time
+    temperature: float = 1.0  # logits are divided by it before the sigmoid (fitted on held-out frames)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """x: (B, INPUT, INPUT, 3) float32 from `presence_input` -> (B,) logits (> 0: infant present)."""
-        h = x.astype(np.float32)
-        for name in LAYERS:
-            h = np.maximum(_conv_s2(h, self.weights[f"{name}.weight"], self.weights[f"{name}.bias"]), 0.0)
-        pooled = np.concatenate([h.mean(axis=(1, 2)), h.max(axis=(1, 2))], axis=1)
-        out: np.ndarray = pooled @ self.weights["head.weight"].T[:, 0] + self.weights["head.bias"][0]
-        return out
+        return cnn_logits(self.weights, x)[:, 0]
 
     def probability(self, rgb: np.ndarray) -> float:
-        """P(infant in view) of one (S, S, 3) uint8 RGB model input."""
-        z = float(self.logits(presence_input(rgb)[None])[0])
+        """P(infant in view) of one (S, S, 3) uint8 RGB model input (calibrated: logit / temperature)."""
+        z = float(self.logits(presence_input(rgb)[None])[0]) / self.temperature
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
@@ -77,6 +85,7 @@ def save_presence(net: PresenceNet, path: Path) -> Path:
 
     meta = {"format": PRESENCE_FORMAT, "format_version": PRESENCE_VERSION, "config": {"input": INPUT}}
     meta["metrics"] = net.metrics
+    meta["calibration"] = {"temperature": net.temperature}
     return write_weights(path, {k: np.asarray(v, np.float32) for k, v in net.weights.items()}, meta)
 
 
@@ -92,19 +101,24 @@ def load_presence(path: Path | str | None = None) -> PresenceNet:
     meta = read_meta(path, PRESENCE_FORMAT, PRESENCE_VERSION, "presence")
     if meta.get("config", {}).get("input") != INPUT:
         raise ModelError(f"{path}: presence input {meta.get('config')} is not {INPUT} px")
-    return PresenceNet(load_file(str(path)), meta.get("metrics", {}))
+    temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
+    if not temperature > 0:
+        raise ModelError(f"{path}: presence temperature {temperature} must be > 0")
+    return PresenceNet(load_file(str(path)), meta.get("metrics", {}), temperature)
 
 
 @dataclass(frozen=True)
 class PresenceConfig:
     tau: float = 0.5  # seconds: time constant of the exponential average of the per-frame probability
     threshold: float = 0.5  # averaged probability above which the infant counts as present
+    band: float = 0.1  # hysteresis: "present" from threshold + band/2 up, "absent" from threshold - band/2 down
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
-        if self.tau < 0 or not 0.0 < self.threshold < 1.0:
-            raise InputError(f"presence tau {self.tau} must be >= 0 and threshold {self.threshold} in (0, 1)")
+        if self.tau < 0 or not 0.0 < self.threshold - self.band / 2 <= self.threshold + self.band / 2 < 1.0:
+            raise InputError(f"presence tau {self.tau} must be >= 0 and threshold {self.threshold} +- band/2 "
+                             f"({self.band} / 2) in (0, 1)")  # fmt: skip
 
 
 class PresenceDetector:
@@ -117,6 +131,7 @@ class PresenceDetector:
     def reset(self) -> None:
         self._p: float | None = None
         self._t = 0.0
+        self._present: bool | None = None  # hysteresis state; None: decided by the threshold alone
 
     def update(self, rgb: np.ndarray, t: float) -> tuple[float, float]:
         """(raw probability, averaged probability) for a model input (S, S, 3) uint8 RGB at stream time t (s)."""
@@ -130,4 +145,12 @@ class PresenceDetector:
         return p, self._p
 
     def present(self, averaged: float) -> bool:
-        return averaged >= self.config.threshold
+        """Present or not for the averaged probability, with hysteresis (call once per frame)."""
+        c = self.config
+        if self._present is None:
+            self._present = averaged >= c.threshold
+        elif self._present and averaged < c.threshold - c.band / 2:
+            self._present = False
+        elif not self._present and averaged >= c.threshold + c.band / 2:
+            self._present = True
+        return self._present

@@ -29,7 +29,7 @@ from tpt_live.monitor.alerts import AlertConfig, AlertEngine
 from tpt_live.monitor.evidence import EvidenceConfig, EvidenceRecorder
 from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMeter
 from tpt_live.monitor.notify import EventSink
-from tpt_live.monitor.posture import posture
+from tpt_live.monitor.posture import UNKNOWN, PostureConfig, PostureVote, fuse, posture_with_margin
 from tpt_live.monitor.presence import PresenceConfig, PresenceDetector, PresenceNet
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 from tpt_live.track.pipeline import Result, TrackConfig, Tracker
@@ -58,7 +58,8 @@ class MonitorConfig:
     region: tuple[tuple[float, float], ...] | None = None  # crib polygon, source pixels; None: no region alert
     alerts: AlertConfig = field(default_factory=AlertConfig)  # thresholds, confirmation, cooldowns
     movement: MovementConfig = field(default_factory=MovementConfig)  # energy and feature windows
-    presence: PresenceConfig = field(default_factory=PresenceConfig)  # averaging and threshold
+    presence: PresenceConfig = field(default_factory=PresenceConfig)  # averaging, threshold, hysteresis
+    posture: PostureConfig = field(default_factory=PostureConfig)  # vote window, minimum confidence
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span and retention
     reopen_delay: float = 2.0  # wall seconds between attempts to open a lost source again
     max_reopen: int | None = None  # attempts after a loss (None: forever for live sources, 0 for files)
@@ -81,7 +82,9 @@ class Summary:
     time_absent: float = 0.0
     time_still: float = 0.0
     time_active: float = 0.0
-    posture_time: dict[str, float] = field(default_factory=lambda: {"supine": 0.0, "side": 0.0, "prone": 0.0})
+    posture_time: dict[str, float] = field(
+        default_factory=lambda: {"supine": 0.0, "side": 0.0, "prone": 0.0, UNKNOWN: 0.0}
+    )
     posture_changes: int = 0
     alerts: dict[str, int] = field(default_factory=dict)
     camera_losses: int = 0
@@ -116,11 +119,14 @@ class Monitor:
         on_state: Callable[[dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        posture_net: Any = None,
     ) -> None:
         self.open_source, self.backend, self.config = open_source, backend, config
         self.sink, self.live, self.overlay, self.on_state = sink, live, overlay, on_state
         self.clock, self.sleep = clock, sleep
         self.presence = PresenceDetector(presence, config.presence)
+        self.postures = PostureVote(config.posture)
+        self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
         self.meter = MovementMeter(config.movement)
         self.engine = AlertEngine(config.alerts)
         self.evidence = EvidenceRecorder(out_dir / "evidence" if out_dir else None, config.evidence)
@@ -204,7 +210,12 @@ class Monitor:
         if not present:
             self.meter.reset()
         moving = energy is not None and energy >= self.config.movement.moving_threshold
-        pose = posture(r.kp2d, r.kp3d) if present else None
+        pose, pose_conf = None, None
+        if present:
+            image = self.posture_net.probabilities(r.frame.net) if self.posture_net is not None else None
+            pose, pose_conf = self.postures.update(t, *fuse(posture_with_margin(r.kp2d, r.kp3d), image))
+        else:
+            self.postures.reset()
         inside = self._inside(r.kp2d) if present else None
         conditions = {"no_infant": not present, "posture": present and pose in ("side", "prone")}
         if energy is not None:
@@ -217,7 +228,7 @@ class Monitor:
             conditions["out_of_region"] = not inside
         state = {"t": round(t, 3), "present": present, "presence": round(p_avg, 3), "presence_raw": round(p_raw, 3),
                  "energy": None if energy is None else round(energy, 4), "moving": moving, "posture": pose,
-                 "in_region": inside, "frame": r.frame.idx}  # fmt: skip
+                 "posture_confidence": pose_conf, "in_region": inside, "frame": r.frame.idx}  # fmt: skip
         image = self._draw(r, state)
         self._events(self.engine.update(t, conditions), image)
         jpeg = self.evidence.add(t, image) if image is not None else None
@@ -238,6 +249,7 @@ class Monitor:
             self.engine.reset_episodes()
             self.meter.reset()
             self.presence.reset()
+            self.postures.reset()
         self._last_t, self._last_wall = t, self.clock()
 
     def _inside(self, kp2d: np.ndarray) -> bool | None:
@@ -291,6 +303,8 @@ class Monitor:
         pose = state["posture"]
         if pose in s.posture_time:
             s.posture_time[pose] += dt
+        if pose == UNKNOWN:  # not a posture change either way
+            return
         current, candidate, since = self._posture
         if pose != candidate:
             candidate, since = pose, t

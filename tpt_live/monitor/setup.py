@@ -22,6 +22,7 @@ from tpt_live.monitor.alerts import AlertConfig
 from tpt_live.monitor.evidence import EvidenceConfig
 from tpt_live.monitor.movement import MovementConfig
 from tpt_live.monitor.notify import EventSink, parse_notify
+from tpt_live.monitor.posture_image import load_posture
 from tpt_live.monitor.presence import load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
 from tpt_live.monitor.state import LiveState
@@ -52,6 +53,7 @@ class MonitorRequest:
     movement: MovementConfig = field(default_factory=MovementConfig)  # moving threshold, feature window
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
     presence: Path | None = None  # presence weights; None: the shipped file
+    posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
     reconnect: int = 3  # decoder reconnects before the source is reopened
 
     def __post_init__(self) -> None:
@@ -123,6 +125,7 @@ def open_session(
         evidence=req.evidence,
     )
     net = load_presence(req.presence)
+    posture_net = load_posture(req.posture_net)
     backend = open_backend(req.model, backend=req.backend, device=req.device)
     web = None
     try:
@@ -140,7 +143,8 @@ def open_session(
         req.out.mkdir(parents=True, exist_ok=True)
         sink = EventSink(req.out / "events.jsonl", req.notify, on_event)
         overlay = Overlay(backend.template, backend.input_size)
-        monitor = Monitor(open_source, backend, net, config, sink, req.out, live, overlay, on_state)
+        monitor = Monitor(open_source, backend, net, config, sink, req.out, live, overlay, on_state,
+                          posture_net=posture_net)  # fmt: skip
     except BaseException:
         _close_quietly(web, backend)
         raise

@@ -53,11 +53,13 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>tpt-live moni
 <style>body{font-family:sans-serif;margin:1em;background:#111;color:#eee}#w{display:flex;gap:1em;flex-wrap:wrap}
 .n{background:#a30;color:#fff;padding:.5em;font-weight:bold}td{padding:0 .6em}canvas{background:#222}</style></head>
 <body><p class="n">__NOTICE__</p><div id="w"><img id="v" src="stream.mjpg__Q__" alt="live overlay" width="480">
-<div><h3>State</h3><table id="s"></table><h3>Activity (movement energy, trunk lengths/s)</h3>
+<div><p id="e"></p><h3>State</h3><table id="s"></table><h3>Activity (movement energy, trunk lengths/s)</h3>
 <canvas id="c" width="480" height="120"></canvas></div></div><h3>Alerts</h3><ul id="a"></ul>
 <script>
 const q="__Q__";function esc(x){return String(x).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]))}
-async function tick(){try{const r=await fetch("status.json"+q);const d=await r.json();
+async function tick(){try{const r=await fetch("status.json"+q);const d=await r.json();const s=d.state;
+document.getElementById("e").textContent=`presence p=${s.presence??"-"}, posture ${s.posture??"-"}`+
+` (confidence ${s.posture_confidence??"-"})`;
 document.getElementById("s").innerHTML=Object.entries(d.state).map(([k,v])=>
 `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("");
 document.getElementById("a").innerHTML=d.alerts.map(e=>

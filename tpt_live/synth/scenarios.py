@@ -120,15 +120,21 @@ def frame_labels(kp2d: np.ndarray, kp3d: np.ndarray, roll: np.ndarray, width: in
     return {"present": present, "moving": moving, "posture": posture}
 
 
-def render_scenario(config: SynthConfig, scenario: str) -> Clip:
-    """Render video (`config.seed`, `config.index`) under a monitoring scenario (see the module docstring)."""
+def render_scenario(config: SynthConfig, scenario: str, background: np.ndarray | None = None) -> Clip:
+    """Render video (`config.seed`, `config.index`) under a monitoring scenario (see the module docstring).
+
+    background: (H, W, 3) float32 RGB in [0, 1] drawn instead of the scene's mat (None: the mat).
+    """
     if scenario not in MONITOR_SCENARIOS:
         raise InputError(f"bad scenario '{scenario}': use one of {', '.join(MONITOR_SCENARIOS)}")
     start = time.perf_counter()
     base = sample_scene(config)
     motion, roll = _timeline(scenario, base.motion, config.fps, _rng(config, 6))
     scene = replace(base, motion=motion)
-    background = mat_texture(scene.appearance, scene.camera, _rng(config, 4))
+    if background is None:
+        background = mat_texture(scene.appearance, scene.camera, _rng(config, 4))
+    elif background.shape != (config.height, config.width, 3):
+        raise InputError(f"background {background.shape} does not match the {config.width}x{config.height} frames")
     renderer = Renderer(scene.camera, scene.appearance, background)
     kp3d, segs = _posed(scene, roll)
     kp2d = scene.camera.project(kp3d)

@@ -1,0 +1,142 @@
+"""Presence calibration and hysteresis, the hard training data (textures, crops, augmentation), posture votes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tpt_live.errors import InputError
+from tpt_live.monitor.posture import UNKNOWN, PostureConfig, PostureVote, posture_with_margin
+from tpt_live.monitor.presence import (
+    PresenceConfig,
+    PresenceDetector,
+    PresenceNet,
+    load_presence,
+    presence_input,
+    save_presence,
+)
+from tpt_live.synth import SynthConfig
+from tpt_live.synth.scenarios import render_scenario
+from trainer.presence_data import TEXTURES, camera_augment, crop_box, model_input, texture
+from trainer.presence_train import fit_temperature
+
+CFG = SynthConfig(width=64, height=48, frames=6, fps=10.0, seed=21, pose="supine")
+
+
+def test_hysteresis_holds_the_state_inside_the_band() -> None:
+    det = PresenceDetector(load_presence(), PresenceConfig(threshold=0.5, band=0.2))
+    seq = [0.3, 0.58, 0.61, 0.45, 0.41, 0.39, 0.55]  # on at >= 0.6, off below 0.4
+    assert [det.present(p) for p in seq] == [False, False, True, True, True, False, False]
+    det.reset()
+    assert det.present(0.55) is True  # the first frame is decided by the threshold alone
+    with pytest.raises(InputError):
+        PresenceConfig(threshold=0.5, band=1.2)
+
+
+def test_temperature_is_stored_and_divides_the_logit(tmp_path) -> None:
+    net = load_presence()
+    rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    hot = load_presence(save_presence(PresenceNet(net.weights, {}, temperature=2.5), tmp_path / "t.safetensors"))
+    assert hot.temperature == 2.5
+    z = float(net.logits(presence_input(rgb)[None])[0])  # the raw logit
+    assert hot.probability(rgb) == pytest.approx(1 / (1 + np.exp(-z / 2.5)), abs=1e-4)
+
+
+def test_fit_temperature_recovers_an_overconfident_scale() -> None:
+    rng = np.random.default_rng(3)
+    true_logit = rng.normal(0, 2, 20000)
+    y = (rng.random(20000) < 1 / (1 + np.exp(-true_logit))).astype(np.float32)
+    assert fit_temperature(3.0 * true_logit, y) == pytest.approx(3.0, rel=0.1)  # logits 3x too sharp
+    assert fit_temperature(true_logit, y) == pytest.approx(1.0, rel=0.1)
+
+
+def test_textures_are_valid_backgrounds_and_the_renderer_draws_on_them() -> None:
+    rng = np.random.default_rng(0)
+    for name, make in TEXTURES.items():
+        img = make(48, 64, rng)
+        assert img.shape == (48, 64, 3) and img.dtype == np.float32, name
+        assert 0.0 <= img.min() and img.max() <= 1.0 and img.std() > 0.005, name
+    bg = texture(48, 64, rng)
+    absent = render_scenario(CFG, "absent", bg)
+    plain = render_scenario(CFG, "absent")
+    # with nobody in view the frame is the texture (plus sensor noise), not the scene's mat
+    err_tex = np.abs(absent.frames[0].astype(np.float32) / 255 - bg).mean()
+    assert err_tex < 0.06 and err_tex < np.abs(plain.frames[0].astype(np.float32) / 255 - bg).mean()
+    with pytest.raises(InputError, match="background"):
+        render_scenario(CFG, "absent", bg[:10])
+
+
+def test_crops_keep_the_infant_and_augmentation_keeps_the_shape() -> None:
+    rng = np.random.default_rng(1)
+    clip = render_scenario(CFG, "active")
+    kp = np.asarray(clip.gt["frames"][0]["kp2d"])[:, :2]
+    for _ in range(20):
+        box = crop_box(64, 48, kp, True, rng)
+        inside = (kp[:, 0] >= box.x) & (kp[:, 0] < box.x + box.w) & (kp[:, 1] >= box.y) & (kp[:, 1] < box.y + box.h)
+        assert box.w == box.h and inside.mean() >= 0.5
+        out = camera_augment(model_input(clip.frames[0], box, 64), rng)
+        assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+
+
+def test_posture_vote_is_unknown_when_cues_disagree_or_are_weak() -> None:
+    vote = PostureVote(PostureConfig(window=1.0, min_confidence=0.5))
+    for i in range(10):
+        got = vote.update(i * 0.1, "supine", 0.9)
+    assert got == ("supine", 0.9)
+    vote.reset()
+    for i in range(10):  # flipping between supine and prone: a wrong answer half of the time
+        got = vote.update(i * 0.1, "supine" if i % 2 else "prone", 0.9)
+    assert got[0] == UNKNOWN and got[1] < 0.5
+    vote.reset()
+    for i in range(10):  # every frame near the supine/side boundary
+        got = vote.update(i * 0.1, "supine", 0.2)
+    assert got == (UNKNOWN, 0.2)
+    for i in range(10, 40):  # the window forgets: 3 s of clear prone cues
+        got = vote.update(i * 0.1, "prone", 1.0)
+    assert got == ("prone", 1.0)
+
+
+def test_posture_margin_literals() -> None:
+    kp = np.zeros((16, 2))
+    kp[0], kp[1] = (10, 20), (10, 10)  # pelvis, thorax; trunk length 10
+    kp[10], kp[11], kp[4], kp[5] = (13, 10), (7, 10), (13, 20), (7, 20)  # shoulders and hips 6 px apart
+    label, margin = posture_with_margin(kp)  # signed width -0.6: a flat supine torso
+    assert label == "supine" and margin == pytest.approx(1.0)
+    kp[[10, 4]] = (10.5, 10), (10.5, 20)  # left side 0.5 px right of the right side: the shoulders stacked
+    kp[[11, 5]] = (9.5, 10), (9.5, 20)
+    label, margin = posture_with_margin(kp)
+    assert label == "side" and margin == pytest.approx(0.6)  # |s| = 0.1, (0.25 - 0.1) / 0.25
+
+
+def test_fuse_agreeing_cues_add_and_contradicting_ones_cancel() -> None:
+    from tpt_live.monitor.posture import fuse
+
+    assert fuse(("supine", 0.8), None) == ("supine", 0.8)
+    label, m = fuse(("supine", 0.8), np.array([0.9, 0.05, 0.05]))
+    assert label == "supine" and m == pytest.approx(0.85)
+    assert fuse(("supine", 0.8), np.array([0.4, 0.3, 0.3])) == ("supine", 0.8)
+    label, m = fuse(("supine", 0.8), np.array([0.05, 0.05, 0.9]))  # image says prone, as sure as the geometry
+    assert label == "prone" and m == pytest.approx(0.05)
+    label, m = fuse(("supine", 0.2), np.array([0.0, 0.0, 1.0]))  # weak geometry, sure image
+    assert label == "prone" and m == pytest.approx(0.8)
+
+
+def test_posture_net_file_round_trip(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from tpt_live.errors import ModelError
+    from tpt_live.monitor.posture_image import PostureNet, load_posture, save_posture
+    from trainer.presence_train import _torch_net
+
+    torch.manual_seed(0)
+    net = _torch_net(3).eval()
+    weights = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    with torch.no_grad():
+        ref = torch.softmax(net(torch.from_numpy(presence_input(rgb)[None].transpose(0, 3, 1, 2).copy())) / 2.0, 1)
+    loaded = load_posture(save_posture(PostureNet(weights, {}, 2.0), tmp_path / "q.safetensors"))
+    assert loaded is not None
+    np.testing.assert_allclose(loaded.probabilities(rgb), ref.numpy()[0], atol=1e-5)
+    with pytest.raises(ModelError):
+        load_posture(tmp_path / "missing.safetensors")
+    with pytest.raises(ModelError):  # a presence file is not a posture file
+        load_posture(save_presence(PresenceNet(weights, {}), tmp_path / "p.safetensors"))
