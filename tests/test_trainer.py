@@ -126,8 +126,13 @@ def test_boundary_activity_is_logged_and_pulls_displaced_parts_back(clip_dir, tm
 
 def test_torchrun_two_processes_gloo(clip_dir, tmp_path):
     """DistributedDataParallel on CPU: 2 processes, gloo, through the real CLI."""
+    import socket
+
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    with socket.socket() as probe:  # a port free now (a fixed one collides with other runs on the machine)
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", port,
            "-m", "tpt_live", "train", str(clip_dir), "--out", str(tmp_path / "ddp"), "--size", "32",
            "--steps", "6", "--batch", "2", "--ckpt-every", "3", "--quiet", "--device", "cpu"]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
