@@ -106,13 +106,15 @@ def hud_line(fps: float, latency: float, drops: int) -> str:
 
 
 _END = object()
+ENCODE_QUEUE_BYTES = 64 * 2**20  # frames waiting for the encoder: 16 at 640x480, 2 at 4K
 
 
 class VideoWriter:
     """H.264 (libx264, yuv420p) through PyAV at the source's timing, encoded in its own thread.
 
     Frames are stamped from their time `t` in `time_base` units, so dropped or failed frames leave the
-    right gap. Odd frame sizes lose their last column or row (yuv420p needs even sizes). No audio.
+    right gap. Odd frame sizes lose their last column or row (yuv420p needs even sizes). No audio. Memory
+    is bounded: at most ENCODE_QUEUE_BYTES of frames wait, and frames above 1080p use a 5-frame look-ahead.
     """
 
     def __init__(
@@ -133,7 +135,7 @@ class VideoWriter:
             time_base=time_base, pixel_format="bgr24",
         )  # fmt: skip
         self._tb, self._last_pts = time_base, -1
-        self._queue: queue.Queue = queue.Queue(16)
+        self._queue: queue.Queue = queue.Queue(max(2, min(16, ENCODE_QUEUE_BYTES // (self.width * self.height * 3))))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="tpt-encode", daemon=True)
         self._thread.start()
