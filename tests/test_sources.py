@@ -43,7 +43,7 @@ def test_resolve_errors(tmp_path):
     with pytest.raises(SourceError, match="no files match"):
         resolve_sources([str(tmp_path / "*.avi")])
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(InputError, match="no videos"):
+    with pytest.raises(SourceError, match="no videos"):  # a source problem (exit 3), like a missing file
         resolve_sources([str(tmp_path)])
 
 

@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from tpt_live.checkpoint import load_model, resolve_device, save_model
-from tpt_live.errors import InputError
+from tpt_live.errors import InputError, ModelError
 from tpt_live.model import ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
 from trainer.background import pair_weight
@@ -269,11 +269,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last.pt"
     if resume and last.exists():
-        state = torch.load(last, map_location=dev, weights_only=True)
-        module.model.load_state_dict(state["model"])
-        module.decoder.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["optim"])
-        start = int(state["step"])
+        start = _resume(last, module, opt, dev)
         log.info("resumed from %s at step %d", last, start)
     net: nn.Module = module
     if world > 1:
@@ -426,3 +422,26 @@ def _checkpoint(module: TrainModule, opt: torch.optim.Optimizer, step: int, out_
     torch.save(state, tmp)
     tmp.replace(out_dir / "last.pt")
     save_model(module.model, out_dir / "model.safetensors", metrics=meta.get("last_metrics"), extra={"train": meta})
+
+
+def _resume(last: Path, module: TrainModule, opt: torch.optim.Optimizer, dev: torch.device) -> int:
+    """Load OUT/last.pt into the module and optimiser; the step it was written at. ModelError when the
+    file is not a checkpoint of this trainer or was written for another model (another --size, template)."""
+    try:
+        state = torch.load(last, map_location=dev, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling, truncation and zip errors all mean the same here
+        reason = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
+        raise ModelError(f"{last}: not a readable training checkpoint ({reason}); delete it or drop --resume") from None
+    if not isinstance(state, dict) or not {"model", "decoder", "optim", "step"} <= state.keys():
+        raise ModelError(f"{last}: not a tpt-live training checkpoint; delete it or drop --resume")
+    try:
+        module.model.load_state_dict(state["model"])
+        module.decoder.load_state_dict(state["decoder"])
+        opt.load_state_dict(state["optim"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = (str(exc).splitlines() or [""])[-1].strip()[:160]
+        raise ModelError(
+            f"{last} was written for another model ({first}); resume with that run's --size and --template, "
+            "or train into a new --out"
+        ) from None
+    return int(state["step"])

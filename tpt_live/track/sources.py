@@ -122,7 +122,7 @@ def _folder(path: Path) -> list[SourceSpec]:
     images = [str(p) for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if images:
         return [SourceSpec(str(path), "images", path.name, tuple(images))]
-    raise InputError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) and no images")
+    raise SourceError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) and no images")
 
 
 def resolve_sources(args: list[str]) -> list[SourceSpec]:
