@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -31,7 +32,7 @@ from trainer.background import pair_weight
 from trainer.data import PairConfig, PairSampler, Scene
 from trainer.decoder import Decoder, paint_parts, part_colours
 from trainer.grid import save_grid
-from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, reconstruction_loss
+from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, load_failure, reconstruction_loss
 from trainer.orient import rotate_model
 from trainer.quality import QualityProbe, collapse_warnings, keypoint_shift_pct
 
@@ -430,8 +431,9 @@ def _resume(last: Path, module: TrainModule, opt: torch.optim.Optimizer, dev: to
     try:
         state = torch.load(last, map_location=dev, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling, truncation and zip errors all mean the same here
-        reason = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
-        raise ModelError(f"{last}: not a readable training checkpoint ({reason}); delete it or drop --resume") from None
+        raise ModelError(
+            f"{last}: not a readable training checkpoint ({load_failure(exc)}); delete it or drop --resume"
+        ) from None
     if not isinstance(state, dict) or not {"model", "decoder", "optim", "step"} <= state.keys():
         raise ModelError(f"{last}: not a tpt-live training checkpoint; delete it or drop --resume")
     try:
@@ -439,7 +441,10 @@ def _resume(last: Path, module: TrainModule, opt: torch.optim.Optimizer, dev: to
         module.decoder.load_state_dict(state["decoder"])
         opt.load_state_dict(state["optim"])
     except (RuntimeError, KeyError, ValueError) as exc:
-        first = (str(exc).splitlines() or [""])[-1].strip()[:160]
+        text = " ".join(str(exc).split())
+        found = re.search(r"size mismatch for ([\w.]+): copying a param with shape torch.Size\((\[[^]]*\])\) from "
+                          r"checkpoint, the shape in current model is torch.Size\((\[[^]]*\])\)", text)  # fmt: skip
+        first = f"{found[1]} is {found[2]} there, {found[3]} here" if found else text[:160]
         raise ModelError(
             f"{last} was written for another model ({first}); resume with that run's --size and --template, "
             "or train into a new --out"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import kornia
@@ -16,6 +17,13 @@ _VGG19_TO_RELU3_2 = (
     (3, 64), "relu", (64, 64), "relu", "pool", (64, 128), "relu", (128, 128), "relu", "pool",
     (128, 256), "relu", (256, 256), "relu",
 )  # fmt: skip
+
+
+def load_failure(exc: BaseException) -> str:
+    """A short reason for a weights file torch.load (weights_only) or safetensors refused."""
+    if isinstance(exc, pickle.UnpicklingError) or str(exc).startswith("Weights only load failed"):
+        return "not PyTorch weights, or weights that would run code: refused"
+    return (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
 
 
 class Vgg19Relu32(nn.Module):
@@ -46,9 +54,9 @@ class Vgg19Relu32(nn.Module):
             else:
                 state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - unpickling, header and zip errors all mean "not weights"
-            reason = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
             raise ModelError(
-                f"--vgg-weights {path}: not a weights file ({reason}); use torchvision's vgg19 .pth or a .safetensors"
+                f"--vgg-weights {path}: not a weights file ({load_failure(exc)}); use torchvision's vgg19 .pth "
+                "or a .safetensors"
             ) from None
         if not isinstance(state, dict):
             raise ModelError(f"--vgg-weights {path}: holds no state dict; use torchvision's vgg19 .pth")

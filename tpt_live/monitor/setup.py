@@ -81,11 +81,16 @@ class Session:
     backend: PoseBackend
     web: Any = None  # the WebView, when serving
     url: str | None = None  # the web view's address (with the token where one is needed)
+    closed: bool = False  # set by close()
 
     def run(self) -> Summary:
         return self.monitor.run()
 
     def close(self) -> None:
+        """Finalise the outputs, stop the web view and drop the backend; a second call does nothing."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.monitor.close()
         finally:
