@@ -247,14 +247,16 @@ class _ClosingBackend(GtBackend):
 
 
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:
+    from track_helpers import write_video
+
+    from tpt_live.errors import InputError
     from tpt_live.monitor.setup import MonitorRequest, open_session
 
-    clip = tmp_path / "clip.mp4"
-    clip.write_bytes(b"")  # the source is only opened by run(); resolving it needs the file to exist
+    clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)  # a readable file: it is checked before the model loads
     blocked = tmp_path / "out"
     blocked.write_text("a file where the output folder should go")
     backend = _ClosingBackend()
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="--out .*a file is in the way"):
         open_session(MonitorRequest(str(clip), out=blocked), lambda *a, **k: backend)
     assert backend.closed
 

@@ -25,6 +25,7 @@ from tpt_live.monitor.notify import EventSink, parse_notify
 from tpt_live.monitor.presence import load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
 from tpt_live.monitor.state import LiveState
+from tpt_live.track.outputs import ensure_folder
 from tpt_live.track.overlay import Overlay
 from tpt_live.track.pipeline import TrackConfig
 from tpt_live.track.sources import ReconnectPolicy, VideoSource, open_container, resolve_sources
@@ -149,7 +150,7 @@ def open_session(
         if req.serve is not None and live is not None:
             host, port = req.serve
             web = WebView(live, host, port, resolve_token(host, req.token, req.token_file))
-        req.out.mkdir(parents=True, exist_ok=True)
+        ensure_folder(req.out, "--out")
         sink = EventSink(req.out / "events.jsonl", req.notify, on_event)
         overlay = Overlay(backend.template, backend.input_size)
         monitor = Monitor(open_source, backend, net, config, sink, req.out, live, overlay, on_state)

@@ -52,8 +52,10 @@ class ReconnectPolicy:
     timeout: float = 10.0  # seconds one open or read may block; also the length of one window
 
     def __post_init__(self) -> None:
-        if self.reconnect < 0 or not self.timeout > 0:
-            raise InputError(f"--reconnect {self.reconnect} must be >= 0 and --timeout {self.timeout:g} > 0 seconds")
+        if self.reconnect < 0:
+            raise InputError(f"--reconnect {self.reconnect} must be 0 or more")
+        if not self.timeout > 0:
+            raise InputError(f"--timeout {self.timeout:g} must be more than 0 seconds")
 
     @property
     def budget(self) -> float:
