@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -25,16 +24,17 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from tpt_live.checkpoint import load_model, resolve_device, save_model
-from tpt_live.errors import InputError, ModelError
+from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
 from trainer.background import pair_weight
 from trainer.data import PairConfig, PairSampler, Scene
 from trainer.decoder import Decoder, paint_parts, part_colours
 from trainer.grid import save_grid
-from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, load_failure, reconstruction_loss
+from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, reconstruction_loss
 from trainer.orient import rotate_model
 from trainer.quality import QualityProbe, collapse_warnings, keypoint_shift_pct
+from trainer.resume import resume_from
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last.pt"
     if resume and last.exists():
-        start = _resume(last, module, opt, dev)
+        start = resume_from(last, module, opt, dev)
         log.info("resumed from %s at step %d", last, start)
     net: nn.Module = module
     if world > 1:
@@ -423,30 +423,3 @@ def _checkpoint(module: TrainModule, opt: torch.optim.Optimizer, step: int, out_
     torch.save(state, tmp)
     tmp.replace(out_dir / "last.pt")
     save_model(module.model, out_dir / "model.safetensors", metrics=meta.get("last_metrics"), extra={"train": meta})
-
-
-def _resume(last: Path, module: TrainModule, opt: torch.optim.Optimizer, dev: torch.device) -> int:
-    """Load OUT/last.pt into the module and optimiser; the step it was written at. ModelError when the
-    file is not a checkpoint of this trainer or was written for another model (another --size, template)."""
-    try:
-        state = torch.load(last, map_location=dev, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling, truncation and zip errors all mean the same here
-        raise ModelError(
-            f"{last}: not a readable training checkpoint ({load_failure(exc)}); delete it or drop --resume"
-        ) from None
-    if not isinstance(state, dict) or not {"model", "decoder", "optim", "step"} <= state.keys():
-        raise ModelError(f"{last}: not a tpt-live training checkpoint; delete it or drop --resume")
-    try:
-        module.model.load_state_dict(state["model"])
-        module.decoder.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["optim"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        text = " ".join(str(exc).split())
-        found = re.search(r"size mismatch for ([\w.]+): copying a param with shape torch.Size\((\[[^]]*\])\) from "
-                          r"checkpoint, the shape in current model is torch.Size\((\[[^]]*\])\)", text)  # fmt: skip
-        first = f"{found[1]} is {found[2]} there, {found[3]} here" if found else text[:160]
-        raise ModelError(
-            f"{last} was written for another model ({first}); resume with that run's --size and --template, "
-            "or train into a new --out"
-        ) from None
-    return int(state["step"])
