@@ -93,6 +93,9 @@ def test_parse_roi_rejects_bad_text(text):
 
 def test_parse_roi_and_check():
     assert parse_roi("10, 20, 30, 40") == CropBox(10, 20, 30, 40)
+    assert parse_roi("100,100,2,2") == CropBox(100, 100, 2, 2)  # the smallest region
+    with pytest.raises(InputError, match=r"is 1x1 pixels: width and height must be at least 2"):
+        parse_roi("100,100,1,1")
     with pytest.raises(InputError, match="outside"):
         check_roi(CropBox(700, 0, 10, 10), 640, 480)
 

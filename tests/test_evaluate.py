@@ -88,3 +88,17 @@ def test_roi_maps_frames_and_ground_truth(synth_dir):
     # a non-square ROI is made square around its centre, as `track --roi` does: (8, 4, 32, 16) -> (8, -4, 32, 32)
     wide = load_labelled(synth_dir, 16, roi=CropBox(8, 4, 32, 16))[0]
     assert wide.kp2d[0, 0] == pytest.approx(((x - 8 + 0.5) * 0.5 - 0.5, (y + 4 + 0.5) * 0.5 - 0.5))
+
+
+def test_a_corrupt_lifter_fails_before_any_figure(synth_dir, tmp_path):
+    model = TptModel(ModelConfig(input_size=32, widths=(8, 16), hidden=8), load_template("infant"))
+    path = save_model(model, tmp_path / "m.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x07junk")
+    out = tmp_path / "metrics.json"
+    cmd = [sys.executable, "-m", "tpt_live", "evaluate", str(synth_dir), "--model", str(path), "--json", str(out),
+           "--lifter", str(tmp_path / "bad.safetensors")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr
+    assert "swap-tolerant" not in proc.stderr  # no 2D table printed before the failure
+    assert proc.stderr.splitlines()[-1].startswith("error: ") and "lifter" in proc.stderr.splitlines()[-1]
+    assert not out.exists()  # nothing half-written

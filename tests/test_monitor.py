@@ -17,7 +17,7 @@ from track_helpers import PARTS
 
 from tpt_live.backend import Poses
 from tpt_live.crop import full_box
-from tpt_live.errors import SourceError
+from tpt_live.errors import SourceError, SourceUnavailable
 from tpt_live.monitor.alerts import AlertConfig, RuleConfig
 from tpt_live.monitor.notify import EventSink
 from tpt_live.monitor.presence import load_presence
@@ -27,7 +27,7 @@ from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 from tpt_live.track.overlay import Overlay
 from tpt_live.track.pipeline import TrackConfig
-from tpt_live.track.sources import Frame, SourceSpec
+from tpt_live.track.sources import Frame, SourceInfo, SourceSpec, VideoSource, resolve_sources
 
 FPS = 5.0
 
@@ -41,6 +41,7 @@ class ClipSource:
         self.clip, self.drop_after = clip, drop_after
         self.consumed = threading.Event()  # set by the test once the monitor has seen the last frame before the drop
         self.spec = SourceSpec("clip://" + clip.name, "file", clip.name)
+        self.info = SourceInfo(self.spec.uri, "file", 64, 64, FPS, "1/5", len(clip.frames), False)
         self.problems: list[str] = []
 
     def frames(self):
@@ -170,9 +171,51 @@ def test_camera_drop_reconnects_and_alerts_keep_working(tmp_path) -> None:
     alerts = [e for e in events if e["event"] == "alert"]
     assert [e["kind"] for e in alerts] == ["camera_lost", "no_movement"], events
     lost = alerts[0]["onset"]  # the last frame before the drop
-    assert lost == pytest.approx(29 / FPS) and alerts[0]["t"] == pytest.approx(lost + 5.0)
+    assert lost == pytest.approx(29 / FPS) and alerts[0]["t"] == pytest.approx(lost + 5.0)  # at the threshold
+    assert alerts[0]["message"] == "camera lost: no frame for 5.0 s"
+    restored = [e for e in events if e["event"] == "restored"]
+    assert len(restored) == 1 and restored[0]["kind"] == "camera_lost" and restored[0]["onset"] == pytest.approx(lost)
+    assert restored[0]["duration"] == pytest.approx(8.0)  # the true outage: the 8 s the source was away
     assert alerts[1]["t"] > lost + 8.0  # stream time goes on across the drop (8 s away)
     assert mon.summary.camera_losses == 1 and mon.summary.frames == 30 + len(second.frames)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all", "truncated"])
+def test_unreadable_file_ends_the_session_at_once(tmp_path, content) -> None:
+    """A file that cannot be read is not opened again (it cannot heal): SourceError, no waiting."""
+    from track_helpers import write_video
+
+    path = tmp_path / "bad.mp4"
+    if content == "truncated":
+        whole = write_video(tmp_path / "whole.mp4", 30, 64, 64).read_bytes()
+        path.write_bytes(whole[: len(whole) // 3])  # the index (moov) is at the end: nothing opens
+    else:
+        path.write_bytes(content)
+    spec = resolve_sources([str(path)])[0]
+    clock = FakeClock()
+    sink = EventSink(tmp_path / "events.jsonl", (), lambda e: None)
+    mon = Monitor(lambda: VideoSource(spec, 64), GtBackend(), load_presence(), MonitorConfig(), sink, tmp_path,
+                  clock=clock, sleep=clock.sleep)  # fmt: skip
+    with pytest.raises(SourceError) as info:
+        mon.run()
+    assert not isinstance(info.value, SourceUnavailable) and clock.now == 0.0  # never waited to reopen
+    assert (tmp_path / "summary.json").is_file()
+
+
+def test_a_live_source_that_cannot_be_opened_is_tried_again(tmp_path) -> None:
+    tries: list[float] = []
+    clock = FakeClock()
+
+    def refuse():
+        tries.append(clock.now)
+        raise SourceUnavailable("rtsp://cam/1: cannot open (connection refused)")
+
+    sink = EventSink(tmp_path / "events.jsonl", (), lambda e: None)
+    cfg = MonitorConfig(max_reopen=3)
+    mon = Monitor(refuse, GtBackend(), load_presence(), cfg, sink, tmp_path, clock=clock, sleep=clock.sleep)
+    with pytest.raises(SourceUnavailable):
+        mon.run()
+    assert tries == [0.0, 2.0, 4.0, 6.0]  # every reopen_delay (2 s), until max_reopen
 
 
 def test_source_lost_for_good_raises(tmp_path) -> None:
@@ -204,14 +247,16 @@ class _ClosingBackend(GtBackend):
 
 
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:
+    from track_helpers import write_video
+
+    from tpt_live.errors import InputError
     from tpt_live.monitor.setup import MonitorRequest, open_session
 
-    clip = tmp_path / "clip.mp4"
-    clip.write_bytes(b"")  # the source is only opened by run(); resolving it needs the file to exist
+    clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)  # a readable file: it is checked before the model loads
     blocked = tmp_path / "out"
     blocked.write_text("a file where the output folder should go")
     backend = _ClosingBackend()
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="--out .*a file is in the way"):
         open_session(MonitorRequest(str(clip), out=blocked), lambda *a, **k: backend)
     assert backend.closed
 

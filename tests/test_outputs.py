@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import cv2
+import numpy as np
 import pytest
 from track_helpers import FakeBackend, write_video
 
@@ -112,3 +114,21 @@ def test_overlay_video_is_written(video, tmp_path):
     with av.open(str(tmp_path / "o.mp4")) as c:
         s = c.streams.video[0]
         assert s.codec_context.name == "h264" and len(list(c.decode(s))) == 6 and not c.streams.audio
+
+
+@pytest.mark.parametrize("width", [128, 256, 320, 640, 1920])
+def test_hud_text_fits_the_frame_and_scales_with_it(width):
+    from tpt_live.track.overlay import Overlay, hud_font, hud_line
+    from tpt_live.track.pipeline import Result
+    from tpt_live.track.sources import Frame
+
+    text = hud_line(29.97, 0.0123, 1234)
+    scale, thick = hud_font(text, width)
+    text_w = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0]
+    assert text_w <= width - 4  # inside the frame, margins included
+    if width >= 640:
+        assert scale == pytest.approx(0.6 * width / 640)  # in proportion to the width
+    image = np.zeros((width * 3 // 4, width, 3), np.uint8)
+    Overlay(None, 64).draw(image, Result(Frame(0, 0.0, "ok")), text)
+    cols = np.flatnonzero(image.max(axis=(0, 2)) > 200)  # the white text
+    assert cols.size and cols.max() < width - 1 and cols.min() > 0  # drawn, and not cut at either edge

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tpt_live.errors import InputError, ModelError
+from tpt_live.errors import InputError
 from tpt_live.monitor.movement import MovementConfig, MovementMeter, window_features
 from tpt_live.monitor.posture import posture, signed_width_2d
 from tpt_live.monitor.presence import INPUT, PresenceDetector, PresenceNet, load_presence, presence_input, save_presence
@@ -76,7 +76,7 @@ def test_detector_averages_over_stream_time() -> None:
 
 
 def test_missing_weights() -> None:
-    with pytest.raises(ModelError, match="not found"):
+    with pytest.raises(InputError, match="not found"):  # a path the user gave: a bad argument (exit 2)
         load_presence("/nonexistent/presence.safetensors")
 
 

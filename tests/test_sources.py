@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from fractions import Fraction
 from types import SimpleNamespace
 
@@ -13,9 +15,9 @@ import pytest
 from track_helpers import write_video
 
 from tpt_live.crop import CropBox
-from tpt_live.errors import InputError, SourceError
+from tpt_live.errors import InputError, SourceError, SourceUnavailable
 from tpt_live.track import sources
-from tpt_live.track.sources import SourceSpec, VideoSource, resolve_sources
+from tpt_live.track.sources import ReconnectPolicy, SourceSpec, VideoSource, resolve_sources
 
 
 def test_resolve_kinds(tmp_path):
@@ -41,7 +43,7 @@ def test_resolve_errors(tmp_path):
     with pytest.raises(SourceError, match="no files match"):
         resolve_sources([str(tmp_path / "*.avi")])
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(InputError, match="no videos"):
+    with pytest.raises(SourceError, match="no videos"):  # a source problem (exit 3), like a missing file
         resolve_sources([str(tmp_path)])
 
 
@@ -63,6 +65,18 @@ def test_roi_is_cut_in_the_decoder(tmp_path):
     frame = next(iter(src.frames()))
     assert frame.net is not None and frame.net.mean() > 150 and frame.box == CropBox(0, 20, 16, 16)
     assert frame.image is not None and frame.image.shape == (64, 96, 3)
+
+
+def test_tiny_roi_is_cut_out_before_upscaling(tmp_path):
+    """A 2x2 box on a 1920x1080 frame: only the box is upscaled (the whole frame would be 122880 px wide)."""
+    path = write_video(tmp_path / "v.mp4", 1, 1920, 1080)  # bright square at rows 20..35, cols 0..15
+    for box, bright in ((CropBox(4, 24, 2, 2), True), (CropBox(100, 100, 2, 2), False)):
+        src = VideoSource(resolve_sources([str(path)])[0], 128, box=box)
+        frame = next(iter(src.frames()))
+        assert frame.status == "ok" and frame.box == box and frame.image is None and not src.problems
+        assert frame.net is not None and frame.net.shape == (128, 128, 3)
+        red = frame.net[..., 0]  # RGB: the square is (255, 200, 100)
+        assert (red.min() > 200) if bright else (red.max() < 40)
 
 
 def test_corrupt_packet_is_recorded_and_decoding_goes_on(tmp_path):
@@ -130,15 +144,79 @@ class _FlakyContainer:
         pass
 
 
-def test_stream_reconnects_then_reports_lost(monkeypatch):
+def test_reconnect_policy_rides_out_reconnect_times_timeout_seconds():
+    policy = ReconnectPolicy(reconnect=3, timeout=10.0)
+    assert policy.budget == 30.0
+    waits = [policy.wait(away, attempts) for away, attempts in ((0.0, 0), (0.5, 1), (1.5, 2), (12.0, 9), (29.5, 20))]
+    assert waits == [0.5, 1.0, 2.0, 2.0, 0.5]  # backoff to 2 s, never past the budget
+    assert policy.wait(30.0, 21) is None and ReconnectPolicy(0, 10.0).wait(0.0, 0) is None
+    with pytest.raises(InputError, match="--timeout"):
+        ReconnectPolicy(3, 0.0)
+
+
+def test_flapping_stream_is_lost_after_its_budget(monkeypatch):
     monkeypatch.setattr(sources, "open_container", lambda spec, timeout: _FlakyContainer())
-    monkeypatch.setattr(sources.time, "sleep", lambda s: None)
-    src = VideoSource(SourceSpec("rtsp://x/y", "stream", "x"), 8, reconnect=2)
+    src = VideoSource(SourceSpec("rtsp://x/y", "stream", "x"), 8, reconnect=2, timeout=0.3)
     got = []
-    with pytest.raises(SourceError, match="lost after 2 reconnects"):
+    with pytest.raises(SourceUnavailable, match=r"lost: no frame .* rides out 0.6 s"):
         for frame in src.frames():
             got.append(frame.idx)
-    assert got == list(range(6))  # 2 frames x (first connection + 2 reconnects)
+    assert len(got) >= 4 and len(got) % 2 == 0 and got == list(range(len(got)))  # 2 frames per connection
+
+
+def test_stream_back_within_the_budget_goes_on(monkeypatch):
+    """An outage shorter than reconnect x timeout is ridden out: frames come again after it."""
+    clock = {"back": None}
+
+    def opener(spec, timeout):
+        if clock["back"] is None:
+            clock["back"] = time.perf_counter() + 0.6  # the server is down for 0.6 s after the first loss
+            return _FlakyContainer()
+        if time.perf_counter() < clock["back"]:
+            raise SourceUnavailable("rtsp://x/y: cannot open (connection refused)")
+        return _FlakyContainer()
+
+    monkeypatch.setattr(sources, "open_container", opener)
+    src = VideoSource(SourceSpec("rtsp://x/y", "stream", "x"), 8, reconnect=4, timeout=0.5)  # rides out 2 s
+    got = []
+    with pytest.raises(SourceUnavailable):  # the flaky container keeps dropping: lost in the end
+        for frame in src.frames():
+            got.append(frame.idx)
+    assert len(got) >= 4  # frames from before the outage and after it
+
+
+def test_cancel_ends_an_open_in_progress(monkeypatch):
+    opened = threading.Event()
+
+    def hang(spec, timeout):
+        opened.set()
+        time.sleep(5.0)  # FFmpeg blocked on a server that never answers
+        raise SourceUnavailable("rtsp://x/y: cannot open (no answer)")
+
+    monkeypatch.setattr(sources, "open_container", lambda spec, timeout: _FlakyContainer())
+    src = VideoSource(SourceSpec("rtsp://x/y", "stream", "x"), 8, reconnect=3, timeout=10.0)
+    monkeypatch.setattr(sources, "open_container", hang)
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(f.idx for f in src.frames()))
+    reader.start()
+    assert opened.wait(10.0)  # the first connection dropped after 2 frames; the reconnect hangs
+    src.cancel()
+    reader.join(10.0)
+    assert not reader.is_alive() and got == [0, 1]
+
+
+def test_unreadable_live_source_is_unavailable_and_a_file_is_not(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise av.ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(sources.av, "open", refuse)
+    with pytest.raises(SourceUnavailable, match="check the URL"):
+        VideoSource(SourceSpec("rtsp://x/y", "stream", "x"), 8)
+    monkeypatch.undo()
+    (tmp_path / "text.mp4").write_text("not a video")
+    with pytest.raises(SourceError) as info:
+        VideoSource(resolve_sources([str(tmp_path / "text.mp4")])[0], 8)
+    assert not isinstance(info.value, SourceUnavailable)
 
 
 def test_training_and_evaluation_frames_are_the_trackers_input(tmp_path):

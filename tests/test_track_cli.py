@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,8 @@ def test_interrupt_leaves_valid_output_with_every_frame(assets, tmp_path, fmt, s
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+    summary = " ".join(stderr.split())  # rich wraps long lines
+    assert re.search(r"\d+ frames \(\d+ ok, 0 dropped, 0 decode errors\), [\d.]+ frames/s", summary), stderr
     if fmt == "json":
         doc = json.loads(out.read_text())
         validate(doc, "json_file")
@@ -116,3 +119,85 @@ def test_options_reach_the_delegate(monkeypatch, tmp_path):
     assert req.config.roi.as_list() == [1, 2, 30, 40] and req.config.batch == 4 and req.config.head == "left"
     assert not req.config.smoothing.enabled and req.config.smoothing.beta == 0.5
     assert seen["open"] is engines.open_backend
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--out", "/proc/nope/x.json"], "--out /proc/nope/x.json: cannot create the folder /proc/nope"),
+        (["--out", "{file}/x.json"], "a file is in the way"),
+        (["--out", "{tmp}/o.json", "--save-video", "{file}/v.mp4"], "--save-video"),
+    ],
+)
+def test_unwritable_outputs_are_one_line(assets, tmp_path, extra, needle):
+    video, model = assets
+    (tmp_path / "FILE").write_text("x")
+    extra = [a.format(file=tmp_path / "FILE", tmp=tmp_path) for a in extra]
+    r = _run("track", str(video), *extra, "--model", str(model), "--backend", "torch", "-q")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ") and needle in r.stderr
+
+
+def test_quiet_hides_info_lines_and_bare_command_has_no_empty_error(assets, tmp_path):
+    video, model = assets
+    r = _run("track", str(video), "--out", str(tmp_path / "o.json"), "--model", str(model), "-q")
+    assert r.returncode == 0 and "INFO" not in r.stderr, r.stderr
+    bare = _run()
+    assert bare.returncode == 2 and "Usage" in bare.stdout + bare.stderr
+    assert not [line for line in (bare.stdout + bare.stderr).splitlines() if line.strip() == "error:"]
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch, capsys):
+    from tpt_live.cli import main
+    from tpt_live.track import runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something the code did not expect")
+
+    monkeypatch.setattr(runner, "run_track", broken)
+    monkeypatch.setattr(sys, "argv", ["tpt-live", "track", "a.mp4", "--out", "o.json", "-q"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 1 and "Traceback" not in err
+    assert (
+        err.strip() == "error: unexpected RuntimeError: something the code did not expect (a bug: run with -v "
+        "for the traceback and report it)"
+    )
+
+
+@pytest.mark.parametrize("command", ["track", "monitor"])
+def test_ctrl_c_while_a_live_source_is_opening_exits_130(assets, tmp_path, command):
+    """A stream that accepts the connection and never answers: FFmpeg blocks in its open for --timeout s."""
+    import socket
+    import threading
+
+    _, model = assets
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    connected = threading.Event()
+    held = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        held.append(conn)
+        connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/live.mjpg"
+    cmd = [*CLI, command, url, "--out", str(tmp_path / ("o.json" if command == "track" else "mon")),
+           "--model", str(model), "--backend", "torch", "--timeout", "60", "-q"]  # fmt: skip
+    restore = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=restore)
+    try:
+        assert connected.wait(60), "the command never connected"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)  # well before the 60 s open timeout
+    finally:
+        proc.kill()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr

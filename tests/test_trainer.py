@@ -235,3 +235,31 @@ def test_head_turns_training_frames_as_track_does(clip_dir):
     assert np.array_equal(right, np.rot90(up, 1, axes=(1, 2)))  # one counter-clockwise quarter turn
     with pytest.raises(InputError, match="--head"):
         load_scenes([clip_dir], 32, head="sideways")
+
+
+def test_resume_with_a_bad_or_foreign_last_pt_is_one_line(clip_dir, tmp_path):
+    from tpt_live.errors import ModelError
+
+    torch.set_num_threads(1)
+    scenes = load_scenes([clip_dir], 32)
+    cfg = TrainConfig(steps=2, batch=2, log_every=1, grid_every=100, ckpt_every=2, bf16=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_text("garbage, not a checkpoint")
+    with pytest.raises(ModelError, match=r"last.pt: not a readable training checkpoint .*drop --resume"):
+        train(scenes, run, TINY, cfg, device="cpu", resume=True)
+    train(scenes, run, TINY, cfg, device="cpu")  # a fresh run writes a real last.pt at 32 px
+    bigger = ModelConfig(**{**TINY.__dict__, "input_size": 48})
+    with pytest.raises(ModelError, match=r"written for another model .*--size"):
+        train(load_scenes([clip_dir], 48), run, bigger, cfg, device="cpu", resume=True)
+
+
+def test_vgg_weights_that_are_not_weights_are_one_line(tmp_path):
+    from tpt_live.errors import ModelError
+    from trainer.losses import Vgg19Relu32
+
+    (tmp_path / "notes.pth").write_text("not weights")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 3)
+    for name in ("notes.pth", "bad.safetensors"):
+        with pytest.raises(ModelError, match=r"--vgg-weights .*not a weights file"):
+            Vgg19Relu32(tmp_path / name)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
+import struct
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +21,14 @@ import pytest
 from tpt_live.errors import InputError
 from tpt_live.monitor.evidence import encode_jpeg, enforce_retention
 from tpt_live.monitor.state import LiveState
-from tpt_live.monitor.webview import WebView, parse_bind, resolve_token
+from tpt_live.monitor.webview import (
+    WebView,
+    allowed_hosts,
+    host_allowed,
+    origin_allowed,
+    parse_bind,
+    resolve_token,
+)
 
 STATE = {"t": 12.5, "present": True, "energy": 0.42, "posture": "supine"}
 
@@ -135,3 +147,148 @@ def test_monitor_cli_end_to_end(tmp_path: Path) -> None:
     assert Path(events[0]["snapshot"]).is_file()
     bad = CliRunner().invoke(app, [*args, "--notify", "mail:me"])
     assert bad.exit_code != 0 and "--notify" in str(bad.exception)
+
+
+def _raw(port: int, request: bytes, family: int = socket.AF_INET, host: str = "127.0.0.1") -> bytes:
+    """Send one raw HTTP request and return the whole response (headers the test sets itself)."""
+    with socket.socket(family) as s:
+        s.settimeout(5)
+        s.connect((host, port))
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _status(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1])
+
+
+def test_foreign_host_and_origin_are_refused(live: LiveState) -> None:
+    web = WebView(live, "127.0.0.1", 0, None)
+    try:
+
+        def get(headers: str) -> int:
+            return _status(_raw(web.port, f"GET /frame.jpg HTTP/1.1\r\n{headers}\r\n".encode()))
+
+        assert get("Host: evil.example.com\r\n") == 403  # a DNS-rebinding page names its own domain
+        assert get("Host: evil.example.com:8765\r\n") == 403
+        assert get("Host: 192.168.1.20\r\n") == 403  # another address than the bound one
+        assert get("") == 403  # no Host at all
+        assert get("Host: [bad\r\n") == 403
+        for host in ("127.0.0.1", f"127.0.0.1:{web.port}", "localhost", f"LOCALHOST:{web.port}", "app.localhost"):
+            assert get(f"Host: {host}\r\n") == 200, host
+        assert get("Host: 127.0.0.1\r\nOrigin: http://evil.example.com\r\n") == 403
+        assert get("Host: 127.0.0.1\r\nOrigin: null\r\n") == 403
+        assert get(f"Host: 127.0.0.1\r\nOrigin: http://localhost:{web.port}\r\n") == 200
+    finally:
+        web.close()
+
+
+def test_host_rules_per_bind_address() -> None:
+    names = allowed_hosts("0.0.0.0")
+    assert host_allowed("10.1.2.3:8765", "0.0.0.0", names)  # a wildcard bind: any address literal
+    assert host_allowed(socket.gethostname(), "0.0.0.0", names)  # and this machine's name
+    assert not host_allowed("evil.example.com", "0.0.0.0", names)
+    names = allowed_hosts("192.168.7.9")
+    assert host_allowed("192.168.7.9:80", "192.168.7.9", names) and host_allowed("[::1]:80", "192.168.7.9", names)
+    assert not host_allowed("192.168.7.10", "192.168.7.9", names)
+    assert host_allowed("[::1]:8765", "::1", allowed_hosts("::1"))
+    assert not origin_allowed("file://", "127.0.0.1", allowed_hosts("127.0.0.1"))
+
+
+def test_token_from_environment_or_file(tmp_path: Path, live: LiveState) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-from-file\nignored\n")
+    assert resolve_token("127.0.0.1", None, environ={"TPT_LIVE_TOKEN": " env-token \n"}) == "env-token"
+    assert resolve_token("127.0.0.1", None, environ={"TPT_LIVE_TOKEN_FILE": str(token_file)}) == "s3cret-from-file"
+    assert resolve_token("127.0.0.1", None, token_file, environ={"TPT_LIVE_TOKEN": "x"}) == "s3cret-from-file"
+    assert resolve_token("127.0.0.1", "cli", token_file, environ={}) == "cli"  # --token wins
+    assert resolve_token("127.0.0.1", None, environ={}) is None
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(InputError, match="empty"):
+        resolve_token("127.0.0.1", None, tmp_path / "empty", environ={})
+    with pytest.raises(InputError, match="cannot be read"):
+        resolve_token("127.0.0.1", None, environ={"TPT_LIVE_TOKEN_FILE": str(tmp_path / "missing")})
+    web = WebView(live, "127.0.0.1", 0, "a b&c")  # characters that need quoting in the page's URLs
+    try:
+        code, body, _ = _get(web.url)
+        assert code == 200 and "stream.mjpg?token=a%20b%26c" in body.decode()
+        assert _get(web.url.replace("?", "status.json?"))[0] == 200
+    finally:
+        web.close()
+
+
+def test_port_in_use_is_one_line(live: LiveState) -> None:
+    web = WebView(live, "127.0.0.1", 0, None)
+    try:
+        with pytest.raises(InputError, match="in use"):
+            WebView(live, "127.0.0.1", web.port, None)
+    finally:
+        web.close()
+
+
+def test_clients_that_hang_up_leave_no_traceback(live: LiveState, capfd, caplog) -> None:
+    live.publish(encode_jpeg(np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8)), STATE)
+    web = WebView(live, "127.0.0.1", 0, None)
+    try:
+        for route in ("frame.jpg", "stream.mjpg", "status.json", ""):
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", web.port))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset on close
+                s.sendall(f"GET /{route} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                s.recv(10)
+                s.close()
+        for _ in range(3):  # frames keep coming, so each stream handler writes into a closed socket
+            live.publish(live.jpeg, STATE)
+            time.sleep(0.3)
+        assert _get(web.url + "status.json")[0] == 200  # still serving
+    finally:
+        web.close()
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_many_concurrent_clients_all_served(live: LiveState) -> None:
+    """40 clients at once (half polling, half MJPEG); the soak with 100 for 30 s is benchmarks/web_soak.py."""
+    web = WebView(live, "127.0.0.1", 0, None)
+    failures: list[str] = []
+    frames: list[int] = []
+    go = threading.Barrier(41)
+    stop = threading.Event()
+
+    def poll() -> None:
+        go.wait()
+        for route in ("status.json", "frame.jpg") * 5:
+            code = _get(web.url + route)[0]
+            if code != 200:
+                failures.append(f"{route}: {code}")
+
+    def stream() -> None:
+        go.wait()
+        got = 0
+        with urllib.request.urlopen(web.url + "stream.mjpg", timeout=10) as r:
+            while got < 5:
+                got += r.readline().startswith(b"Content-Length:")
+        frames.append(got)
+
+    def publish() -> None:
+        while not stop.is_set():
+            live.publish(live.jpeg, STATE)
+            time.sleep(0.05)
+
+    clients = [threading.Thread(target=poll) for _ in range(20)] + [threading.Thread(target=stream) for _ in range(20)]
+    publisher = threading.Thread(target=publish)
+    try:
+        for c in clients:
+            c.start()
+        publisher.start()
+        go.wait()
+        for c in clients:
+            c.join(60)
+    finally:
+        stop.set()
+        publisher.join()
+        web.close()
+    assert failures == [] and frames == [5] * 20

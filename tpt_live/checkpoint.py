@@ -47,8 +47,12 @@ def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any
 
 def read_meta(path: str | Path, fmt: str, version: int, what: str) -> dict[str, Any]:
     """The metadata of a weights file of format `fmt` (at most `version`), without loading the weights.
-    Raises ModelError naming `what` (e.g. "model", "lifter") for unreadable or foreign files."""
+    Raises InputError for a missing file (a bad argument, exit 2) and ModelError naming `what` (e.g.
+    "model", "lifter") for unreadable or foreign files (exit 4)."""
     from safetensors import safe_open
+
+    if not Path(path).is_file():
+        raise InputError(f"{what} file {path} does not exist; check the path")
 
     try:
         with safe_open(str(path), framework="np") as f:

@@ -21,6 +21,8 @@ import numpy as np
 
 from tpt_live.errors import InputError
 
+MIN_ROI_SIDE = 2  # source pixels per side of a user --roi: a 1-pixel region has no extent to track in
+
 
 @dataclass(frozen=True)
 class CropBox:
@@ -58,8 +60,11 @@ def parse_roi(text: str) -> CropBox:
         raise InputError(
             f"--roi {text!r} must be four integers x,y,w,h in source pixels, e.g. 100,50,320,320"
         ) from None
-    if w <= 0 or h <= 0:
-        raise InputError(f"--roi {text!r}: width and height must be positive")
+    if w < MIN_ROI_SIDE or h < MIN_ROI_SIDE:
+        raise InputError(
+            f"--roi {text!r} is {w}x{h} pixels: width and height must be at least {MIN_ROI_SIDE}; "
+            "give the region the subject lies in, e.g. 100,50,320,320"
+        )
     return CropBox(x, y, w, h)
 
 

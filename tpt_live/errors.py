@@ -19,6 +19,10 @@ class SourceError(TptError):
     exit_code = 3
 
 
+class SourceUnavailable(SourceError):
+    """A live source (camera, stream) that cannot be reached now but may come back: worth opening again."""
+
+
 class ModelError(TptError):
     """A checkpoint, ONNX file or engine that cannot be loaded or does not match."""
 

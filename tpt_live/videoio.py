@@ -25,6 +25,9 @@ def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+LARGE_FRAME = 1920 * 1088  # pixels; larger videos get a 5-frame x264 look-ahead (memory, see docs/TRACKING.md)
+
+
 class H264Encoder:
     """The one H.264 (libx264, yuv420p) MP4 encoder: frames in, packets muxed, `close()` flushes.
 
@@ -64,6 +67,8 @@ class H264Encoder:
             stream.codec_context.thread_count = 1
             stream.codec_context.flags |= av.codec.context.Flags.bitexact
             stream.options = {**stream.options, "threads": "1", "x264-params": "threads=1:mbtree=0"}
+        elif width * height > LARGE_FRAME:  # x264 holds ~15 MB per look-ahead frame at 4K
+            stream.options = {**stream.options, "x264-params": "rc-lookahead=5"}
         self._stream, self._time_base = stream, time_base
 
     def encode(self, frame: np.ndarray, pts: int) -> None:
@@ -159,3 +164,32 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
             p = letterbox(image.shape[1], image.shape[0], size)
             image = paste(cv2.resize(image, (p.scaled_w, p.scaled_h), interpolation=cv2.INTER_AREA), p, size)
         yield image
+
+
+_HEAP_BOUNDED = False
+MMAP_THRESHOLD = 4 * 2**20  # bytes: blocks at least this big (a 1080p or 4K frame) come from mmap
+
+
+def bound_frame_heap() -> None:
+    """Keep full-resolution frame buffers out of malloc's heaps, so their memory is returned when freed.
+
+    glibc raises its mmap threshold to the largest block freed (up to 32 MiB); after the first 4K frame
+    (25 MB) is freed, every later frame is carved from per-thread heaps that fragment and never shrink
+    (about 350 MB more peak memory for 4K tracking with --save-video, see docs/TRACKING.md). Fixing the
+    threshold keeps such blocks in mmap. Called once per process; a no-op off glibc.
+    """
+    global _HEAP_BOUNDED
+    if _HEAP_BOUNDED:
+        return
+    _HEAP_BOUNDED = True
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # musl or another libc without mallopt
+        log.debug("mallopt unavailable: frame buffers use the default allocator policy")

@@ -80,8 +80,10 @@ class LifterTrainConfig:
             raise InputError(f"views {self.views!r} is not one of {VIEWS}")
         if self.prior not in PRIORS:
             raise InputError(f"prior {self.prior!r} is not one of {PRIORS}")
-        if self.steps < 1 or self.batch < 2:
-            raise InputError(f"steps {self.steps} and batch {self.batch} must be >= 1 and >= 2")
+        if self.steps < 1:
+            raise InputError(f"--steps {self.steps} must be 1 or more")
+        if self.batch < 2:
+            raise InputError(f"--batch {self.batch} must be 2 or more")
         if self.bone_ratios is not None and (
             len(self.bone_ratios) != len(BONES) or not all(r > 0 for r in self.bone_ratios)
         ):

@@ -34,6 +34,7 @@ from trainer.grid import save_grid
 from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, reconstruction_loss
 from trainer.orient import rotate_model
 from trainer.quality import QualityProbe, collapse_warnings, keypoint_shift_pct
+from trainer.resume import resume_from
 
 log = logging.getLogger(__name__)
 
@@ -269,11 +270,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last.pt"
     if resume and last.exists():
-        state = torch.load(last, map_location=dev, weights_only=True)
-        module.model.load_state_dict(state["model"])
-        module.decoder.load_state_dict(state["decoder"])
-        opt.load_state_dict(state["optim"])
-        start = int(state["step"])
+        start = resume_from(last, module, opt, dev)
         log.info("resumed from %s at step %d", last, start)
     net: nn.Module = module
     if world > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import kornia
@@ -9,13 +10,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tpt_live.errors import InputError
+from tpt_live.errors import InputError, ModelError
 
 # torchvision vgg19.features indices up to relu3_2 (conv layers carry weights)
 _VGG19_TO_RELU3_2 = (
     (3, 64), "relu", (64, 64), "relu", "pool", (64, 128), "relu", (128, 128), "relu", "pool",
     (128, 256), "relu", (256, 256), "relu",
 )  # fmt: skip
+
+
+def load_failure(exc: BaseException) -> str:
+    """A short reason for a weights file torch.load (weights_only) or safetensors refused."""
+    if isinstance(exc, pickle.UnpicklingError) or str(exc).startswith("Weights only load failed"):
+        return "not PyTorch weights, or weights that would run code: refused"
+    return (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
 
 
 class Vgg19Relu32(nn.Module):
@@ -38,17 +46,25 @@ class Vgg19Relu32(nn.Module):
         path = Path(weights)
         if not path.is_file():
             raise InputError(f"--vgg-weights {path} does not exist (torchvision vgg19 .pth or .safetensors)")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        wanted = {k: v for k, v in state.items() if k.startswith("features.")}
+                state = load_file(str(path))
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - unpickling, header and zip errors all mean "not weights"
+            raise ModelError(
+                f"--vgg-weights {path}: not a weights file ({load_failure(exc)}); use torchvision's vgg19 .pth "
+                "or a .safetensors"
+            ) from None
+        if not isinstance(state, dict):
+            raise ModelError(f"--vgg-weights {path}: holds no state dict; use torchvision's vgg19 .pth")
+        wanted = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
         own = {f"features.{k}": v for k, v in self.features.state_dict().items()}
         missing = [k for k in own if k not in wanted]
         if missing:
-            raise InputError(f"{path} is not a torchvision VGG-19 state dict (missing {missing[0]})")
+            raise ModelError(f"{path} is not a torchvision VGG-19 state dict (missing {missing[0]})")
         self.load_state_dict({k: wanted[k] for k in own})
         self.requires_grad_(False)
         self.eval()

@@ -59,21 +59,49 @@ app.command()(synth.synth)
 
 
 def main() -> None:
-    """Entry point: run the app; a `TptError` becomes one line on stderr and its exit code."""
+    """Entry point and the one error-mapping path of every command (exit codes: see the module doc).
+
+    A `TptError` becomes one line on stderr and its exit code; Ctrl-C (and SIGTERM) 130; a usage error 2;
+    anything else, a bug, one line and exit 1 (the traceback only with -v).
+    """
     try:
         code = app(standalone_mode=False)  # typer returns the code of `typer.Exit` and of Ctrl-C here
     except TptError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
-        sys.exit(130)
+        _exit(130)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except typer.Abort:
-        sys.exit(130)
+        _exit(130)
     except typer.TyperException as exc:  # usage errors: bad option values, missing arguments
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        typer.echo(f"error: {message}", err=True)
-        sys.exit(getattr(exc, "exit_code", 2))
-    sys.exit(code if isinstance(code, int) else 0)
+        if message.strip():  # a bare `tpt-live` has printed the help and has nothing to add
+            typer.echo(f"error: {message}", err=True)
+        _exit(getattr(exc, "exit_code", 2))
+    except SystemExit as exc:  # a command's own exit code (130 after finalising outputs, a source's code)
+        _exit(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            logging.getLogger("tpt_live").exception("unexpected error")
+        _fail(f"unexpected {exc.__class__.__name__}: {exc} (a bug: run with -v for the traceback and report it)", 1)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Exit with `code`. After an interruption every output is already finalised and flushed, so the
+    interpreter's own teardown (unloading torch and ONNX Runtime, seconds on a busy machine) is skipped."""
+    if code != 130:
+        sys.exit(code)
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)

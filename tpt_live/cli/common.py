@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any
 
@@ -13,6 +14,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def quiet_logs(quiet: bool) -> None:
+    """-q/--quiet: warnings and errors only (INFO lines such as the backend choice are hidden)."""
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def given(**options: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@ file, as tables and JSON; 3D only on a keypoint-only folder (`tpt-live mocap` ou
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,10 +63,13 @@ def evaluate(
     from tpt_live.evaluation.evaluate3d import has_videos, load_keypoint_clips
 
     if not has_videos(data):  # keypoint-only folder (`tpt-live mocap`): 3D figures from ground-truth 2D
-        r3 = _evaluate_3d(load_keypoint_clips(data), lifter, supervised_lifter, required=True)
+        lifters = _load_lifters(lifter, supervised_lifter, required=True)
+        assert lifters is not None  # required: a missing lifter file raised
+        r3 = _evaluate_3d(load_keypoint_clips(data), *lifters)
         if json_out:
             Path(json_out).write_text(json.dumps({"3d": r3}, indent=1) + "\n")
         return
+    lifters = _load_lifters(lifter, supervised_lifter)  # a bad lifter file fails before any figure is printed
     engine = open_backend(model, backend=backend)
     size = engine.input_size
     from tpt_live.crop import parse_roi
@@ -104,21 +107,17 @@ def evaluate(
     preds = np.split(np.concatenate(predicted), np.cumsum([len(v.kp2d) for v in videos])[:-1])
     clips = [KeypointClip(v.name, to_source(v.kp2d, v.box, size), v.kp3d, to_source(p, v.box, size))
              for v, p in zip(videos, preds, strict=True)]  # fmt: skip
-    r3 = _evaluate_3d(clips, lifter, supervised_lifter)
-    if r3 is not None:
-        result["3d"] = r3
+    if lifters is not None:
+        result["3d"] = _evaluate_3d(clips, *lifters)
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=1) + "\n")
 
 
-def _evaluate_3d(clips: list, lifter: str | None, supervised_lifter: str | None, required: bool = False) -> dict | None:
-    """3D figures of `clips` (`KeypointClip`, source pixels) and their tables on stderr; None without a lifter."""
+def _load_lifters(lifter: str | None, supervised_lifter: str | None, required: bool = False) -> tuple | None:
+    """(lifter, supervised lifter or None) for the 3D figures, loaded (and so checked) before any work;
+    None when no lifter was given and none is shipped (unless `required`)."""
     from pathlib import Path
 
-    from rich.console import Console
-    from rich.table import Table
-
-    from tpt_live.evaluation.evaluate3d import report_clips
     from tpt_live.lifter import default_lifter_path, load_lifter
 
     lifter_path = Path(lifter) if lifter else default_lifter_path()
@@ -127,7 +126,17 @@ def _evaluate_3d(clips: list, lifter: str | None, supervised_lifter: str | None,
     sup_path = Path(supervised_lifter) if supervised_lifter else default_lifter_path(supervised=True)
     # the shipped supervised bound is the infant one: on a keypoint-only (mocap) folder only when asked for
     sup = load_lifter(sup_path) if supervised_lifter or (sup_path.is_file() and not required) else None
-    r3 = report_clips(clips, load_lifter(lifter_path), sup)
+    return load_lifter(lifter_path), sup
+
+
+def _evaluate_3d(clips: list, lift: Any, sup: Any) -> dict:
+    """3D figures of `clips` (`KeypointClip`, source pixels) and their tables on stderr."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tpt_live.evaluation.evaluate3d import report_clips
+
+    r3 = report_clips(clips, lift, sup)
     console = Console(stderr=True)
     table = Table(title="3D, mm; the last four columns are P-MPJPE (refl: reflection allowed)")
     for col in ("2D input", "MPJPE", "N-MPJPE", "P-MPJPE", "refl", "flat", "supervised", "true depth"):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import interrupt_on_sigterm
+from tpt_live.cli.common import interrupt_on_sigterm, quiet_logs
 from tpt_live.monitor.alerts import AlertConfig
 from tpt_live.monitor.evidence import EvidenceConfig
 from tpt_live.monitor.movement import MovementConfig
@@ -78,8 +78,14 @@ def monitor(
         str | None, typer.Option("--posture-net", help="Image posture classifier; default: the shipped file.")
     ] = None,
     reconnect: Annotated[
-        int, typer.Option("--reconnect", help="Decoder reconnects before reopening.")
+        int, typer.Option("--reconnect", help="A live source may be away --reconnect x --timeout s before reopening.")
     ] = MonitorRequest.reconnect,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds an open or read of a camera or stream may block.")
+    ] = MonitorRequest.timeout,
+    token_file: Annotated[
+        str | None, typer.Option("--token-file", help="Read the web view token from this file (or $TPT_LIVE_TOKEN).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live panel (events still go to stdout).")] = False,
 ) -> None:
     """Live infant monitoring: presence, movement and posture alerts, evidence clips, features, web view.
@@ -98,6 +104,7 @@ def monitor(
     from tpt_live.monitor.webview import is_loopback, parse_bind
 
     interrupt_on_sigterm()
+    quiet_logs(quiet)
     thresholds = {"no_infant": no_infant_s, "no_movement": no_movement_s, "out_of_region": out_of_region_s,
                   "posture": posture_s, "camera_lost": camera_lost_s}  # fmt: skip
     request = MonitorRequest(
@@ -107,8 +114,8 @@ def monitor(
         alerts=_ALERTS.tuned(thresholds, confirm_s, cooldown_s),
         movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),
         evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
-        presence=Path(presence) if presence else None, reconnect=reconnect,
-        posture_net=Path(posture_net) if posture_net else None,
+        presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
+        token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import interrupt_on_sigterm
+from tpt_live.cli.common import interrupt_on_sigterm, quiet_logs
 from tpt_live.track.pipeline import TrackConfig
 from tpt_live.track.runner import TrackRequest
 from tpt_live.track.smoothing import SmoothingConfig
@@ -47,8 +47,11 @@ def track(
     ] = TrackRequest.jobs,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     reconnect: Annotated[
-        int, typer.Option("--reconnect", help="Reconnect attempts for cameras and streams.")
+        int, typer.Option("--reconnect", help="A camera or stream may be away --reconnect x --timeout seconds.")
     ] = TrackRequest.reconnect,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds an open or read of a camera or stream may block.")
+    ] = TrackRequest.timeout,
     smooth: Annotated[
         bool, typer.Option("--smooth/--no-smooth", help="One-Euro smoothing of keypoints.")
     ] = SmoothingConfig.enabled,
@@ -73,6 +76,7 @@ def track(
     from tpt_live.track.runner import run_track
 
     interrupt_on_sigterm()
+    quiet_logs(quiet)
     config = TrackConfig(
         batch=batch,
         roi=parse_roi(roi) if roi else None,
@@ -83,7 +87,7 @@ def track(
     request = TrackRequest(
         sources=tuple(sources), out=Path(out), fmt=fmt, model=model, backend=backend, device=device,
         precision=precision, config=config, save_video=Path(save_video) if save_video else None, show=show,
-        jobs=jobs, reconnect=reconnect,
+        jobs=jobs, reconnect=reconnect, timeout=timeout,
     )  # fmt: skip
     if show:
         from tpt_live.track.overlay import Window
@@ -93,7 +97,8 @@ def track(
     try:
         with _TrackProgress(console) as progress:
             summaries = run_track(request, engines.open_backend, progress)
-    except KeyboardInterrupt:  # handled here: typer turns it into a return value, not an exit code
+    except KeyboardInterrupt as exc:  # handled here: typer turns it into a return value, not an exit code
+        _print_summary(console, getattr(exc, "summaries", []))  # what was tracked before Ctrl-C
         typer.echo("interrupted: outputs finalised", err=True)
         sys.exit(130)
     _print_summary(console, summaries)

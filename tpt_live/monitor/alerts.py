@@ -6,7 +6,8 @@ Every rule watches one per-frame condition (True = the alarming state holds):
 - `no_movement`: infant in view and movement energy below the threshold;
 - `out_of_region`: infant in view and most of its keypoints outside the region (crib);
 - `posture`: infant in view and lying on the side or front;
-- `camera_lost`: no frame for `threshold` seconds (reported by the monitor, not per frame).
+- `camera_lost`: no frame for `threshold` seconds (reported by the monitor, not per frame); when frames
+  come back, a `restored` event gives the outage's true length (onset: the last frame before it).
 
 A rule fires at stream time t when its condition has held since `onset` with t - onset >= `threshold`,
 has held in every frame of the last `confirm` seconds (or since onset, when the threshold is shorter),
@@ -128,12 +129,27 @@ class AlertEngine:
         return events
 
     def camera_gap(self, t_last: float, t_now: float) -> list[Alert]:
-        """No frame between stream times t_last and t_now: fires `camera_lost` when the gap is long enough."""
+        """No frame between stream times t_last and t_now: fires `camera_lost` when the gap is long enough,
+        once per outage (an outage is known by its last frame, t_last)."""
         rule, s = self.config.camera_lost, self._states["camera_lost"]
+        if s.fired_in_episode and s.onset == t_last:
+            return []
         if t_now - t_last < rule.threshold or t_now - s.last_fired < rule.cooldown:
             return []
-        s.last_fired = t_now
-        alert = Alert("camera_lost", t_now, t_last, message=f"{MESSAGES['camera_lost']} for {t_now - t_last:.1f} s")
+        s.last_fired, s.onset, s.fired_in_episode = t_now, t_last, True
+        message = f"{MESSAGES['camera_lost']}: no frame for {t_now - t_last:.1f} s"
+        alert = Alert("camera_lost", t_now, t_last, message=message)
+        self.history.append(alert)
+        return [alert]
+
+    def camera_restored(self, t_now: float) -> list[Alert]:
+        """Frames again at stream time t_now: a `restored` event when `camera_lost` fired for this outage."""
+        s = self._states["camera_lost"]
+        if not s.fired_in_episode or s.onset is None:
+            return []
+        onset = s.onset
+        s.onset, s.fired_in_episode = None, False
+        alert = Alert("camera_lost", t_now, onset, "restored", f"camera restored after {t_now - onset:.1f} s")
         self.history.append(alert)
         return [alert]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tpt_live.errors import ModelError
+from tpt_live.errors import InputError, ModelError
 
 PRESENCE_FORMAT = "tpt-live/presence"
 PRESENCE_VERSION = 1
@@ -90,14 +90,17 @@ def save_presence(net: PresenceNet, path: Path) -> Path:
 
 
 def load_presence(path: Path | str | None = None) -> PresenceNet:
-    """Load presence weights (None: the shipped file). Raises ModelError for missing or foreign files."""
+    """Load presence weights (None: the shipped file). InputError when a given file is missing (exit 2);
+    ModelError when the shipped file is absent or a file is foreign (exit 4)."""
     from safetensors.numpy import load_file
 
     from tpt_live.checkpoint import read_meta
 
+    given = path is not None
     path = Path(path) if path is not None else default_presence_path()
     if not path.is_file():
-        raise ModelError(f"presence weights {path} not found; train them: tpt-live train-presence --out {path}")
+        message = f"presence weights {path} not found; train them: tpt-live train-presence --out {path}"
+        raise (InputError if given else ModelError)(message)
     meta = read_meta(path, PRESENCE_FORMAT, PRESENCE_VERSION, "presence")
     if meta.get("config", {}).get("input") != INPUT:
         raise ModelError(f"{path}: presence input {meta.get('config')} is not {INPUT} px")

@@ -4,8 +4,10 @@ Per frame, after the tracking pipeline (`tpt_live.track.pipeline.Tracker`: decod
 smooth), the monitor runs named steps: presence -> movement -> posture -> region -> alerts -> evidence ->
 features -> publish. Every time is stream time (frame timestamps, seconds; a reopened source continues
 where the last one stopped plus the time it was away), so a file replayed gives the same alerts. When
-the source is lost (the decoder gave up reconnecting) the monitor raises `camera_lost`, waits and opens
-it again, forever for live sources. Points are source pixels (x = col, y = row, pixel centres at integers).
+a live source is lost (the decoder gave up reconnecting, or it cannot be opened) the monitor waits and
+opens it again, forever, raising `camera_lost` once no frame came for its threshold and `restored` (with
+the outage's true length) when frames come back. A file that cannot be read, or gives no frame, ends the
+session with `SourceError` at once. Points are source pixels (x = col, y = row, pixel centres at integers).
 
 Not a medical device: see docs/MONITOR.md.
 """
@@ -24,7 +26,7 @@ import cv2
 import numpy as np
 
 from tpt_live.backend import PoseBackend
-from tpt_live.errors import InputError, SourceError
+from tpt_live.errors import InputError, SourceError, SourceUnavailable
 from tpt_live.monitor.alerts import AlertConfig, AlertEngine
 from tpt_live.monitor.evidence import EvidenceConfig, EvidenceRecorder
 from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMeter
@@ -149,21 +151,25 @@ class Monitor:
             while not self._stopped:
                 try:
                     source = self.open_source()
-                except SourceError as exc:
-                    if not self._lost(exc, live=True, losses=losses):
+                except SourceError as exc:  # a file cannot heal; a camera or stream may come back
+                    if not self._lost(exc, isinstance(exc, SourceUnavailable), losses):
                         raise
                     losses += 1
                     continue
                 if self._last_t is not None:  # a reopened source: its clock restarts at 0
                     self._offset = self._last_t + max(self.clock() - self._last_wall, 0.0)
                 try:
-                    self._track(source)
+                    seen = self._track(source)
                 except SourceError as exc:
                     if not self._lost(exc, source.live, losses):
                         raise
                     losses += 1
                     continue
-                if not source.live or self._stopped:
+                for problem in source.problems:
+                    log.warning("%s", problem)
+                if not seen and source.problems and not source.spec.live:
+                    raise SourceError(source.problems[0])
+                if not source.spec.live or self._stopped:  # a file (also one played --realtime) is done
                     break
                 self._lost(SourceError(f"{source.spec.uri}: the stream ended"), True, losses)
                 losses += 1
@@ -177,23 +183,31 @@ class Monitor:
         if self._stopped or (limit is not None and losses >= limit):
             return False
         log.warning("%s; opening it again in %.0f s", exc, self.config.reopen_delay)
-        if self._last_t is not None:  # counts as lost at once: the decoder already spent its reconnects
-            away = max(self.clock() - self._last_wall, self.config.alerts.camera_lost.threshold)
+        delay = self.config.reopen_delay
+        if self._last_t is not None:  # wait, raising camera_lost as soon as no frame came for its threshold
+            first = min(delay, max(self.config.alerts.camera_lost.threshold - (self.clock() - self._last_wall), 0.0))
+            self.sleep(first)
+            delay -= first
+            away = self.clock() - self._last_wall
             self._events(self.engine.camera_gap(self._last_t, self._last_t + away), None)
-        self.sleep(self.config.reopen_delay)
+        self.sleep(delay)
         return True
 
-    def _track(self, source: VideoSource) -> None:
+    def _track(self, source: VideoSource) -> int:
+        """Monitor every frame of one opened source; returns the number of frames tracked."""
         tracker = Tracker(source, self.backend, replace(self.config.track, keep_images=True))
         results = tracker.results()
+        seen = 0
         try:
             for r in results:
                 if self._stopped:
                     tracker.stop()
                 if r.frame.status == "ok" and r.kp2d is not None:
                     self.step(r)
+                    seen += 1
         finally:
             results.close()
+        return seen
 
     def stop(self) -> None:
         self._stopped = True
@@ -245,7 +259,7 @@ class Monitor:
         """A jump in stream time longer than the camera_lost threshold is a lost camera; start over after it."""
         if self._last_t is not None and t - self._last_t >= self.config.alerts.camera_lost.threshold:
             self.summary.camera_losses += 1
-            self._events(self.engine.camera_gap(self._last_t, t), None)
+            self._events(self.engine.camera_gap(self._last_t, t) + self.engine.camera_restored(t), None)
             self.engine.reset_episodes()
             self.meter.reset()
             self.presence.reset()

@@ -26,9 +26,10 @@ from tpt_live.monitor.posture_image import load_posture
 from tpt_live.monitor.presence import load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
 from tpt_live.monitor.state import LiveState
+from tpt_live.track.outputs import ensure_folder
 from tpt_live.track.overlay import Overlay
 from tpt_live.track.pipeline import TrackConfig
-from tpt_live.track.sources import VideoSource, resolve_sources
+from tpt_live.track.sources import ReconnectPolicy, VideoSource, open_container, resolve_sources
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +48,19 @@ class MonitorRequest:
     crib: Path | None = None  # region polygon file ([[x, y], ...] source pixels)
     head: str = TrackConfig.head  # where the infant's head points in the picture (the model input is turned upright)
     serve: tuple[str, int] | None = None  # web view bind (host, port)
-    token: str | None = None  # web view token (generated for non-loopback binds when None)
+    token: str | None = None  # web view token; None: token_file, $TPT_LIVE_TOKEN, or generated (non-loopback)
+    token_file: Path | None = None  # a file whose first line is the web view token (not shown by `ps`)
     notify: tuple[str, ...] = ()  # webhook:URL or cmd:PROGRAM targets
     alerts: AlertConfig = field(default_factory=AlertConfig)  # thresholds, confirmation, cooldowns
     movement: MovementConfig = field(default_factory=MovementConfig)  # moving threshold, feature window
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
     presence: Path | None = None  # presence weights; None: the shipped file
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
-    reconnect: int = 3  # decoder reconnects before the source is reopened
+    reconnect: int = 3  # a live source rides out reconnect x timeout seconds before it is reopened
+    timeout: float = 10.0  # seconds an open or read of a live source may block
 
     def __post_init__(self) -> None:
+        ReconnectPolicy(self.reconnect, self.timeout)  # InputError for a bad --reconnect or --timeout
         if self.roi is not None and self.crib is not None:
             raise InputError("pass --roi or --crib, not both")
         for target in self.notify:
@@ -80,11 +84,16 @@ class Session:
     backend: PoseBackend
     web: Any = None  # the WebView, when serving
     url: str | None = None  # the web view's address (with the token where one is needed)
+    closed: bool = False  # set by close()
 
     def run(self) -> Summary:
         return self.monitor.run()
 
     def close(self) -> None:
+        """Finalise the outputs, stop the web view and drop the backend; a second call does nothing."""
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.monitor.close()
         finally:
@@ -116,6 +125,8 @@ def open_session(
     if len(specs) != 1:
         raise InputError(f"monitor watches one source; {req.src!r} gives {len(specs)}")
     spec = specs[0]
+    if spec.kind == "file":  # an unreadable file fails in a moment, before any model is loaded
+        open_container(spec, req.timeout).close()
     polygon = req.region()
     config = MonitorConfig(
         track=TrackConfig(roi=square_box(req.roi) if req.roi else None, head=req.head),
@@ -131,7 +142,9 @@ def open_session(
     try:
 
         def open_source() -> VideoSource:
-            source = VideoSource(spec, backend.input_size, config.track.roi, True, True, req.reconnect, req.pace)
+            source = VideoSource(
+                spec, backend.input_size, config.track.roi, True, True, req.reconnect, req.pace, req.timeout
+            )  # fmt: skip
             if req.roi is not None:
                 check_roi(req.roi, source.info.width, source.info.height)
             return source
@@ -139,8 +152,8 @@ def open_session(
         live = LiveState() if req.serve else None
         if req.serve is not None and live is not None:
             host, port = req.serve
-            web = WebView(live, host, port, resolve_token(host, req.token))
-        req.out.mkdir(parents=True, exist_ok=True)
+            web = WebView(live, host, port, resolve_token(host, req.token, req.token_file))
+        ensure_folder(req.out, "--out")
         sink = EventSink(req.out / "events.jsonl", req.notify, on_event)
         overlay = Overlay(backend.template, backend.input_size)
         monitor = Monitor(open_source, backend, net, config, sink, req.out, live, overlay, on_state,

@@ -2,8 +2,17 @@
 
 Routes: `/` the page, `/stream.mjpg` the overlay as multipart JPEG, `/frame.jpg` the latest overlay frame,
 `/status.json` the state, the recent alerts and the activity history. A standard-library
-`ThreadingHTTPServer` runs in a daemon thread. When a token is set (required for any bind address that is
-not loopback), every request must carry it as `?token=...` or `Authorization: Bearer ...`; others get 401.
+`ThreadingHTTPServer` (listen backlog `BACKLOG`, at most `MAX_STREAMS` MJPEG clients) runs in a daemon
+thread; a client that goes away mid-response is logged at debug level, never as a traceback.
+
+Checks, in order, on every request:
+- `Host` must name the bound address or a localhost name (`localhost`, `*.localhost`, a loopback IP); a
+  wildcard bind (0.0.0.0, ::) also accepts any IP literal and this machine's host names. Anything else
+  gets 403: a web page that re-points its own domain at 127.0.0.1 (DNS rebinding) cannot read the camera.
+- `Origin`, when a browser sends one, must pass the same test (403 otherwise).
+- When a token is set (required for any bind address that is not loopback), the request must carry it
+  as `?token=...` or `Authorization: Bearer ...`; others get 401. The token comes from `--token`, else
+  the environment variable `TPT_LIVE_TOKEN`, else the file named by `TPT_LIVE_TOKEN_FILE` (first line).
 """
 
 from __future__ import annotations
@@ -12,17 +21,26 @@ import html
 import ipaddress
 import json
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from tpt_live.errors import InputError
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 
 log = logging.getLogger(__name__)
+BACKLOG = 128  # pending connections the kernel queues (the standard library's default is 5)
+MAX_STREAMS = 128  # concurrent MJPEG clients; more get 503 (each holds a thread)
+CLIENT_TIMEOUT = 30.0  # seconds a client may take to send its request or accept data
+TOKEN_ENV, TOKEN_FILE_ENV = "TPT_LIVE_TOKEN", "TPT_LIVE_TOKEN_FILE"
+_DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
 def parse_bind(text: str) -> tuple[str, int]:
@@ -42,11 +60,69 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_token(host: str, token: str | None) -> str | None:
-    """The token the server will require: the given one, a generated one for non-loopback binds, else None."""
+def read_token_file(path: str | Path) -> str:
+    """The token in a file: its first line, stripped; InputError when missing or empty."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"token file {path}: cannot be read ({exc.__class__.__name__}); check the path") from None
+    if not lines or not lines[0].strip():
+        raise InputError(f"token file {path} is empty: put the token on its first line")
+    return lines[0].strip()
+
+
+def resolve_token(
+    host: str, token: str | None, token_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The token the server will require: `token`, else `token_file`'s, else $TPT_LIVE_TOKEN, else the file
+    named by $TPT_LIVE_TOKEN_FILE; else a generated one for non-loopback binds, else None (loopback)."""
+    env = os.environ if environ is None else environ
     if token:
         return token
+    if token_file:
+        return read_token_file(token_file)
+    if env.get(TOKEN_ENV, "").strip():
+        return env[TOKEN_ENV].strip()
+    if env.get(TOKEN_FILE_ENV):
+        return read_token_file(env[TOKEN_FILE_ENV])
     return None if is_loopback(host) else secrets.token_urlsafe(16)
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::")
+
+
+def allowed_hosts(host: str) -> frozenset[str]:
+    """Host names (lower case, no port) a request may name for a server bound to `host`."""
+    names = {"localhost", host.lower()}
+    if _wildcard(host) or not is_loopback(host):
+        for name in (socket.gethostname(), socket.getfqdn()):
+            if name:
+                names |= {name.lower(), f"{name.lower()}.local"}
+    return frozenset(names)
+
+
+def host_allowed(value: str, bound: str, names: frozenset[str]) -> bool:
+    """Whether a Host header value (`name[:port]`, `[v6]:port`) is acceptable for a server bound to `bound`."""
+    try:
+        name = (urlsplit(f"//{value.strip()}").hostname or "").rstrip(".").lower()
+    except ValueError:  # a malformed port or bracket
+        return False
+    if not name:
+        return False
+    if name in names or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # a domain name we were not told about: a DNS rebinding attempt, or a stray link
+    return ip.is_loopback or _wildcard(bound) or name == bound.lower()
+
+
+def origin_allowed(origin: str, bound: str, names: frozenset[str]) -> bool:
+    """A browser's Origin header (`scheme://host[:port]`, or `null`) against the same rules as Host."""
+    parts = urlsplit(origin.strip())
+    return parts.scheme in ("http", "https") and host_allowed(parts.netloc, bound, names)
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>tpt-live monitor</title>
@@ -72,10 +148,48 @@ if(!x[2]){g.fillStyle="#633";g.fillRect(X,0,2,c.height)}});g.stroke()}}catch(e){
 </script></body></html>"""
 
 
-def _handler(live: LiveState, token: str | None, stop: threading.Event) -> type[BaseHTTPRequestHandler]:
+class _Server(ThreadingHTTPServer):
+    """The standard threading server with a real listen backlog and quiet client disconnects."""
+
+    request_queue_size = BACKLOG
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _DISCONNECTS):
+            log.debug("web: %s went away (%s)", client_address, exc.__class__.__name__)
+        else:
+            log.warning("web: request from %s failed", client_address, exc_info=True)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def _handler(live: LiveState, token: str | None, stop: threading.Event, host: str) -> type[BaseHTTPRequestHandler]:
+    names = allowed_hosts(host)
+    streams = threading.BoundedSemaphore(MAX_STREAMS)
+
     class Handler(BaseHTTPRequestHandler):
+        timeout = CLIENT_TIMEOUT  # HTTP/1.0 (the default): one request per connection, no idle keep-alive
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             log.debug("web: " + format, *args)
+
+        def _refusal(self) -> tuple[int, bytes] | None:
+            """(code, body) when the request must be refused before any route runs, else None."""
+            given_host = self.headers.get("Host")
+            if not given_host or not host_allowed(given_host, host, names):
+                return 403, b"403: unknown Host header; open the address tpt-live printed (e.g. 127.0.0.1)\n"
+            origin = self.headers.get("Origin")
+            if origin is not None and not origin_allowed(origin, host, names):
+                return 403, b"403: cross-origin request refused\n"
+            if not self._authorised():
+                return 401, b"401: token required (?token=...)\n"
+            return None
 
         def _authorised(self) -> bool:
             if token is None:
@@ -91,15 +205,17 @@ def _handler(live: LiveState, token: str | None, stop: threading.Event) -> type[
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
             self.end_headers()
             self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if not self._authorised():
-                self._send(401, b"401: token required (?token=...)\n", "text/plain")
+            refused = self._refusal()
+            if refused is not None:
+                self._send(refused[0], refused[1], "text/plain")
                 return
             route = urlsplit(self.path).path
-            q = f"?token={token}" if token else ""
+            q = f"?token={quote(token, safe='')}" if token else ""
             if route in ("/", "/index.html"):
                 page = _PAGE.replace("__NOTICE__", html.escape(NOT_MEDICAL)).replace("__Q__", q)
                 self._send(200, page.encode(), "text/html; charset=utf-8")
@@ -111,7 +227,13 @@ def _handler(live: LiveState, token: str | None, stop: threading.Event) -> type[
                 else:
                     self._send(200, live.jpeg, "image/jpeg")
             elif route == "/stream.mjpg":
-                self._stream()
+                if not streams.acquire(blocking=False):
+                    self._send(503, b"503: too many video clients; use /frame.jpg\n", "text/plain")
+                    return
+                try:
+                    self._stream()
+                finally:
+                    streams.release()
             else:
                 self._send(404, b"not found\n", "text/plain")
 
@@ -128,7 +250,7 @@ def _handler(live: LiveState, token: str | None, stop: threading.Event) -> type[
                         continue
                     head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                     self.wfile.write(head.encode() + jpeg + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError):
+            except _DISCONNECTS:
                 return
 
     return Handler
@@ -141,18 +263,34 @@ class WebView:
         if not is_loopback(host) and not token:
             raise InputError(f"--serve {host}:{port} is reachable from other machines: it needs a --token")
         self._stop = threading.Event()
-        self.server = ThreadingHTTPServer((host, port), _handler(live, token, self._stop))
-        self.server.daemon_threads = True
+        handler = _handler(live, token, self._stop, host)
+        try:
+            self.server = (_Server6 if ":" in host else _Server)((host, port), handler)
+        except OSError as exc:
+            raise InputError(_bind_error(host, port, exc)) from None
         self.token = token
         self.port = self.server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{self.port}/" + (f"?token={token}" if token else "")
+        self.url = f"http://{shown}:{self.port}/" + (f"?token={quote(token, safe='')}" if token else "")
         self._thread = threading.Thread(target=self.server.serve_forever, name="tpt-web", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
+        """Stop serving; streaming clients see the stop flag within a second."""
         self._stop.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
         time.sleep(0)  # let streaming handlers see the stop flag
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.EADDRINUSE:
+        return f"--serve {host}:{port}: the port is in use (another monitor?); pick another port, e.g. {host}:0"
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+        return f"--serve {host}:{port}: this machine has no such address; use 127.0.0.1 or 0.0.0.0"
+    if exc.errno == errno.EACCES:
+        return f"--serve {host}:{port}: not allowed to bind that port (ports below 1024 need root); use 8765"
+    return f"--serve {host}:{port}: cannot listen ({exc.strerror or exc})"

@@ -319,9 +319,28 @@ def output_path(out: Path, fmt: str, name: str, many: bool) -> Path:
     return out
 
 
+def ensure_folder(folder: Path, option: str, path: Path | None = None) -> None:
+    """Create `folder` (and its parents) for `option`'s output; InputError naming the fix when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        shown = path if path is not None else folder
+        why = "a file is in the way" if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror
+        raise InputError(f"{option} {shown}: cannot create the folder {folder} ({why}); pick a writable path") from None
+
+
 def open_writer(fmt: str, path: Path, header: dict[str, Any], name: str) -> Writer:
-    """A writer for one source; creates parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A writer for one source; creates parent folders. InputError when the path cannot be written."""
+    ensure_folder(path if fmt == "openpose" else path.parent, "--out", path)
+    if path.is_dir() and fmt != "openpose":
+        raise InputError(f"--out {path} is a folder; give a file name (e.g. {path / 'poses.json'})")
+    try:
+        return _writer(fmt, path, header, name)
+    except OSError as exc:
+        raise InputError(f"--out {path}: cannot be written ({exc.strerror}); pick a writable path") from None
+
+
+def _writer(fmt: str, path: Path, header: dict[str, Any], name: str) -> Writer:
     if fmt == "json":
         return JsonWriter(path, header)
     if fmt == "jsonl":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -25,12 +26,14 @@ from tpt_live.errors import InputError
 from tpt_live.model import part_ellipses
 from tpt_live.skeleton import BONE_INDEX, JOINT_NAMES, side
 from tpt_live.template import Template
+from tpt_live.track.outputs import ensure_folder
 from tpt_live.track.pipeline import Result
 from tpt_live.videoio import H264Encoder
 
 log = logging.getLogger(__name__)
 
 _SHIFT = 4  # sub-pixel drawing: OpenCV takes coordinates times 2**_SHIFT
+_FONT = cv2.FONT_HERSHEY_SIMPLEX  # the heads-up line's font
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,12 @@ class Overlay:
                 self._ellipses(image, result)
             self._skeleton(image, result.kp2d, scale)
         if hud:
-            cv2.putText(image, hud, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(image, hud, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+            scale, thick = hud_font(hud, image.shape[1])
+            margin = max(2, round(8 * scale / 0.6))
+            (_, text_h), _ = cv2.getTextSize(hud, _FONT, scale, thick)
+            origin = (margin, margin + text_h)
+            cv2.putText(image, hud, origin, _FONT, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+            cv2.putText(image, hud, origin, _FONT, scale, (255, 255, 255), thick, cv2.LINE_AA)
         return image
 
     def _ellipses(self, image: np.ndarray, result: Result) -> None:
@@ -100,19 +107,35 @@ class Overlay:
             cv2.circle(image, centre, (3 * scale) << _SHIFT, colour, filled, cv2.LINE_AA, _SHIFT)
 
 
+def hud_font(text: str, width: int) -> tuple[float, int]:
+    """(font scale, thickness) of the heads-up text on a frame `width` px wide: 0.6 at 640 px, in
+    proportion to the width, and never wider than the frame less its margins (so it cannot run off or
+    pile up on narrow frames)."""
+    scale = min(max(0.6 * width / 640, 0.25), 2.0)
+    thick = max(1, round(scale * 1.7))
+    text_w = cv2.getTextSize(text, _FONT, scale, thick)[0][0]
+    room = width - 2 * max(2, round(8 * scale / 0.6))
+    if text_w > room > 0:
+        scale *= room / text_w
+        thick = max(1, round(scale * 1.7))
+    return scale, thick
+
+
 def hud_line(fps: float, latency: float, drops: int) -> str:
     """The heads-up text: throughput, latency of the last frame, frames dropped so far."""
     return f"{fps:5.1f} fps  latency {latency * 1000:4.0f} ms  drops {drops}"
 
 
 _END = object()
+ENCODE_QUEUE_BYTES = 64 * 2**20  # frames waiting for the encoder: 16 at 640x480, 2 at 4K
 
 
 class VideoWriter:
     """H.264 (libx264, yuv420p) through PyAV at the source's timing, encoded in its own thread.
 
     Frames are stamped from their time `t` in `time_base` units, so dropped or failed frames leave the
-    right gap. Odd frame sizes lose their last column or row (yuv420p needs even sizes). No audio.
+    right gap. Odd frame sizes lose their last column or row (yuv420p needs even sizes). No audio. Memory
+    is bounded: at most ENCODE_QUEUE_BYTES of frames wait, and frames above 1080p use a 5-frame look-ahead.
     """
 
     def __init__(
@@ -126,14 +149,17 @@ class VideoWriter:
         crf: int = 23,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.path.parent, "--save-video", self.path)
         self.width, self.height = width - width % 2, height - height % 2
-        self._encoder = H264Encoder(
-            self.path, self.width, self.height, fps if fps > 0 else 30.0, crf=crf, preset=preset, exact=False,
-            time_base=time_base, pixel_format="bgr24",
-        )  # fmt: skip
+        try:
+            self._encoder = H264Encoder(
+                self.path, self.width, self.height, fps if fps > 0 else 30.0, crf=crf, preset=preset, exact=False,
+                time_base=time_base, pixel_format="bgr24",
+            )  # fmt: skip
+        except (OSError, av.FFmpegError) as exc:
+            raise InputError(f"--save-video {self.path}: cannot be written ({exc}); pick a writable .mp4") from None
         self._tb, self._last_pts = time_base, -1
-        self._queue: queue.Queue = queue.Queue(16)
+        self._queue: queue.Queue = queue.Queue(max(2, min(16, ENCODE_QUEUE_BYTES // (self.width * self.height * 3))))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="tpt-encode", daemon=True)
         self._thread.start()

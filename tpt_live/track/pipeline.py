@@ -3,9 +3,11 @@
 Threads: the source decodes in one thread; crop, inference, lift and smoothing run in a second; the
 caller's thread receives `Result`s from the `Tracker.results()` generator and emits them (writers,
 overlay, window). Files go through a bounded queue and are inferred in batches: no frame is ever
-dropped. Live sources go through a one-frame slot: a new frame replaces one not yet taken, which is
-recorded as `dropped`, so latency stays bounded by one inference. A failure in any thread stops the
-others and is re-raised in the caller's thread; closing the generator (Ctrl-C) stops the threads too.
+dropped. Both queues, and the batch being inferred, are bounded in bytes as well as frames
+(`QUEUE_BYTES` each), so full 4K frames kept for an overlay hold about 200 MB in all, not gigabytes.
+Live sources go through a one-frame slot: a new frame replaces one not yet taken, which is recorded as
+`dropped`, so latency stays bounded by one inference. A failure in any thread stops the others and is
+re-raised in the caller's thread; closing the generator (Ctrl-C) stops the threads too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from tpt_live.track.sources import Frame, VideoSource
 log = logging.getLogger(__name__)
 
 _END = object()  # sentinel: the producing stage has finished (or failed)
+QUEUE_BYTES = 64 * 2**20  # pixel bytes each queue (and one batch) may hold; full frames count when kept
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,10 @@ class TrackConfig:
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
-        if self.batch < 1 or self.queue_size < 1:
-            raise InputError(f"--batch {self.batch} and queue size {self.queue_size} must be >= 1")
+        if self.batch < 1:
+            raise InputError(f"--batch {self.batch} must be 1 or more")
+        if self.queue_size < 1:
+            raise InputError(f"queue size {self.queue_size} must be 1 or more")
         if self.head not in HEAD_TURNS:
             raise InputError(f"--head {self.head!r}: use one of {', '.join(HEAD_TURNS)} (where the head points)")
         if self.follow and self.roi is not None:
@@ -154,10 +159,16 @@ class Tracker:
         self.stats = Stats()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
-        self._frames: queue.Queue = queue.Queue(config.queue_size)
+        depth = queue_depth(config, *self._wh(), self.size)
+        self._batch = min(config.batch, queue_depth(replace(config, queue_size=config.batch), *self._wh(), self.size))
+        self._frames: queue.Queue = queue.Queue(depth)
         self._slot = LatestSlot()
-        self._results: queue.Queue = queue.Queue(max(config.queue_size, config.batch * 2))
+        results = replace(config, queue_size=max(config.queue_size, config.batch * 2))
+        self._results: queue.Queue = queue.Queue(queue_depth(results, *self._wh(), self.size))
         self._last: Result | None = None  # steers follow mode
+
+    def _wh(self) -> tuple[int, int]:
+        return self.source.info.width, self.source.info.height
 
     # -- stage 1: decode (own thread) -----------------------------------------------------------
     def _decode(self) -> None:
@@ -183,7 +194,7 @@ class Tracker:
             return dropped + ([frame] if frame is not None else []), ended
         batch: list[Frame] = []
         waited = 0.0
-        while sum(f.status == "ok" for f in batch) < self.config.batch:
+        while sum(f.status == "ok" for f in batch) < self._batch:
             try:
                 item = self._frames.get(timeout=0.2)
             except queue.Empty:
@@ -305,14 +316,27 @@ class Tracker:
             if self._errors:
                 raise self._errors[0]
         finally:
-            self._stop.set()
+            self.stop()
             for t in threads:
                 t.join(timeout=5.0)
             self.source.close()
 
     def stop(self) -> None:
-        """Ask the stages to finish early (the generator then ends)."""
+        """Ask the stages to finish early (the generator then ends); a live source stops reconnecting."""
         self._stop.set()
+        cancel = getattr(self.source, "cancel", None)  # VideoSource; stand-ins in tests may have none
+        if cancel is not None:
+            cancel()
+
+
+def queue_depth(config: TrackConfig, width: int, height: int, size: int) -> int:
+    """Frames a queue may hold: `config.queue_size`, fewer when that many frames pass QUEUE_BYTES.
+
+    A frame carries the S x S model input, plus the full W x H frame when `keep_images` (or follow mode).
+    Never below 2, so decoding and inference still overlap.
+    """
+    per_frame = size * size * 3 + (width * height * 3 if config.keep_images or config.follow else 0)
+    return max(2, min(config.queue_size, QUEUE_BYTES // max(per_frame, 1)))
 
 
 def _without_pixels(frame: Frame) -> Frame:

@@ -22,9 +22,9 @@ import numpy as np
 from tpt_live.backend import PoseBackend
 from tpt_live.crop import check_roi, square_box
 from tpt_live.errors import InputError, SourceError, TptError
-from tpt_live.track.outputs import guess_format, make_header, open_writer, output_path, record
+from tpt_live.track.outputs import ensure_folder, guess_format, make_header, open_writer, output_path, record
 from tpt_live.track.pipeline import Stats, TrackConfig, Tracker
-from tpt_live.track.sources import SourceSpec, VideoSource, open_container, resolve_sources
+from tpt_live.track.sources import ReconnectPolicy, SourceSpec, VideoSource, open_container, resolve_sources
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,15 @@ class TrackRequest:
     save_video: Path | None = None  # overlay video file (one source) or folder (several)
     show: bool = False  # show the overlay in a window
     jobs: int = 1  # worker processes, one source each at a time
-    reconnect: int = 3  # reconnect attempts of live sources
+    reconnect: int = 3  # live sources ride out outages of reconnect x timeout seconds
+    timeout: float = 10.0  # seconds an open or read of a live source may block
     pace: bool = False  # release file frames in real time, as a live source would (bench, tests)
     max_seconds: float | None = None  # stop each source after this long (bench)
 
     def __post_init__(self) -> None:
-        if self.jobs < 1 or self.reconnect < 0:
-            raise InputError(f"--jobs {self.jobs} must be >= 1 and --reconnect {self.reconnect} >= 0")
+        if self.jobs < 1:
+            raise InputError(f"--jobs {self.jobs} must be 1 or more")
+        ReconnectPolicy(self.reconnect, self.timeout)  # InputError for a bad --reconnect or --timeout
 
 
 @dataclass
@@ -81,6 +83,14 @@ class SourceSummary:
         )  # fmt: skip
 
 
+class TrackInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during tracking: the outputs are finalised; `summaries` says what was done."""
+
+    def __init__(self, summaries: list[SourceSummary]) -> None:
+        super().__init__()
+        self.summaries = summaries
+
+
 class Progress(Protocol):
     def start(self, name: str, total: int) -> None: ...
 
@@ -103,7 +113,7 @@ def track_one(
     overlay_wanted = request.save_video is not None or request.show
     cfg = replace(cfg, roi=roi, keep_images=overlay_wanted)
     source = VideoSource(
-        spec, backend.input_size, roi, not cfg.follow, overlay_wanted, request.reconnect, request.pace
+        spec, backend.input_size, roi, not cfg.follow, overlay_wanted, request.reconnect, request.pace, request.timeout
     )  # fmt: skip
     info = source.info
     if request.config.roi is not None:
@@ -125,6 +135,7 @@ def track_one(
     if progress is not None:
         progress.start(spec.name, info.frame_count)
     results = tracker.results()
+    interrupted = False
     try:
         for r in results:
             writer.write(record(r))
@@ -140,6 +151,8 @@ def track_one(
                 progress.advance(spec.name, 1)
             if request.max_seconds is not None and tracker.stats.seconds > request.max_seconds:
                 tracker.stop()
+    except KeyboardInterrupt:  # Ctrl-C: finish the files below, then report what was tracked
+        interrupted = True
     finally:
         results.close()
         writer.close()
@@ -147,6 +160,9 @@ def track_one(
             video.close()
         if window is not None:
             window.close()
+    if interrupted:
+        summary = SourceSummary.of(spec.uri, tracker.stats, str(out), str(video_path) if video_path else None)
+        raise TrackInterrupted([summary])
     if tracker.stats.ok == 0 and source.problems:
         raise SourceError(source.problems[0])
     summary = SourceSummary.of(spec.uri, tracker.stats, str(out), str(video_path) if video_path else None)
@@ -187,6 +203,7 @@ def run_track(
             raise InputError(f"{what} {path} is a file, but {len(specs)} sources need a folder")
     if request.show and request.jobs > 1:
         raise InputError("--show works with one job at a time; drop --jobs or --show")
+    _check_outputs(request, specs[0].name if specs else "", many)
     failed = {s.uri: _precheck(s) for s in specs}
     todo = [s for s in specs if failed[s.uri] is None]
     done: list[SourceSummary] = []
@@ -195,11 +212,24 @@ def run_track(
     elif todo:
         backend = _open(request, open_backend)
         try:
-            done = [_guarded(spec, request, backend, many, progress) for spec in todo]
+            for spec in todo:
+                done.append(_guarded(spec, request, backend, many, progress))
+        except TrackInterrupted as exc:
+            raise TrackInterrupted(done + exc.summaries) from None
         finally:
             backend.close()
     by_uri = {s.uri: s for s in done}
     return [by_uri.get(s.uri) or failed[s.uri] or SourceSummary(s.uri) for s in specs]
+
+
+def _check_outputs(request: TrackRequest, name: str, many: bool) -> None:
+    """Create the output folders before any model is loaded, so a path that cannot be written fails at once."""
+    fmt = guess_format(request.out, request.fmt)
+    out = output_path(request.out, fmt, name, many)
+    ensure_folder(request.out if many else out if fmt == "openpose" else out.parent, "--out", out)
+    if request.save_video is not None:
+        video = request.save_video
+        ensure_folder(video if many else video.parent, "--save-video", video)
 
 
 def _precheck(spec: SourceSpec) -> SourceSummary | None:

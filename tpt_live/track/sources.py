@@ -6,8 +6,14 @@ a paste into the S x S canvas, never a Python-side resize (see `tpt_live.crop` f
 Iterating a source is blocking work meant for its own thread (`tpt_live.track.pipeline` runs it there).
 
 A corrupt packet gives a `decode_error` frame and decoding goes on. A file that ends early (truncated)
-stops there and leaves a message in `VideoSource.problems`. Live sources (camera, stream) reconnect up
-to `reconnect` times, then raise `SourceError`.
+stops there and leaves a message in `VideoSource.problems`.
+
+Opening and retrying differ by kind. A file is opened once: one that cannot be read raises `SourceError`
+at once (retrying cannot heal it). A live source (camera, stream) is opened in a helper thread, so Ctrl-C
+and `VideoSource.cancel()` act within 0.1 s while FFmpeg blocks for up to `timeout` s; a failure raises
+`SourceUnavailable` (it may come back). Once a live source has delivered frames, a loss is ridden out
+by `ReconnectPolicy`: the source may stay away for `reconnect` x `timeout` seconds, tried again every
+0.5-2 s, before `SourceUnavailable` says it is lost.
 """
 
 from __future__ import annotations
@@ -16,24 +22,52 @@ import glob
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 
-from tpt_live.crop import CropBox, ResizePlan, full_box, paste, plan_resize
-from tpt_live.errors import InputError, SourceError
-from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from tpt_live.crop import CropBox, ResizePlan, crop_resize, full_box, paste, plan_resize
+from tpt_live.errors import InputError, SourceError, SourceUnavailable
+from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, bound_frame_heap
 
 log = logging.getLogger(__name__)
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "srt://", "udp://")
 IMAGE_FPS = 30.0  # frame rate assumed for image folders (t = index / IMAGE_FPS)
-STABLE_AFTER = 10.0  # seconds a live connection must hold before its reconnect count starts again
+STABLE_AFTER = 10.0  # seconds a live connection must hold before an outage counts as over
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How long a live source may stay away: `reconnect` windows of `timeout` seconds, retried every 0.5-2 s."""
+
+    reconnect: int = 3  # reconnect windows after a loss (0: a loss is final)
+    timeout: float = 10.0  # seconds one open or read may block; also the length of one window
+
+    def __post_init__(self) -> None:
+        if self.reconnect < 0:
+            raise InputError(f"--reconnect {self.reconnect} must be 0 or more")
+        if not self.timeout > 0:
+            raise InputError(f"--timeout {self.timeout:g} must be more than 0 seconds")
+
+    @property
+    def budget(self) -> float:
+        """Seconds of outage ridden out before the source counts as lost."""
+        return self.reconnect * self.timeout
+
+    def wait(self, down_for: float, attempts: int) -> float | None:
+        """Seconds to wait before reconnect attempt `attempts + 1`, `down_for` s into the outage; None: lost."""
+        left = self.budget - down_for
+        if left <= 0:
+            return None
+        return min(0.5 * 2**attempts, 2.0, left)
 
 
 @dataclass(frozen=True)
@@ -90,7 +124,7 @@ def _folder(path: Path) -> list[SourceSpec]:
     images = [str(p) for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if images:
         return [SourceSpec(str(path), "images", path.name, tuple(images))]
-    raise InputError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) and no images")
+    raise SourceError(f"folder {path} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))}) and no images")
 
 
 def resolve_sources(args: list[str]) -> list[SourceSpec]:
@@ -128,7 +162,8 @@ def resolve_sources(args: list[str]) -> list[SourceSpec]:
 
 
 def open_container(spec: SourceSpec, timeout: float) -> av.container.InputContainer:
-    """Open with PyAV; every failure becomes a SourceError that names the source and the fix."""
+    """Open with PyAV; every failure becomes a SourceError (SourceUnavailable for live sources) that names
+    the source and the fix. Blocks for up to `timeout` s on live sources (see `open_live`)."""
     if spec.kind == "file":
         if not os.access(spec.uri, os.R_OK):
             raise SourceError(f"{spec.uri}: cannot be read (permission denied)")
@@ -144,10 +179,56 @@ def open_container(spec: SourceSpec, timeout: float) -> av.container.InputContai
         return av.open(spec.uri)
     except FileNotFoundError:
         what = "camera not found (is it plugged in? try another index)" if spec.kind == "camera" else "not found"
-        raise SourceError(f"{spec.uri}: {what}") from None
+        raise (SourceUnavailable if spec.live else SourceError)(f"{spec.uri}: {what}") from None
     except (av.FFmpegError, OSError) as exc:
-        hint = "check the URL and that the server is up" if spec.live else "the file is not a video FFmpeg can read"
-        raise SourceError(f"{spec.uri}: cannot open ({exc.__class__.__name__}: {exc}); {hint}") from None
+        if spec.live:
+            why = f"no answer within {timeout:g} s" if isinstance(exc, av.ExitError) else f"{exc}"
+            hint = "check the URL and that the server is up" if spec.kind == "stream" else "is the camera connected?"
+            raise SourceUnavailable(f"{spec.uri}: cannot open ({why}); {hint}") from None
+        raise SourceError(
+            f"{spec.uri}: cannot open ({exc.__class__.__name__}: {exc}); the file is not a video FFmpeg can read"
+        ) from None
+
+
+class _Cancelled(Exception):
+    """`VideoSource.cancel()` was called while a live source was opening or waiting to reconnect."""
+
+
+def open_live(spec: SourceSpec, timeout: float, cancel: threading.Event) -> av.container.InputContainer:
+    """`open_container` in a helper thread. The caller waits in 0.1 s slices, so Ctrl-C (in the main
+    thread) and `cancel` (from any thread) act at once; FFmpeg's own open ends within `timeout` s, and a
+    container it opens after the caller left is closed. Raises SourceUnavailable, or _Cancelled."""
+    lock, done = threading.Lock(), threading.Event()
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            container = open_container(spec, timeout)
+        except BaseException as exc:  # noqa: B036 - handed to the waiting thread
+            with lock:
+                result["error"] = exc
+        else:
+            with lock:
+                if result.get("abandoned"):
+                    container.close()
+                else:
+                    result["container"] = container
+        done.set()
+
+    threading.Thread(target=work, name="tpt-open", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            if cancel.is_set():
+                raise _Cancelled
+    except BaseException:  # Ctrl-C or cancel: leave the open to finish (or time out) by itself
+        with lock:
+            result["abandoned"] = True
+            if "container" in result:
+                result["container"].close()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["container"]
 
 
 class VideoSource:
@@ -167,8 +248,12 @@ class VideoSource:
     ) -> None:
         self.spec, self.size, self.roi, self.fixed_crop = spec, size, box, fixed_crop
         self.want_image = want_image or not fixed_crop
+        if self.want_image:
+            bound_frame_heap()  # full frames: large buffers, allocated and freed at the frame rate
         self.reconnect, self.pace, self.timeout = reconnect, pace, timeout
+        self.policy = ReconnectPolicy(reconnect, timeout)
         self.problems: list[str] = []  # truncation and similar, for the summary
+        self._cancel = threading.Event()
         self._plan: ResizePlan | None = None
         self._plan_for: tuple[int, int] = (0, 0)
         self._container: av.container.InputContainer | None = None
@@ -185,7 +270,7 @@ class VideoSource:
                 self.spec.uri, "images", first.width, first.height, IMAGE_FPS, f"1/{int(IMAGE_FPS)}",
                 len(self.spec.images), False,
             )  # fmt: skip
-        self._container = open_container(self.spec, self.timeout)
+        self._container = self._open()
         if not self._container.streams.video:
             raise SourceError(f"{self.spec.uri}: has no video stream")
         stream = self._container.streams.video[0]
@@ -198,6 +283,11 @@ class VideoSource:
             self.spec.uri, self.spec.kind, ctx.width, ctx.height, fps, str(stream.time_base or Fraction(1, 1000)),
             0 if self.spec.live else int(count), self.live,
         )  # fmt: skip
+
+    def _open(self) -> av.container.InputContainer:
+        if self.spec.live:
+            return open_live(self.spec, self.timeout, self._cancel)
+        return open_container(self.spec, self.timeout)
 
     def _open_image(self, path: str) -> av.VideoFrame:
         try:
@@ -213,10 +303,18 @@ class VideoSource:
                 box = self.roi or full_box(vf.width, vf.height)
                 self._plan, self._plan_for = plan_resize(vf.width, vf.height, box, self.size), (vf.width, vf.height)
             p = self._plan
-            scaled = vf.to_ndarray(width=p.scaled_w, height=p.scaled_h, format="rgb24", interpolation="AREA")
-            frame.net, frame.box = paste(scaled, p, self.size), p.box
-        if self.want_image:
+            if p.scaled_w * p.scaled_h <= vf.width * vf.height:  # one swscale resize of the whole frame
+                scaled = vf.to_ndarray(width=p.scaled_w, height=p.scaled_h, format="rgb24", interpolation="AREA")
+                frame.net, frame.box = paste(scaled, p, self.size), p.box
+            else:  # a box smaller than S: cut it out, then upscale only the box (never the whole frame)
+                box = self.roi or full_box(vf.width, vf.height)
+                frame.image = vf.to_ndarray(format="bgr24")
+                frame.net = np.ascontiguousarray(crop_resize(frame.image, box, self.size)[..., ::-1])
+                frame.box = box
+        if self.want_image and frame.image is None:
             frame.image = vf.to_ndarray(format="bgr24")
+        elif not self.want_image:
+            frame.image = None
         return frame
 
     def frames(self) -> Iterator[Frame]:
@@ -273,33 +371,52 @@ class VideoSource:
             self.problems.append(f"{self.spec.uri}: no frame could be decoded")
 
     def _live(self) -> Iterator[Frame]:
-        idx, failures, clock = 0, 0, time.perf_counter()
+        """Frames of a camera or stream; a loss is ridden out as `self.policy` says (see the module doc)."""
+        idx, clock = 0, time.perf_counter()
         container = self._container
         self._container = None
-        while True:
+        last_frame = time.perf_counter()  # the outage, if any, began here
+        down_since: float | None = None  # start of the current outage; None while frames flow
+        attempts = 0
+        while not self._cancel.is_set():
             try:
                 if container is None:
-                    container = open_container(self.spec, self.timeout)
+                    container = self._open()
                 connected = time.perf_counter()
                 for vf in container.decode(video=0):
-                    if failures and time.perf_counter() - connected > STABLE_AFTER:
-                        failures = 0  # a connection that held counts as recovered
-                    yield self._convert(vf, idx, time.perf_counter() - clock)
+                    last_frame = time.perf_counter()
+                    if down_since is not None and last_frame - connected >= STABLE_AFTER:
+                        down_since, attempts = None, 0  # a connection that held: the outage is over
+                    yield self._convert(vf, idx, last_frame - clock)
                     idx += 1
                 if container.duration:  # a finite video served over http(s): it is over, not lost
                     return
                 reason = "the stream ended"
+            except _Cancelled:
+                return
             except (av.FFmpegError, OSError, SourceError) as exc:
                 reason = str(exc)
             finally:
                 if container is not None:
                     container.close()
                 container = None
-            failures += 1
-            if failures > self.reconnect:
-                raise SourceError(f"{self.spec.uri}: lost after {self.reconnect} reconnects ({reason})")
-            log.warning("%s: %s; reconnecting (%d/%d)", self.spec.uri, reason, failures, self.reconnect)
-            time.sleep(min(0.5 * 2 ** (failures - 1), 5.0))
+            if down_since is None:
+                down_since = last_frame
+            away = time.perf_counter() - down_since
+            wait = self.policy.wait(away, attempts)
+            if wait is None:
+                raise SourceUnavailable(
+                    f"{self.spec.uri}: lost: no frame for {away:.0f} s after {attempts} reconnect attempts ({reason}); "
+                    f"--reconnect {self.reconnect} x --timeout {self.timeout:g} s rides out {self.policy.budget:g} s"
+                )
+            attempts += 1
+            log.warning("%s: %s; reconnecting in %.1f s (attempt %d, away %.0f of %g s)", self.spec.uri, reason,
+                        wait, attempts, away, self.policy.budget)  # fmt: skip
+            self._cancel.wait(wait)
+
+    def cancel(self) -> None:
+        """Stop a live source from another thread: an open or reconnect wait in progress ends within 0.1 s."""
+        self._cancel.set()
 
     def close(self) -> None:
         if self._container is not None:
