@@ -254,7 +254,8 @@ def build_engine(
         batch=spec.batch,
         calibration=calibration,
     )
-    calib_cache = cache_root() / "calib" / f"{key.model_digest}-{calibration}-s{size}.cache" if calibration else None
+    # "-lb": calibration frames are letterboxed (videoio.read_video); caches from squashed frames are not reused
+    calib_cache = cache_root() / "calib" / f"{key.model_digest}-{calibration}-s{size}-lb.cache" if calibration else None
     frames = (lambda: read_frames(calib_src, size)) if calib_src is not None else None
     engine, built = get_or_build(key, lambda tmp: build(onnx_path, tmp, spec, frames, calib_cache))
     add_sidecar_fields(engine, {"template": meta.get("template", "")})  # the overlay's part ellipses
