@@ -17,8 +17,8 @@ import numpy as np
 
 from tpt_live.monitor.posture import POSTURES
 from tpt_live.monitor.posture_image import PostureNet
-from tpt_live.monitor.presence import INPUT, LAYERS, cnn_logits, presence_input
-from trainer.presence_train import _augment, _torch_net, scenario_frames
+from tpt_live.monitor.presence import INPUT, cnn_logits, presence_input
+from trainer.presence_train import _torch_net, fit_cnn, scenario_frames
 
 log = logging.getLogger(__name__)
 POSTURE_MIX: tuple[tuple[str, float], ...] = (("active", 0.5), ("roll", 0.35), ("still", 0.15))
@@ -75,26 +75,12 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
     x, y = dataset(config.seed, config.clips, config.frames, config.size, config.textured)
     counts = np.bincount(y, minlength=len(POSTURES)).astype(np.float32)
     class_w = torch.from_numpy(counts.sum() / np.maximum(counts, 1.0) / len(POSTURES))
-    net = _torch_net(len(POSTURES))
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    rng = np.random.default_rng(config.seed)
-    steps = max(1, len(x) // config.batch)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs * steps)
-    for epoch in range(config.epochs):
-        order, total = rng.permutation(len(x)), 0.0
-        for s in range(steps):
-            idx = order[s * config.batch : (s + 1) * config.batch]
-            xb = torch.from_numpy(np.ascontiguousarray(_augment(x[idx], rng).transpose(0, 3, 1, 2)))
-            loss = torch.nn.functional.cross_entropy(net(xb), torch.from_numpy(y[idx]), weight=class_w)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        if on_log is not None:
-            on_log({"epoch": epoch + 1, "loss": round(total / steps, 4), "frames": len(x)})
-    weights = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
-    assert set(weights) == {f"{n}.{p}" for n in (*LAYERS, "head") for p in ("weight", "bias")}
+
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, labels, weight=class_w)
+
+    weights = fit_cnn(_torch_net(len(POSTURES)), x, y, loss, config.epochs, config.batch, config.lr, config.seed,
+                      on_log)  # fmt: skip
     metrics: dict = {"train_frames": len(x), "train_seed": config.seed, "input": INPUT,
                      "train_counts": counts.astype(int).tolist()}  # fmt: skip
     temperature = 1.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -165,24 +166,31 @@ def _augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (out + rng.normal(0, 0.02, out.shape)).astype(np.float32)
 
 
-def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] | None = None) -> PresenceNet:
-    """Render the training frames, fit the CNN, return it as numpy weights."""
+def fit_cnn(
+    net: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss_fn: Callable[[Any, Any], Any],
+    epochs: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    on_log: Callable[[dict], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Fit a `_torch_net` on prepared inputs x (N, INPUT, INPUT, 3) and labels y: Adam, cosine decay, `_augment`
+    per batch, `loss_fn(logits, labels)`; returns the weights as numpy (the `cnn_logits` layout)."""
     import torch
 
-    torch.manual_seed(config.seed)
-    x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
-                   config.texture_negatives)  # fmt: skip
-    net = _torch_net(1, config.widths)
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-    rng = np.random.default_rng(config.seed)
-    steps = max(1, len(x) // config.batch)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs * steps)
-    for epoch in range(config.epochs):
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    steps = max(1, len(x) // batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps)
+    for epoch in range(epochs):
         order, total = rng.permutation(len(x)), 0.0
         for s in range(steps):
-            idx = order[s * config.batch : (s + 1) * config.batch]
+            idx = order[s * batch : (s + 1) * batch]
             xb = torch.from_numpy(np.ascontiguousarray(_augment(x[idx], rng).transpose(0, 3, 1, 2)))
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xb), torch.from_numpy(y[idx]))
+            loss = loss_fn(net(xb), torch.from_numpy(y[idx]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -192,6 +200,19 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
             on_log({"epoch": epoch + 1, "loss": round(total / steps, 4), "frames": len(x)})
     weights = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
     assert set(weights) == {f"{n}.{p}" for n in (*LAYERS, "head") for p in ("weight", "bias")}
+    return weights
+
+
+def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] | None = None) -> PresenceNet:
+    """Render the training frames, fit the CNN, return it as numpy weights."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
+                   config.texture_negatives)  # fmt: skip
+    loss = torch.nn.functional.binary_cross_entropy_with_logits
+    weights = fit_cnn(_torch_net(1, config.widths), x, y, loss, config.epochs, config.batch, config.lr, config.seed,
+                      on_log)  # fmt: skip
     net = PresenceNet(weights, {"train_frames": len(x), "train_seed": config.seed, "input": INPUT})
     if config.calibration_clips <= 0:
         return net
