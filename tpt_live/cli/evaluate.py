@@ -101,13 +101,13 @@ def evaluate(
     if baseline is not None:
         table.add_row("template only", f"{baseline:.2f}", *[""] * 6)
     Console(stderr=True).print(table)
-    from tpt_live.crop import to_source
-    from tpt_live.evaluation.evaluate3d import KeypointClip
+    if lifters is not None:  # the 3D figures, from the ground truth's and the model's 2D in source pixels
+        from tpt_live.crop import to_source
+        from tpt_live.evaluation.evaluate3d import KeypointClip
 
-    preds = np.split(np.concatenate(predicted), np.cumsum([len(v.kp2d) for v in videos])[:-1])
-    clips = [KeypointClip(v.name, to_source(v.kp2d, v.box, size), v.kp3d, to_source(p, v.box, size))
-             for v, p in zip(videos, preds, strict=True)]  # fmt: skip
-    if lifters is not None:
+        preds = np.split(np.concatenate(predicted), np.cumsum([len(v.kp2d) for v in videos])[:-1])
+        clips = [KeypointClip(v.name, to_source(v.kp2d, v.box, size), v.kp3d, to_source(p, v.box, size))
+                 for v, p in zip(videos, preds, strict=True)]  # fmt: skip
         result["3d"] = _evaluate_3d(clips, *lifters)
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=1) + "\n")
