@@ -202,6 +202,13 @@ def _clamp(start: int, length: int, side: int) -> int:
 HEAD_TURNS = {"up": 0, "right": 1, "down": 2, "left": 3}  # head direction in the picture -> CCW quarter turns
 
 
+def head_turns(head: str) -> int:
+    """`--head` (where the head points in the picture) -> counter-clockwise quarter turns; InputError otherwise."""
+    if head not in HEAD_TURNS:
+        raise InputError(f"--head {head!r}: use one of {', '.join(HEAD_TURNS)} (where the head points)")
+    return HEAD_TURNS[head]
+
+
 def turn_input(image: np.ndarray, turns: int) -> np.ndarray:
     """Turn an (S, S, C) model input by `turns` quarter turns counter-clockwise (np.rot90), so that a body whose
     head points right in the picture (turns=1) reaches the model head up. turns=0 returns the input as is."""

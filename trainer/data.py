@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.crop import HEAD_TURNS, CropBox, crop_resize, square_box, turn_input
+from tpt_live.crop import CropBox, crop_resize, head_turns, square_box, turn_input
 from tpt_live.errors import InputError, SourceError
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
 from trainer.background import estimate_background, static_share
@@ -203,8 +203,7 @@ def load_scenes(
     `head` (up, right, down, left: where the subject's head points in the picture) turns every model input
     so that the head points up, exactly as `tpt-live track --head` does (`tpt_live.crop.turn_input`).
     """
-    if head not in HEAD_TURNS:
-        raise InputError(f"--head {head!r}: use one of {', '.join(HEAD_TURNS)} (where the head points)")
+    turns = head_turns(head)
     out = []
     for scene in find_scenes(inputs):
         key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox|head={head}"
@@ -213,7 +212,7 @@ def load_scenes(
             frames = np.asarray(np.load(cached), np.uint8)
         else:
             frames = decode_video(scene, size, roi) if scene.is_file() else load_image_folder(scene, size, roi)
-            frames = np.stack([turn_input(f, HEAD_TURNS[head]) for f in frames])
+            frames = np.stack([turn_input(f, turns) for f in frames])
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 np.save(cached, frames)

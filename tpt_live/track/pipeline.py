@@ -23,12 +23,12 @@ import numpy as np
 
 from tpt_live.backend import PoseBackend, Poses
 from tpt_live.crop import (
-    HEAD_TURNS,
     CropBox,
     FollowConfig,
     crop_resize,
     follow_box,
     full_box,
+    head_turns,
     to_source,
     turn_input,
     unturn_matrix,
@@ -63,8 +63,7 @@ class TrackConfig:
             raise InputError(f"--batch {self.batch} must be 1 or more")
         if self.queue_size < 1:
             raise InputError(f"queue size {self.queue_size} must be 1 or more")
-        if self.head not in HEAD_TURNS:
-            raise InputError(f"--head {self.head!r}: use one of {', '.join(HEAD_TURNS)} (where the head points)")
+        head_turns(self.head)
         if self.follow and self.roi is not None:
             raise InputError("--roi and --follow exclude each other: pick a fixed crop or a following one")
 
@@ -241,7 +240,7 @@ class Tracker:
         by_idx: dict[int, Result] = {f.idx: Result(f) for f in batch}
         if good:
             crops = [self._crop(f) for f in good]
-            turns = HEAD_TURNS[self.config.head]
+            turns = head_turns(self.config.head)
             poses = self._unturn(self.backend.infer(np.stack([turn_input(c[0], turns) for c in crops])), turns)
             for i, (frame, (_, box)) in enumerate(zip(good, crops, strict=True)):
                 by_idx[frame.idx] = self._postprocess(frame, poses, i, box)
