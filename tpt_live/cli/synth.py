@@ -15,6 +15,10 @@ def synth(
     fps: Annotated[float, typer.Option("--fps", help="Frame rate of the motion and the video.")] = 30.0,
     seed: Annotated[int, typer.Option("--seed", help="Dataset seed; video i is the same whatever --videos is.")] = 0,
     pose: Annotated[str, typer.Option("--pose", help="supine, side, prone or mixed (drawn per video).")] = "supine",
+    world: Annotated[
+        str,
+        typer.Option("--world", help="default (centred, head up) or wide (any turn, 15-90% of the height, anywhere)."),
+    ] = "default",
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -31,7 +35,7 @@ def synth(
     from tpt_live.synth import SynthConfig, iter_clips, parse_size, prepare_out_dir, write_clip
 
     width, height = parse_size(size)
-    config = SynthConfig(width=width, height=height, frames=frames, fps=fps, seed=seed, pose=pose)
+    config = SynthConfig(width=width, height=height, frames=frames, fps=fps, seed=seed, pose=pose, world=world)
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")
     out = prepare_out_dir(Path(out_dir))

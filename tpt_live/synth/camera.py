@@ -10,7 +10,7 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,8 @@ class CameraParams:
     frame_fraction: float = 0.725  # body length (head top to feet, neutral pose) / image height
     tilt_deg: float = 0.0  # angle between the optical axis and straight down
     azimuth_deg: float = 0.0  # direction (in the mat plane, from +x towards +y) the camera leans away to
+    roll_deg: float = 0.0  # in-plane turn of the picture: the head points this many degrees clockwise from up
+    offset: tuple[float, float] = (0.0, 0.0)  # body midpoint from the image centre, fractions of (W, H)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Camera:
             "tilt_deg": round(self.params.tilt_deg, 3),
             "azimuth_deg": round(self.params.azimuth_deg, 3),
             "frame_fraction": round(self.params.frame_fraction, 4),
+            "roll_deg": round(self.params.roll_deg, 3),
+            "offset": [round(v, 4) for v in self.params.offset],
             "convention": "X_cam = R @ X_world + t; camera x right, y down, z forward; "
             "world z up from the mat (z = 0); pixels x = col, y = row, centres at integers",
         }
@@ -95,6 +99,22 @@ def sample_camera_params(rng: np.random.Generator) -> CameraParams:
     )
 
 
+WORLDS = ("default", "wide")
+
+
+def sample_wide_params(rng: np.random.Generator, base: CameraParams) -> CameraParams:
+    """The wide world on top of `base`: any in-plane turn, the body 15-90% of the height (log-uniform),
+    its midpoint anywhere that keeps most of the body in the picture."""
+    fraction = float(np.exp(rng.uniform(np.log(0.15), np.log(0.9))))
+    room = max(0.5 - 0.4 * fraction, 0.0)  # up to about a tenth of the body may leave the frame
+    return replace(
+        base,
+        frame_fraction=fraction,
+        roll_deg=float(rng.uniform(0.0, 360.0)),
+        offset=(float(rng.uniform(-room, room)), float(rng.uniform(-room, room))),
+    )
+
+
 def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
     """(3, 3) K with square pixels, vertical FOV `fov_deg`, principal point ((W-1)/2, (H-1)/2)."""
     f = 0.5 * height / np.tan(np.radians(fov_deg) / 2.0)
@@ -104,7 +124,10 @@ def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
 def build_camera(width: int, height: int, params: CameraParams, body_length: float, target: np.ndarray) -> Camera:
     """Place the camera so that `body_length` metres at `target` (3,) span `frame_fraction` of H.
 
-    The image "up" is world +y projected into the image, so the head (at +y) is at the top.
+    The image "up" is world +y projected into the image, so the head (at +y) is at the top; `roll_deg`
+    then turns the picture about the optical axis (the head points `roll_deg` clockwise from up) and
+    `offset` moves the camera parallel to the image plane so that `target` lands at
+    (centre + offset * (W, H)) pixels.
     """
     K = intrinsics(width, height, params.fov_deg)
     distance = K[1, 1] * body_length / (params.frame_fraction * height)
@@ -116,5 +139,9 @@ def build_camera(width: int, height: int, params: CameraParams, body_length: flo
     y_c = down - (down @ z_c) * z_c
     y_c /= np.linalg.norm(y_c)
     x_c = np.cross(y_c, z_c)
+    roll = np.radians(params.roll_deg)
+    x_c, y_c = np.cos(roll) * x_c - np.sin(roll) * y_c, np.sin(roll) * x_c + np.cos(roll) * y_c
+    ox, oy = params.offset
+    centre = centre - (ox * width * x_c + oy * height * y_c) * distance / K[0, 0]
     R = np.stack([x_c, y_c, z_c])
     return Camera(width, height, K, R, -R @ centre, params, float(distance))

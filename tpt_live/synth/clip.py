@@ -37,7 +37,7 @@ from tpt_live.synth.body import (
     transform_segment,
 )
 from tpt_live.synth.body import sample_body as _sample_body
-from tpt_live.synth.camera import Camera, CameraParams, build_camera, sample_camera_params
+from tpt_live.synth.camera import WORLDS, Camera, CameraParams, build_camera, sample_camera_params, sample_wide_params
 from tpt_live.synth.motion import SCENARIOS, Motion, sample_motion
 from tpt_live.synth.render import Renderer
 
@@ -57,6 +57,7 @@ class SynthConfig:
     seed: int = 0  # dataset seed; with `index` it seeds every random choice of the video
     index: int = 0  # video index within the dataset: video i is the same whatever the video count
     pose: str = "supine"  # "supine", "side", "prone" or "mixed" (drawn per video)
+    world: str = "default"  # "default" (centred, head up, 65-80% of the height) or "wide" (see docs/SYNTH.md)
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -70,6 +71,8 @@ class SynthConfig:
             raise InputError(f"bad seed/index {self.seed}/{self.index}: use non-negative integers")
         if self.pose not in SCENARIOS:
             raise InputError(f"bad pose '{self.pose}': use one of {', '.join(SCENARIOS)}")
+        if self.world not in WORLDS:
+            raise InputError(f"bad world '{self.world}': use one of {', '.join(WORLDS)}")
 
     @property
     def name(self) -> str:
@@ -135,7 +138,14 @@ def sample_scene(config: SynthConfig) -> Scene:
     appearance = sample_appearance(_rng(config, 1))
     motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps)
     cam = sample_camera_params(_rng(config, 2))
+    if config.world == "wide":  # its own stream: the default world's draws stay as they were
+        cam = sample_wide_params(_rng(config, 9), cam)
     return _scene(config.width, config.height, body, appearance, cam, motion)
+
+
+def restage(scene: Scene, params: CameraParams) -> Scene:
+    """The same body, look and motion filmed with other camera parameters (e.g. a chosen turn and size)."""
+    return _scene(scene.camera.width, scene.camera.height, scene.body, scene.appearance, params, scene.motion)
 
 
 def _scene(width: int, height: int, body: BodyParams, app: Appearance, cam: CameraParams, motion: Motion) -> Scene:
@@ -191,6 +201,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         "seed": config.seed,
         "index": config.index,
         "pose": scene.motion.scenario,
+        "world": config.world,
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),
         "body": scene.body.to_dict(),
