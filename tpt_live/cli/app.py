@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from tpt_live import __version__
-from tpt_live.cli import evaluate, export, lifting, monitor, presence, synth, track, train
+from tpt_live.cli import evaluate, export, lifting, localise, monitor, presence, synth, track, train
 from tpt_live.errors import TptError
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ app.command()(track.bench)
 app.command()(monitor.monitor)
 app.command("train-presence")(presence.train_presence)
 app.command("train-posture")(presence.train_posture)
+app.command("train-localiser")(localise.train_localiser)
 app.command()(synth.synth)
 
 

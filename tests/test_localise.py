@@ -1,0 +1,204 @@
+"""The localisation stage: the wide synthetic world, the body axis, crops and turns, the loss, the shipped file."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tpt_live.crop import CropBox
+from tpt_live.localise import (
+    BOX_PER_AXIS,
+    SHIFT_PER_AXIS,
+    STRIDE,
+    Location,
+    LocationFilter,
+    body_axis,
+    crop_for,
+    decode,
+    default_localiser_path,
+    load_localiser,
+)
+from tpt_live.skeleton import JOINT_INDEX
+from tpt_live.synth import SynthConfig, canonical_skeleton_2d
+from tpt_live.synth.camera import CameraParams, build_camera
+from tpt_live.synth.clip import render_scene, restage, sample_scene
+from trainer.localiser_train import localiser_loss, score_locations, turn_batch
+
+
+def test_camera_roll_and_offset_move_the_picture_as_documented():
+    target = np.array([0.0, 0.0, 0.1])
+    head = target + np.array([0.0, 0.2, 0.0])  # world +y: the head direction
+    plain = build_camera(160, 120, CameraParams(), 0.6, target)
+    turned = build_camera(160, 120, CameraParams(roll_deg=90.0, offset=(0.25, -0.1)), 0.6, target)
+    p0 = plain.project(plain.to_camera(np.stack([target, head])))
+    p1 = turned.project(turned.to_camera(np.stack([target, head])))
+    assert p0[0] == pytest.approx([79.5, 59.5], abs=1e-9)  # the principal point
+    assert p1[0] == pytest.approx([79.5 + 40.0, 59.5 - 12.0], abs=1e-6)  # centre + offset * (W, H)
+    up, right = p0[1] - p0[0], p1[1] - p1[0]
+    assert up[0] == pytest.approx(0.0, abs=1e-9) and up[1] < 0  # head up
+    assert right[1] == pytest.approx(0.0, abs=1e-6) and right[0] == pytest.approx(-up[1], rel=1e-6)  # 90 cw: right
+
+
+def test_wide_world_draws_its_own_stream_and_leaves_the_default_world_alone():
+    base = sample_scene(SynthConfig(96, 96, frames=2, seed=4, index=1))
+    wide = sample_scene(SynthConfig(96, 96, frames=2, seed=4, index=1, world="wide"))
+    assert base.camera.params.roll_deg == 0.0 and base.camera.params.offset == (0.0, 0.0)
+    assert wide.body == base.body and wide.camera.params.fov_deg == base.camera.params.fov_deg
+    fractions = [
+        sample_scene(SynthConfig(96, 96, frames=1, seed=4, index=i, world="wide")).camera.params.frame_fraction
+        for i in range(40)
+    ]
+    assert 0.15 <= min(fractions) < 0.25 and 0.6 < max(fractions) <= 0.9
+    with pytest.raises(Exception, match="bad world"):
+        SynthConfig(world="huge")
+
+
+def test_body_axis_literals():
+    kp = np.zeros((16, 2))
+    kp[JOINT_INDEX["pelvis"]] = [10.0, 20.0]
+    kp[JOINT_INDEX["head"]] = [13.0, 16.0]  # up and to the right: 3-4-5
+    x, y, length, angle = body_axis(kp)
+    assert (x, y, length) == pytest.approx((11.5, 18.0, 5.0))
+    assert angle == pytest.approx(math.degrees(math.atan2(3, 4)))
+
+
+def test_crop_for_reproduces_the_template_framing_and_turns():
+    axis = body_axis(canonical_skeleton_2d(256))
+    box, turns = crop_for(Location(*axis, score=1.0))
+    assert turns == 0 and box == CropBox(0, 0, 256, 256)
+    # the same body turned to head right: the box centre moves towards the feet, to the left
+    box, turns = crop_for(Location(300.0, 200.0, 100.0, 80.0, 1.0))
+    assert turns == 1
+    assert box.w == round(BOX_PER_AXIS * 100) and box.x + box.w / 2 == pytest.approx(300 - SHIFT_PER_AXIS * 100, abs=1)
+    assert crop_for(Location(0, 0, 10, 170.0, 1.0))[1] == 2 and crop_for(Location(0, 0, 10, 300.0, 1.0))[1] == 3
+
+
+def test_location_filter_keeps_the_turn_until_well_past_the_boundary():
+    f = LocationFilter()
+    assert f.update(Location(0, 0, 10, 30.0, 1))[1] == 0
+    for _ in range(5):
+        loc, turns = f.update(Location(0, 0, 10, 55.0, 1))
+    assert loc.angle == pytest.approx(55.0, abs=1.0) and turns == 0  # past 45 but within the hysteresis
+    for _ in range(5):
+        loc, turns = f.update(Location(0, 0, 10, 80.0, 1))
+    assert turns == 1
+
+
+def test_decode_reads_back_an_encoded_location_and_the_loss_has_gradients():
+    g = 8
+    target = torch.tensor([[70.0, 40.0, 30.0, 120.0]])
+    out = torch.zeros(1, 6, g, g, requires_grad=True)
+    with torch.no_grad():
+        col, row = int((70.5) // STRIDE), int((40.5) // STRIDE)
+        out[0, 0, row, col] = 25.0
+        out[0, 1, row, col] = 70.5 / STRIDE - col - 0.5
+        out[0, 2, row, col] = 40.5 / STRIDE - row - 0.5
+        out[0, 3, row, col] = math.log(30.0 / (g * STRIDE))
+        out[0, 4, row, col], out[0, 5, row, col] = math.cos(math.radians(120)), math.sin(math.radians(120))
+    x, y, length, angle, score = decode(out)[0].tolist()
+    assert (x, y, length, angle) == pytest.approx((70.0, 40.0, 30.0, 120.0), abs=1e-4)
+    assert score == pytest.approx(1.0, abs=1e-6)
+    loss = localiser_loss(out, target)
+    loss.backward()
+    assert out.grad is not None and out.grad.abs().sum() > 0
+    wrong = torch.tensor([[20.0, 100.0, 30.0, 300.0]])  # another cell, the head the other way
+    assert localiser_loss(out.detach(), target) < localiser_loss(out.detach(), wrong) - 5
+
+
+def test_turn_batch_moves_the_targets_with_the_pixels():
+    x = torch.zeros(1, 3, 32, 32)
+    x[0, :, 5, 20] = 1.0  # a dot at (x=20, y=5)
+    t = torch.tensor([[20.0, 5.0, 4.0, 10.0]])
+    for turns in range(4):
+        for flip in (False, True):
+            xt, tt = turn_batch(x, t, turns, flip)
+            row, col = divmod(int(xt[0, 0].argmax()), 32)
+            assert (col, row) == (int(tt[0, 0]), int(tt[0, 1]))
+            expected = ((-10.0 if flip else 10.0) + 90.0 * turns) % 360.0
+            assert float(tt[0, 3]) == pytest.approx(expected)
+
+
+def test_score_locations_counts_a_found_body():
+    truth = np.array([[50.0, 50.0, 20.0, 10.0], [50.0, 50.0, 20.0, 10.0]])
+    pred = np.array([[55.0, 50.0, 22.0, 350.0], [50.0, 50.0, 20.0, 190.0]])
+    s = score_locations(pred, truth)
+    assert s["found"] == 0.5 and s["turn_right"] == 0.5
+
+
+shipped = pytest.mark.skipif(not default_localiser_path().is_file(), reason="no shipped localiser")
+
+
+@shipped
+@pytest.mark.parametrize("roll, fraction, offset", [(180.0, 0.2, (0.2, -0.15)), (90.0, 0.5, (-0.1, 0.05))])
+def test_shipped_localiser_finds_a_small_upside_down_infant(roll, fraction, offset):
+    """Issue 11's bar: a synthetic infant turned 180 degrees at 20% of the frame height is found."""
+    config = SynthConfig(192, 144, frames=3, fps=2.0, seed=31337, index=0)
+    scene = restage(sample_scene(config), CameraParams(roll_deg=roll, frame_fraction=fraction, offset=offset))
+    clip = render_scene(scene, config)
+    found = load_localiser().locate(list(clip.frames))
+    truth = np.stack([body_axis(np.asarray(f["kp2d"])) for f in clip.gt["frames"]])
+    pred = np.array([[f.x, f.y, f.length, f.angle] for f in found])
+    scores = score_locations(pred, truth)
+    assert scores["found"] == 1.0, (pred, truth)
+    assert all(crop_for(f)[1] == round(roll / 90) % 4 for f in found)
+
+
+def test_locate_options_are_checked():
+    from tpt_live.errors import InputError
+    from tpt_live.track.pipeline import TrackConfig
+
+    with pytest.raises(InputError, match="needs --locate"):
+        TrackConfig(head="auto")
+    with pytest.raises(InputError, match="exclude each other"):
+        TrackConfig(locate=True, roi=CropBox(0, 0, 10, 10))
+    assert TrackConfig(locate=True, head="auto").full_frames
+
+
+def test_unturn_handles_a_different_turn_per_frame():
+    from track_helpers import FakeBackend
+
+    from tpt_live.crop import turn_input
+    from tpt_live.track.pipeline import Tracker
+
+    class _Brightest(FakeBackend):
+        def infer(self, frames):
+            poses = super().infer(frames)
+            for b, frame in enumerate(frames):
+                y, x = np.unravel_index(np.argmax(frame.sum(-1)), frame.shape[:2])
+                poses.keypoints[b] = (x, y)
+            return poses
+
+    images = np.zeros((3, 32, 32, 3), np.uint8)
+    for b, (x, y) in enumerate([(3, 7), (20, 5), (30, 28)]):
+        images[b, y, x] = 255
+    turns = [1, 0, 3]
+    tracker = Tracker.__new__(Tracker)
+    tracker.size = 32
+    poses = _Brightest().infer(np.stack([turn_input(i, k) for i, k in zip(images, turns, strict=True)]))
+    poses = tracker._unturn(poses, turns)
+    assert poses.keypoints[:, 0].tolist() == [[3, 7], [20, 5], [30, 28]]
+
+
+@shipped
+def test_track_locate_turns_and_crops_a_sideways_infant(tmp_path):
+    from track_helpers import FakeBackend
+
+    from tpt_live.track.pipeline import TrackConfig, Tracker
+    from tpt_live.track.sources import VideoSource, resolve_sources
+    from tpt_live.videoio import write_video
+
+    config = SynthConfig(192, 144, frames=4, fps=4.0, seed=4242, index=0)
+    scene = restage(sample_scene(config), CameraParams(roll_deg=95.0, frame_fraction=0.45, offset=(0.15, 0.1)))
+    clip = render_scene(scene, config)
+    path = tmp_path / "side.mp4"
+    write_video(path, iter(clip.frames), 4.0, (192, 144))
+    source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
+    results = list(Tracker(source, FakeBackend(), TrackConfig(locate=True, head="auto", batch=2)).results())
+    assert len(results) == 4 and all(r.turns == 1 for r in results)
+    truth = body_axis(np.asarray(clip.gt["frames"][-1]["kp2d"]))
+    last = results[-1].location
+    assert last is not None and math.hypot(last.x - truth[0], last.y - truth[1]) < 0.5 * truth[2]
+    assert results[-1].box == crop_for(last, 1)[0]

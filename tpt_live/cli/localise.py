@@ -1,0 +1,29 @@
+"""`tpt-live train-localiser`: options -> LocaliserTrainConfig -> trainer.localiser_train."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tpt_live.cli.common import given
+
+
+def train_localiser(
+    out: Annotated[str, typer.Option("--out", "-o", help="Run folder; writes localiser.safetensors + .json there.")],
+    clips: Annotated[int | None, typer.Option(help="Wide-world synthetic scenes to train on.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Frames per step.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Train the localisation stage (where the body is, how big, which way the head points) on wide-world
+    synthetic scenes; `tpt-live track --locate` uses it. Unset options keep
+    trainer.localiser_train.LocaliserTrainConfig's defaults (the shipped file's recipe)."""
+    from trainer.localiser_train import LocaliserTrainConfig
+    from trainer.localiser_train import train_localiser as run_training
+
+    metrics = run_training(
+        LocaliserTrainConfig(out=out, **given(clips=clips, steps=steps, batch=batch, seed=seed, threads=threads))
+    )
+    typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)

@@ -1,0 +1,194 @@
+"""Training the localisation stage (`tpt_live.localise`) on the wide synthetic world.
+
+Data: `tpt-live synth` scenes of the wide world (any in-plane turn, the body 15-90% of the frame height,
+anywhere in the frame; mixed postures) at several aspect ratios (4:3, 3:4, 16:9, 9:16, 1:1), letterboxed to
+S x S exactly as `Localiser.locate` does; the target is the pelvis-to-head axis of the ground-truth 2D
+(`localise.body_axis`). No human annotation anywhere.
+
+Augmentation per batch (so that the shape, not the synthetic look, has to be learned): horizontal flips and
+quarter turns (targets mapped), colour gains and offsets, greyscale (night-vision cameras), Gaussian blur,
+sensor noise, JPEG re-compression.
+
+Loss per image: cross-entropy of the centre's cell over the G x G grid (target softened with a Gaussian of
+0.75 cells), and at the true cell L1 on the offset and log length, squared error on (cos, sin).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from tpt_live.crop import letterbox, paste, to_model
+from tpt_live.localise import STRIDE, LocaliserConfig, LocaliserNet, body_axis, decode, save_localiser
+from tpt_live.synth import SynthConfig, render_clip
+
+log = logging.getLogger(__name__)
+ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
+
+
+@dataclass(frozen=True)
+class LocaliserTrainConfig:
+    out: str = "runs/localiser"
+    clips: int = 3000  # wide-world scenes rendered for training
+    frames: int = 4  # frames kept per scene (1 s apart)
+    val_clips: int = 120  # scenes of another seed, for the validation figures
+    steps: int = 2000
+    batch: int = 32
+    lr: float = 1e-3  # head
+    trunk_lr: float = 3e-4  # EfficientNet-Lite0 blocks 3-10 (the stem and blocks 0-2 stay ImageNet's)
+    frozen_blocks: int = 3
+    seed: int = 0
+    threads: int = 1
+    size: int = 128
+
+    def __post_init__(self) -> None:
+        from tpt_live.errors import InputError
+
+        if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
+            raise InputError(f"localiser training settings {self} must all be >= 1")
+
+
+def render_set(clips: int, frames: int, seed: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, S, S, 3) uint8 letterboxed frames and (N, 4) targets (x, y, length, angle) in input pixels."""
+    images, targets = [], []
+    for i in range(clips):
+        w, h = ASPECTS[i % len(ASPECTS)]
+        clip = render_clip(SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide"))
+        plan = letterbox(w, h, size)
+        for f, frame in enumerate(clip.frames):
+            small = cv2.resize(frame, (plan.scaled_w, plan.scaled_h), interpolation=cv2.INTER_AREA)
+            images.append(paste(small, plan, size))
+            kp = to_model(np.asarray(clip.gt["frames"][f]["kp2d"]), plan.box, size)
+            targets.append(body_axis(kp))
+    return np.stack(images), np.stack(targets).astype(np.float32)
+
+
+def turn_batch(x: Tensor, t: Tensor, turns: int, flip: bool) -> tuple[Tensor, Tensor]:
+    """Images (B, 3, S, S) and targets (B, 4) turned `turns` quarter turns clockwise after an optional
+    horizontal flip; the targets follow (points x = col, y = row, centres at integers; angle clockwise)."""
+    s = x.shape[-1]
+    t = t.clone()
+    if flip:
+        x = x.flip(-1)
+        t[:, 0] = s - 1 - t[:, 0]
+        t[:, 3] = (-t[:, 3]) % 360.0
+    for _ in range(turns % 4):  # one clockwise quarter turn: (x, y) -> (S-1-y, x)
+        x = x.rot90(-1, dims=(-2, -1))
+        t[:, 0], t[:, 1] = s - 1 - t[:, 1], t[:, 0].clone()
+        t[:, 3] = (t[:, 3] + 90.0) % 360.0
+    return x, t
+
+
+def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photometric augmentation of (B, S, S, 3) uint8 images (see the module docstring)."""
+    b = len(images)
+    out: np.ndarray = images.astype(np.float32)
+    out = out * rng.uniform(0.6, 1.4, (b, 1, 1, 3)) + rng.uniform(-40, 40, (b, 1, 1, 3))
+    grey = rng.random(b) < 0.25
+    out[grey] = out[grey].mean(-1, keepdims=True)
+    for i in np.flatnonzero(rng.random(b) < 0.3):
+        out[i] = cv2.GaussianBlur(out[i], (0, 0), float(rng.uniform(0.5, 1.5)))
+    out += rng.normal(0, 1, out.shape) * rng.uniform(0, 8, (b, 1, 1, 1))
+    final = np.clip(out, 0, 255).astype(np.uint8)
+    for i in np.flatnonzero(rng.random(b) < 0.3):
+        _, enc = cv2.imencode(".jpg", final[i], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 70))])
+        final[i] = np.asarray(cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)).reshape(final[i].shape)
+    return final
+
+
+def localiser_loss(out: Tensor, target: Tensor) -> Tensor:
+    """out (B, 6, G, G), target (B, 4) input pixels -> scalar (see the module docstring)."""
+    b, _, g, _ = out.shape
+    cell = (target[:, :2] + 0.5) / STRIDE  # continuous cell coordinates (x, y)
+    col = cell[:, 0].clamp(0, g - 1e-3).floor().long()
+    row = cell[:, 1].clamp(0, g - 1e-3).floor().long()
+    centres = torch.arange(g, dtype=out.dtype) + 0.5
+    d2 = (centres.view(1, 1, g) - cell[:, 0].view(b, 1, 1)) ** 2 + (
+        centres.view(1, g, 1) - cell[:, 1].view(b, 1, 1)
+    ) ** 2
+    soft = torch.exp(-d2 / (2 * 0.75**2)).flatten(1)
+    soft = soft / soft.sum(1, keepdim=True).clamp_min(1e-8)
+    ce = -(soft * out[:, 0].flatten(1).log_softmax(1)).sum(1).mean()
+    at = out[torch.arange(b), :, row, col]  # (B, 6)
+    offset = torch.stack([cell[:, 0] - col - 0.5, cell[:, 1] - row - 0.5], 1)
+    a = torch.deg2rad(target[:, 3])
+    reg = (at[:, 1:3] - offset).abs().sum(1) + (at[:, 3] - torch.log(target[:, 2].clamp_min(1.0) / (g * STRIDE))).abs()
+    ang = (at[:, 4] - a.cos()) ** 2 + (at[:, 5] - a.sin()) ** 2
+    return ce + (reg + ang).mean()
+
+
+def score_locations(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """pred (N, >=4) and target (N, 4) (x, y, length, angle) -> centre error / length, length ratio error,
+    angle error, and `found`: centre within half a length, length within 30% and turn right."""
+    centre = np.linalg.norm(pred[:, :2] - target[:, :2], axis=1) / np.maximum(target[:, 2], 1e-6)
+    ratio = np.abs(np.log(np.maximum(pred[:, 2], 1e-6) / np.maximum(target[:, 2], 1e-6)))
+    ang = np.abs((pred[:, 3] - target[:, 3] + 180.0) % 360.0 - 180.0)
+    found = (centre < 0.5) & (ratio < math.log(1.3)) & (ang < 45.0)
+    return {
+        "centre_err": float(np.median(centre)),
+        "length_err": float(np.median(np.exp(ratio) - 1)),
+        "angle_err_deg": float(np.median(ang)),
+        "turn_right": float(np.mean(ang < 45.0)),
+        "found": float(np.mean(found)),
+    }
+
+
+@torch.no_grad()
+def predict(net: LocaliserNet, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    net.eval()
+    rows = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float() / 255.0
+        rows.append(decode(net(x)).numpy())
+    return np.concatenate(rows)
+
+
+def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
+    """Render, train, validate and write `cfg.out`/localiser.safetensors; returns the validation figures."""
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    images, targets = render_set(cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size)
+    val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size)
+    log.info(
+        "rendered %d training and %d validation frames in %.0f s",
+        len(images),
+        len(val_images),
+        time.perf_counter() - t0,
+    )
+    net = LocaliserNet(LocaliserConfig(size=cfg.size))
+    net.trunk.load_imagenet()
+    frozen = [net.trunk._conv_stem, net.trunk._bn0, *net.trunk._blocks[: cfg.frozen_blocks]]
+    for m in frozen:
+        m.requires_grad_(False)
+    trunk = [p for p in net.trunk.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": trunk, "lr": cfg.trunk_lr}, {"params": net.head.parameters(), "lr": cfg.lr}])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [cfg.trunk_lr, cfg.lr], total_steps=cfg.steps, pct_start=0.1)
+    for step in range(cfg.steps):
+        net.train()
+        for m in frozen:
+            m.eval()
+        pick = rng.integers(0, len(images), cfg.batch)
+        x = torch.from_numpy(augment(images[pick], rng)).permute(0, 3, 1, 2).float() / 255.0
+        x, t = turn_batch(x, torch.from_numpy(targets[pick]), int(rng.integers(4)), bool(rng.random() < 0.5))
+        loss = localiser_loss(net(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == cfg.steps - 1:
+            log.info("step %d/%d loss %.3f (%.0f s)", step + 1, cfg.steps, loss.item(), time.perf_counter() - t0)
+    metrics = score_locations(predict(net, val_images), val_targets)
+    metrics.update(train_frames=len(images), val_frames=len(val_images), minutes=(time.perf_counter() - t0) / 60)
+    save_localiser(net, Path(cfg.out) / "localiser.safetensors", {**metrics, "train": asdict(cfg)})
+    log.info("validation: %s", metrics)
+    return metrics
