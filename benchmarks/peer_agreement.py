@@ -89,7 +89,8 @@ def _load_peer(path: Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray
 
 
 def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
-    """tpt-live `track` JSON -> ((N, J, 2) kp2d, NaN on frames without a pose; per-frame box or None; header)."""
+    """tpt-live `track` JSON -> ((N, J, 2) kp2d, NaN on frames without a pose; per-frame box or None; header).
+    The header's `heads` holds the per-frame head direction of `track --locate` (None elsewhere)."""
     doc = json.loads(path.read_text())
     frames = doc["frames"]
     n = max(f["idx"] for f in frames) + 1
@@ -99,6 +100,9 @@ def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
         if f.get("kp2d"):
             kp[f["idx"]] = np.asarray(f["kp2d"], np.float64)[:, :2]
             boxes[f["idx"]] = f.get("box")
+    doc["heads"] = [None] * n
+    for f in frames:
+        doc["heads"][f["idx"]] = f.get("head")
     return kp, boxes, doc
 
 
@@ -129,8 +133,12 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
         template = _template(model)
         if template is not None:
             size = int(doc["model"]["input_size"])
-            joints = unturn_points(template.joints(size).astype(np.float64), HEAD_TURNS[head], size)
-            base = np.stack([to_source(joints, CropBox(*boxes[i]), size) for i in np.flatnonzero(use)])
+            joints = template.joints(size).astype(np.float64)
+            heads = [doc["heads"][i] or head for i in np.flatnonzero(use)]  # per frame with track --locate
+            base = np.stack([
+                to_source(unturn_points(joints, HEAD_TURNS[h], size), CropBox(*boxes[i]), size)
+                for i, h in zip(np.flatnonzero(use), heads, strict=True)
+            ])  # fmt: skip
             result["template_only"] = {k: v for k, v in pck(base, gt[use], ok[use], torso[use]).items() if "pck" in k}
     if sheet is not None:
         picks = np.flatnonzero(use) if use.any() else np.arange(len(pred))

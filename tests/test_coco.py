@@ -135,7 +135,8 @@ def test_coco_file_of_synth_ground_truth_scores_one(coco_file):
     data = load_coco(path)
     assert len(data.images) == 3 and data.skipped == {"crowd": 0, "no_torso": 0, "other_category": 0}
     for protocol in ("image", "box"):
-        inputs, boxes, people = crops(data, protocol, 32, CocoConfig())
+        inputs, boxes, people, turns = crops(data, protocol, 32, CocoConfig())
+        assert turns == [0, 0, 0]
         assert inputs.shape == (3, 32, 32, 3)
         gt = np.stack([p.gt for p in people])
         ok = np.stack([p.labelled for p in people])
@@ -145,7 +146,7 @@ def test_coco_file_of_synth_ground_truth_scores_one(coco_file):
         pred = np.stack([to_source(to_model(g, b, 32), b, 32) for g, b in zip(kp2d, boxes, strict=True)])
         r = pck(pred, gt, ok, np.array([p.torso for p in people]))
         assert r["pck@0.1"] == r["pck@0.1_strict"] == 1.0 and r["n_people"] == 3
-    _, boxes, _ = crops(data, "image", 32, CocoConfig())
+    _, boxes, _, _ = crops(data, "image", 32, CocoConfig())
     assert boxes[0] == CropBox(0, -16, 96, 96)  # the whole 96x64 frame letterboxed
 
 

@@ -200,6 +200,7 @@ def _clamp(start: int, length: int, side: int) -> int:
 
 
 HEAD_TURNS = {"up": 0, "right": 1, "down": 2, "left": 3}  # head direction in the picture -> CCW quarter turns
+HEADS = tuple(HEAD_TURNS)  # quarter turns -> head direction
 
 
 def head_turns(head: str) -> int:

@@ -22,6 +22,9 @@ def evaluate(
     roi: Annotated[
         str | None, typer.Option(help="Evaluate on this crop x,y,w,h of every frame (as a training --roi).")
     ] = None,
+    locate: Annotated[
+        bool, typer.Option("--locate", help="COCO files: add the located protocol (the shipped localiser's crop).")
+    ] = False,
     lifter: Annotated[
         str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
     ] = None,
@@ -48,7 +51,14 @@ def evaluate(
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, evaluate_coco, table_rows
 
         engine = open_backend(model, backend=backend)
-        coco = evaluate_coco(data, lambda f: engine.infer(f).keypoints, engine.input_size, engine.template)
+        localiser = None
+        if locate:
+            from tpt_live.localise import load_localiser
+
+            localiser = load_localiser()
+        coco = evaluate_coco(
+            data, lambda f: engine.infer(f).keypoints, engine.input_size, engine.template, localiser=localiser
+        )
         table = Table(title=f"{coco['n_images']} images: PCK of the torso diagonal (parts: @0.2)", box=None)
         for col in ("", "", *(f"@{t:g}" for t in THRESHOLDS), *PARTS):
             table.add_column(col)

@@ -33,10 +33,17 @@ def track(
         str | None, typer.Option("--roi", help="Fixed crop x,y,w,h in source pixels (made square around its centre).")
     ] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Centre a square crop on the subject.")] = False,
+    locate: Annotated[
+        bool, typer.Option("--locate", help="Find the subject in every frame (any size, any way round) and crop to it.")
+    ] = False,
     head: Annotated[
-        str,
-        typer.Option("--head", help="Where the head points in the picture: up, right, down, left (turned upright)."),
-    ] = TrackConfig.head,
+        str | None,
+        typer.Option(
+            "--head",
+            help="Where the head points in the picture: up, right, down, left (turned upright), or auto "
+            "(the localiser's, per frame; the default with --locate).",
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", help="Frames per inference call (files).")] = TrackConfig.batch,
     save_video: Annotated[
         str | None, typer.Option("--save-video", help="Write the overlay as H.264 .mp4 (a folder for several sources).")
@@ -81,7 +88,8 @@ def track(
         batch=batch,
         roi=parse_roi(roi) if roi else None,
         follow=follow,
-        head=head,
+        locate=locate,
+        head=head or ("auto" if locate else TrackConfig.head),
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )
     request = TrackRequest(

@@ -20,6 +20,9 @@ Protocols (`evaluate_coco`):
 - `box`: every annotated person is cut out with a square box around its annotated bbox (`person_box`,
   `margin` of the box's longer side added on each side, black outside the image), so the model is
   given the subject and is never shown a squashed image.
+- `located` (with a localiser, `tpt-live evaluate FILE --locate`): the whole image goes through the
+  localisation stage (`tpt_live.localise`), the model sees the crop and quarter turn it picks (as
+  `tpt-live track --locate` does), and is scored against the largest scorable person like `image`.
 
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
 keypoints are taken as given, as every COCO tool does).
@@ -36,8 +39,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source
+from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turn_input, unturn_points
 from tpt_live.errors import InputError
+from tpt_live.localise import Localiser, crop_for
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
 from tpt_live.template import Template
 
@@ -73,7 +77,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "trunk": ("pelvis", "thorax"),
 }
 THRESHOLDS = (0.1, 0.2)  # fractions of the torso diagonal
-PROTOCOLS = ("image", "box")
+PROTOCOLS = ("image", "box", "located")
 
 
 def coco17_to_joints(xy: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,51 +234,74 @@ def _read_rgb(file: Path) -> np.ndarray:
 
 
 def crops(
-    data: CocoSet, protocol: str, size: int, config: CocoConfig
-) -> tuple[np.ndarray, list[CropBox], list[Person]]:
-    """The model inputs of a protocol: ((P, S, S, 3) uint8 RGB, the box each shows, the person it is scored on)."""
+    data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser: Localiser | None = None
+) -> tuple[np.ndarray, list[CropBox], list[Person], list[int]]:
+    """The model inputs of a protocol: ((P, S, S, 3) uint8 RGB, the box each shows, the person it is scored on,
+    the quarter turns applied to the input (non-zero in the located protocol only))."""
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
-    inputs, boxes, people = [], [], []
+    if protocol == "located" and localiser is None:
+        raise InputError("the located protocol needs a localiser")
+    inputs, boxes, people, turns = [], [], [], []
     for file, persons in data.images.items():
         image = _read_rgb(file)
         h, w = image.shape[:2]
+        k = 0
+        largest = max(persons, key=lambda p: p.bbox.w * p.bbox.h)
         if protocol == "image":
-            chosen = [(max(persons, key=lambda p: p.bbox.w * p.bbox.h), full_box(w, h))]
+            chosen = [(largest, full_box(w, h))]
+        elif protocol == "located":
+            assert localiser is not None
+            box, k = crop_for(localiser.locate([image])[0])
+            chosen = [(largest, box)]
         else:
             chosen = [(p, person_box(p.bbox, config.margin)) for p in persons]
         for person, box in chosen:
-            inputs.append(crop_resize(image, box, size))
+            inputs.append(turn_input(crop_resize(image, box, size), k))
             boxes.append(box)
             people.append(person)
-    return np.stack(inputs), boxes, people
+            turns.append(k)
+    return np.stack(inputs), boxes, people, turns
 
 
 def evaluate_coco(
-    path: str | Path, predict: Predict, size: int, template: Template | None = None, config: CocoConfig | None = None
+    path: str | Path,
+    predict: Predict,
+    size: int,
+    template: Template | None = None,
+    config: CocoConfig | None = None,
+    localiser: Localiser | None = None,
 ) -> dict:
-    """PCK of `predict` (and of the untransformed `template`, when given) in both protocols."""
+    """PCK of `predict` (and of the untransformed `template`, when given) in the image and box protocols, and
+    with a `localiser` also in the located protocol (the whole image through `tpt_live.localise`, the crop
+    and turn it picks, as `track --locate` does)."""
     config = config or CocoConfig()
     data = load_coco(path)
     result: dict = {"n_images": len(data.images), "skipped": data.skipped, "protocols": {}}
-    for protocol in PROTOCOLS:
-        inputs, boxes, people = crops(data, protocol, size, config)
+    for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:
+        inputs, boxes, people, turns = crops(data, protocol, size, config, localiser)
         model_px = np.concatenate([predict(inputs[i : i + config.batch]) for i in range(0, len(inputs), config.batch)])
+        model_px = np.stack(
+            [unturn_points(p.astype(np.float64), k, size) for p, k in zip(model_px, turns, strict=True)]
+        )
         pred = np.stack([to_source(p, b, size) for p, b in zip(model_px, boxes, strict=True)])
         gt = np.stack([p.gt for p in people])
         labelled = np.stack([p.labelled for p in people])
         torso = np.array([p.torso for p in people])
         scores = pck(pred, gt, labelled, torso)
         if template is not None:
-            base = np.stack([to_source(template.joints(size), b, size) for b in boxes])
+            joints = template.joints(size).astype(np.float64)
+            base = np.stack(
+                [to_source(unturn_points(joints, k, size), b, size) for b, k in zip(boxes, turns, strict=True)]
+            )
             scores["template_only"] = {k: v for k, v in pck(base, gt, labelled, torso).items() if k.startswith("pck")}
         result["protocols"][protocol] = scores
     result["protocol"] = (
         f"PCK of the torso diagonal, thresholds {THRESHOLDS}; joints {SCORED_JOINTS} (COCO map in "
         f"tpt_live/evaluation/coco.py); image: whole image letterboxed to {size}x{size}, scored on the largest "
-        "scorable person; box: square crop around "
-        f"each annotated box (+{config.margin:g} of its longer side per side); pck@* allow a left/right swap per "
-        "person, *_strict do not"
+        "scorable person; located: the localiser's crop and turn of the whole image, same person; box: square "
+        f"crop around each annotated box (+{config.margin:g} of its longer side per side); pck@* allow a "
+        "left/right swap per person, *_strict do not"
     )
     return result
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from tpt_live.backend import PoseBackend, Poses
 from tpt_live.errors import BackendUnavailable, InputError
+from tpt_live.localise import default_localiser_path
 from tpt_live.track.runner import BackendFactory, SourceSummary, TrackRequest, track_one
 from tpt_live.track.sources import VideoSource, resolve_sources
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BenchRow:
-    test: str  # "decode", "track", "track + video", "live"
+    test: str  # "decode", "track", "track --locate", "track + video", "live"
     backend: str  # runtime name ("-" for decode)
     frames: int  # frames measured
     fps: float  # frames per second of wall time
@@ -72,19 +73,27 @@ def _row(test: str, backend: PoseBackend, s: SourceSummary, note: str = "") -> B
 
 
 def bench_track(
-    src: str, backend: PoseBackend, seconds: float, video: bool, batch: int = 8, model: str | None = None
+    src: str,
+    backend: PoseBackend,
+    seconds: float,
+    video: bool,
+    batch: int = 8,
+    model: str | None = None,
+    locate: bool = False,
 ) -> BenchRow:
-    """End to end into a JSON file (and an overlay video when `video`), for up to `seconds`."""
+    """End to end into a JSON file (and an overlay video when `video`; the localiser on every frame when
+    `locate`), for up to `seconds`."""
     from tpt_live.track.pipeline import TrackConfig
 
     spec = resolve_sources([src])[0]
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
         req = TrackRequest(
-            (src,), Path(tmp) / "bench.json", model=model, config=TrackConfig(batch=batch), max_seconds=seconds,
+            (src,), Path(tmp) / "bench.json", model=model, max_seconds=seconds,
+            config=TrackConfig(batch=batch, locate=locate, head="auto" if locate else "up"),
             save_video=Path(tmp) / "bench.mp4" if video else None,
         )  # fmt: skip
         summary = track_one(spec, req, backend, many=False)
-    return _row("track + video" if video else "track", backend, summary)
+    return _row("track + video" if video else "track --locate" if locate else "track", backend, summary)
 
 
 def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> BenchRow:
@@ -125,6 +134,8 @@ def run_bench(
                 rows.append(bench_decode(src, backend.input_size, seconds))
             backend.infer(np.zeros((8, backend.input_size, backend.input_size, 3), np.uint8))  # warm-up
             rows.append(bench_track(src, backend, seconds, video=False, model=model))
+            if default_localiser_path().is_file():
+                rows.append(bench_track(src, backend, seconds, video=False, model=model, locate=True))
             rows.append(bench_track(src, backend, seconds, video=True, model=model))
             rows.append(bench_live(src, backend, seconds, live_delay))
         finally:

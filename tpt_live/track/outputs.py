@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from tpt_live import __version__
+from tpt_live.crop import HEADS
 from tpt_live.errors import InputError
 from tpt_live.skeleton import BONE_INDEX, JOINT_NAMES
 from tpt_live.track.pipeline import Result
@@ -41,6 +42,9 @@ CONVENTIONS = {
     "score": "template consistency in (0, 1]: 1 when every copy of the joint agrees",
     "t": "seconds from the first frame (presentation time; wall clock for live sources)",
     "box": "[x, y, w, h] source pixels the model saw (first column, first row, width, height)",
+    "head": "locate mode: where the head points in the picture for this frame (the model input was turned upright)",
+    "location": "locate mode: the localiser's body axis [x, y, length, angle, score]: pelvis-to-head midpoint and "
+    "length in source pixels, head direction in degrees clockwise from up, score 0-1",
 }
 
 
@@ -119,6 +123,10 @@ def record(result: Result) -> dict[str, Any]:
             rec["kp3d_raw"] = _points3d(result.kp3d_raw)
         if result.box is not None:
             rec["box"] = [round(v, 2) for v in result.box.as_list()]
+        if result.location is not None:
+            loc = result.location
+            rec["head"] = HEADS[result.turns % 4]
+            rec["location"] = [round(v, 2) for v in (loc.x, loc.y, loc.length, loc.angle)] + [round(loc.score, 4)]
     return rec
 
 

@@ -35,6 +35,7 @@ from tpt_live.crop import (
     unturn_points,
 )
 from tpt_live.errors import SourceError
+from tpt_live.localise import Location, LocationFilter, crop_for
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
 
@@ -54,7 +55,9 @@ class TrackConfig:
     keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
     queue_size: int = 32  # frames buffered between decoder and inference (files)
     stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
-    head: str = "up"  # where the subject's head points in the picture; the model input is turned to head up
+    head: str = "up"  # where the subject's head points in the picture ("auto": the localiser says, per frame)
+    locate: bool = False  # find the subject in every whole frame (tpt_live.localise) and crop around it
+    localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -63,9 +66,18 @@ class TrackConfig:
             raise InputError(f"--batch {self.batch} must be 1 or more")
         if self.queue_size < 1:
             raise InputError(f"queue size {self.queue_size} must be 1 or more")
-        head_turns(self.head)
-        if self.follow and self.roi is not None:
-            raise InputError("--roi and --follow exclude each other: pick a fixed crop or a following one")
+        if self.head == "auto":
+            if not self.locate:
+                raise InputError("--head auto needs --locate (the localiser tells where the head points)")
+        else:
+            head_turns(self.head)
+        if sum((self.follow, self.roi is not None, self.locate)) > 1:
+            raise InputError("--roi, --follow and --locate exclude each other: pick one way to crop")
+
+    @property
+    def full_frames(self) -> bool:
+        """Whether the crop depends on the frame itself (follow, locate), so the decoder keeps full frames."""
+        return self.follow or self.locate
 
 
 @dataclass
@@ -78,6 +90,8 @@ class Result:
     kp3d: np.ndarray | None = None  # (J, 3) smoothed, root-relative, when the backend lifts
     kp3d_raw: np.ndarray | None = None  # (J, 3) unsmoothed
     affines: np.ndarray | None = None  # (K, 2, 3) template -> MODEL-INPUT pixels (see `box`)
+    location: Location | None = None  # the localiser's (smoothed) body axis, source pixels (locate mode)
+    turns: int = 0  # counter-clockwise quarter turns applied to the model input (head up for the model)
     box: CropBox | None = None  # the crop the model saw, source pixels
     latency: float = 0.0  # seconds from decode to hand-over to the caller
 
@@ -165,6 +179,12 @@ class Tracker:
         results = replace(config, queue_size=max(config.queue_size, config.batch * 2))
         self._results: queue.Queue = queue.Queue(queue_depth(results, *self._wh(), self.size))
         self._last: Result | None = None  # steers follow mode
+        self._localiser = None
+        self._locations = LocationFilter()
+        if config.locate:
+            from tpt_live.localise import load_localiser
+
+            self._localiser = load_localiser(config.localiser)
 
     def _wh(self) -> tuple[int, int]:
         return self.source.info.width, self.source.info.height
@@ -223,7 +243,7 @@ class Tracker:
             _put(self._results, _END, self._stop)
 
     def _crop(self, frame: Frame) -> tuple[np.ndarray, CropBox]:
-        """The S x S RGB model input of a frame and the box it shows."""
+        """The S x S RGB model input of a frame and the box it shows (fixed crops and follow mode)."""
         if not self.config.follow:
             assert frame.net is not None and frame.box is not None  # fixed crops are made by the decoder
             return frame.net, frame.box
@@ -235,34 +255,53 @@ class Tracker:
         box = box or full_box(w, h)
         return np.ascontiguousarray(crop_resize(frame.image, box, self.size)[..., ::-1]), box
 
+    def _located(self, frames: list[Frame]) -> list[tuple[np.ndarray, CropBox, int, Location]]:
+        """Locate mode: per frame the model input, its box, its quarter turns and the smoothed location."""
+        assert self._localiser is not None and all(f.image is not None for f in frames)
+        rgb = [np.ascontiguousarray(f.image[..., ::-1]) for f in frames]  # type: ignore[index]
+        out = []
+        for image, found in zip(rgb, self._localiser.locate(rgb), strict=True):
+            loc, auto = self._locations.update(found)
+            box, turns = crop_for(loc, auto if self.config.head == "auto" else head_turns(self.config.head))
+            out.append((crop_resize(image, box, self.size), box, turns, loc))
+        return out
+
     def _process(self, batch: list[Frame]) -> list[Result]:
         good = [f for f in batch if f.status == "ok"]
         by_idx: dict[int, Result] = {f.idx: Result(f) for f in batch}
         if good:
-            crops = [self._crop(f) for f in good]
-            turns = head_turns(self.config.head)
-            poses = self._unturn(self.backend.infer(np.stack([turn_input(c[0], turns) for c in crops])), turns)
-            for i, (frame, (_, box)) in enumerate(zip(good, crops, strict=True)):
-                by_idx[frame.idx] = self._postprocess(frame, poses, i, box)
+            if self.config.locate:
+                crops = self._located(good)
+            else:
+                fixed = head_turns(self.config.head)
+                crops = [(*self._crop(f), fixed, None) for f in good]  # type: ignore[misc]
+            turns = [c[2] for c in crops]
+            poses = self._unturn(self.backend.infer(np.stack([turn_input(c[0], c[2]) for c in crops])), turns)
+            for i, (frame, (_, box, k, loc)) in enumerate(zip(good, crops, strict=True)):
+                by_idx[frame.idx] = self._postprocess(frame, poses, i, box, k, loc)
         return [by_idx[f.idx] for f in batch]
 
-    def _unturn(self, poses: Poses, turns: int) -> Poses:
+    def _unturn(self, poses: Poses, turns: list[int]) -> Poses:
         """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
-        and the in-plane axes (x, y) of root-relative 3D points."""
-        if turns % 4 == 0:
+        and the in-plane axes (x, y) of root-relative 3D points. turns: one count per batch item."""
+        if all(k % 4 == 0 for k in turns):
             return poses
-        m = unturn_matrix(turns, self.size)
-        affines = np.einsum("ij,bkjl->bkil", m[:2], np.concatenate(
-            [poses.affines, np.broadcast_to([0.0, 0.0, 1.0], (*poses.affines.shape[:2], 1, 3))], axis=2
-        )).astype(np.float32)  # fmt: skip
-        kp3d = None
-        if poses.kp3d is not None:
-            kp3d = poses.kp3d.copy()
-            kp3d[..., :2] = poses.kp3d[..., :2] @ m[:2, :2].T
-        keypoints = unturn_points(poses.keypoints.astype(np.float64), turns, self.size).astype(np.float32)
-        return Poses(affines, keypoints, poses.consistency, kp3d=kp3d)
+        affines, keypoints = poses.affines.copy(), poses.keypoints.copy()
+        kp3d = None if poses.kp3d is None else poses.kp3d.copy()
+        pad = np.broadcast_to([0.0, 0.0, 1.0], (*poses.affines.shape[1:2], 1, 3))
+        for i, k in enumerate(turns):
+            if k % 4 == 0:
+                continue
+            m = unturn_matrix(k, self.size)
+            affines[i] = np.einsum("ij,kjl->kil", m[:2], np.concatenate([poses.affines[i], pad], axis=1))
+            keypoints[i] = unturn_points(poses.keypoints[i].astype(np.float64), k, self.size)
+            if kp3d is not None and poses.kp3d is not None:
+                kp3d[i, :, :2] = poses.kp3d[i, :, :2] @ m[:2, :2].T
+        return Poses(affines.astype(np.float32), keypoints.astype(np.float32), poses.consistency, kp3d=kp3d)
 
-    def _postprocess(self, frame: Frame, poses: Poses, i: int, box: CropBox) -> Result:
+    def _postprocess(
+        self, frame: Frame, poses: Poses, i: int, box: CropBox, turns: int = 0, location: Location | None = None
+    ) -> Result:
         xy = to_source(poses.keypoints[i], box, self.size)
         score = poses.consistency[i].astype(np.float64)
         kp3d_raw = self._lift(poses, i)
@@ -275,6 +314,8 @@ class Tracker:
             kp3d_raw=kp3d_raw,
             affines=poses.affines[i],
             box=box,
+            location=location,
+            turns=turns,
         )
         self._last = result
         return result
@@ -334,7 +375,7 @@ def queue_depth(config: TrackConfig, width: int, height: int, size: int) -> int:
     A frame carries the S x S model input, plus the full W x H frame when `keep_images` (or follow mode).
     Never below 2, so decoding and inference still overlap.
     """
-    per_frame = size * size * 3 + (width * height * 3 if config.keep_images or config.follow else 0)
+    per_frame = size * size * 3 + (width * height * 3 if config.keep_images or config.full_frames else 0)
     return max(2, min(config.queue_size, QUEUE_BYTES // max(per_frame, 1)))
 
 

@@ -98,7 +98,7 @@ class Progress(Protocol):
 
 
 def _crop_header(config: TrackConfig) -> dict[str, Any]:
-    mode = "follow" if config.follow else ("roi" if config.roi else "full")
+    mode = "follow" if config.follow else "locate" if config.locate else ("roi" if config.roi else "full")
     return {"mode": mode, "roi": config.roi.as_list() if config.roi else None, "head": config.head}
 
 
@@ -113,7 +113,8 @@ def track_one(
     overlay_wanted = request.save_video is not None or request.show
     cfg = replace(cfg, roi=roi, keep_images=overlay_wanted)
     source = VideoSource(
-        spec, backend.input_size, roi, not cfg.follow, overlay_wanted, request.reconnect, request.pace, request.timeout
+        spec, backend.input_size, roi, not cfg.full_frames, overlay_wanted, request.reconnect, request.pace,
+        request.timeout,
     )  # fmt: skip
     info = source.info
     if request.config.roi is not None:
