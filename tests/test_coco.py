@@ -136,7 +136,7 @@ def test_coco_file_of_synth_ground_truth_scores_one(coco_file):
     assert len(data.images) == 3 and data.skipped == {"crowd": 0, "no_torso": 0, "other_category": 0}
     for protocol in ("image", "box"):
         inputs, boxes, people, turns = crops(data, protocol, 32, CocoConfig())
-        assert turns == [0, 0, 0]
+        assert turns == [0.0, 0.0, 0.0]
         assert inputs.shape == (3, 32, 32, 3)
         gt = np.stack([p.gt for p in people])
         ok = np.stack([p.labelled for p in people])

@@ -16,6 +16,7 @@ from tpt_live.localise import (
     Location,
     LocationFilter,
     body_axis,
+    crop_along,
     crop_for,
     decode,
     default_localiser_path,
@@ -160,7 +161,7 @@ def test_locate_options_are_checked():
 def test_unturn_handles_a_different_turn_per_frame():
     from track_helpers import FakeBackend
 
-    from tpt_live.crop import turn_input
+    from tpt_live.crop import to_source, turn_input, turned_crop
     from tpt_live.track.pipeline import Tracker
 
     class _Brightest(FakeBackend):
@@ -174,12 +175,20 @@ def test_unturn_handles_a_different_turn_per_frame():
     images = np.zeros((3, 32, 32, 3), np.uint8)
     for b, (x, y) in enumerate([(3, 7), (20, 5), (30, 28)]):
         images[b, y, x] = 255
-    turns = [1, 0, 3]
+    turns = [90.0, 0.0, 270.0]
     tracker = Tracker.__new__(Tracker)
     tracker.size = 32
-    poses = _Brightest().infer(np.stack([turn_input(i, k) for i, k in zip(images, turns, strict=True)]))
+    poses = _Brightest().infer(np.stack([turn_input(i, int(k // 90)) for i, k in zip(images, turns, strict=True)]))
     poses = tracker._unturn(poses, turns)
     assert poses.keypoints[:, 0].tolist() == [[3, 7], [20, 5], [30, 28]]
+    # any angle: a dot seen through `turned_crop` comes back to its source pixel
+    source = np.zeros((90, 120, 3), np.uint8)
+    source[40:43, 70:73] = 255  # a 3x3 dot centred on (71, 41)
+    box = CropBox(40, 10, 64, 64)
+    for degrees in (30.0, 135.0, 300.0):
+        net, exact = turned_crop(source, box, degrees, 32)
+        back = tracker._unturn(_Brightest().infer(net[None]), [degrees]).keypoints[0, 0]
+        assert np.allclose(to_source(back, exact, 32), [71, 41], atol=2.0), degrees
 
 
 @shipped
@@ -197,8 +206,11 @@ def test_track_locate_turns_and_crops_a_sideways_infant(tmp_path):
     write_video(path, iter(clip.frames), 4.0, (192, 144))
     source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
     results = list(Tracker(source, FakeBackend(), TrackConfig(locate=True, head="auto", batch=2)).results())
-    assert len(results) == 4 and all(r.turns == 1 for r in results)
     truth = body_axis(np.asarray(clip.gt["frames"][-1]["kp2d"]))
+    assert len(results) == 4 and all(abs(r.turn - truth[3]) < 30 for r in results)  # turned by the located angle
     last = results[-1].location
     assert last is not None and math.hypot(last.x - truth[0], last.y - truth[1]) < 0.5 * truth[2]
-    assert results[-1].box == crop_for(last, 1)[0]
+    box = results[-1].box
+    assert box is not None and abs(box.w - crop_along(last)[0].w) < 2
+    assert [r.turn for r in Tracker(VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False), FakeBackend(),
+            TrackConfig(locate=True, head="right")).results()] == [90.0] * 4  # fmt: skip

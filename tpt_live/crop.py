@@ -232,3 +232,44 @@ def unturn_points(points: np.ndarray, turns: int, size: int) -> np.ndarray:
         return points
     m = unturn_matrix(turns, size)
     return points @ m[:2, :2].T + m[:2, 2]
+
+
+def turn_matrix(degrees: float, size: int) -> np.ndarray:
+    """(3, 3) map from the unturned S x S input to the input turned `degrees` counter-clockwise about its centre
+    (pixel centres at integers): 90 degrees is `turn_input`'s one quarter turn, (x, y) -> (y, S-1-x)."""
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    r = np.array([[c, s], [-s, c]])
+    centre = np.full(2, (size - 1) / 2.0)
+    m = np.eye(3)
+    m[:2, :2], m[:2, 2] = r, centre - r @ centre
+    return m
+
+
+def turned_crop(image: np.ndarray, box: CropBox, degrees: float, size: int) -> tuple[np.ndarray, CropBox]:
+    """The S x S input showing square `box` of `image` turned `degrees` counter-clockwise (any angle), and the box
+    (float, as `to_source` takes it) the unturned input corresponds to.
+
+    A concentric box sqrt(2) times larger is cut and resized at the same scale (`crop_resize`, area filter), then
+    turned with bilinear interpolation, so the corners show the frame, not padding, wherever the frame has it.
+    """
+    w = int(round(box.w))
+    big_side = w + 2 * int(np.ceil(w * (np.sqrt(2.0) - 1) / 2 + 1))  # same parity: the same centre pixel
+    cx, cy = box.x + (box.w - 1) / 2, box.y + (box.h - 1) / 2
+    big = CropBox(round(cx - (big_side - 1) / 2), round(cy - (big_side - 1) / 2), big_side, big_side)
+    big_size = max(int(round(size * big_side / box.w)), size)
+    side = big_side * size / big_size  # the unturned input's side in source pixels, concentric with `big`
+    exact = CropBox(big.x + (big_side - side) / 2, big.y + (big_side - side) / 2, side, side)
+    block = crop_resize(image, big, big_size)
+    m = turn_matrix(degrees, size)
+    shift = (big_size - size) / 2.0  # big-input pixel v = unturned input pixel u + shift
+    warp = m[:2, :2], m[:2, 2] - m[:2, :2] @ np.full(2, shift)
+    affine = np.column_stack(warp).astype(np.float64)
+    return cv2.warpAffine(block, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)), exact
+
+
+def unturn_degrees(degrees: float, size: int) -> np.ndarray:
+    """(3, 3) map from an input turned `degrees` counter-clockwise back to the unturned input; multiples of 90
+    are `unturn_matrix` exactly, other angles the inverse of `turn_matrix`."""
+    q = degrees / 90.0
+    return unturn_matrix(int(q), size) if q == int(q) else np.linalg.inv(turn_matrix(degrees, size))

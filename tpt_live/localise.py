@@ -111,6 +111,15 @@ class Location:
         return round(self.angle / 90.0) % 4
 
 
+def _framed(loc: Location, degrees: float) -> CropBox:
+    """The square box framing `loc` the way the template expects once the input is turned by `degrees`."""
+    a = math.radians(degrees)
+    up = np.array([math.sin(a), -math.cos(a)])  # the turn's head direction, picture coordinates
+    centre = np.array([loc.x, loc.y]) - SHIFT_PER_AXIS * loc.length * up
+    side = max(round(BOX_PER_AXIS * loc.length), 2)  # the box's pixels x .. x+side-1 are centred on `centre`
+    return CropBox(round(centre[0] - (side - 1) / 2), round(centre[1] - (side - 1) / 2), side, side)
+
+
 def crop_for(loc: Location, turns: int | None = None) -> tuple[CropBox, int]:
     """The square source box the part model should see for `loc`, and the input's quarter turns.
 
@@ -118,11 +127,13 @@ def crop_for(loc: Location, turns: int | None = None) -> tuple[CropBox, int]:
     turn the body sits where the template expects it.
     """
     turns = loc.turns if turns is None else turns % 4
-    a = math.radians(90.0 * turns)
-    up = np.array([math.sin(a), -math.cos(a)])  # head direction of the turn, picture coordinates
-    centre = np.array([loc.x, loc.y]) - SHIFT_PER_AXIS * loc.length * up
-    side = max(round(BOX_PER_AXIS * loc.length), 2)  # the box's pixels x .. x+side-1 are centred on `centre`
-    return CropBox(round(centre[0] - (side - 1) / 2), round(centre[1] - (side - 1) / 2), side, side), turns
+    return _framed(loc, 90.0 * turns), turns
+
+
+def crop_along(loc: Location) -> tuple[CropBox, float]:
+    """Like `crop_for`, framed along the located direction itself: the box (to turn with `crop.turned_crop`)
+    and the turn, `loc.angle` degrees counter-clockwise, that brings the head exactly up."""
+    return _framed(loc, loc.angle), loc.angle
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ Protocols (`evaluate_coco`):
   `margin` of the box's longer side added on each side, black outside the image), so the model is
   given the subject and is never shown a squashed image.
 - `located` (with a localiser, `tpt-live evaluate FILE --locate`): the whole image goes through the
-  localisation stage (`tpt_live.localise`), the model sees the crop and quarter turn it picks (as
+  localisation stage (`tpt_live.localise`), the model sees the crop and turn it picks (as
   `tpt-live track --locate` does), and is scored against the largest scorable person like `image`.
 
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
@@ -39,9 +39,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turn_input, unturn_points
+from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_degrees
 from tpt_live.errors import InputError
-from tpt_live.localise import Localiser, crop_for
+from tpt_live.localise import Localiser, crop_along
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
 from tpt_live.template import Template
 
@@ -235,33 +235,40 @@ def _read_rgb(file: Path) -> np.ndarray:
 
 def crops(
     data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser: Localiser | None = None
-) -> tuple[np.ndarray, list[CropBox], list[Person], list[int]]:
+) -> tuple[np.ndarray, list[CropBox], list[Person], list[float]]:
     """The model inputs of a protocol: ((P, S, S, 3) uint8 RGB, the box each shows, the person it is scored on,
-    the quarter turns applied to the input (non-zero in the located protocol only))."""
+    the degrees the input was turned counter-clockwise (non-zero in the located protocol only))."""
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
     if protocol == "located" and localiser is None:
         raise InputError("the located protocol needs a localiser")
-    inputs, boxes, people, turns = [], [], [], []
+    inputs, boxes, people, turns = [], [], [], []  # turns: degrees counter-clockwise
     for file, persons in data.images.items():
         image = _read_rgb(file)
         h, w = image.shape[:2]
-        k = 0
+        k = 0.0
         largest = max(persons, key=lambda p: p.bbox.w * p.bbox.h)
         if protocol == "image":
             chosen = [(largest, full_box(w, h))]
         elif protocol == "located":
             assert localiser is not None
-            box, k = crop_for(localiser.locate([image])[0])
+            box, k = crop_along(localiser.locate([image])[0])
             chosen = [(largest, box)]
         else:
             chosen = [(p, person_box(p.bbox, config.margin)) for p in persons]
         for person, box in chosen:
-            inputs.append(turn_input(crop_resize(image, box, size), k))
-            boxes.append(box)
+            net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
+            inputs.append(net)
+            boxes.append(exact)
             people.append(person)
             turns.append(k)
     return np.stack(inputs), boxes, people, turns
+
+
+def _unturned(points: np.ndarray, degrees: float, size: int) -> np.ndarray:
+    m = unturn_degrees(degrees, size)
+    out: np.ndarray = points.astype(np.float64) @ m[:2, :2].T + m[:2, 2]
+    return out
 
 
 def evaluate_coco(
@@ -281,9 +288,7 @@ def evaluate_coco(
     for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:
         inputs, boxes, people, turns = crops(data, protocol, size, config, localiser)
         model_px = np.concatenate([predict(inputs[i : i + config.batch]) for i in range(0, len(inputs), config.batch)])
-        model_px = np.stack(
-            [unturn_points(p.astype(np.float64), k, size) for p, k in zip(model_px, turns, strict=True)]
-        )
+        model_px = np.stack([_unturned(p, k, size) for p, k in zip(model_px, turns, strict=True)])
         pred = np.stack([to_source(p, b, size) for p, b in zip(model_px, boxes, strict=True)])
         gt = np.stack([p.gt for p in people])
         labelled = np.stack([p.labelled for p in people])
@@ -291,9 +296,7 @@ def evaluate_coco(
         scores = pck(pred, gt, labelled, torso)
         if template is not None:
             joints = template.joints(size).astype(np.float64)
-            base = np.stack(
-                [to_source(unturn_points(joints, k, size), b, size) for b, k in zip(boxes, turns, strict=True)]
-            )
+            base = np.stack([to_source(_unturned(joints, k, size), b, size) for b, k in zip(boxes, turns, strict=True)])
             scores["template_only"] = {k: v for k, v in pck(base, gt, labelled, torso).items() if k.startswith("pck")}
         result["protocols"][protocol] = scores
     result["protocol"] = (

@@ -125,7 +125,7 @@ def record(result: Result) -> dict[str, Any]:
             rec["box"] = [round(v, 2) for v in result.box.as_list()]
         if result.location is not None:
             loc = result.location
-            rec["head"] = HEADS[result.turns % 4]
+            rec["head"] = HEADS[round(result.turn / 90.0) % 4]
             rec["location"] = [round(v, 2) for v in (loc.x, loc.y, loc.length, loc.angle)] + [round(loc.score, 4)]
     return rec
 

@@ -31,11 +31,11 @@ from tpt_live.crop import (
     head_turns,
     to_source,
     turn_input,
-    unturn_matrix,
-    unturn_points,
+    turned_crop,
+    unturn_degrees,
 )
 from tpt_live.errors import SourceError
-from tpt_live.localise import Location, LocationFilter, crop_for
+from tpt_live.localise import Location, LocationFilter, crop_along, crop_for
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
 
@@ -91,7 +91,7 @@ class Result:
     kp3d_raw: np.ndarray | None = None  # (J, 3) unsmoothed
     affines: np.ndarray | None = None  # (K, 2, 3) template -> MODEL-INPUT pixels (see `box`)
     location: Location | None = None  # the localiser's (smoothed) body axis, source pixels (locate mode)
-    turns: int = 0  # counter-clockwise quarter turns applied to the model input (head up for the model)
+    turn: float = 0.0  # degrees the model input was turned counter-clockwise (to bring the head up)
     box: CropBox | None = None  # the crop the model saw, source pixels
     latency: float = 0.0  # seconds from decode to hand-over to the caller
 
@@ -255,52 +255,60 @@ class Tracker:
         box = box or full_box(w, h)
         return np.ascontiguousarray(crop_resize(frame.image, box, self.size)[..., ::-1]), box
 
-    def _located(self, frames: list[Frame]) -> list[tuple[np.ndarray, CropBox, int, Location]]:
-        """Locate mode: per frame the model input, its box, its quarter turns and the smoothed location."""
+    def _located(self, frames: list[Frame]) -> list[tuple[np.ndarray, CropBox, float, Location | None]]:
+        """Locate mode: per frame the (turned) model input, its box, its turn in degrees counter-clockwise and
+        the smoothed location. `--head auto` turns by the located angle itself (`crop.turned_crop`), a fixed
+        `--head` by its quarter turns."""
         assert self._localiser is not None and all(f.image is not None for f in frames)
         rgb = [np.ascontiguousarray(f.image[..., ::-1]) for f in frames]  # type: ignore[index]
-        out = []
+        out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
         for image, found in zip(rgb, self._localiser.locate(rgb), strict=True):
-            loc, auto = self._locations.update(found)
-            box, turns = crop_for(loc, auto if self.config.head == "auto" else head_turns(self.config.head))
-            out.append((crop_resize(image, box, self.size), box, turns, loc))
+            loc, _ = self._locations.update(found)
+            if self.config.head == "auto":
+                box, degrees = crop_along(loc)
+                net, box = turned_crop(image, box, degrees, self.size)
+            else:
+                box, turns = crop_for(loc, head_turns(self.config.head))
+                net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
+            out.append((net, box, degrees, loc))
         return out
 
     def _process(self, batch: list[Frame]) -> list[Result]:
         good = [f for f in batch if f.status == "ok"]
         by_idx: dict[int, Result] = {f.idx: Result(f) for f in batch}
         if good:
+            crops: list[tuple[np.ndarray, CropBox, float, Location | None]]
             if self.config.locate:
                 crops = self._located(good)
             else:
-                fixed = head_turns(self.config.head)
-                crops = [(*self._crop(f), fixed, None) for f in good]  # type: ignore[misc]
-            turns = [c[2] for c in crops]
-            poses = self._unturn(self.backend.infer(np.stack([turn_input(c[0], c[2]) for c in crops])), turns)
-            for i, (frame, (_, box, k, loc)) in enumerate(zip(good, crops, strict=True)):
-                by_idx[frame.idx] = self._postprocess(frame, poses, i, box, k, loc)
+                k = head_turns(self.config.head)
+                crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
+            poses = self._unturn(self.backend.infer(np.stack([c[0] for c in crops])), [c[2] for c in crops])
+            for i, (frame, (_, box, degrees, loc)) in enumerate(zip(good, crops, strict=True)):
+                by_idx[frame.idx] = self._postprocess(frame, poses, i, box, degrees, loc)
         return [by_idx[f.idx] for f in batch]
 
-    def _unturn(self, poses: Poses, turns: list[int]) -> Poses:
+    def _unturn(self, poses: Poses, turns: list[float]) -> Poses:
         """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
-        and the in-plane axes (x, y) of root-relative 3D points. turns: one count per batch item."""
-        if all(k % 4 == 0 for k in turns):
+        and the in-plane axes (x, y) of root-relative 3D points. turns: degrees counter-clockwise per batch item
+        (multiples of 90 are undone exactly, `crop.unturn_matrix`)."""
+        if all(d % 360.0 == 0 for d in turns):
             return poses
         affines, keypoints = poses.affines.copy(), poses.keypoints.copy()
         kp3d = None if poses.kp3d is None else poses.kp3d.copy()
         pad = np.broadcast_to([0.0, 0.0, 1.0], (*poses.affines.shape[1:2], 1, 3))
-        for i, k in enumerate(turns):
-            if k % 4 == 0:
+        for i, d in enumerate(turns):
+            if d % 360.0 == 0:
                 continue
-            m = unturn_matrix(k, self.size)
+            m = unturn_degrees(d, self.size)
             affines[i] = np.einsum("ij,kjl->kil", m[:2], np.concatenate([poses.affines[i], pad], axis=1))
-            keypoints[i] = unturn_points(poses.keypoints[i].astype(np.float64), k, self.size)
+            keypoints[i] = poses.keypoints[i].astype(np.float64) @ m[:2, :2].T + m[:2, 2]
             if kp3d is not None and poses.kp3d is not None:
                 kp3d[i, :, :2] = poses.kp3d[i, :, :2] @ m[:2, :2].T
         return Poses(affines.astype(np.float32), keypoints.astype(np.float32), poses.consistency, kp3d=kp3d)
 
     def _postprocess(
-        self, frame: Frame, poses: Poses, i: int, box: CropBox, turns: int = 0, location: Location | None = None
+        self, frame: Frame, poses: Poses, i: int, box: CropBox, turn: float = 0.0, location: Location | None = None
     ) -> Result:
         xy = to_source(poses.keypoints[i], box, self.size)
         score = poses.consistency[i].astype(np.float64)
@@ -315,7 +323,7 @@ class Tracker:
             affines=poses.affines[i],
             box=box,
             location=location,
-            turns=turns,
+            turn=turn,
         )
         self._last = result
         return result
