@@ -35,7 +35,7 @@ from tpt_live.crop import (
     unturn_degrees,
 )
 from tpt_live.errors import SourceError
-from tpt_live.localise import Location, LocationFilter, crop_along, crop_for
+from tpt_live.localise import FilterConfig, Location, LocationFilter, crop_along, crop_for
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
 
@@ -180,7 +180,9 @@ class Tracker:
         self._results: queue.Queue = queue.Queue(queue_depth(results, *self._wh(), self.size))
         self._last: Result | None = None  # steers follow mode
         self._localiser = None
-        self._locations = LocationFilter()
+        # a folder of images may hold unrelated photos: each is located on its own, no running average
+        stills = source.spec.kind == "images"
+        self._locations = LocationFilter(FilterConfig(alpha=1.0) if stills else None)
         if config.locate:
             from tpt_live.localise import load_localiser
 
