@@ -214,3 +214,27 @@ def test_track_locate_turns_and_crops_a_sideways_infant(tmp_path):
     assert box is not None and abs(box.w - crop_along(last)[0].w) < 2
     assert [r.turn for r in Tracker(VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False), FakeBackend(),
             TrackConfig(locate=True, head="right")).results()] == [90.0] * 4  # fmt: skip
+
+
+@shipped
+def test_training_scenes_through_one_located_window_are_turned_head_up(tmp_path):
+    from tpt_live.crop import to_model, turn_matrix
+    from tpt_live.errors import InputError
+    from tpt_live.videoio import write_video
+    from trainer.data import load_scenes, located_window
+
+    config = SynthConfig(160, 120, frames=12, fps=6.0, seed=777, index=0)
+    scene = restage(sample_scene(config), CameraParams(roll_deg=260.0, frame_fraction=0.5, offset=(-0.1, 0.05)))
+    clip = render_scene(scene, config)
+    path = tmp_path / "lying.mp4"
+    write_video(path, iter(clip.frames), 6.0, (160, 120))
+    box, degrees = located_window(path, load_localiser(), every=3)
+    kp = np.asarray(clip.gt["frames"][6]["kp2d"])
+    m = turn_matrix(degrees, 32)
+    turned = to_model(kp, box, 32) @ m[:2, :2].T + m[:2, 2]
+    head, pelvis = turned[JOINT_INDEX["head"]], turned[JOINT_INDEX["pelvis"]]
+    assert head[1] < pelvis[1] - 4 and abs(head[0] - pelvis[0]) < 0.5 * (pelvis[1] - head[1])  # head up
+    scenes = load_scenes([path], 32, locate=True)
+    assert scenes[0].frames.shape == (12, 32, 32, 3)
+    with pytest.raises(InputError, match="--locate"):
+        load_scenes([path], 32, head="left", locate=True)

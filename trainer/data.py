@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.crop import CropBox, crop_resize, head_turns, square_box, turn_input
+from tpt_live.crop import CropBox, crop_resize, head_turns, square_box, turn_input, turned_crop
 from tpt_live.errors import InputError, SourceError
+from tpt_live.localise import Localiser, Location, crop_along, default_localiser_path, load_localiser
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
 from trainer.background import estimate_background, static_share
 
@@ -191,31 +192,59 @@ class PairSampler:
         return x, y, b
 
 
+def _full_frames(scene: Path) -> Iterator[np.ndarray]:
+    return read_video(scene) if scene.is_file() else read_image_folder(scene)
+
+
+def located_window(scene: Path, localiser: Localiser, every: int = 10) -> tuple[CropBox, float]:
+    """One crop window for a whole static-camera scene from the localisation stage: the median centre and
+    length and the score-weighted mean direction of every `every`-th frame's location, framed and turned as
+    `tpt-live track --locate` does (`tpt_live.localise.crop_along`). Returns (box, degrees to turn)."""
+    found = [localiser.locate([f])[0] for i, f in enumerate(_full_frames(scene)) if i % every == 0]
+    if not found:
+        raise SourceError(f"{scene} holds no decodable frames")
+    xs, ys, lengths = (np.median([getattr(f, k) for f in found]) for k in ("x", "y", "length"))
+    direction = sum((f.score + 1e-6) * np.exp(1j * np.radians(f.angle)) for f in found)
+    angle = float(np.degrees(np.angle(direction)) % 360.0)
+    return crop_along(Location(float(xs), float(ys), float(lengths), angle, 1.0))
+
+
 def load_scenes(
     inputs: Sequence[str | Path],
     size: int,
     roi: CropBox | None = None,
     cache_dir: Path | None = None,
     head: str = "up",
+    locate: bool = False,
 ) -> list[Scene]:
-    """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size and roi).
+    """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size, roi, head and locate).
 
     `head` (up, right, down, left: where the subject's head points in the picture) turns every model input
     so that the head points up, exactly as `tpt-live track --head` does (`tpt_live.crop.turn_input`).
+    `locate` cuts every frame of a scene through one window found by the shipped localiser
+    (`located_window`: subject-centred, turned head up), so both frames of a pair share crop and background.
     """
+    if locate and (roi is not None or head != "up"):
+        raise InputError("--locate finds the crop and the turn itself: leave out --roi and --head")
     turns = head_turns(head)
+    localiser = load_localiser() if locate else None
     out = []
     for scene in find_scenes(inputs):
-        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox|head={head}"
+        located = default_localiser_path().stat().st_mtime_ns if locate else None
+        key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox|head={head}|locate={located}"
         cached = cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy") if cache_dir else None
         if cached is not None and cached.exists():
             frames = np.asarray(np.load(cached), np.uint8)
+        elif localiser is not None:
+            box, degrees = located_window(scene, localiser)
+            log.info("scene %s: located window %s, turned %.0f degrees", scene.name, box.as_list(), degrees)
+            frames = np.stack([turned_crop(f, box, degrees, size)[0] for f in _full_frames(scene)])
         else:
             frames = decode_video(scene, size, roi) if scene.is_file() else load_image_folder(scene, size, roi)
             frames = np.stack([turn_input(f, turns) for f in frames])
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cached, frames)
+        if cached is not None and not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, frames)
         fps = video_fps(scene) if scene.is_file() else None
         log.info("scene %s: %d frames%s", scene.name, len(frames), f" at {fps:g} fps" if fps else "")
         item = Scene(frames, fps, scene.name)

@@ -55,6 +55,9 @@ def train(
     head: Annotated[
         str, typer.Option(help="Where the subject's head points: up, right, down, left (frames turned, as track).")
     ] = "up",
+    locate: Annotated[
+        bool, typer.Option(help="Cut each scene through one window found by the localiser (as track --locate).")
+    ] = False,
     vgg_weights: Annotated[
         str | None, typer.Option(help="torchvision VGG-19 weights file: adds the relu3_2 perceptual loss.")
     ] = None,
@@ -119,7 +122,8 @@ def train(
     if os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 decides; the others follow
         check_run_dir(run_dir, resume, force)
     size_px = model_cfg.input_size
-    scenes = load_scenes(data, size_px, parse_roi(roi) if roi else None, cache_dir=run_dir / "cache", head=head)
+    roi_box = parse_roi(roi) if roi else None
+    scenes = load_scenes(data, size_px, roi_box, cache_dir=run_dir / "cache", head=head, locate=locate)
     validate = synth_validator(val, size_px) if val else None
     with _TrainDisplay(cfg.steps, cfg.minutes, quiet) as display:
         summary = run_training(
