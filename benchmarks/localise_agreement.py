@@ -1,15 +1,16 @@
 """How well the localisation stage finds a body in real footage, measured against a peer's keypoints.
 
-    .venv/bin/python benchmarks/localise_agreement.py CLIP PEER.json [--sheet sheet.png] [--localiser FILE]
+    .venv/bin/python benchmarks/localise_agreement.py CLIP PEER.json [--sheet sheet.png] [--localiser FILE] [--raw]
 
 PEER.json is `benchmarks/peer_agreement.py peer` output (MediaPipe Pose, COCO-17 in source pixels). On every
 frame where the peer is confident (visibility >= --min-conf) about both hips and a head point, the peer's body
 axis (pelvis = mid-hips, head = `tpt_live.evaluation.coco.JOINT_FROM_COCO`'s head) is compared with the
 localiser's: centre error in axis lengths (median), length error (median |ratio - 1|), head-direction error
-(median degrees), `turn_right` (share within 45 degrees: the quarter turn `track --locate` picks is right),
-`found` (centre within half a length, length within 30%, turn right), and, for reference, the same shares for
-a fixed "head up" guess. The sheet shows 8 frames with the peer's axis (green) and the localiser's (red; the dot
-is the head end). Prints one JSON line.
+(median degrees), `turn_right` (share within 45 degrees), `found` (centre within half a length, length within
+30%, direction within 45 degrees), and, for reference, the turn share of a fixed "head up" guess. Locations
+are averaged over the video as `track --locate` does (`localise.LocationFilter`, frame times from the clip's
+frame rate); `--raw` scores single frames. The sheet shows 8 frames with the peer's axis (green) and the
+localiser's (red; the dot is the head end). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tpt_live.evaluation.coco import coco17_to_joints  # noqa: E402
-from tpt_live.localise import body_axis, load_localiser  # noqa: E402
+from tpt_live.localise import FilterConfig, LocationFilter, body_axis, load_localiser  # noqa: E402
 from tpt_live.videoio import read_video  # noqa: E402
+from trainer.data import video_fps  # noqa: E402
 from trainer.localiser_train import score_locations  # noqa: E402
 
 
@@ -60,16 +62,19 @@ def main() -> None:
     ap.add_argument("--localiser", default=None, help="localiser file (default: the shipped one)")
     ap.add_argument("--min-conf", type=float, default=0.5)
     ap.add_argument("--sheet", type=Path, default=None)
+    ap.add_argument("--raw", action="store_true", help="score each frame's own location (no running average)")
     a = ap.parse_args()
+    fps = video_fps(a.clip) or 30.0
+    smooth = LocationFilter(FilterConfig(0.0, 0.0) if a.raw else None)
     truth = peer_axes(a.peer, a.min_conf)
     loc = load_localiser(a.localiser)
     pred, gt, shown = [], [], []
     keys = sorted(truth)
     picks = {keys[i] for i in np.linspace(0, len(keys) - 1, 8).astype(int)} if keys else set()
     for idx, frame in enumerate(read_video(a.clip)):
+        found = smooth.update(loc.locate([frame])[0], idx / fps)
         if idx not in truth:
             continue
-        found = loc.locate([frame])[0]
         pred.append([found.x, found.y, found.length, found.angle])
         gt.append(truth[idx])
         if a.sheet is not None and idx in picks:

@@ -77,15 +77,28 @@ def test_crop_for_reproduces_the_template_framing_and_turns():
     assert crop_for(Location(0, 0, 10, 170.0, 1.0))[1] == 2 and crop_for(Location(0, 0, 10, 300.0, 1.0))[1] == 3
 
 
-def test_location_filter_keeps_the_turn_until_well_past_the_boundary():
-    f = LocationFilter()
-    assert f.update(Location(0, 0, 10, 30.0, 1))[1] == 0
-    for _ in range(5):
-        loc, turns = f.update(Location(0, 0, 10, 55.0, 1))
-    assert loc.angle == pytest.approx(55.0, abs=1.0) and turns == 0  # past 45 but within the hysteresis
-    for _ in range(5):
-        loc, turns = f.update(Location(0, 0, 10, 80.0, 1))
-    assert turns == 1
+def test_location_filter_averages_by_time_and_the_direction_more_slowly():
+    from tpt_live.localise import FilterConfig
+
+    f = LocationFilter(FilterConfig(position_tau=0.2, direction_tau=0.7))
+    f.update(Location(0.0, 0.0, 10.0, 350.0, 1.0), t=0.0)
+    loc = f.update(Location(10.0, 0.0, 40.0, 30.0, 1.0), t=0.2)  # 0.2 s later
+    a, b = 1 - math.exp(-1.0), 1 - math.exp(-0.2 / 0.7)
+    assert loc.x == pytest.approx(10.0 * a) and loc.length == pytest.approx(10.0 * 4.0**a)
+    r30, r350 = math.radians(30), math.radians(350)
+    expected = math.degrees(
+        math.atan2(b * math.sin(r30) + (1 - b) * math.sin(r350), b * math.cos(r30) + (1 - b) * math.cos(r350))
+    )
+    assert loc.angle == pytest.approx(expected % 360.0)  # through 0, not through 180
+    # twice the frame rate, the same elapsed time: the same average
+    g = LocationFilter(FilterConfig(position_tau=0.2, direction_tau=0.7))
+    g.update(Location(0.0, 0.0, 10.0, 350.0, 1.0), t=0.0)
+    g.update(Location(10.0, 0.0, 40.0, 30.0, 1.0), t=0.1)
+    assert g.update(Location(10.0, 0.0, 40.0, 30.0, 1.0), t=0.2).x == pytest.approx(loc.x)
+    still = LocationFilter(FilterConfig(0.0, 0.0))
+    still.update(Location(0.0, 0.0, 10.0, 0.0, 1.0), t=0.0)
+    last = still.update(Location(5.0, 5.0, 20.0, 90.0, 1.0), t=0.1)
+    assert (last.x, last.y, last.length, last.angle) == pytest.approx((5.0, 5.0, 20.0, 90.0))
 
 
 def test_decode_reads_back_an_encoded_location_and_the_loss_has_gradients():

@@ -13,9 +13,9 @@ largest softmax probability; `score` is the probability mass of its 3 x 3 neighb
 `crop_for` turns a location into what the part model needs: a square source box framed the way the model was
 trained (the template's framing: the box side is `BOX_PER_AXIS` axis lengths, its centre `SHIFT_PER_AXIS`
 axis lengths from the axis midpoint towards the feet) and the quarter turns that bring the head up
-(`crop.turn_input`). `LocationFilter` smooths locations over a video and changes the turn only when the
-direction has moved well past the boundary (hysteresis), so a baby lying at 45 degrees is not flipped
-between two turns every frame.
+(`crop.turn_input`), or by the located angle itself (`crop_along`, `crop.turned_crop`). `LocationFilter`
+smooths locations over a video by time: the direction more slowly than the centre, since a baby turns over in
+seconds while single frames' directions scatter by tens of degrees.
 """
 
 from __future__ import annotations
@@ -138,45 +138,47 @@ def crop_along(loc: Location) -> tuple[CropBox, float]:
 
 @dataclass(frozen=True)
 class FilterConfig:
-    alpha: float = 0.5  # weight of the new location in the running average of centre and length
-    hysteresis: float = 20.0  # degrees past the 45-degree boundary before the turn changes
+    position_tau: float = 0.2  # seconds: time constant of the running average of centre and log length
+    direction_tau: float = 1.0  # seconds: the same for the head direction (rolling over takes seconds)
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha <= 1 or not 0 <= self.hysteresis < 45:
-            raise ValueError(f"location filter {self}: alpha in (0, 1], hysteresis in [0, 45)")
+        if self.position_tau < 0 or self.direction_tau < 0:
+            raise ValueError(f"location filter {self}: time constants must be >= 0 (0: no smoothing)")
+
+
+def _weight(dt: float, tau: float) -> float:
+    """Weight of a new sample `dt` seconds after the last one in an exponential average of time constant tau."""
+    return 1.0 if tau <= 0 else 1.0 - math.exp(-max(dt, 0.0) / tau)
 
 
 class LocationFilter:
-    """Running average of a video's locations and a sticky quarter turn (see the module docstring)."""
+    """Exponential running average of a video's locations, by time (frame rates differ): centre and log
+    length with `position_tau`, the direction (as a unit vector) with `direction_tau`."""
 
     def __init__(self, config: FilterConfig | None = None) -> None:
         self.config = config or FilterConfig()
         self.state: Location | None = None
-        self.turns: int | None = None
+        self._t: float | None = None
 
-    def update(self, loc: Location) -> tuple[Location, int]:
-        """Add a frame's location; returns the smoothed location and the turn to use."""
-        a = self.config.alpha
-        if self.state is None:
+    def update(self, loc: Location, t: float | None = None) -> Location:
+        """Add the location of the frame at time `t` (seconds; None: no history) and return the average."""
+        s = self.state
+        if s is None or t is None or self._t is None:
             self.state = loc
         else:
-            s = self.state
-            c = (1 - a) * np.exp(1j * math.radians(s.angle)) + a * np.exp(1j * math.radians(loc.angle))
+            a = _weight(t - self._t, self.config.position_tau)
+            b = _weight(t - self._t, self.config.direction_tau)
+            c = (1 - b) * np.exp(1j * math.radians(s.angle)) + b * np.exp(1j * math.radians(loc.angle))
             self.state = Location(
                 (1 - a) * s.x + a * loc.x, (1 - a) * s.y + a * loc.y,
                 math.exp((1 - a) * math.log(s.length) + a * math.log(loc.length)),
                 math.degrees(np.angle(c)) % 360.0, loc.score,
             )  # fmt: skip
-        if self.turns is None:
-            self.turns = self.state.turns
-        else:
-            off = (self.state.angle - 90.0 * self.turns + 180.0) % 360.0 - 180.0
-            if abs(off) > 45.0 + self.config.hysteresis:
-                self.turns = self.state.turns
-        return self.state, self.turns
+        self._t = t
+        return self.state
 
     def reset(self) -> None:
-        self.state, self.turns = None, None
+        self.state, self._t = None, None
 
 
 def default_localiser_path() -> Path:

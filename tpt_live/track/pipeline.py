@@ -182,7 +182,7 @@ class Tracker:
         self._localiser = None
         # a folder of images may hold unrelated photos: each is located on its own, no running average
         stills = source.spec.kind == "images"
-        self._locations = LocationFilter(FilterConfig(alpha=1.0) if stills else None)
+        self._locations = LocationFilter(FilterConfig(0.0, 0.0) if stills else None)
         if config.locate:
             from tpt_live.localise import load_localiser
 
@@ -264,8 +264,8 @@ class Tracker:
         assert self._localiser is not None and all(f.image is not None for f in frames)
         rgb = [np.ascontiguousarray(f.image[..., ::-1]) for f in frames]  # type: ignore[index]
         out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
-        for image, found in zip(rgb, self._localiser.locate(rgb), strict=True):
-            loc, _ = self._locations.update(found)
+        for frame, image, found in zip(frames, rgb, self._localiser.locate(rgb), strict=True):
+            loc = self._locations.update(found, frame.t)
             if self.config.head == "auto":
                 box, degrees = crop_along(loc)
                 net, box = turned_crop(image, box, degrees, self.size)
