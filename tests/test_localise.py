@@ -251,3 +251,26 @@ def test_training_scenes_through_one_located_window_are_turned_head_up(tmp_path)
     assert scenes[0].frames.shape == (12, 32, 32, 3)
     with pytest.raises(InputError, match="--locate"):
         load_scenes([path], 32, head="left", locate=True)
+
+
+def test_locate_every_runs_the_localiser_at_the_asked_rate(tmp_path):
+    from track_helpers import FakeBackend, write_video
+
+    from tpt_live.track.pipeline import TrackConfig, Tracker
+    from tpt_live.track.sources import VideoSource, resolve_sources
+
+    class _Counting:
+        def __init__(self):
+            self.frames = 0
+
+        def locate(self, frames):
+            self.frames += len(frames)
+            return [Location(40.0, 20.0, 10.0, 90.0, 1.0) for _ in frames]
+
+    path = write_video(tmp_path / "v.mp4", 12, 96, 48)  # 12 frames at the helper's frame rate
+    for every, expected in ((0.0, 12), (0.1, 4), (1e9, 1)):
+        source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
+        tracker = Tracker(source, FakeBackend(), TrackConfig(locate=True, head="auto", locate_every=every, batch=4))
+        tracker._localiser = counting = _Counting()  # type: ignore[assignment]
+        results = list(tracker.results())
+        assert counting.frames == expected and all(r.location is not None and r.turn == 90.0 for r in results)

@@ -36,6 +36,9 @@ def track(
     locate: Annotated[
         bool, typer.Option("--locate", help="Find the subject in every frame (any size, any way round) and crop to it.")
     ] = False,
+    locate_every: Annotated[
+        float, typer.Option("--locate-every", help="Seconds between localiser runs in a video (0: every frame).")
+    ] = TrackConfig.locate_every,
     head: Annotated[
         str | None,
         typer.Option(
@@ -89,6 +92,7 @@ def track(
         roi=parse_roi(roi) if roi else None,
         follow=follow,
         locate=locate,
+        locate_every=locate_every,
         head=head or ("auto" if locate else TrackConfig.head),
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )

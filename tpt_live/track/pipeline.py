@@ -58,10 +58,13 @@ class TrackConfig:
     head: str = "up"  # where the subject's head points in the picture ("auto": the localiser says, per frame)
     locate: bool = False  # find the subject in every whole frame (tpt_live.localise) and crop around it
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
+    locate_every: float = 0.1  # seconds between localiser runs in a video (0: every frame)
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
+        if not self.locate_every >= 0:
+            raise InputError(f"--locate-every {self.locate_every} must be >= 0 seconds")
         if self.batch < 1:
             raise InputError(f"--batch {self.batch} must be 1 or more")
         if self.queue_size < 1:
@@ -181,8 +184,9 @@ class Tracker:
         self._last: Result | None = None  # steers follow mode
         self._localiser = None
         # a folder of images may hold unrelated photos: each is located on its own, no running average
-        stills = source.spec.kind == "images"
-        self._locations = LocationFilter(FilterConfig(0.0, 0.0) if stills else None)
+        self._stills = source.spec.kind == "images"
+        self._locations = LocationFilter(FilterConfig(0.0, 0.0) if self._stills else None)
+        self._located_t: float | None = None
         if config.locate:
             from tpt_live.localise import load_localiser
 
@@ -263,9 +267,12 @@ class Tracker:
         `--head` by its quarter turns."""
         assert self._localiser is not None and all(f.image is not None for f in frames)
         rgb = [np.ascontiguousarray(f.image[..., ::-1]) for f in frames]  # type: ignore[index]
+        due = [self._locate_due(f.t) for f in frames]
+        found = iter(self._localiser.locate([image for image, d in zip(rgb, due, strict=True) if d]))
         out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
-        for frame, image, found in zip(frames, rgb, self._localiser.locate(rgb), strict=True):
-            loc = self._locations.update(found, frame.t)
+        for frame, image, d in zip(frames, rgb, due, strict=True):
+            loc = self._locations.update(next(found), frame.t) if d else self._locations.state
+            assert loc is not None  # the first frame is always due
             if self.config.head == "auto":
                 box, degrees = crop_along(loc)
                 net, box = turned_crop(image, box, degrees, self.size)
@@ -274,6 +281,14 @@ class Tracker:
                 net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
             out.append((net, box, degrees, loc))
         return out
+
+    def _locate_due(self, t: float) -> bool:
+        """Whether the localiser runs on the frame at `t`: at most every `locate_every` seconds (always on
+        a folder of images); frames between keep the running average's location."""
+        if self._stills or self._located_t is None or t - self._located_t >= self.config.locate_every - 1e-3:
+            self._located_t = t
+            return True
+        return False
 
     def _process(self, batch: list[Frame]) -> list[Result]:
         good = [f for f in batch if f.status == "ok"]
