@@ -177,9 +177,6 @@ class LocationFilter:
         self._t = t
         return self.state
 
-    def reset(self) -> None:
-        self.state, self._t = None, None
-
 
 def default_localiser_path() -> Path:
     return Path(__file__).with_name("weights") / "localiser.safetensors"
