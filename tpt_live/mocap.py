@@ -260,19 +260,27 @@ def read_deepmimic(path: str | Path, skeleton: str | Path | None = None) -> tupl
 
 
 def load_motion(path: str | Path, unit_m: float | None = None, up: str = "y") -> tuple[np.ndarray, float]:
-    """(N, 16, 3) metres in a y-up world (`JOINT_NAMES` order) and the frame rate of a BVH file, or of a
-    DeepMimic motion (any other suffix: metres, y up already)."""
+    """(N, 16, 3) metres in a y-up world (`JOINT_NAMES` order) and the frame rate of a BVH file, an AMC
+    motion (its ASF skeleton found by `tpt_live.asfamc.find_asf`) or a DeepMimic motion (any other suffix:
+    metres, y up already)."""
     if up not in ("y", "z"):
         raise InputError(f"up axis {up!r} must be y or z")
-    if Path(path).suffix.lower() != ".bvh":
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".bvh", ".amc"):
         joints, rate = read_deepmimic(path)
         return joints * (unit_m or 1.0), rate
-    motion = read_bvh(path)
+    if suffix == ".amc":
+        from tpt_live.asfamc import read_amc
+
+        motion, rate = read_amc(path)
+    else:
+        motion = read_bvh(path)
+        rate = 1.0 / motion.frame_time
     joints = bvh_joints(motion)
     joints = joints * (unit_m if unit_m else auto_unit(joints))
     if up == "z":  # z-up, y forward -> y-up, z backward (a rotation of -90 deg about x)
         joints = np.stack([joints[..., 0], joints[..., 2], -joints[..., 1]], -1)
-    return joints, 1.0 / motion.frame_time
+    return joints, rate
 
 
 @dataclass(frozen=True)

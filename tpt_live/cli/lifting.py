@@ -81,7 +81,10 @@ def train_lifter(
 
 
 def mocap(
-    files: Annotated[list[str], typer.Argument(help="BVH files or DeepMimic motions (with their character file).")],
+    files: Annotated[
+        list[str],
+        typer.Argument(help="BVH files, ASF/AMC motions (the .amc; its .asf beside it) or DeepMimic motions."),
+    ],
     out: Annotated[str, typer.Option("--out", "-o", help="Folder for <clip>_az<A>_el<E>.json (created if needed).")],
     views: Annotated[
         str, typer.Option(help="Camera preset: upright (4 azimuths, 10 deg down) or ring (16).")
