@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from tpt_live import __version__
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_model_file
-from tpt_live.errors import ModelError
+from tpt_live.errors import InputError, ModelError
 from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.skeleton import JOINT_NAMES
@@ -96,6 +96,11 @@ def export_model(
     exporter: "legacy" (TorchScript tracing, the default: no warp in the graph, measured faster to
     export and equal at run time) or "dynamo" (needs onnxscript).
     """
+    if lifter is not None and lifter.cfg.window > 1:
+        raise InputError(
+            f"a temporal lifter (window {lifter.cfg.window}) needs the subject's past frames: it runs in the "
+            "PyTorch backend only; export with a per-frame lifter or none"
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()

@@ -14,7 +14,7 @@ from tpt_live.backend import PRECISIONS as ALL_PRECISIONS
 from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_device, resolve_model_file
 from tpt_live.errors import InputError
-from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
+from tpt_live.lifter import KeypointLifter, Lifter, LiftStream, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.template import Template
 
@@ -30,7 +30,9 @@ class TorchBackend:
     The regressor runs under autocast for fp16 (CUDA only) and bf16 (CPU with AMX/AVX-512, or CUDA);
     the keypoint read-out always runs in fp32 on fp32 affines, so reduced precision only touches the CNN.
     lifter: a Lifter or lifter file; None = the shipped lifter when present; False = no 3D. When there is
-    one, `Poses.kp3d` holds metres, root-relative, camera axes (tpt_live.lifter.KeypointLifter), fp32.
+    one, `Poses.kp3d` holds metres, root-relative, camera axes (tpt_live.lifter.KeypointLifter), fp32. A
+    temporal lifter (`LifterConfig.window` > 1) treats the rows of successive `infer` calls as consecutive
+    frames of one subject, as the `Tracker` feeds them (`tpt_live.lifter.LiftStream`); `new_track()` forgets them.
     """
 
     name = "torch"
@@ -70,8 +72,15 @@ class TorchBackend:
             lift = load_lifter(lifter)
         else:
             lift = lifter or None
-        self.lifter = KeypointLifter(lift).to(self.device).eval() if lift is not None else None
+        self.lifter: KeypointLifter | LiftStream | None = None
+        if lift is not None:  # a temporal lifter keeps the subject's recent frames between calls
+            self.lifter = (LiftStream(lift) if lift.cfg.window > 1 else KeypointLifter(lift)).to(self.device).eval()
         log.debug("torch backend: %s on %s, %s", self.model_name, self.device, precision)
+
+    def new_track(self) -> None:
+        """Forget the subject's history (a temporal lifter's window): the next frame starts a new track."""
+        if isinstance(self.lifter, LiftStream):
+            self.lifter.reset()
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "fp32":

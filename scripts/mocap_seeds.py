@@ -59,7 +59,8 @@ def main() -> None:
         per_clip = {}
         for m in motions:
             mine = [c for c in clips if c.name.startswith(m + "_az")]
-            e = evaluate_3d(np.concatenate([c.kp2d for c in mine]), np.concatenate([c.kp3d for c in mine]), lifter)
+            kp2d, kp3d = np.concatenate([c.kp2d for c in mine]), np.concatenate([c.kp3d for c in mine])
+            e = evaluate_3d(kp2d, kp3d, lifter, lengths=[len(c.kp2d) for c in mine])
             per_clip[m] = [round(e["p_mpjpe_mm"], 1), round(e["flat_p_mpjpe_mm"], 1)]
         row = {"run": str(path), "seed": seed, "options": given, "p": round(r["p_mpjpe_mm"], 1),
                "flat": round(r["flat_p_mpjpe_mm"], 1), "ratio": round(r["p_mpjpe_mm"] / r["flat_p_mpjpe_mm"], 3),

@@ -42,3 +42,6 @@ class PoseBackend(Protocol):
     def close(self) -> None:
         """Release the runtime."""
         ...
+
+    # Optional: `new_track()` forgets per-subject state (the PyTorch backend's temporal-lifter window);
+    # the Tracker calls it, when present, before its first frame.

@@ -1,6 +1,7 @@
 """2D -> 3D lifting (METHOD.md 2): a residual MLP from normalised root-centred 2D joints to per-joint depth.
 
-Per frame and causal, so it runs live after the keypoint read-out. The geometry is a set of pure torch
+Per frame (`Lifter`) or over a causal window of the subject's past frames (`TemporalLifter`, fed live by
+`LiftStream`); both run live after the keypoint read-out. The geometry is a set of pure torch
 functions (normalise, lift, rotate, project, metric scale) shared by the trainer, the backends (the
 lifter is part of the exported ONNX graph) and the evaluation.
 
@@ -64,6 +65,7 @@ class LifterConfig:
     min_depth: float = 1.0  # z_j = max(d_j + c, min_depth)
     body_length_m: float = INFANT_BODY_LENGTH_M  # assumed head-to-ankle chain for metric output, metres
     norm: str = "bones"  # 2D scale per frame: mean bone length ("bones") or root-to-neck length (older files)
+    window: int = 1  # frames seen: 1 = per frame (`Lifter`); W > 1 = the past W - 1 frames too (`TemporalLifter`)
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.blocks < 0 or not 0.0 <= self.dropout < 1.0:
@@ -75,6 +77,8 @@ class LifterConfig:
             )
         if self.norm not in NORMS:
             raise InputError(f"normalisation {self.norm!r} is not one of {NORMS}")
+        if self.window < 1:
+            raise InputError(f"--window {self.window} must be 1 or more")
 
 
 # -- pure geometry ------------------------------------------------------------------------------------
@@ -206,6 +210,79 @@ class Lifter(nn.Module):
         """Pixels (..., J, 2) -> this lifter's normalised input (..., J, 2) (`normalise_2d` with its config)."""
         return normalise_2d(kp, self.cfg.root_neck, self.cfg.norm)[0]
 
+    def lift_sequence(self, x: Tensor) -> Tensor:
+        """Consecutive normalised frames (N, J, 2) of one subject -> (N, J, 3) lifter units, each frame seeing
+        only itself and (for a `TemporalLifter`) its past."""
+        return self(x)
+
+
+class TemporalLifter(Lifter):
+    """Causal temporal lifter: a window of W = cfg.window normalised frames of one subject (B, W, J, 2), the
+    current frame last, -> the current frame's root-centred 3D (B, J, 3) in lifter units (camera axes).
+
+    The same residual MLP on the flattened window; it predicts depth offsets for every frame of the window
+    (`lift_window`, used by the training so that a whole window can be rotated and re-lifted), and only
+    the last frame's are the output, so nothing after the current frame is seen. The last layer starts at
+    zero: an untrained temporal lifter is the flat pose too.
+    """
+
+    def __init__(self, cfg: LifterConfig) -> None:
+        super().__init__(cfg)
+        w, n = self.cfg.hidden, self.cfg.window
+        self.inp = nn.Sequential(nn.Linear(2 * NUM_JOINTS * n, w), nn.LeakyReLU(0.2))
+        self.out = nn.Linear(w, NUM_JOINTS * n)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def depth(self, x: Tensor) -> Tensor:
+        """Depth offsets (B, W, J) of every frame of normalised windows x (B, W, J, 2)."""
+        h = self.inp((x / self.cfg.root_neck).flatten(-3))
+        return self.out(self.blocks(h)).unflatten(-1, (self.cfg.window, NUM_JOINTS))
+
+    def lift_window(self, x: Tensor) -> Tensor:
+        """Windows (B, W, J, 2) -> root-centred 3D of every frame of the window (B, W, J, 3)."""
+        return lift_from_depth(x, self.depth(x), self.cfg.camera_distance, self.cfg.min_depth)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.lift_window(x)[..., -1, :, :]
+
+    def lift_sequence(self, x: Tensor) -> Tensor:
+        return self(sequence_windows(x, self.cfg.window))
+
+
+def sequence_windows(x: Tensor, window: int) -> Tensor:
+    """(N, J, 2) consecutive frames -> (N, window, J, 2): frame i's window holds frames i - window + 1 .. i,
+    those before the first frame replaced by the first frame (the start of a track)."""
+    idx = (torch.arange(len(x))[:, None] + torch.arange(1 - window, 1)[None]).clamp_min(0)
+    return x[idx]
+
+
+class LiftStream(nn.Module):
+    """A lifter fed one frame at a time, keeping the subject's recent history for a `TemporalLifter`.
+
+    Rows of successive calls (B, J, 2) pixels (x=col, y=row) are consecutive frames of one subject; returns
+    (B, J, 3) metres, root-relative, camera axes, like `KeypointLifter`. The first frame after `reset()`
+    fills the whole window (a new track). With a per-frame lifter it is `KeypointLifter` row by row.
+    """
+
+    def __init__(self, lifter: Lifter) -> None:
+        super().__init__()
+        self.lifter = lifter
+        self.history: list[Tensor] = []
+
+    def reset(self) -> None:
+        """Forget the history (the next frame starts a new track)."""
+        self.history = []
+
+    def forward(self, kp: Tensor) -> Tensor:
+        n = self.lifter.cfg.window
+        out = []
+        for x in self.lifter.normalise(kp):
+            self.history = (self.history or [x] * n)[1:] + [x]
+            window = torch.stack(self.history)[None]
+            out.append(self.lifter(window if n > 1 else window[:, 0]))
+        return to_metric(torch.cat(out), self.lifter.cfg.body_length_m)
+
 
 class KeypointLifter(nn.Module):
     """Keypoints (B, J, 2) in any pixels (x=col, y=row) -> (B, J, 3) metres, root-relative, camera axes.
@@ -253,7 +330,8 @@ def load_lifter(path: str | Path) -> Lifter:
     try:
         fields = {f.name for f in dataclasses.fields(LifterConfig)}
         config = {"norm": "root_neck"} | {k: v for k, v in meta["config"].items() if k in fields}  # older files
-        lifter = Lifter(LifterConfig(**config))
+        cfg = LifterConfig(**config)
+        lifter = TemporalLifter(cfg) if cfg.window > 1 else Lifter(cfg)
         lifter.load_state_dict(load_file(str(path)))
     except (SafetensorError, OSError, RuntimeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: cannot load the lifter ({exc})") from exc

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from tpt_live.errors import InputError
-from tpt_live.lifter import NECK, Lifter, LifterConfig, normalise_2d, rotation_matrix, save_lifter
+from tpt_live.lifter import NECK, Lifter, LifterConfig, TemporalLifter, normalise_2d, rotation_matrix, save_lifter
 from tpt_live.skeleton import BONES, FLIP_INDEX, JOINT_NAMES, NUM_JOINTS
 from trainer.lifter_losses import (
     _BONE_FLIP,
@@ -39,6 +39,7 @@ from trainer.lifter_losses import (
     smooth_loss,
     temporal_loss,
 )
+from trainer.lifter_window import run_starts, window_index, window_terms
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,7 @@ class _Data:
     x: Tensor  # (N, J, 2) normalised 2D
     g: Tensor | None  # (N, J, 3) root-centred ground truth, metres
     pairs: Tensor  # (P,) indices i with i + 1 the next frame of the same run
+    first: Tensor  # (N,) index of the first frame of each frame's run
 
 
 def _prepare(seqs: PoseSequences, model_cfg: LifterConfig, flip: bool = True) -> _Data:
@@ -303,7 +305,7 @@ def _prepare(seqs: PoseSequences, model_cfg: LifterConfig, flip: bool = True) ->
                 gs.append(g)
             pairs.append(torch.arange(offset, offset + len(x) - 1))
             offset += len(x)
-    return _Data(torch.cat(xs), torch.cat(gs) if gs else None, torch.cat(pairs))
+    return _Data(torch.cat(xs), torch.cat(gs) if gs else None, torch.cat(pairs), run_starts([len(x) for x in xs]))
 
 
 def train_lifter(
@@ -318,10 +320,12 @@ def train_lifter(
     cfg = cfg or LifterTrainConfig()
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    lifter = Lifter(model_cfg)
+    lifter = TemporalLifter(model_cfg) if model_cfg is not None and model_cfg.window > 1 else Lifter(model_cfg)
     data = _prepare(seqs, lifter.cfg)
     if cfg.supervised and data.g is None:
         raise InputError("--supervised needs 3D ground truth: pass `tpt-live synth` JSON files")
+    if cfg.supervised and isinstance(lifter, TemporalLifter):
+        raise InputError("--supervised trains the per-frame network only; drop --window")
     c, rn = lifter.cfg.camera_distance, lifter.cfg.root_neck
     ref = torch.tensor(cfg.bone_ratios, dtype=torch.float32) if cfg.bone_ratios else reference_ratios(data.x)
     flow = fit_flow(data.x, cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
@@ -338,28 +342,37 @@ def train_lifter(
     start = time.perf_counter()
     lifter.train()
     for step in range(1, cfg.steps + 1):
-        idx = data.pairs[torch.randint(len(data.pairs), (cfg.batch,), generator=gen)]
-        x0, x1 = data.x[idx], data.x[idx + 1]
-        noise = cfg.noise * rn * torch.randn(2, *x0.shape, generator=gen)
-        x0n, x1n = x0 + noise[0], x1 + noise[1]
-        x0n, x1n = x0n - x0n[:, :1], x1n - x1n[:, :1]
         terms: dict[str, Tensor] = {}
+        if isinstance(lifter, TemporalLifter):  # causal windows (trainer/lifter_window.py)
+            win = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, lifter.cfg.window)
+            xw = data.x[win] + cfg.noise * rn * torch.randn(*win.shape, *data.x.shape[1:], generator=gen)
+            R = sample_rotations(cfg.batch, cfg, gen)
+            terms, Y, xr = window_terms(lifter, xw - xw[..., :1, :], R, ref, w_limits, cfg.w_smooth, cfg.w_gravity)
+            x0 = data.x[win].flatten(0, 1)
+        else:
+            idx = data.pairs[torch.randint(len(data.pairs), (cfg.batch,), generator=gen)]
+            x0, x1 = data.x[idx], data.x[idx + 1]
+            noise = cfg.noise * rn * torch.randn(2, *x0.shape, generator=gen)
+            x0n, x1n = x0 + noise[0], x1 + noise[1]
+            x0n, x1n = x0n - x0n[:, :1], x1n - x1n[:, :1]
+            if cfg.supervised:
+                assert data.g is not None
+                g = data.g[idx]
+                terms["sup"] = scale_aligned_l2(lifter(x0n), g / g[:, NECK].norm(dim=-1)[:, None, None])
+            else:
+                R = sample_rotations(cfg.batch, cfg, gen)
+                l2d, l3d, Y, xr = cycle_losses(x0n, lifter, R, c, rn)
+                Y1 = lifter(x1n)
+                terms.update(cycle2d=l2d, cycle3d=l3d, bone=bone_loss(Y, ref), temporal=temporal_loss(Y, Y1))
+                if w_limits > 0:
+                    terms["limits"] = limit_loss(Y)
+                if cfg.w_smooth > 0:
+                    terms["smooth"] = smooth_loss(Y, Y1)
+                if cfg.w_gravity > 0:
+                    terms["gravity"] = gravity_loss(Y)
         if cfg.supervised:
-            assert data.g is not None
-            g = data.g[idx]
-            terms["sup"] = scale_aligned_l2(lifter(x0n), g / g[:, NECK].norm(dim=-1)[:, None, None])
             loss = terms["sup"]
         else:
-            R = sample_rotations(cfg.batch, cfg, gen)
-            l2d, l3d, Y, xr = cycle_losses(x0n, lifter, R, c, rn)
-            Y1 = lifter(x1n)
-            terms.update(cycle2d=l2d, cycle3d=l3d, bone=bone_loss(Y, ref), temporal=temporal_loss(Y, Y1))
-            if w_limits > 0:
-                terms["limits"] = limit_loss(Y)
-            if cfg.w_smooth > 0:
-                terms["smooth"] = smooth_loss(Y, Y1)
-            if cfg.w_gravity > 0:
-                terms["gravity"] = gravity_loss(Y)
             if cfg.views == "infant" and cfg.w_sign > 0:
                 terms["sign"] = sign_loss(Y, cfg.sign_margin, cfg.max_tilt_deg)
             xr_n = lifter.normalise(xr)

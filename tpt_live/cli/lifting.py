@@ -47,6 +47,10 @@ def train_lifter(
         bool | None, typer.Option(help="Learn from synth 3D ground truth instead (the supervised upper bound).")
     ] = None,
     hidden: Annotated[int | None, typer.Option(help="Width of the residual MLP.")] = None,
+    window: Annotated[
+        int | None,
+        typer.Option(help="Frames the lifter sees: 1 per frame; W > 1 the past W - 1 too (PyTorch backend only)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, batches and views.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
@@ -69,7 +73,7 @@ def train_lifter(
         w_limits=limits_weight,
     ))  # fmt: skip
     length = body_length or (INFANT_BODY_LENGTH_M if cfg.views == "infant" else ADULT_BODY_LENGTH_M)
-    model_cfg = LifterConfig(**given(hidden=hidden), body_length_m=length)
+    model_cfg = LifterConfig(**given(hidden=hidden, window=window), body_length_m=length)
     seqs = load_sequences(poses)
 
     def show(row: dict) -> None:

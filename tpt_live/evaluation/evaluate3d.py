@@ -15,6 +15,7 @@ Each figure is given for ground-truth 2D input and, when a 2D model is given, fo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,13 +104,16 @@ def depth_oracle(
     return lift_from_depth(x, d, c).numpy()
 
 
-def lift_metric(lifter: Lifter, kp2d: np.ndarray, batch: int = 4096) -> np.ndarray:
-    """(N, J, 3) metres, root-relative, camera axes, from (N, J, 2) pixels (x=col, y=row)."""
+def lift_metric(lifter: Lifter, kp2d: np.ndarray, lengths: Sequence[int] | None = None) -> np.ndarray:
+    """(N, J, 3) metres, root-relative, camera axes, from (N, J, 2) pixels (x=col, y=row).
+
+    `lengths`: the frames of each clip, in order (default: one clip); a temporal lifter's window never
+    reaches into the previous clip (`Lifter.lift_sequence`)."""
     out = []
     with torch.no_grad():
-        for i in range(0, len(kp2d), batch):
-            x = lifter.normalise(torch.as_tensor(kp2d[i : i + batch], dtype=torch.float32))
-            out.append(to_metric(lifter(x), lifter.cfg.body_length_m).double().numpy())
+        for part in np.split(kp2d, np.cumsum(lengths or [len(kp2d)])[:-1]):
+            x = lifter.normalise(torch.as_tensor(part, dtype=torch.float32))
+            out.append(to_metric(lifter.lift_sequence(x), lifter.cfg.body_length_m).double().numpy())
     return np.concatenate(out)
 
 
@@ -124,9 +128,14 @@ def scores(pred: np.ndarray, gt: np.ndarray, metric: bool = True) -> dict[str, f
 
 
 def evaluate_3d(
-    kp2d: np.ndarray, kp3d: np.ndarray, lifter: Lifter | None, supervised: Lifter | None = None
+    kp2d: np.ndarray,
+    kp3d: np.ndarray,
+    lifter: Lifter | None,
+    supervised: Lifter | None = None,
+    lengths: Sequence[int] | None = None,
 ) -> dict[str, float]:
-    """Figures of one 2D input (N, J, 2) against ground truth (N, J, 3) metres, camera axes.
+    """Figures of one 2D input (N, J, 2) against ground truth (N, J, 3) metres, camera axes; `lengths`: the
+    frames of each clip when several are concatenated (for temporal lifters, `lift_metric`).
 
     Keys: the lifter's `mpjpe_mm`, `n_mpjpe_mm`, `p_mpjpe_mm`, `p_mpjpe_reflect_mm`, `depth_flip_better_frac`;
     the floor's `flat_n_mpjpe_mm`, `flat_p_mpjpe_mm`, ...; the depth oracle's `oracle_depth_p_mpjpe_mm`, ...;
@@ -138,23 +147,28 @@ def evaluate_3d(
     oracle = depth_oracle(kp2d, kp3d, *geometry)  # through the evaluated lifter's geometry
     result |= {f"oracle_depth_{k}": v for k, v in scores(oracle, gt, metric=False).items()}
     if lifter is not None:
-        pred = lift_metric(lifter, kp2d)
+        pred = lift_metric(lifter, kp2d, lengths)
         result |= scores(pred, gt)
         result["depth_flip_better_frac"] = depth_flip_better(pred, gt)
     if supervised is not None:
-        result |= {f"supervised_{k}": v for k, v in scores(lift_metric(supervised, kp2d), gt).items()}
+        result |= {f"supervised_{k}": v for k, v in scores(lift_metric(supervised, kp2d, lengths), gt).items()}
     result["n_frames"] = float(len(kp2d))
     return result
 
 
 def report_3d(
-    gt2d: np.ndarray, gt3d: np.ndarray, lifter: Lifter | None, supervised: Lifter | None, pred2d: np.ndarray | None
+    gt2d: np.ndarray,
+    gt3d: np.ndarray,
+    lifter: Lifter | None,
+    supervised: Lifter | None,
+    pred2d: np.ndarray | None,
+    lengths: Sequence[int] | None = None,
 ) -> dict:
     """The `3d` block of `tpt-live evaluate`: figures with ground-truth 2D at the top level and, when
-    `pred2d` is given, with the 2D model's predictions under `from_model_2d`."""
-    result: dict = evaluate_3d(gt2d, gt3d, lifter, supervised)
+    `pred2d` is given, with the 2D model's predictions under `from_model_2d`; `lengths` as `evaluate_3d`."""
+    result: dict = evaluate_3d(gt2d, gt3d, lifter, supervised, lengths)
     if pred2d is not None:
-        result["from_model_2d"] = evaluate_3d(pred2d, gt3d, lifter, supervised)
+        result["from_model_2d"] = evaluate_3d(pred2d, gt3d, lifter, supervised, lengths)
     result["protocol"] = (
         "all frames, 16 joints, root (pelvis)-relative camera axes; mpjpe uses the lifter's assumed body length "
         f"({lifter.cfg.body_length_m if lifter else 'n/a'} m head-to-ankle); n_: per-frame scale; p_: per-frame "
@@ -225,9 +239,8 @@ def report_clips(clips: list[KeypointClip], lifter: Lifter | None, supervised: L
     `supervised_p_mpjpe_mm`), ground-truth 2D input; `from_model_2d` too when the clips carry `pred2d`}."""
     preds = [c.pred2d for c in clips if c.pred2d is not None]
     pred2d = np.concatenate(preds) if len(preds) == len(clips) else None
-    result = report_3d(
-        np.concatenate([c.kp2d for c in clips]), np.concatenate([c.kp3d for c in clips]), lifter, supervised, pred2d
-    )
+    gt2d, gt3d = np.concatenate([c.kp2d for c in clips]), np.concatenate([c.kp3d for c in clips])
+    result = report_3d(gt2d, gt3d, lifter, supervised, pred2d, [len(c.kp2d) for c in clips])
     keys = (*PER_FILE_KEYS, "supervised_p_mpjpe_mm")
     per_file = {}
     for c in clips:

@@ -191,6 +191,9 @@ class Tracker:
             from tpt_live.localise import load_localiser
 
             self._localiser = load_localiser(config.localiser)
+        new_track = getattr(backend, "new_track", None)  # a backend with a temporal lifter keeps the history
+        if new_track is not None:
+            new_track()
 
     def _wh(self) -> tuple[int, int]:
         return self.source.info.width, self.source.info.height
