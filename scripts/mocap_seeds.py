@@ -4,7 +4,8 @@
         --train runs/mocap_dev/train --val runs/mocap_dev/val --seeds 0 1 2 >> runs/mocap/results.jsonl
 
 The JSON holds `LifterTrainConfig` fields plus `LifterConfig` fields (hidden, blocks, dropout, camera_distance,
-norm, body_length_m); the rest are the `tpt-live train-lifter` defaults. Folders are `tpt-live mocap` output.
+norm, body_length_m, window: `"window": 9` is `train-lifter --window 9`); the rest are the `tpt-live
+train-lifter` defaults. `--train` takes several folders (e.g. the mix split plus the soccer clip). Folders are `tpt-live mocap` output.
 Prints one JSON line per seed (P-MPJPE without reflection, mm, ground-truth 2D input: overall `p`, the flat
 floor `flat`, their ratio, `flip` the fraction of frames whose depth mirror scores better, and `per_clip`
 {motion: [p, flat]} with the views of a motion pooled) and a last line with the mean and the standard
