@@ -22,7 +22,7 @@ from tpt_live.evaluation.evaluate3d import lift_metric
 from tpt_live.lifter import LifterConfig, LiftStream, TemporalLifter, load_lifter, save_lifter, sequence_windows
 from tpt_live.skeleton import NUM_JOINTS
 from trainer.lifter_train import LifterTrainConfig, load_sequences, sample_rotations, train_lifter
-from trainer.lifter_window import run_starts, window_index, window_terms
+from trainer.lifter_window import causal_lifts, run_starts, window_index, window_terms
 
 W = 4
 CFG = LifterConfig(hidden=32, blocks=1, window=W, dropout=0.0)
@@ -45,8 +45,7 @@ def _poses(n: int, seed: int = 0) -> torch.Tensor:
 def test_shapes_and_untrained_is_flat() -> None:
     x = torch.stack([_poses(W, k) for k in range(3)])  # (3, W, J, 2)
     lifter = TemporalLifter(CFG).eval()
-    assert lifter.depth(x).shape == (3, W, NUM_JOINTS)
-    assert lifter.lift_window(x).shape == (3, W, NUM_JOINTS, 3)
+    assert lifter.depth(x).shape == (3, NUM_JOINTS)
     Y = lifter(x)
     assert Y.shape == (3, NUM_JOINTS, 3)
     np.testing.assert_allclose(Y[..., 2].detach(), 0.0, atol=1e-6)  # zero-initialised last layer: flat
@@ -82,9 +81,13 @@ def test_windows_pad_with_the_first_frame_and_never_cross_runs() -> None:
 def test_gradient_reaches_every_parameter() -> None:
     lifter = _random_lifter()
     lifter.train()
-    x = torch.stack([_poses(W, k) for k in range(8)])
+    x = torch.stack([_poses(2 * W - 1, k) for k in range(8)])
     R = sample_rotations(8, LifterTrainConfig(views="upright"), torch.Generator().manual_seed(0))
     ref = torch.full((15,), 0.5)
+    lifts = causal_lifts(lifter, x)
+    assert lifts.shape == (8, W, NUM_JOINTS, 3)
+    torch.testing.assert_close(lifts[:, -1], lifter(x[:, -W:]))  # each lift sees its own window only
+    torch.testing.assert_close(lifts[:, 0], lifter(x[:, :W]))
     terms, frames, xr = window_terms(lifter, x, R, ref, w_limits=10.0, w_smooth=1.0, w_gravity=1.0)
     assert set(terms) == {"cycle2d", "cycle3d", "bone", "temporal", "limits", "smooth", "gravity"}
     assert frames.shape == (8 * W, NUM_JOINTS, 3) and xr.shape == (8 * W, NUM_JOINTS, 2)

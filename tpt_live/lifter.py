@@ -220,31 +220,22 @@ class TemporalLifter(Lifter):
     """Causal temporal lifter: a window of W = cfg.window normalised frames of one subject (B, W, J, 2), the
     current frame last, -> the current frame's root-centred 3D (B, J, 3) in lifter units (camera axes).
 
-    The same residual MLP on the flattened window; it predicts depth offsets for every frame of the window
-    (`lift_window`, used by the training so that a whole window can be rotated and re-lifted), and only
-    the last frame's are the output, so nothing after the current frame is seen. The last layer starts at
-    zero: an untrained temporal lifter is the flat pose too.
+    The same residual MLP on the flattened window, predicting the current frame's depth offsets only, so
+    nothing after the current frame is seen. The last layer starts at zero: an untrained temporal lifter
+    is the flat pose too.
     """
 
     def __init__(self, cfg: LifterConfig) -> None:
         super().__init__(cfg)
-        w, n = self.cfg.hidden, self.cfg.window
-        self.inp = nn.Sequential(nn.Linear(2 * NUM_JOINTS * n, w), nn.LeakyReLU(0.2))
-        self.out = nn.Linear(w, NUM_JOINTS * n)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.inp = nn.Sequential(nn.Linear(2 * NUM_JOINTS * self.cfg.window, self.cfg.hidden), nn.LeakyReLU(0.2))
 
     def depth(self, x: Tensor) -> Tensor:
-        """Depth offsets (B, W, J) of every frame of normalised windows x (B, W, J, 2)."""
+        """Depth offsets (B, J) of the current (last) frame of normalised windows x (B, W, J, 2)."""
         h = self.inp((x / self.cfg.root_neck).flatten(-3))
-        return self.out(self.blocks(h)).unflatten(-1, (self.cfg.window, NUM_JOINTS))
-
-    def lift_window(self, x: Tensor) -> Tensor:
-        """Windows (B, W, J, 2) -> root-centred 3D of every frame of the window (B, W, J, 3)."""
-        return lift_from_depth(x, self.depth(x), self.cfg.camera_distance, self.cfg.min_depth)
+        return self.out(self.blocks(h))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.lift_window(x)[..., -1, :, :]
+        return lift_from_depth(x[..., -1, :, :], self.depth(x), self.cfg.camera_distance, self.cfg.min_depth)
 
     def lift_sequence(self, x: Tensor) -> Tensor:
         return self(sequence_windows(x, self.cfg.window))

@@ -344,11 +344,12 @@ def train_lifter(
     for step in range(1, cfg.steps + 1):
         terms: dict[str, Tensor] = {}
         if isinstance(lifter, TemporalLifter):  # causal windows (trainer/lifter_window.py)
-            win = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, lifter.cfg.window)
-            xw = data.x[win] + cfg.noise * rn * torch.randn(*win.shape, *data.x.shape[1:], generator=gen)
+            w = lifter.cfg.window
+            run = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, 2 * w - 1)
+            xw = data.x[run] + cfg.noise * rn * torch.randn(*run.shape, *data.x.shape[1:], generator=gen)
             R = sample_rotations(cfg.batch, cfg, gen)
             terms, Y, xr = window_terms(lifter, xw - xw[..., :1, :], R, ref, w_limits, cfg.w_smooth, cfg.w_gravity)
-            x0 = data.x[win].flatten(0, 1)
+            x0 = data.x[run[:, w - 1 :]].flatten(0, 1)
         else:
             idx = data.pairs[torch.randint(len(data.pairs), (cfg.batch,), generator=gen)]
             x0, x1 = data.x[idx], data.x[idx + 1]
