@@ -158,3 +158,28 @@ def test_train_lifter_with_a_window(tmp_path: Path) -> None:
                                       "--window", "3", "--hidden", "16", "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert load_lifter(tmp_path / "cli" / "lifter.safetensors").cfg.window == 3
+
+
+def test_tracker_starts_each_source_with_a_fresh_window(tmp_path: Path) -> None:
+    from track_helpers import write_video
+
+    from tpt_live.track.pipeline import TrackConfig, Tracker
+    from tpt_live.track.sources import VideoSource, resolve_sources
+
+    video = write_video(tmp_path / "v.mp4", 12, 96, 48)
+    lifter = _random_lifter()
+    backend = TorchBackend(tiny_model(), device="cpu", lifter=lifter)  # keypoints that move with the video
+    runs = []
+    for _ in range(2):  # the same backend for two sources, as `tpt-live track` with several inputs
+        source = VideoSource(resolve_sources([str(video)])[0], 32)
+        runs.append(list(Tracker(source, backend, TrackConfig(batch=5)).results()))
+    first, second = (np.stack([r.kp3d_raw for r in run]) for run in runs)
+    np.testing.assert_allclose(second, first, atol=1e-6)  # without the reset the window would hold run 1
+    # each frame normalised by itself: the lift of the source-pixel keypoints, as one sequence, is the same
+    kp2d = np.stack([r.kp2d_raw[:, :2] for r in runs[0]])
+    np.testing.assert_allclose(first, lift_metric(lifter, kp2d, [len(kp2d)]), atol=1e-4)
+    stale = LiftStream(lifter)  # what the second run's first frame would be without the reset
+    with torch.no_grad():
+        stale(torch.as_tensor(kp2d, dtype=torch.float32))
+        carried = stale(torch.as_tensor(kp2d[:1], dtype=torch.float32)).numpy()
+    assert np.abs(carried - first[:1]).max() > 1e-4

@@ -7,7 +7,8 @@ batch, rotates the 3D pose to a random view, projects and lifts again, rotates b
 absolute anatomical ones (a template's proportions, or a file) or near the data's 2D ratios, keeps limbs
 of a body lying on a mat on the camera's side of its torso plane (infant views), and keeps bone lengths
 constant between consecutive frames.
-With `supervised=True` the same network learns from 3D ground truth instead: the upper bound.
+With `supervised=True` the same network learns from 3D ground truth instead: the upper bound. With
+`LifterConfig.window` > 1 the causal temporal lifter trains on windows of frames (trainer/lifter_window.py).
 """
 
 from __future__ import annotations
