@@ -100,6 +100,17 @@ def test_json_writer_is_valid_after_every_record(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text())["n"] == 1
 
 
+def test_json_writer_closes_valid_when_a_record_was_cut_short(tmp_path):
+    """Ctrl-C between writing a record over the closing bytes and writing them again (seen under load in CI)."""
+    w = JsonWriter(tmp_path / "b.json", {"schema": "x"}, flush_every=0.0)
+    w.write({"idx": 0, "t": 0.0, "status": "dropped"})
+    w._f.seek(w._end)
+    w._f.write(b',\n{"idx":1,"t":0.03,"status":"ok","kp2d":[[1.0,2.0')  # the record, the tail not rewritten
+    w.close()
+    doc = json.loads((tmp_path / "b.json").read_text())
+    assert [f["idx"] for f in doc["frames"]] == [0]
+
+
 def test_format_and_path_rules(tmp_path):
     assert guess_format(tmp_path / "a.csv", None) == "csv" and guess_format(tmp_path / "a", None) == "json"
     assert output_path(tmp_path / "a.json", "json", "v", many=False) == tmp_path / "a.json"

@@ -139,7 +139,11 @@ class Writer(Protocol):
 
 
 class JsonWriter:
-    """One JSON document: the header's fields plus `frames`, valid on disk after every flush."""
+    """One JSON document: the header's fields plus `frames`, valid on disk after every flush.
+
+    Each record is written over the closing bytes, which are then written again after it; `close` seals the
+    document at the end of the last whole record, so a Ctrl-C that lands between the two writes (the signal
+    interrupts Python between any two steps) still leaves valid JSON."""
 
     TAIL = b"\n]}\n"
 
@@ -148,16 +152,20 @@ class JsonWriter:
         self._f: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         head = json.dumps(header, indent=1)[:-2] + ',\n "frames": ['
         self._f.write(head.encode())
+        self._end = self._f.tell()  # the end of the last whole record (or of the head)
         self._first, self._last_flush = True, 0.0
         self._seal()
 
     def _seal(self) -> None:
-        pos = self._f.tell()
+        self._f.seek(self._end)
         self._f.write(self.TAIL)
-        self._f.seek(pos)
+        self._f.seek(self._end)
 
     def write(self, rec: dict[str, Any]) -> None:
-        self._f.write(("\n" if self._first else ",\n").encode() + json.dumps(rec, separators=(",", ":")).encode())
+        data = ("\n" if self._first else ",\n").encode() + json.dumps(rec, separators=(",", ":")).encode()
+        self._f.seek(self._end)
+        self._f.write(data)
+        self._end += len(data)
         self._first = False
         self._seal()
         now = time.monotonic()
@@ -167,7 +175,8 @@ class JsonWriter:
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.seek(0, os.SEEK_END)
+            self._seal()
+            self._f.truncate(self._end + len(self.TAIL))
             self._f.close()
 
 
