@@ -225,6 +225,12 @@ def test_track_locate_turns_and_crops_a_sideways_infant(tmp_path):
     assert last is not None and math.hypot(last.x - truth[0], last.y - truth[1]) < 0.5 * truth[2]
     box = results[-1].box
     assert box is not None and abs(box.w - crop_along(last)[0].w) < 2
+    from tpt_live.track.outputs import record, validate
+
+    for r in results:  # the per-frame head and location are in the records, and the schema admits them
+        rec = record(r)
+        validate(rec, "frame")
+        assert rec["head"] == "right" and len(rec["location"]) == 5
     assert [r.turn for r in Tracker(VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False), FakeBackend(),
             TrackConfig(locate=True, head="right")).results()] == [90.0] * 4  # fmt: skip
 
