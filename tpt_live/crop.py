@@ -228,10 +228,16 @@ def unturn_matrix(turns: int, size: int) -> np.ndarray:
 
 def unturn_points(points: np.ndarray, turns: int, size: int) -> np.ndarray:
     """(..., 2) points of the turned input -> the same points in the unturned input (see `unturn_matrix`)."""
-    if turns % 4 == 0:
+    return unturn_points_by(points, 90.0 * turns, size)
+
+
+def unturn_points_by(points: np.ndarray, degrees: float, size: int) -> np.ndarray:
+    """(..., 2) points of an input turned `degrees` counter-clockwise -> the unturned input (`unturn_degrees`)."""
+    if degrees % 360.0 == 0:
         return points
-    m = unturn_matrix(turns, size)
-    return points @ m[:2, :2].T + m[:2, 2]
+    m = unturn_degrees(degrees, size)
+    out: np.ndarray = points @ m[:2, :2].T + m[:2, 2]
+    return out
 
 
 def turn_matrix(degrees: float, size: int) -> np.ndarray:

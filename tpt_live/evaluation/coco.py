@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_degrees
+from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_points_by
 from tpt_live.errors import InputError
 from tpt_live.localise import Localiser, crop_along
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
@@ -265,12 +265,6 @@ def crops(
     return np.stack(inputs), boxes, people, turns
 
 
-def _unturned(points: np.ndarray, degrees: float, size: int) -> np.ndarray:
-    m = unturn_degrees(degrees, size)
-    out: np.ndarray = points.astype(np.float64) @ m[:2, :2].T + m[:2, 2]
-    return out
-
-
 def evaluate_coco(
     path: str | Path,
     predict: Predict,
@@ -288,7 +282,9 @@ def evaluate_coco(
     for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:
         inputs, boxes, people, turns = crops(data, protocol, size, config, localiser)
         model_px = np.concatenate([predict(inputs[i : i + config.batch]) for i in range(0, len(inputs), config.batch)])
-        model_px = np.stack([_unturned(p, k, size) for p, k in zip(model_px, turns, strict=True)])
+        model_px = np.stack(
+            [unturn_points_by(p.astype(np.float64), k, size) for p, k in zip(model_px, turns, strict=True)]
+        )
         pred = np.stack([to_source(p, b, size) for p, b in zip(model_px, boxes, strict=True)])
         gt = np.stack([p.gt for p in people])
         labelled = np.stack([p.labelled for p in people])
@@ -296,7 +292,9 @@ def evaluate_coco(
         scores = pck(pred, gt, labelled, torso)
         if template is not None:
             joints = template.joints(size).astype(np.float64)
-            base = np.stack([to_source(_unturned(joints, k, size), b, size) for b, k in zip(boxes, turns, strict=True)])
+            base = np.stack(
+                [to_source(unturn_points_by(joints, k, size), b, size) for b, k in zip(boxes, turns, strict=True)]
+            )
             scores["template_only"] = {k: v for k, v in pck(base, gt, labelled, torso).items() if k.startswith("pck")}
         result["protocols"][protocol] = scores
     result["protocol"] = (

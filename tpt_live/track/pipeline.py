@@ -33,6 +33,7 @@ from tpt_live.crop import (
     turn_input,
     turned_crop,
     unturn_degrees,
+    unturn_points_by,
 )
 from tpt_live.errors import SourceError
 from tpt_live.localise import FilterConfig, Location, LocationFilter, crop_along, crop_for
@@ -322,7 +323,7 @@ class Tracker:
                 continue
             m = unturn_degrees(d, self.size)
             affines[i] = np.einsum("ij,kjl->kil", m[:2], np.concatenate([poses.affines[i], pad], axis=1))
-            keypoints[i] = poses.keypoints[i].astype(np.float64) @ m[:2, :2].T + m[:2, 2]
+            keypoints[i] = unturn_points_by(poses.keypoints[i].astype(np.float64), d, self.size)
             if kp3d is not None and poses.kp3d is not None:
                 kp3d[i, :, :2] = poses.kp3d[i, :, :2] @ m[:2, :2].T
         return Poses(affines.astype(np.float32), keypoints.astype(np.float32), poses.consistency, kp3d=kp3d)
