@@ -178,6 +178,15 @@ class LocationFilter:
         return self.state
 
 
+def letterboxed(frame: np.ndarray, size: int) -> tuple[np.ndarray, CropBox]:
+    """The localiser's input: a whole RGB frame (H, W, 3) letterboxed into (S, S, 3) by `crop.letterbox` (area
+    filter when shrinking, bilinear when growing), and the source box it shows."""
+    h, w = frame.shape[:2]
+    plan = letterbox(w, h, size)
+    interp = cv2.INTER_AREA if max(w, h) > size else cv2.INTER_LINEAR
+    return paste(cv2.resize(frame, (plan.scaled_w, plan.scaled_h), interpolation=interp), plan, size), plan.box
+
+
 def default_localiser_path() -> Path:
     return Path(__file__).with_name("weights") / "localiser.safetensors"
 
@@ -195,15 +204,7 @@ class Localiser:
         """frames: RGB uint8 (H, W, 3) whole frames (sizes may differ) -> one Location each."""
         if not frames:
             return []
-        batch, boxes = [], []
-        for frame in frames:
-            h, w = frame.shape[:2]
-            plan = letterbox(w, h, self.size)
-            interp = cv2.INTER_AREA if max(w, h) > self.size else cv2.INTER_LINEAR
-            batch.append(
-                paste(cv2.resize(frame, (plan.scaled_w, plan.scaled_h), interpolation=interp), plan, self.size)
-            )
-            boxes.append(plan.box)
+        batch, boxes = zip(*(letterboxed(frame, self.size) for frame in frames), strict=True)
         x = torch.from_numpy(np.stack(batch)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
         rows = decode(self.net(x)).cpu().numpy().astype(np.float64)
         out = []

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.crop import letterbox, paste, to_model
-from tpt_live.localise import STRIDE, LocaliserConfig, LocaliserNet, body_axis, decode, save_localiser
+from tpt_live.crop import to_model
+from tpt_live.localise import STRIDE, Localiser, LocaliserConfig, LocaliserNet, body_axis, letterboxed, save_localiser
 from tpt_live.synth import SynthConfig, render_clip
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,10 @@ def render_set(clips: int, frames: int, seed: int, size: int) -> tuple[np.ndarra
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         clip = render_clip(SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide"))
-        plan = letterbox(w, h, size)
         for f, frame in enumerate(clip.frames):
-            small = cv2.resize(frame, (plan.scaled_w, plan.scaled_h), interpolation=cv2.INTER_AREA)
-            images.append(paste(small, plan, size))
-            kp = to_model(np.asarray(clip.gt["frames"][f]["kp2d"]), plan.box, size)
+            image, box = letterboxed(frame, size)  # exactly what `Localiser.locate` feeds the network
+            images.append(image)
+            kp = to_model(np.asarray(clip.gt["frames"][f]["kp2d"]), box, size)
             targets.append(body_axis(kp))
     return np.stack(images), np.stack(targets).astype(np.float32)
 
@@ -141,16 +140,6 @@ def score_locations(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     }
 
 
-@torch.no_grad()
-def predict(net: LocaliserNet, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    net.eval()
-    rows = []
-    for i in range(0, len(images), batch):
-        x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).float() / 255.0
-        rows.append(decode(net(x)).numpy())
-    return np.concatenate(rows)
-
-
 def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     """Render, train, validate and write `cfg.out`/localiser.safetensors; returns the validation figures."""
     torch.set_num_threads(cfg.threads)
@@ -187,7 +176,8 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
         sched.step()
         if step % 100 == 0 or step == cfg.steps - 1:
             log.info("step %d/%d loss %.3f (%.0f s)", step + 1, cfg.steps, loss.item(), time.perf_counter() - t0)
-    metrics = score_locations(predict(net, val_images), val_targets)
+    found = Localiser(net).locate(list(val_images))  # S x S frames: the letterbox is the identity
+    metrics = score_locations(np.array([[f.x, f.y, f.length, f.angle] for f in found]), val_targets)
     metrics.update(train_frames=len(images), val_frames=len(val_images), minutes=(time.perf_counter() - t0) / 60)
     save_localiser(net, Path(cfg.out) / "localiser.safetensors", {**metrics, "train": asdict(cfg)})
     log.info("validation: %s", metrics)
