@@ -90,7 +90,8 @@ def _load_peer(path: Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray
 
 def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
     """tpt-live `track` JSON -> ((N, J, 2) kp2d, NaN on frames without a pose; per-frame box or None; header).
-    The header's `heads` holds the per-frame head direction of `track --locate` (None elsewhere)."""
+    The header's `turns` holds the degrees each frame's model input was turned by `track --locate` (None
+    elsewhere): the located angle with `--head auto`, else the fixed head's quarter turns."""
     doc = json.loads(path.read_text())
     frames = doc["frames"]
     n = max(f["idx"] for f in frames) + 1
@@ -100,9 +101,13 @@ def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
         if f.get("kp2d"):
             kp[f["idx"]] = np.asarray(f["kp2d"], np.float64)[:, :2]
             boxes[f["idx"]] = f.get("box")
-    doc["heads"] = [None] * n
+    from tpt_live.crop import HEAD_TURNS
+
+    auto = doc.get("crop", {}).get("head") == "auto"
+    doc["turns"] = [None] * n
     for f in frames:
-        doc["heads"][f["idx"]] = f.get("head")
+        if "location" in f:
+            doc["turns"][f["idx"]] = f["location"][3] if auto else 90.0 * HEAD_TURNS[f["head"]]
     return kp, boxes, doc
 
 
@@ -112,7 +117,7 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
 
     `head` is the `track --head` the poses were made with (the template-only figure turns with it).
     """
-    from tpt_live.crop import HEAD_TURNS, CropBox, to_source, unturn_points
+    from tpt_live.crop import HEAD_TURNS, CropBox, to_source, unturn_points_by
     from tpt_live.evaluation.coco import coco17_to_joints, pck, torso_diagonal
 
     pred, boxes, doc = _load_poses(poses)
@@ -134,10 +139,11 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
         if template is not None:
             size = int(doc["model"]["input_size"])
             joints = template.joints(size).astype(np.float64)
-            heads = [doc["heads"][i] or head for i in np.flatnonzero(use)]  # per frame with track --locate
+            fixed = 90.0 * HEAD_TURNS.get(head, 0)
+            turns = [fixed if doc["turns"][i] is None else doc["turns"][i] for i in np.flatnonzero(use)]
             base = np.stack([
-                to_source(unturn_points(joints, HEAD_TURNS[h], size), CropBox(*boxes[i]), size)
-                for i, h in zip(np.flatnonzero(use), heads, strict=True)
+                to_source(unturn_points_by(joints, d, size), CropBox(*boxes[i]), size)
+                for i, d in zip(np.flatnonzero(use), turns, strict=True)
             ])  # fmt: skip
             result["template_only"] = {k: v for k, v in pck(base, gt[use], ok[use], torso[use]).items() if "pck" in k}
     if sheet is not None:
