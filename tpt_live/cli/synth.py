@@ -19,6 +19,10 @@ def synth(
         str,
         typer.Option("--world", help="default (centred, head up) or wide (any turn, 15-90% of the height, anywhere)."),
     ] = "default",
+    look: Annotated[
+        str,
+        typer.Option("--look", help="plain (flat colours) or varied (shaded skin, clothes, clutter, photo-like)."),
+    ] = "plain",
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -35,7 +39,9 @@ def synth(
     from tpt_live.synth import SynthConfig, iter_clips, parse_size, prepare_out_dir, write_clip
 
     width, height = parse_size(size)
-    config = SynthConfig(width=width, height=height, frames=frames, fps=fps, seed=seed, pose=pose, world=world)
+    config = SynthConfig(
+        width=width, height=height, frames=frames, fps=fps, seed=seed, pose=pose, world=world, look=look
+    )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")
     out = prepare_out_dir(Path(out_dir))

@@ -38,6 +38,7 @@ from tpt_live.synth.body import (
 )
 from tpt_live.synth.body import sample_body as _sample_body
 from tpt_live.synth.camera import WORLDS, Camera, CameraParams, build_camera, sample_camera_params, sample_wide_params
+from tpt_live.synth.look import LOOKS, Look, sample_look
 from tpt_live.synth.motion import SCENARIOS, Motion, sample_motion
 from tpt_live.synth.render import Renderer
 
@@ -58,6 +59,7 @@ class SynthConfig:
     index: int = 0  # video index within the dataset: video i is the same whatever the video count
     pose: str = "supine"  # "supine", "side", "prone" or "mixed" (drawn per video)
     world: str = "default"  # "default" (centred, head up, 65-80% of the height) or "wide" (see docs/SYNTH.md)
+    look: str = "plain"  # "plain" (flat colours, the original renders) or "varied" (photo-like, see docs/SYNTH.md)
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -73,6 +75,8 @@ class SynthConfig:
             raise InputError(f"bad pose '{self.pose}': use one of {', '.join(SCENARIOS)}")
         if self.world not in WORLDS:
             raise InputError(f"bad world '{self.world}': use one of {', '.join(WORLDS)}")
+        if self.look not in LOOKS:
+            raise InputError(f"bad look '{self.look}': use one of {', '.join(LOOKS)}")
 
     @property
     def name(self) -> str:
@@ -90,6 +94,7 @@ class Scene:
     motion: Motion  # per-frame joint angles and placement on the mat
     centre_y: float  # body-frame y of the body's midpoint (head top to feet), placed at the origin
     lift: float  # height of the body axis above the mat, metres
+    look: Look | None = None  # the "varied" look (None: the plain look of `appearance`)
 
 
 @dataclass(frozen=True)
@@ -140,12 +145,16 @@ def sample_scene(config: SynthConfig) -> Scene:
     cam = sample_camera_params(_rng(config, 2))
     if config.world == "wide":  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
-    return _scene(config.width, config.height, body, appearance, cam, motion)
+    scene = _scene(config.width, config.height, body, appearance, cam, motion)
+    if config.look == "varied":  # its own stream too: the plain look's draws stay as they were
+        scene = replace(scene, look=sample_look(_rng(config, 10)))
+    return scene
 
 
 def restage(scene: Scene, params: CameraParams) -> Scene:
     """The same body, look and motion filmed with other camera parameters (e.g. a chosen turn and size)."""
-    return _scene(scene.camera.width, scene.camera.height, scene.body, scene.appearance, params, scene.motion)
+    out = _scene(scene.camera.width, scene.camera.height, scene.body, scene.appearance, params, scene.motion)
+    return replace(out, look=scene.look)
 
 
 def _scene(width: int, height: int, body: BodyParams, app: Appearance, cam: CameraParams, motion: Motion) -> Scene:
@@ -205,7 +214,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),
         "body": scene.body.to_dict(),
-        "appearance": scene.appearance.to_dict(),
+        "appearance": scene.appearance.to_dict() if scene.look is None else scene.look.to_dict(),
         "placement": placement,
         "frames": frames,
         "angles": [pose_to_dict(scene.motion.pose(i)) for i in range(config.frames)],
@@ -213,14 +222,37 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
     }
 
 
+def render_frames(
+    scene: Scene,
+    config: SynthConfig,
+    kp2d: np.ndarray,
+    kp3d: np.ndarray,
+    segs: list[Segment],
+    background: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (F, H, W, 3) uint8 RGB and visibility (F, J) bool of posed segments in the scene's look.
+
+    kp2d (F, J, 2) pixels, kp3d (F, J, 3) camera coordinates; `background` (H, W, 3) float32 in [0, 1]
+    replaces the drawn mat when given.
+    """
+    if scene.look is not None:
+        from tpt_live.synth.look_render import render_look
+
+        return render_look(
+            scene.look, scene.appearance, scene.camera, kp2d, kp3d, segs, config.fps, _rng(config, 11), background
+        )
+    if background is None:
+        background = mat_texture(scene.appearance, scene.camera, _rng(config, 4))
+    renderer = Renderer(scene.camera, scene.appearance, background)
+    return renderer.render_frames(segs, kp2d, kp3d, _rng(config, 5))
+
+
 def render_scene(scene: Scene, config: SynthConfig) -> Clip:
     """Render every frame of `scene` and build the ground truth."""
     start = time.perf_counter()
-    background = mat_texture(scene.appearance, scene.camera, _rng(config, 4))
-    renderer = Renderer(scene.camera, scene.appearance, background)
     kp3d, segs = posed_frames(scene)
     kp2d = scene.camera.project(kp3d)
-    images, visible = renderer.render_frames(segs, kp2d, kp3d, _rng(config, 5))
+    images, visible = render_frames(scene, config, kp2d, kp3d, segs)
     gt_frames = [
         {"idx": i, "kp2d": _r4(kp2d[i]), "kp3d": _r4(kp3d[i]), "visible": visible[i].tolist()}
         for i in range(config.frames)

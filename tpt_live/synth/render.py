@@ -81,6 +81,10 @@ class Renderer:
         self.f, self.cx, self.cy = float(k[0, 0]), float(k[0, 2]), float(k[1, 2])
         self._noise: np.ndarray | None = None  # (3, H + 16, W + 16, 3) sensor noise bank, 0-255 units
 
+    def segment_id(self, name: str) -> int:
+        """Index written to the segment buffer for segment `name` (see `SEGMENT_NAMES`)."""
+        return SEGMENT_INDEX[name]
+
     # ----------------------------------------------------------------------------------------- shading
     def _shade(self, albedo: np.ndarray, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray) -> np.ndarray:
         lam = np.maximum(nx * self.light[0] + ny * self.light[1] + nz * self.light[2], 0.0)
@@ -166,7 +170,7 @@ class Renderer:
         vxf, vyf, il = vx[f_f, 0, 0], vy[f_f, 0, 0], np.sqrt(inv_l2[f_f, 0, 0])
         across = (dxf * vyf - dyf * vxf) * il * radius
         colour = self._shade(self._albedo(seg.name, t_f * length, across), dxf, dyf, -hgt[front])
-        self._write(buf, flat[front], z[front], colour, SEGMENT_INDEX[seg.name])
+        self._write(buf, flat[front], z[front], colour, self.segment_id(seg.name))
 
     def _ellipsoid(self, seg: Ellipsoid, buf: Buffers) -> None:
         f, f32 = self.f, np.float32
@@ -203,7 +207,7 @@ class Renderer:
         else:
             albedo = self._albedo(seg.name, qs[:, 1] * seg.radii[1], qs[:, 0] * seg.radii[0])
         colour = self._shade(albedo, normal[:, 0], normal[:, 1], normal[:, 2])
-        self._write(buf, flat[front], s_f, colour, SEGMENT_INDEX[seg.name])
+        self._write(buf, flat[front], s_f, colour, self.segment_id(seg.name))
 
     @staticmethod
     def _write(buf: Buffers, flat: np.ndarray, z: np.ndarray, colour: np.ndarray, k: int) -> None:
@@ -271,7 +275,8 @@ class Renderer:
         return images, visible
 
 
-_OWNER_TABLE = np.zeros((len(JOINT_NAMES), len(SEGMENT_NAMES) + 1), bool)  # last column: background
+# Columns: segment ids 0..126 (ids past SEGMENT_NAMES are occluders that own no joint), last: background (-1).
+_OWNER_TABLE = np.zeros((len(JOINT_NAMES), 128), bool)
 for _j, _ids in enumerate(_OWNER_IDS):
     _OWNER_TABLE[_j, sorted(_ids)] = True
 

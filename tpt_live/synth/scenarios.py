@@ -26,11 +26,9 @@ from dataclasses import replace
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.synth.appearance import mat_texture
 from tpt_live.synth.body import forward_kinematics, rot_y, rot_z, transform_segment
-from tpt_live.synth.clip import Clip, Scene, SynthConfig, _r4, _rng, ground_truth, sample_scene
+from tpt_live.synth.clip import Clip, Scene, SynthConfig, _r4, _rng, ground_truth, render_frames, sample_scene
 from tpt_live.synth.motion import Motion
-from tpt_live.synth.render import Renderer
 
 MONITOR_SCENARIOS: tuple[str, ...] = ("active", "absent", "leave_return", "still", "roll")
 MOVING_M_PER_S = 0.03  # joint speed (3D, metres per second) above which a frame counts as moving
@@ -131,14 +129,11 @@ def render_scenario(config: SynthConfig, scenario: str, background: np.ndarray |
     base = sample_scene(config)
     motion, roll = _timeline(scenario, base.motion, config.fps, _rng(config, 6))
     scene = replace(base, motion=motion)
-    if background is None:
-        background = mat_texture(scene.appearance, scene.camera, _rng(config, 4))
-    elif background.shape != (config.height, config.width, 3):
+    if background is not None and background.shape != (config.height, config.width, 3):
         raise InputError(f"background {background.shape} does not match the {config.width}x{config.height} frames")
-    renderer = Renderer(scene.camera, scene.appearance, background)
     kp3d, segs = _posed(scene, roll)
     kp2d = scene.camera.project(kp3d)
-    images, visible = renderer.render_frames(segs, kp2d, kp3d, _rng(config, 5))
+    images, visible = render_frames(scene, config, kp2d, kp3d, segs, background)
     labels = frame_labels(kp2d, kp3d, roll, config.width, config.height, config.fps)
     frames = [
         {
