@@ -44,6 +44,7 @@ METADATA_KEYS = (
     "input_layout",  # "NHWC uint8 RGB"
     "template_digest",  # Template.digest()
     "template",  # Template.to_dict() as JSON: the overlay draws the part ellipses from it
+    "framing",  # ModelConfig.framing: "located" models see the localiser's upright crop (`track` locates)
     "model_name",  # checkpoint file name
     "model_digest",  # checkpoint.file_digest of the checkpoint
     "precision",  # "fp32": the graph's arithmetic
@@ -76,6 +77,7 @@ def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifte
         "input_layout": "NHWC uint8 RGB",
         "template_digest": model.template.digest(),
         "template": json.dumps(model.template.to_dict()),
+        "framing": model.cfg.framing,
         "model_name": model_name,
         "model_digest": model_digest,
         "precision": "fp32",

@@ -89,6 +89,7 @@ class OrtBackend:
         self.model_digest = meta.get("model_digest") or file_digest(path)
         self.metadata = meta
         self.template = Template.from_dict(json.loads(meta["template"])) if meta.get("template") else None
+        self.framing = meta.get("framing") or "frame"
         self.providers = self.session.get_providers()
         log.debug("onnxruntime backend: %s with %s", path, self.providers)
 

@@ -59,6 +59,7 @@ class TorchBackend:
             self.model_name = model_label(path)
             self.model_digest = file_digest(path)
         self.template: Template | None = self.model.template
+        self.framing = self.model.cfg.framing
         self.channels_last = channels_last
         if channels_last:
             # Module.to accepts memory_format at run time; torch's stubs do not list it

@@ -70,6 +70,7 @@ class TrtBackend:
         self.model_name = path.name
         template = sidecar_field(path, "template")
         self.template = Template.from_dict(json.loads(template)) if template else None
+        self.framing = sidecar_field(path, "framing") or "frame"
         log.debug("tensorrt backend: %s, batch %s, outputs %s", path, self.batch_range, self.outputs)
 
     def infer(self, frames: np.ndarray) -> Poses:

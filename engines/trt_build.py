@@ -258,7 +258,8 @@ def build_engine(
     calib_cache = cache_root() / "calib" / f"{key.model_digest}-{calibration}-s{size}-lb.cache" if calibration else None
     frames = (lambda: read_frames(calib_src, size)) if calib_src is not None else None
     engine, built = get_or_build(key, lambda tmp: build(onnx_path, tmp, spec, frames, calib_cache))
-    add_sidecar_fields(engine, {"template": meta.get("template", "")})  # the overlay's part ellipses
+    # the overlay's part ellipses, and whether the tracker locates the subject first
+    add_sidecar_fields(engine, {"template": meta.get("template", ""), "framing": meta.get("framing", "frame")})
     if out.resolve() != engine.resolve():
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(engine, out)

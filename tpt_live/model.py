@@ -14,8 +14,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from tpt_live.effnet import EffNetLite0Trunk
 from tpt_live.errors import InputError
 from tpt_live.template import Template
+
+BACKBONES = ("scratch", "effnet")
 
 
 @dataclass(frozen=True)
@@ -25,15 +28,25 @@ class ModelConfig:
     hidden: int = 256  # width of the hidden linear layer
     template: str = "infant"  # built-in template name (the template itself travels in checkpoints)
     consistency_scale: float = 0.03  # copy spread (fraction of S) at which the score falls to 1/e
+    backbone: str = "scratch"  # "scratch": the conv stages of `widths`; "effnet": EfficientNet-Lite0 blocks 0-10
+    framing: str = "frame"  # what the model was trained to see: "frame" (a letterboxed frame or box) or
+    # "located" (a crop framed and turned upright from the localiser's body axis: `track` then locates by default)
 
     def __post_init__(self) -> None:
-        if self.input_size < 16 or self.input_size % (2 ** len(self.widths)) != 0:
+        if self.backbone not in BACKBONES:
+            raise InputError(f"backbone {self.backbone!r}: use one of {', '.join(BACKBONES)}")
+        if self.framing not in ("frame", "located"):
+            raise InputError(f"framing {self.framing!r}: use frame or located")
+        if self.backbone == "effnet" and self.input_size % 32:
+            raise InputError(f"input_size {self.input_size} must be a multiple of 32 for the effnet backbone")
+        if self.backbone == "scratch" and (self.input_size < 16 or self.input_size % (2 ** len(self.widths)) != 0):
             raise InputError(f"input_size {self.input_size} must be >= 16 and divisible by 2**{len(self.widths)}")
         if not self.widths or any(w <= 0 for w in self.widths):
             raise InputError(f"widths {self.widths} must be positive")
 
 
 LARGE = ModelConfig(input_size=256, widths=(32, 64, 128, 256, 512, 512), hidden=512)
+PRETRAINED = ModelConfig(input_size=128, backbone="effnet", hidden=256, framing="located")
 
 
 @dataclass
@@ -55,7 +68,28 @@ def _stage(cin: int, cout: int, stride: int) -> nn.Sequential:
     )
 
 
-class PoseRegressor(nn.Module):
+class _AffineRegressor(nn.Module):
+    """The read-out both regressors share: features -> hidden layer -> K affines, identity at initialisation."""
+
+    identity: Tensor
+    scale: Tensor
+
+    def _make_head(self, features: int, cfg: ModelConfig, num_parts: int) -> None:
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(features, cfg.hidden), nn.LeakyReLU(0.2, True))
+        self.head = nn.Linear(cfg.hidden, num_parts * 6)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.num_parts = num_parts
+        self.size = cfg.input_size
+        self.register_buffer("identity", torch.eye(2, 3), persistent=False)
+        self.register_buffer("scale", torch.tensor([[1.0, 1.0, float(cfg.input_size)]] * 2), persistent=False)
+
+    def _affines(self, features: Tensor) -> Tensor:
+        delta = self.head(self.fc(features)).view(-1, self.num_parts, 2, 3)
+        return self.identity + delta * self.scale
+
+
+class PoseRegressor(_AffineRegressor):
     """Frames (B, 3, S, S) normalised -> affines (B, K, 2, 3); identity at initialisation."""
 
     def __init__(self, cfg: ModelConfig, num_parts: int) -> None:
@@ -70,18 +104,28 @@ class PoseRegressor(nn.Module):
             cin = w
         self.features = nn.Sequential(*layers)
         cells = (cfg.input_size // 2 ** len(cfg.widths)) ** 2
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cin * cells, cfg.hidden), nn.LeakyReLU(0.2, True))
-        self.head = nn.Linear(cfg.hidden, num_parts * 6)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-        self.num_parts = num_parts
-        self.size = cfg.input_size
-        self.register_buffer("identity", torch.eye(2, 3), persistent=False)
-        self.register_buffer("scale", torch.tensor([[1.0, 1.0, float(cfg.input_size)]] * 2), persistent=False)
+        self._make_head(cin * cells, cfg, num_parts)
 
     def forward(self, x: Tensor) -> Tensor:
-        delta = self.head(self.fc(self.features(x))).view(-1, self.num_parts, 2, 3)
-        return self.identity + delta * self.scale
+        return self._affines(self.features(x))
+
+
+class EffnetRegressor(_AffineRegressor):
+    """Like `PoseRegressor` on EfficientNet-Lite0's stem and blocks 0-10 (ImageNet weights when training starts,
+    `tpt_live.effnet`): stride 16, 112 channels, then a 3x3 stride-2 conv to 128 channels and the same head.
+
+    It takes the input `normalise` gives every regressor and maps it back to [0, 1] for the trunk, so one
+    preprocessing serves both backbones (and the ONNX graph).
+    """
+
+    def __init__(self, cfg: ModelConfig, num_parts: int) -> None:
+        super().__init__()
+        self.trunk = EffNetLite0Trunk(11, taps=(10,))
+        self.reduce = _stage(self.trunk.channels[0], 128, 2)
+        self._make_head(128 * (cfg.input_size // 32) ** 2, cfg, num_parts)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._affines(self.reduce(self.trunk(x * 0.25 + 0.5)[0]))
 
 
 def move_points(affines: Tensor, points: Tensor) -> Tensor:
@@ -120,7 +164,7 @@ class TptModel(nn.Module):
         self.cfg = cfg
         self.template = template
         s = cfg.input_size
-        self.regressor = PoseRegressor(cfg, template.num_parts)
+        self.regressor = (EffnetRegressor if cfg.backbone == "effnet" else PoseRegressor)(cfg, template.num_parts)
         anchors, mask = template.anchor_array(s)
         self.register_buffer("maps", torch.from_numpy(template.render(s)), persistent=False)
         self.register_buffer("anchors", torch.from_numpy(anchors), persistent=False)

@@ -43,7 +43,7 @@ class SlowedBackend:
         self.inner, self.delay = inner, delay
         self.name, self.precision = inner.name, inner.precision
         self.input_size, self.model_name, self.model_digest = inner.input_size, inner.model_name, inner.model_digest
-        self.template = inner.template
+        self.template, self.framing = inner.template, inner.framing
 
     def infer(self, frames: np.ndarray) -> Poses:
         start = time.perf_counter()
