@@ -112,7 +112,7 @@ def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
 
 
 def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: float, frames: int, model: str | None,
-          side: int = 320, head: str = "up"):  # fmt: skip
+          side: int = 320, head: str | None = None):  # fmt: skip
     """Agreement figures of one clip (a dict) and, with `sheet`, the side-by-side contact sheet PNG.
 
     `head` is the `track --head` the poses were made with (the template-only figure turns with it).
@@ -139,7 +139,7 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
         if template is not None:
             size = int(doc["model"]["input_size"])
             joints = template.joints(size).astype(np.float64)
-            fixed = 90.0 * HEAD_TURNS.get(head, 0)
+            fixed = 90.0 * HEAD_TURNS.get(head or "up", 0)
             turns = [fixed if doc["turns"][i] is None else doc["turns"][i] for i in np.flatnonzero(use)]
             base = np.stack([
                 to_source(unturn_points_by(joints, d, size), CropBox(*boxes[i]), size)
@@ -220,7 +220,7 @@ def peer_box(peer: Path, min_conf: float, margin: float) -> str:
 
 
 def run(clips: list[Path], out: Path, peer_python: str, min_conf: float, frames: int, model: str | None, track_args,
-        peer_roi: float | None = None, head: str = "up"):  # fmt: skip
+        peer_roi: float | None = None, head: str | None = None):  # fmt: skip
     """Peer (in its venv, once per clip), `tpt-live track`, then `score`, for every clip; a summary table.
 
     With `peer_roi`, `track` gets a fixed `--roi` around the peer's joints over the whole clip (`peer_box`):
@@ -235,8 +235,8 @@ def run(clips: list[Path], out: Path, peer_python: str, min_conf: float, frames:
         if not peer.is_file():
             subprocess.run([peer_python, __file__, "peer", str(clip), "--out", str(peer)], check=True)
         poses = d / "poses.json"
-        cmd = [sys.executable, "-m", "tpt_live", "track", str(clip), "--out", str(poses), "--quiet", "--head", head]
-        cmd += track_args
+        cmd = [sys.executable, "-m", "tpt_live", "track", str(clip), "--out", str(poses), "--quiet"]
+        cmd += (["--head", head] if head else []) + track_args
         if peer_roi is not None:
             cmd += ["--roi", peer_box(peer, min_conf, peer_roi)]
         subprocess.run(cmd + (["--model", model] if model else []), check=True)
@@ -274,7 +274,7 @@ def main() -> None:
         q.add_argument("--min-conf", type=float, default=0.5, help="peer visibility a joint needs to be scored")
         q.add_argument("--frames", type=int, default=6, help="frames on the contact sheet")
         q.add_argument("--model", default=None, help="tpt-live model (default: the shipped one)")
-        q.add_argument("--head", default="up", help="`track --head` of the poses (run passes it to track)")
+        q.add_argument("--head", default=None, help="`track --head` of the poses (run passes it to track)")
     s.add_argument("--sheet", type=Path, default=None)
     s.add_argument("--json", type=Path, default=None)
     s.add_argument("--side", type=int, default=320, help="longer side of each contact-sheet panel, pixels")

@@ -165,7 +165,8 @@ def test_locate_options_are_checked():
     from tpt_live.track.pipeline import TrackConfig
 
     with pytest.raises(InputError, match="needs --locate"):
-        TrackConfig(head="auto")
+        TrackConfig(head="auto", locate=False)
+    assert TrackConfig(head="auto").resolved("frame").locate  # --head auto alone asks for the localiser
     with pytest.raises(InputError, match="exclude each other"):
         TrackConfig(locate=True, roi=CropBox(0, 0, 10, 10))
     assert TrackConfig(locate=True, head="auto").full_frames

@@ -45,7 +45,7 @@ def evaluate(
     from rich.table import Table
 
     from engines import open_backend
-    from tpt_live.evaluation.evaluate2d import evaluate_2d, load_labelled, template_baseline
+    from tpt_live.evaluation.evaluate2d import evaluate_2d, evaluate_located, load_labelled, template_baseline
 
     if Path(data).is_file() and not roi:  # a COCO keypoints file: whole-image and given-box protocols
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, evaluate_coco, table_rows
@@ -84,22 +84,28 @@ def evaluate(
     size = engine.input_size
     from tpt_live.crop import parse_roi
 
-    videos = load_labelled(data, size, parse_roi(roi) if roi else None)
+    located = engine.framing == "located" and not roi  # the model sees the localiser's crops: track does that
     predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
+    if located:
+        result, videos, predicted = evaluate_located(data, engine, size, engine.template)
+        baseline = result.get("template_only_error_pct")
+    else:
+        videos = load_labelled(data, size, parse_roi(roi) if roi else None)
 
-    def predict(frames: np.ndarray) -> np.ndarray:
-        predicted.append(engine.infer(frames).keypoints)
-        return predicted[-1]
+        def predict(frames: np.ndarray) -> np.ndarray:
+            predicted.append(engine.infer(frames).keypoints)
+            return predicted[-1]
 
-    result = evaluate_2d(videos, predict, size)
+        result = evaluate_2d(videos, predict, size)
+        template = engine.template
+        baseline = template_baseline(template, videos, size) if template is not None else None
+        if baseline is not None:
+            result["template_only_error_pct"] = baseline
     result["model"] = {"name": engine.model_name, "digest": engine.model_digest, "backend": engine.name}
     if roi:
         result["roi"] = roi
-    template = engine.template
-    baseline = template_baseline(template, videos, size) if template is not None else None
-    if baseline is not None:
-        result["template_only_error_pct"] = baseline
-    table = Table(title=f"{len(videos)} videos, {result['n_frames']} frames, error in % of {size} px")
+    framing = "the ground-truth-framed crop, located protocol" if located else f"{size} px"
+    table = Table(title=f"{len(videos)} videos, {result['n_frames']} frames, error in % of {framing}")
     for col in ("", "mean", "hips", "knees", "feet", "shoulders", "hands", "PCK@0.05"):
         table.add_column(col)
     for label, key, parts in (("swap-tolerant", "mean_error_pct", "per_part"),

@@ -29,8 +29,12 @@ def monitor(
     realtime: Annotated[bool, typer.Option("--realtime", help="Play a file as a live source (paced).")] = False,
     roi: Annotated[str | None, typer.Option("--roi", help="Region x,y,w,h in source pixels (also the crop).")] = None,
     head: Annotated[
-        str,
-        typer.Option("--head", help="Where the head points in the picture: up, right, down, left (turned upright)."),
+        str | None,
+        typer.Option(
+            "--head",
+            help="Where the head points in the picture: up, right, down, left (turned upright), or auto; default: "
+            "auto for models trained on located crops (the shipped one) without --roi, else up.",
+        ),
     ] = MonitorRequest.head,
     crib: Annotated[str | None, typer.Option("--crib", help="Region polygon JSON [[x, y], ...] in pixels.")] = None,
     serve: Annotated[str | None, typer.Option("--serve", help="Web view on HOST:PORT, e.g. 127.0.0.1:8765.")] = None,

@@ -34,8 +34,13 @@ def track(
     ] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Centre a square crop on the subject.")] = False,
     locate: Annotated[
-        bool, typer.Option("--locate", help="Find the subject in every frame (any size, any way round) and crop to it.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--locate/--no-locate",
+            help="Find the subject in every frame (any size, any way round) and crop to it "
+            "(default: on for models trained on located crops, as the shipped one, unless --roi or --follow).",
+        ),
+    ] = None,
     locate_every: Annotated[
         float, typer.Option("--locate-every", help="Seconds between localiser runs in a video (0: every frame).")
     ] = TrackConfig.locate_every,
@@ -93,7 +98,7 @@ def track(
         follow=follow,
         locate=locate,
         locate_every=locate_every,
-        head=head or ("auto" if locate else TrackConfig.head),
+        head=head,
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )
     request = TrackRequest(

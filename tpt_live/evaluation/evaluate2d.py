@@ -42,17 +42,10 @@ def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -
     mapped into the same S x S pixels (`tpt_live.crop.to_model`).
     """
     box = square_box(roi) if roi is not None else None
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder of `tpt-live synth` output")
     out = []
-    for gt_path in sorted(root.glob("*.json")):
+    for gt_path in _labelled_files(data_dir):
         video = gt_path.with_suffix(".mp4")
-        if not video.exists():
-            continue
         gt = json.loads(gt_path.read_text())
-        if list(gt.get("joints", [])) != list(JOINT_NAMES):
-            raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
         if box is None:
             frames = np.stack(list(read_video(video, size)))
         else:
@@ -65,8 +58,6 @@ def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -
         kp2d = to_model(kp2d, shown, size)
         kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
         out.append(LabelledVideo(gt_path.stem, frames, kp2d, kp3d, shown))
-    if not out:
-        raise InputError(f"{root} holds no <name>.mp4 + <name>.json pairs (make some with `tpt-live synth`)")
     return out
 
 
@@ -97,3 +88,89 @@ def template_baseline(template: Template, videos: list[LabelledVideo], size: int
     """Error of the untransformed template (every affine = identity): the floor a model must beat."""
     gt = np.concatenate([v.kp2d for v in videos])
     return float(summarize(np.broadcast_to(template.joints(size), gt.shape), gt, size)["mean_error_pct"])
+
+
+def gt_framing(kp2d: np.ndarray, size: int) -> np.ndarray:
+    """(N, 3, 3) maps from source pixels to the S x S input the ground truth's own body axis frames and turns
+    upright (`localise.crop_along`, `crop.turn_matrix`): the yardstick of the located protocol."""
+    from tpt_live.crop import turn_matrix
+    from tpt_live.localise import Location, body_axis, crop_along
+
+    out = np.zeros((len(kp2d), 3, 3))
+    for i, (x, y, length, angle) in enumerate(body_axis(kp2d)):
+        box, degrees = crop_along(Location(float(x), float(y), float(length), float(angle), score=1.0))
+        to_box = np.diag([size / box.w, size / box.h, 1.0])
+        to_box[:2, 2] = (0.5 - np.array([box.x, box.y])) * to_box[[0, 1], [0, 1]] - 0.5
+        out[i] = turn_matrix(degrees, size) @ to_box
+    return out
+
+
+def evaluate_located(
+    data_dir: str | Path, backend: object, size: int, template: Template | None = None
+) -> tuple[dict, list[LabelledVideo], list[np.ndarray]]:
+    """The located protocol on `tpt-live synth` output: every video goes through `tpt-live track` itself
+    (localiser, crop and turn, no smoothing); predictions and ground truth are both mapped into the input the
+    ground truth's own body axis would frame (`gt_framing`), so errors are in % of S of a perfectly framed
+    crop whatever crop the tracker chose. With `template`, `template_only_error_pct` is the untransformed
+    template placed in the tracker's crops. Returns the metrics, the videos (`kp2d` in source pixels, `box`
+    the identity (0, 0, S, S), no frames) and the predictions in source pixels."""
+    from tpt_live.crop import to_source, unturn_points_by
+    from tpt_live.track.pipeline import TrackConfig, Tracker
+    from tpt_live.track.sources import VideoSource, resolve_sources
+
+    videos, preds, framed, bases = [], [], [], []
+    for gt_path in _labelled_files(data_dir):
+        gt = json.loads(gt_path.read_text())
+        source = VideoSource(resolve_sources([str(gt_path.with_suffix(".mp4"))])[0], size, None, fixed_crop=False)
+        config = TrackConfig(locate=True, head="auto")
+        results = list(Tracker(source, backend, config).results())  # type: ignore[arg-type]
+        kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
+        if len(results) != len(kp2d) or any(r.kp2d_raw is None or r.box is None for r in results):
+            raise SourceError(f"{gt_path.stem}: {len(results)} tracked frames for {len(kp2d)} ground-truth records")
+        pred = np.stack([r.kp2d_raw[:, :2] for r in results if r.kp2d_raw is not None]).astype(np.float64)
+        frame = gt_framing(kp2d, size)
+        kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
+        videos.append(LabelledVideo(gt_path.stem, np.zeros((0, size, size, 3), np.uint8), kp2d, kp3d,
+                                    CropBox(0, 0, size, size)))  # fmt: skip
+        preds.append(pred)
+        framed.append((_apply(frame, pred), _apply(frame, kp2d)))
+        if template is not None:
+            joints = template.joints(size).astype(np.float64)
+            base = [to_source(unturn_points_by(joints, r.turn, size), r.box, size) for r in results if r.box]
+            bases.append(_apply(frame, np.stack(base)))
+    pred_f, gt_f = (np.concatenate(x) for x in zip(*framed, strict=True))
+    result = summarize(pred_f, gt_f, size)
+    result["per_video"] = {
+        v.name: summarize(p, g, size)["mean_error_pct"] for v, (p, g) in zip(videos, framed, strict=True)
+    }
+    if bases:
+        result["template_only_error_pct"] = float(summarize(np.concatenate(bases), gt_f, size)["mean_error_pct"])
+    result["protocol"] = (
+        f"located: each video through `tpt-live track` (localiser, crop, turn; unsmoothed); error in % of {size} px "
+        "of the crop the ground truth's own body axis frames; all 16 joints; mean_error_pct allows a left/right "
+        "swap per frame, *_strict does not"
+    )
+    return result, videos, preds
+
+
+def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Per-frame (N, 3, 3) maps applied to (N, J, 2) points."""
+    out: np.ndarray = np.einsum("nij,nkj->nki", m[:, :2, :2], points) + m[:, None, :2, 2]
+    return out
+
+
+def _labelled_files(data_dir: str | Path) -> list[Path]:
+    """The ground-truth JSON files of `data_dir` that have a video beside them and list our joints."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder of `tpt-live synth` output")
+    found = []
+    for gt_path in sorted(root.glob("*.json")):
+        if not gt_path.with_suffix(".mp4").exists():
+            continue
+        if list(json.loads(gt_path.read_text()).get("joints", [])) != list(JOINT_NAMES):
+            raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
+        found.append(gt_path)
+    if not found:
+        raise InputError(f"{root} holds no <name>.mp4 + <name>.json pairs (make some with `tpt-live synth`)")
+    return found

@@ -46,7 +46,7 @@ class MonitorRequest:
     pace: bool = False  # play a file as a live source would (real time)
     roi: CropBox | None = None  # region (and crop), source pixels
     crib: Path | None = None  # region polygon file ([[x, y], ...] source pixels)
-    head: str = TrackConfig.head  # where the infant's head points in the picture (the model input is turned upright)
+    head: str | None = TrackConfig.head  # where the head points in the picture (None: the model's framing decides)
     serve: tuple[str, int] | None = None  # web view bind (host, port)
     token: str | None = None  # web view token; None: token_file, $TPT_LIVE_TOKEN, or generated (non-loopback)
     token_file: Path | None = None  # a file whose first line is the web view token (not shown by `ps`)

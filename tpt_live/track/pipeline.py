@@ -56,8 +56,10 @@ class TrackConfig:
     keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
     queue_size: int = 32  # frames buffered between decoder and inference (files)
     stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
-    head: str = "up"  # where the subject's head points in the picture ("auto": the localiser says, per frame)
-    locate: bool = False  # find the subject in every whole frame (tpt_live.localise) and crop around it
+    head: str | None = None  # where the head points in the picture ("auto": the localiser says, per frame;
+    # None: "auto" when locating, else "up")
+    locate: bool | None = None  # find the subject in every whole frame (tpt_live.localise) and crop around it;
+    # None: when the model was trained on located crops (`ModelConfig.framing`) and no --roi / --follow is set
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
     locate_every: float = 0.1  # seconds between localiser runs in a video (0: every frame)
 
@@ -71,17 +73,26 @@ class TrackConfig:
         if self.queue_size < 1:
             raise InputError(f"queue size {self.queue_size} must be 1 or more")
         if self.head == "auto":
-            if not self.locate:
+            if self.locate is False or (self.locate is None and (self.follow or self.roi is not None)):
                 raise InputError("--head auto needs --locate (the localiser tells where the head points)")
-        else:
+        elif self.head is not None:
             head_turns(self.head)
-        if sum((self.follow, self.roi is not None, self.locate)) > 1:
+        if sum((self.follow, self.roi is not None, bool(self.locate))) > 1:
             raise InputError("--roi, --follow and --locate exclude each other: pick one way to crop")
+
+    def resolved(self, framing: str) -> TrackConfig:
+        """This config with `locate` and `head` decided for a model of `framing` (`PoseBackend.framing`):
+        a model trained on located crops (or `--head auto`) locates unless a crop is given (--roi, --follow) or
+        --no-locate."""
+        locate = self.locate
+        if locate is None:
+            locate = (framing == "located" or self.head == "auto") and not self.follow and self.roi is None
+        return replace(self, locate=locate, head=self.head or ("auto" if locate else "up"))
 
     @property
     def full_frames(self) -> bool:
         """Whether the crop depends on the frame itself (follow, locate), so the decoder keeps full frames."""
-        return self.follow or self.locate
+        return self.follow or bool(self.locate)
 
 
 @dataclass
@@ -170,6 +181,7 @@ class Tracker:
     """Tracks one subject through one source. Iterate `results()` once; `stats` fills as it goes."""
 
     def __init__(self, source: VideoSource, backend: PoseBackend, config: TrackConfig) -> None:
+        config = config.resolved(getattr(backend, "framing", "frame"))
         self.source, self.backend, self.config = source, backend, config
         self.size = backend.input_size
         self.smoother = PoseSmoother(config.smoothing)
@@ -281,7 +293,7 @@ class Tracker:
                 box, degrees = crop_along(loc)
                 net, box = turned_crop(image, box, degrees, self.size)
             else:
-                box, turns = crop_for(loc, head_turns(self.config.head))
+                box, turns = crop_for(loc, head_turns(self.config.head or "up"))
                 net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
             out.append((net, box, degrees, loc))
         return out
@@ -302,7 +314,7 @@ class Tracker:
             if self.config.locate:
                 crops = self._located(good)
             else:
-                k = head_turns(self.config.head)
+                k = head_turns(self.config.head or "up")
                 crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
             poses = self._unturn(self.backend.infer(np.stack([c[0] for c in crops])), [c[2] for c in crops])
             for i, (frame, (_, box, degrees, loc)) in enumerate(zip(good, crops, strict=True)):
