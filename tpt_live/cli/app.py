@@ -56,6 +56,7 @@ app.command()(monitor.monitor)
 app.command("train-presence")(presence.train_presence)
 app.command("train-posture")(presence.train_posture)
 app.command("train-localiser")(localise.train_localiser)
+app.command()(localise.pretrain)
 app.command()(synth.synth)
 
 

@@ -1,4 +1,5 @@
-"""`tpt-live train-localiser`: options -> LocaliserTrainConfig -> trainer.localiser_train."""
+"""`tpt-live train-localiser` and `tpt-live pretrain`: options -> their configs -> trainer.localiser_train and
+trainer.part_pretrain."""
 
 from __future__ import annotations
 
@@ -25,5 +26,29 @@ def train_localiser(
 
     metrics = run_training(
         LocaliserTrainConfig(out=out, **given(clips=clips, steps=steps, batch=batch, seed=seed, threads=threads))
+    )
+    typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
+
+
+def pretrain(
+    out: Annotated[str, typer.Option("--out", "-o", help="Run folder; writes model.safetensors + .json there.")],
+    clips: Annotated[int | None, typer.Option(help="Wide-world synthetic scenes to train on.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Located inputs per step.")] = None,
+    look: Annotated[
+        str | None, typer.Option(help="Synthetic look: plain, varied or mixed (every other scene).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+) -> None:
+    """Pretrain the 128-px part model (EfficientNet-Lite0 from ImageNet) on synthetic ground truth, in the
+    located crops `tpt-live track` gives it (docs/TRAINING.md). `tpt-live train --init RUN/model.safetensors`
+    then adapts it to unlabelled footage. Unset options keep trainer.part_pretrain.PretrainConfig's defaults
+    (the shipped model's recipe)."""
+    from trainer.part_pretrain import PretrainConfig
+    from trainer.part_pretrain import pretrain as run_pretraining
+
+    metrics = run_pretraining(
+        PretrainConfig(out=out, **given(clips=clips, steps=steps, batch=batch, look=look, seed=seed, threads=threads))
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)

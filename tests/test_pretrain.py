@@ -1,0 +1,137 @@
+"""The pretrained part model: EfficientNet-Lite0 regressor, located training inputs, framing-driven tracking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engines.ort_backend import OrtBackend
+from engines.onnx_export import export_onnx, read_onnx_metadata
+from tpt_live.checkpoint import load_model, save_model
+from tpt_live.crop import CropBox, to_source, unturn_points_by
+from tpt_live.errors import InputError
+from tpt_live.evaluation.evaluate2d import gt_framing
+from tpt_live.localise import body_axis
+from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
+from tpt_live.skeleton import JOINT_INDEX, JOINT_NAMES
+from tpt_live.synth import SynthConfig, canonical_skeleton_2d, render_clip
+from tpt_live.template import load_template
+from tpt_live.track.pipeline import TrackConfig
+from trainer.part_pretrain import MIRROR, PretrainConfig, flip_batch, located_sample, pretrain, shape_penalty
+
+SMALL = ModelConfig(input_size=64, backbone="effnet", hidden=32, framing="located")
+
+
+def test_effnet_regressor_starts_at_the_template_and_learns_through_the_trunk() -> None:
+    torch.manual_seed(0)
+    model = TptModel(SMALL, load_template("infant"))
+    assert isinstance(model.regressor, EffnetRegressor)
+    x = torch.rand(2, 3, 64, 64)
+    out = model.poses(x)
+    assert out.affines.shape == (2, model.template.num_parts, 2, 3)
+    torch.testing.assert_close(out.keypoints, torch.from_numpy(model.template.joints(64)).expand(2, -1, -1))
+    torch.nn.init.normal_(model.regressor.head.weight, std=0.01)
+    model.poses(x).keypoints.sum().backward()
+    grad = model.regressor.trunk._blocks[5]._depthwise_conv.weight.grad  # type: ignore[union-attr]
+    assert grad is not None and float(grad.abs().sum()) > 0
+
+
+def test_config_checks() -> None:
+    with pytest.raises(InputError, match="backbone"):
+        ModelConfig(backbone="vgg")
+    with pytest.raises(InputError, match="multiple of 32"):
+        ModelConfig(input_size=80, backbone="effnet")
+    with pytest.raises(InputError, match="framing"):
+        ModelConfig(framing="cropped")
+    assert PRETRAINED.input_size == 128 and PRETRAINED.framing == "located"
+
+
+def test_located_sample_inverts_the_trackers_mapping() -> None:
+    clip = render_clip(SynthConfig(160, 120, frames=1, seed=3, index=1, world="wide"))
+    kp = np.asarray(clip.gt["frames"][0]["kp2d"], np.float64)
+    axis = body_axis(kp) + np.array([3.0, -2.0, 4.0, 25.0])  # a located axis a little off
+    image, target = located_sample(clip.frames[0], kp, axis, 64)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    # what the tracker does with the model's points: unturn by the located angle, then back to the source
+    from tpt_live.crop import turned_crop
+    from tpt_live.localise import Location, crop_along
+
+    box, degrees = crop_along(Location(*axis.tolist(), score=1.0))
+    _, exact = turned_crop(clip.frames[0], box, degrees, 64)
+    back = to_source(unturn_points_by(target.astype(np.float64), degrees, 64), exact, 64)
+    np.testing.assert_allclose(back, kp, atol=1e-3)
+    # upright: the head is above the pelvis in the input
+    assert target[JOINT_INDEX["head"], 1] < target[JOINT_INDEX["pelvis"], 1]
+
+
+def test_flip_swaps_sides_and_is_its_own_inverse() -> None:
+    assert [JOINT_NAMES[i] for i in MIRROR][JOINT_INDEX["left_wrist"]] == "right_wrist"
+    x = torch.rand(2, 3, 8, 8)
+    kp = torch.rand(2, len(JOINT_NAMES), 2) * 7
+    vis = torch.rand(2, len(JOINT_NAMES)) > 0.5
+    fx, fkp, fvis = flip_batch(x, kp, vis)
+    assert float(fkp[0, JOINT_INDEX["right_hip"], 0]) == pytest.approx(7 - float(kp[0, JOINT_INDEX["left_hip"], 0]))
+    assert bool(fvis[1, JOINT_INDEX["left_knee"]]) == bool(vis[1, JOINT_INDEX["right_knee"]])
+    xx, kk, vv = flip_batch(fx, fkp, fvis)
+    assert torch.equal(xx, x) and torch.allclose(kk, kp) and torch.equal(vv, vis)
+
+
+def test_shape_penalty_is_zero_for_similarities_only() -> None:
+    a = torch.tensor([[[[0.8, -0.6, 3.0], [0.6, 0.8, 1.0]]]])  # rotation + translation
+    assert float(shape_penalty(a)) == pytest.approx(0.0, abs=1e-7)
+    b = torch.tensor([[[[1.5, 0.0, 0.0], [0.0, 1.0, 0.0]]]])  # stretched along x
+    assert float(shape_penalty(b)) == pytest.approx(0.25)
+
+
+def test_gt_framing_puts_the_canonical_axis_where_the_template_has_it() -> None:
+    s = 256
+    canon = canonical_skeleton_2d(s)
+    # a body turned 90 degrees clockwise (head right), moved and shrunk: its framing brings it back
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    moved = (canon - 127.5) @ turn.T * 0.5 + np.array([300.0, 200.0])
+    framed = gt_framing(moved[None], s)[0]
+    back = moved @ framed[:2, :2].T + framed[:2, 2]
+    for name in ("head", "pelvis"):
+        np.testing.assert_allclose(back[JOINT_INDEX[name]], canon[JOINT_INDEX[name]], atol=1.5)
+
+
+def test_track_config_follows_the_models_framing() -> None:
+    auto = TrackConfig()
+    assert auto.resolved("located").locate is True and auto.resolved("located").head == "auto"
+    assert auto.resolved("frame").locate is False and auto.resolved("frame").head == "up"
+    roi = TrackConfig(roi=CropBox(0, 0, 10, 10))
+    assert roi.resolved("located").locate is False and roi.resolved("located").head == "up"
+    off = TrackConfig(locate=False)
+    assert off.resolved("located").locate is False
+    fixed = TrackConfig(head="right")
+    assert fixed.resolved("located").locate is True and fixed.resolved("located").head == "right"
+    with pytest.raises(InputError, match="needs --locate"):
+        TrackConfig(locate=False, head="auto")
+
+
+def test_onnx_carries_the_framing_and_matches_pytorch(tmp_path: Path) -> None:
+    torch.manual_seed(2)
+    model = TptModel(SMALL, load_template("infant"))
+    torch.nn.init.normal_(model.regressor.head.weight, std=0.01)
+    checkpoint = save_model(model, tmp_path / "m.safetensors")
+    onnx_path = export_onnx(checkpoint, tmp_path / "m.onnx")
+    assert read_onnx_metadata(onnx_path)["framing"] == "located"
+    ort = OrtBackend(onnx_path)
+    assert ort.framing == "located"
+    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    with torch.no_grad():
+        ref = load_model(checkpoint).poses(torch.from_numpy(frames).permute(0, 3, 1, 2)).keypoints.numpy()
+    np.testing.assert_allclose(ort.infer(frames).keypoints, ref, atol=1e-3)
+
+
+def test_pretrain_writes_a_located_effnet_model(tmp_path: Path) -> None:
+    cfg = PretrainConfig(out=str(tmp_path / "run"), clips=2, frames=2, val_clips=1, steps=2, batch=4, threads=1)
+    metrics = pretrain(cfg)
+    assert metrics["train_inputs"] == 4 and np.isfinite(metrics["val_err_pct"])
+    model = load_model(tmp_path / "run" / "model.safetensors")
+    assert model.cfg.backbone == "effnet" and model.cfg.framing == "located" and model.cfg.input_size == 128
+    with pytest.raises(InputError, match="already holds"):
+        pretrain(cfg)

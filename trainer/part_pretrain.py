@@ -1,0 +1,227 @@
+"""Pretraining the part model on synthetic ground truth, in the crops `track --locate` gives it.
+
+The model (`tpt_live.model.PRETRAINED`: EfficientNet-Lite0 blocks 0-10 from ImageNet, 128 px, one affine per
+template part as always) learns where the parts are from our own renderings: no human annotation anywhere.
+Its inputs are made exactly as at run time: a wide-world scene (`tpt-live synth --world wide`: any picture
+turn, the body 15-90% of the height, anywhere in the frame) is cut along a body axis by `localise.crop_along`
+and turned upright by `crop.turned_crop`. The axis is the ground truth's, disturbed as the localiser errs
+(centre, length and direction noise, docs/LOCALISE.md), so the part model learns to finish the framing
+the localiser starts. Scenes have the plain look, the photo-like varied one (`tpt-live synth --look varied`),
+or both (`look="mixed"`: every other scene).
+
+Loss: L1 between the read-out joints and the ground truth (fractions of the input side; joints hidden by
+the body weigh half), the template's anchor-link loss (copies of one joint agree, METHOD.md 1.5) and a small
+penalty on each part's shear and anisotropy beyond the template's, so the drawn parts stay body-like where
+the joints leave an affine free. Augmentation: horizontal flips (left and right joints swap), colour,
+greyscale, blur, noise and JPEG (`trainer.localiser_train.augment`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tpt_live.checkpoint import save_model
+from tpt_live.crop import to_model, turn_matrix, turned_crop
+from tpt_live.errors import InputError
+from tpt_live.localise import Location, body_axis, crop_along
+from tpt_live.model import PRETRAINED, EffnetRegressor, TptModel
+from tpt_live.skeleton import JOINT_NAMES
+from tpt_live.synth import SynthConfig, render_clip
+from tpt_live.template import load_template
+from trainer.localiser_train import augment
+from trainer.losses import anchor_loss
+
+log = logging.getLogger(__name__)
+ASPECTS = ((320, 240), (240, 320), (256, 256), (352, 198), (198, 352), (288, 224))
+# anatomical mirror: the joint each joint becomes when the picture is flipped left-right
+MIRROR = tuple(
+    JOINT_NAMES.index(n.replace("left_", "right_") if n.startswith("left_") else n.replace("right_", "left_"))
+    for n in JOINT_NAMES
+)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    out: str = "runs/pretrained"
+    clips: int = 3000  # wide-world scenes rendered for training
+    frames: int = 4  # frames kept per scene (1 s apart)
+    val_clips: int = 100  # scenes of another seed, for the validation figures
+    steps: int = 2000
+    batch: int = 32
+    lr: float = 1e-3  # head
+    trunk_lr: float = 3e-4  # EfficientNet-Lite0 blocks 3-10 (the stem and blocks 0-2 stay ImageNet's)
+    frozen_blocks: int = 3
+    centre_noise: float = 0.15  # std of the axis centre's displacement, in axis lengths (each direction)
+    length_noise: float = 0.15  # std of log(length)
+    angle_noise: float = 15.0  # std of the direction, degrees
+    link_weight: float = 1.0
+    shape_weight: float = 0.02
+    look: str = "plain"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
+            raise InputError(f"pretraining settings {self} must all be >= 1")
+        if self.look not in ("plain", "varied", "mixed"):
+            raise InputError(f"--look {self.look!r}: use plain, varied or mixed")
+
+
+def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The S x S input `track --locate` makes of `frame` for body axis `axis` (x, y, length, angle in source
+    pixels), and the keypoints (J, 2) in that input's pixels."""
+    x, y, length, angle = map(float, axis)
+    box, degrees = crop_along(Location(x, y, length, angle, score=1.0))
+    image, exact = turned_crop(frame, box, degrees, size)
+    m = turn_matrix(degrees, size)
+    kp = to_model(kp2d, exact, size) @ m[:2, :2].T + m[:2, 2]
+    return image, kp.astype(np.float32)
+
+
+def disturb(axis: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """The axis moved, scaled and turned as the localiser errs."""
+    x, y, length, angle = axis
+    dx, dy = rng.normal(0.0, cfg.centre_noise, 2) * length
+    return np.array(
+        [x + dx, y + dy, length * math.exp(rng.normal(0.0, cfg.length_noise)), angle + rng.normal(0.0, cfg.angle_noise)]
+    )
+
+
+def render_set(
+    clips: int, frames: int, seed: int, size: int, cfg: PretrainConfig, jitter: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, S, S, 3) uint8 located inputs, (N, J, 2) keypoints in input pixels, (N, J) visibility."""
+    rng = np.random.default_rng([seed, 77])
+    images, points, visible = [], [], []
+    for i in range(clips):
+        w, h = ASPECTS[i % len(ASPECTS)]
+        look = cfg.look if cfg.look != "mixed" else ("varied" if i % 2 else "plain")
+        scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=look)
+        clip = render_clip(scene)
+        for f, frame in enumerate(clip.frames):
+            rec = clip.gt["frames"][f]
+            kp = np.asarray(rec["kp2d"], dtype=np.float64)
+            axis = body_axis(kp)
+            image, target = located_sample(frame, kp, disturb(axis, cfg, rng) if jitter else axis, size)
+            images.append(image)
+            points.append(target)
+            visible.append(np.asarray(rec["visible"], dtype=bool))
+    return np.stack(images), np.stack(points), np.stack(visible)
+
+
+def flip_batch(x: Tensor, kp: Tensor, vis: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Mirror images (B, 3, S, S) left-right; keypoints follow and left/right joints swap names."""
+    s = x.shape[-1]
+    kp = kp[:, list(MIRROR)].clone()
+    kp[..., 0] = s - 1 - kp[..., 0]
+    return x.flip(-1), kp, vis[:, list(MIRROR)]
+
+
+def shape_penalty(affines: Tensor) -> Tensor:
+    """Mean squared log-anisotropy and shear of each part's linear map (zero for any similarity)."""
+    lin = affines[..., :2]
+    a, b, c, d = lin[..., 0, 0], lin[..., 0, 1], lin[..., 1, 0], lin[..., 1, 1]
+    return ((a - d) ** 2 + (b + c) ** 2).mean()
+
+
+def pretrain_loss(model: TptModel, x: Tensor, kp: Tensor, vis: Tensor, cfg: PretrainConfig) -> tuple[Tensor, dict]:
+    """The loss of the module docstring for inputs x (B, 3, S, S) in [0, 1] and keypoints (B, J, 2)."""
+    s = model.cfg.input_size
+    out = model.poses(x)
+    weight = 0.5 + 0.5 * vis.float()
+    joint = ((out.keypoints - kp).abs().sum(-1) * weight).sum() / weight.sum() / s
+    links = anchor_loss(out.anchors, model.links, s)
+    shape = shape_penalty(out.affines)
+    loss = joint + cfg.link_weight * links + cfg.shape_weight * shape
+    return loss, {"joint": joint.item(), "links": links.item(), "shape": shape.item()}
+
+
+def joint_error(model: TptModel, images: np.ndarray, points: np.ndarray, batch: int = 64) -> tuple[float, float]:
+    """Mean joint error of the model and of the untransformed template, % of the input side."""
+    s = model.cfg.input_size
+    model.eval()
+    errs = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2)
+            kp = model.poses(x).keypoints.numpy()
+            errs.append(np.linalg.norm(kp - points[i : i + batch], axis=-1).mean(-1))
+    template = np.linalg.norm(model.template.joints(s)[None] - points, axis=-1).mean()
+    return float(np.concatenate(errs).mean() / s * 100), float(template / s * 100)
+
+
+def pretrain(cfg: PretrainConfig) -> dict[str, float]:
+    """Render, train, validate and write `cfg.out`/model.safetensors; returns the validation figures."""
+    target = Path(cfg.out) / "model.safetensors"
+    if target.exists():
+        raise InputError(f"{cfg.out} already holds a model.safetensors: pick a new --out")
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    model = TptModel(PRETRAINED, load_template(PRETRAINED.template))
+    size = model.cfg.input_size
+    images, points, visible = render_set(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg)
+    val = render_set(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg)
+    val_exact = render_set(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg, jitter=False)
+    log.info(
+        "rendered %d training and %d validation inputs in %.0f s", len(images), len(val[0]), time.perf_counter() - t0
+    )
+    regressor = model.regressor
+    assert isinstance(regressor, EffnetRegressor)
+    trunk = regressor.trunk
+    trunk.load_imagenet()
+    frozen = [trunk._conv_stem, trunk._bn0, *trunk._blocks[: cfg.frozen_blocks]]
+    for m in frozen:
+        m.requires_grad_(False)
+    trunk_params = [p for p in trunk.parameters() if p.requires_grad]
+    head_params = [p for n, p in regressor.named_parameters() if not n.startswith("trunk.")]
+    opt = torch.optim.AdamW([{"params": trunk_params, "lr": cfg.trunk_lr}, {"params": head_params, "lr": cfg.lr}])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [cfg.trunk_lr, cfg.lr], total_steps=cfg.steps, pct_start=0.1)
+    for step in range(cfg.steps):
+        model.train()
+        for m in frozen:
+            m.eval()
+        pick = rng.integers(0, len(images), cfg.batch)
+        x = torch.from_numpy(augment(images[pick], rng)).permute(0, 3, 1, 2).float() / 255.0
+        kp, vis = torch.from_numpy(points[pick]), torch.from_numpy(visible[pick])
+        if rng.random() < 0.5:
+            x, kp, vis = flip_batch(x, kp, vis)
+        loss, parts = pretrain_loss(model, x, kp, vis, cfg)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == cfg.steps - 1:
+            log.info(
+                "step %d/%d loss %.4f joint %.4f links %.5f shape %.4f (%.0f s)",
+                step + 1,
+                cfg.steps,
+                loss.item(),
+                parts["joint"],
+                parts["links"],
+                parts["shape"],
+                time.perf_counter() - t0,
+            )
+    err, floor = joint_error(model, val[0], val[1])
+    err_exact, floor_exact = joint_error(model, val_exact[0], val_exact[1])
+    metrics = {
+        "val_err_pct": err,
+        "val_template_pct": floor,
+        "val_err_exact_axis_pct": err_exact,
+        "val_template_exact_axis_pct": floor_exact,
+        "train_inputs": len(images),
+        "minutes": (time.perf_counter() - t0) / 60,
+    }
+    save_model(model, target, {**metrics, "pretrain": asdict(cfg)})
+    log.info("validation: %s", metrics)
+    return metrics
