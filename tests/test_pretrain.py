@@ -135,3 +135,12 @@ def test_pretrain_writes_a_located_effnet_model(tmp_path: Path) -> None:
     assert model.cfg.backbone == "effnet" and model.cfg.framing == "located" and model.cfg.input_size == 128
     with pytest.raises(InputError, match="already holds"):
         pretrain(cfg)
+
+
+def test_init_from_a_located_model_keeps_its_architecture_and_framing(tmp_path: Path) -> None:
+    from trainer.recipe import resolve_recipe
+
+    checkpoint = save_model(TptModel(SMALL, load_template("infant")), tmp_path / "m.safetensors")
+    model_cfg, _ = resolve_recipe(None, model={}, train={}, init=checkpoint)
+    assert (model_cfg.backbone, model_cfg.framing, model_cfg.input_size) == ("effnet", "located", 64)
+    assert resolve_recipe(None, model={}, train={})[0].framing == "frame"  # from scratch: the defaults

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from tpt_live.checkpoint import load_model, resolve_device, save_model
 from tpt_live.errors import InputError
-from tpt_live.model import ModelConfig, TptModel, normalise, warp_template
+from tpt_live.model import EffnetRegressor, ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
 from trainer.background import pair_weight
 from trainer.data import PairConfig, PairSampler, Scene
@@ -258,6 +258,8 @@ def train(
         log.info("initialised from %s", init)
     else:
         model = TptModel(model_cfg, load_template(model_cfg.template))
+        if isinstance(model.regressor, EffnetRegressor):  # the pretrained backbone starts from ImageNet
+            model.regressor.trunk.load_imagenet()
     before = copy.deepcopy(model).eval()  # for the before/after sheet
     if cfg.init_rotation and not resume:
         rotate_model(model, cfg.init_rotation)

@@ -42,14 +42,16 @@ def resolve_recipe(
     train: dict[str, Any],
     init: str | Path | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
-    """Defaults < recipe < options given; with `init` the model file decides the input size (and widths)."""
+    """Defaults < recipe < options given; with `init` the model file decides the architecture (input size,
+    widths, backbone) and its framing."""
     recipe = recipe or {"model": {}, "train": {}}
     model_settings = {**recipe["model"], **model}
     if init is not None:
         from tpt_live.checkpoint import read_metadata
 
         config = read_metadata(init)["config"]
-        model_settings.update({k: config[k] for k in ("input_size", "widths", "hidden") if k in config})
+        kept = ("input_size", "widths", "hidden", "backbone", "framing")  # the architecture and what it sees
+        model_settings.update({k: config[k] for k in kept if k in config})
     if "widths" in model_settings:
         model_settings["widths"] = tuple(model_settings["widths"])
     return ModelConfig(**model_settings), TrainConfig(**{**recipe["train"], **train})

@@ -56,8 +56,12 @@ def train(
         str, typer.Option(help="Where the subject's head points: up, right, down, left (frames turned, as track).")
     ] = "up",
     locate: Annotated[
-        bool, typer.Option(help="Cut each scene through one window found by the localiser (as track --locate).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            help="Cut each scene through one window found by the localiser (as track --locate); default: on when "
+            "the model (--init) was trained on located crops, as the shipped one, and no --roi / --head is given."
+        ),
+    ] = None,
     vgg_weights: Annotated[
         str | None, typer.Option(help="torchvision VGG-19 weights file: adds the relu3_2 perceptual loss.")
     ] = None,
@@ -123,6 +127,8 @@ def train(
         check_run_dir(run_dir, resume, force)
     size_px = model_cfg.input_size
     roi_box = parse_roi(roi) if roi else None
+    if locate is None:
+        locate = model_cfg.framing == "located" and roi_box is None and head == "up"
     scenes = load_scenes(data, size_px, roi_box, cache_dir=run_dir / "cache", head=head, locate=locate)
     validate = synth_validator(val, size_px) if val else None
     with _TrainDisplay(cfg.steps, cfg.minutes, quiet) as display:
