@@ -195,3 +195,22 @@ def test_bad_coco_files(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tpt_live", "evaluate", str(tmp_path / "y.json")],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith("error:") and "Traceback" not in proc.stderr
+
+
+def test_box_located_finds_the_subject_inside_the_box(coco_file):
+    """The box protocol for located models: the localiser runs on the box's cut-out, and the input it makes
+    shows the subject head up where the template has it (the box offset and the turn are undone right)."""
+    from tpt_live.crop import turn_matrix
+    from tpt_live.localise import load_localiser
+
+    path, kp2d = coco_file
+    data, size = load_coco(path), 64
+    inputs, boxes, people, turns = crops(data, "box_located", size, CocoConfig(), load_localiser())
+    assert inputs.shape == (3, size, size, 3) and len(turns) == 3
+    for truth, box, k in zip(kp2d, boxes, turns, strict=True):
+        m = turn_matrix(k, size)
+        seen = to_model(truth, box, size) @ m[:2, :2].T + m[:2, 2]  # where the input shows each joint
+        head, pelvis = seen[J["head"]], seen[J["pelvis"]]
+        assert head[1] < pelvis[1]  # head up
+        assert 0 <= head[0] < size and 0 <= pelvis[1] < size  # in view
+        assert abs(head[0] - pelvis[0]) < 0.25 * size  # the body axis is near vertical

@@ -52,7 +52,7 @@ def evaluate(
 
         engine = open_backend(model, backend=backend)
         localiser = None
-        if locate:
+        if locate or engine.framing == "located":  # a located model always gets the located protocols
             from tpt_live.localise import load_localiser
 
             localiser = load_localiser()

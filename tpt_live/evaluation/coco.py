@@ -23,6 +23,9 @@ Protocols (`evaluate_coco`):
 - `located` (with a localiser, `tpt-live evaluate FILE --locate`): the whole image goes through the
   localisation stage (`tpt_live.localise`), the model sees the crop and turn it picks (as
   `tpt-live track --locate` does), and is scored against the largest scorable person like `image`.
+- `box_located` (with a localiser): every annotated person's square box (as `box`) is cut out at its own
+  resolution, and the localiser then finds, frames and turns the subject within it: what `tpt-live track`
+  does by default with a located model (`ModelConfig.framing`) on a photo cropped around the subject.
 
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
 keypoints are taken as given, as every COCO tool does).
@@ -77,7 +80,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "trunk": ("pelvis", "thorax"),
 }
 THRESHOLDS = (0.1, 0.2)  # fractions of the torso diagonal
-PROTOCOLS = ("image", "box", "located")
+PROTOCOLS = ("image", "box", "located", "box_located")
 
 
 def coco17_to_joints(xy: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -240,8 +243,8 @@ def crops(
     the degrees the input was turned counter-clockwise (non-zero in the located protocol only))."""
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
-    if protocol == "located" and localiser is None:
-        raise InputError("the located protocol needs a localiser")
+    if protocol.endswith("located") and localiser is None:
+        raise InputError(f"the {protocol} protocol needs a localiser")
     inputs, boxes, people, turns = [], [], [], []  # turns: degrees counter-clockwise
     for file, persons in data.images.items():
         image = _read_rgb(file)
@@ -257,7 +260,14 @@ def crops(
         else:
             chosen = [(p, person_box(p.bbox, config.margin)) for p in persons]
         for person, box in chosen:
-            net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
+            if protocol == "box_located":
+                assert localiser is not None
+                cut = crop_resize(image, box, int(box.w))  # the photo cropped around the subject, own resolution
+                inner, k = crop_along(localiser.locate([cut])[0])
+                net, exact = turned_crop(cut, inner, k, size)
+                exact = CropBox(exact.x + box.x, exact.y + box.y, exact.w, exact.h)
+            else:
+                net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
             inputs.append(net)
             boxes.append(exact)
             people.append(person)
@@ -279,7 +289,7 @@ def evaluate_coco(
     config = config or CocoConfig()
     data = load_coco(path)
     result: dict = {"n_images": len(data.images), "skipped": data.skipped, "protocols": {}}
-    for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:
+    for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:  # the located ones need a localiser
         inputs, boxes, people, turns = crops(data, protocol, size, config, localiser)
         model_px = np.concatenate([predict(inputs[i : i + config.batch]) for i in range(0, len(inputs), config.batch)])
         model_px = np.stack(
@@ -301,7 +311,8 @@ def evaluate_coco(
         f"PCK of the torso diagonal, thresholds {THRESHOLDS}; joints {SCORED_JOINTS} (COCO map in "
         f"tpt_live/evaluation/coco.py); image: whole image letterboxed to {size}x{size}, scored on the largest "
         "scorable person; located: the localiser's crop and turn of the whole image, same person; box: square "
-        f"crop around each annotated box (+{config.margin:g} of its longer side per side); pck@* allow a "
+        f"crop around each annotated box (+{config.margin:g} of its longer side per side); box_located: the "
+        "localiser's crop and turn inside that box; pck@* allow a "
         "left/right swap per person, *_strict do not"
     )
     return result
