@@ -144,3 +144,16 @@ def test_init_from_a_located_model_keeps_its_architecture_and_framing(tmp_path: 
     model_cfg, _ = resolve_recipe(None, model={}, train={}, init=checkpoint)
     assert (model_cfg.backbone, model_cfg.framing, model_cfg.input_size) == ("effnet", "located", 64)
     assert resolve_recipe(None, model={}, train={})[0].framing == "frame"  # from scratch: the defaults
+
+
+def test_disturbed_axes_follow_the_noise_settings() -> None:
+    from trainer.part_pretrain import disturb
+
+    axis = np.array([100.0, 80.0, 40.0, 30.0])
+    calm = np.stack([disturb(axis, PretrainConfig(), np.random.default_rng(i)) for i in range(400)])
+    turn = (calm[:, 3] - 30.0 + 180.0) % 360.0 - 180.0
+    assert abs(turn).max() < 5 * 15.0 and 10.0 < turn.std() < 20.0
+    assert 0.1 < np.std(np.log(calm[:, 2] / 40.0)) < 0.2
+    wild = np.stack([disturb(axis, PretrainConfig(wild_turns=0.5), np.random.default_rng(i)) for i in range(400)])
+    far = abs((wild[:, 3] - 30.0 + 180.0) % 360.0 - 180.0) > 90.0
+    assert 0.15 < far.mean() < 0.35  # half drawn anywhere: about a quarter land more than 90 degrees off

@@ -5,8 +5,9 @@ template part as always) learns where the parts are from our own renderings: no 
 Its inputs are made exactly as at run time: a wide-world scene (`tpt-live synth --world wide`: any picture
 turn, the body 15-90% of the height, anywhere in the frame) is cut along a body axis by `localise.crop_along`
 and turned upright by `crop.turned_crop`. The axis is the ground truth's, disturbed as the localiser errs
-(centre, length and direction noise, docs/LOCALISE.md), so the part model learns to finish the framing
-the localiser starts. Scenes have the plain look, the photo-like varied one (`tpt-live synth --look varied`),
+(centre, length and direction noise, docs/LOCALISE.md; with `wild_turns` some directions anywhere, as when
+the localiser takes the feet for the head), so the part model learns to finish the framing the localiser
+starts. Scenes have the plain look, the photo-like varied one (`tpt-live synth --look varied`),
 or both (`look="mixed"`: every other scene).
 
 Loss: L1 between the read-out joints and the ground truth (fractions of the input side; joints hidden by
@@ -62,6 +63,7 @@ class PretrainConfig:
     centre_noise: float = 0.15  # std of the axis centre's displacement, in axis lengths (each direction)
     length_noise: float = 0.15  # std of log(length)
     angle_noise: float = 15.0  # std of the direction, degrees
+    wild_turns: float = 0.0  # share of inputs whose direction is drawn anywhere (the localiser's gross misses)
     link_weight: float = 1.0
     shape_weight: float = 0.02
     look: str = "plain"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
@@ -90,9 +92,9 @@ def disturb(axis: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> 
     """The axis moved, scaled and turned as the localiser errs."""
     x, y, length, angle = axis
     dx, dy = rng.normal(0.0, cfg.centre_noise, 2) * length
-    return np.array(
-        [x + dx, y + dy, length * math.exp(rng.normal(0.0, cfg.length_noise)), angle + rng.normal(0.0, cfg.angle_noise)]
-    )
+    wild = cfg.wild_turns > 0 and rng.random() < cfg.wild_turns  # no extra draw without wild turns
+    turn = rng.uniform(-180.0, 180.0) if wild else rng.normal(0.0, cfg.angle_noise)
+    return np.array([x + dx, y + dy, length * math.exp(rng.normal(0.0, cfg.length_noise)), angle + turn])
 
 
 def render_set(

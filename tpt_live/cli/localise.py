@@ -38,6 +38,9 @@ def pretrain(
     look: Annotated[
         str | None, typer.Option(help="Synthetic look: plain, varied or mixed (every other scene).")
     ] = None,
+    wild_turns: Annotated[
+        float | None, typer.Option(help="Share of inputs turned anywhere (teaches the model the localiser's misses).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -49,6 +52,11 @@ def pretrain(
     from trainer.part_pretrain import pretrain as run_pretraining
 
     metrics = run_pretraining(
-        PretrainConfig(out=out, **given(clips=clips, steps=steps, batch=batch, look=look, seed=seed, threads=threads))
+        PretrainConfig(
+            out=out,
+            **given(
+                clips=clips, steps=steps, batch=batch, look=look, wild_turns=wild_turns, seed=seed, threads=threads
+            ),
+        )
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
