@@ -6,10 +6,18 @@ Graph: frames (B, S, S, 3) uint8 RGB -> permute + normalise -> regressor -> warp
 present (the shipped one by default), `kp3d` (B, J, 3) float32 metres, root-relative, camera axes
 (tpt_live.lifter.KeypointLifter). The model file's provenance travels in the ONNX `metadata_props`
 (see `METADATA_KEYS`).
+
+A temporal lifter (window W > 1, docs/LIFTING.md) adds two inputs and keeps the graph stateless:
+`kp_history` (W - 1, J, 2) float32, the track's previous W - 1 `keypoints` rows (model-input pixels,
+oldest first: the graph's own output fed back), and `track_start` (1,) float32, 1 on the first call of a
+track (the history is ignored, every earlier frame taken to be the batch's first), else 0. The B rows of
+`frames` are consecutive frames of that one track (tpt_live.lifter.WindowLift; the backends keep the
+history per track with tpt_live.lifter.KeypointHistory, as the PyTorch backend's LiftStream does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import warnings
@@ -22,8 +30,8 @@ from torch import Tensor, nn
 
 from tpt_live import __version__
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_model_file
-from tpt_live.errors import InputError, ModelError
-from tpt_live.lifter import KeypointLifter, Lifter, load_default_lifter, load_lifter
+from tpt_live.errors import ModelError
+from tpt_live.lifter import KeypointLifter, Lifter, TemporalLifter, WindowLift, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.skeleton import JOINT_NAMES
 
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 FORMAT = "tpt-live/onnx"
 FORMAT_VERSION = 1
 INPUT_NAME = "frames"
+HISTORY_INPUTS = ("kp_history", "track_start")  # inputs of a graph with a temporal lifter
 OUTPUT_NAMES = ("affines", "keypoints", "consistency")
 LIFTED_OUTPUT = "kp3d"
 OPSET = 17
@@ -53,18 +62,34 @@ METADATA_KEYS = (
 
 
 class FramesToPoses(nn.Module):
-    """uint8 (B, S, S, 3) RGB frames -> (affines, keypoints, consistency[, kp3d]): the exported graph."""
+    """uint8 (B, S, S, 3) RGB frames -> (affines, keypoints, consistency[, kp3d]): the exported graph.
+
+    With a temporal lifter it also takes (kp_history (W - 1, J, 2), track_start (1,)) (module docstring).
+    """
 
     def __init__(self, model: TptModel, lifter: Lifter | None = None) -> None:
         super().__init__()
         self.model = model
-        self.lifter = KeypointLifter(lifter) if lifter is not None else None
+        self.lifter = KeypointLifter(lifter) if lifter is not None and not isinstance(lifter, TemporalLifter) else None
+        self.window = WindowLift(lifter) if isinstance(lifter, TemporalLifter) else None
 
-    def forward(self, frames: Tensor) -> tuple[Tensor, ...]:
+    def forward(
+        self, frames: Tensor, kp_history: Tensor | None = None, track_start: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
         out = self.model.read_out(self.model.regressor(normalise(frames.permute(0, 3, 1, 2))))
+        if self.window is not None:
+            if kp_history is None or track_start is None:
+                raise ValueError("a temporal lifter's graph needs kp_history and track_start")
+            return out.affines, out.keypoints, out.consistency, self.window(out.keypoints, kp_history, track_start)
         if self.lifter is None:
             return out.affines, out.keypoints, out.consistency
         return out.affines, out.keypoints, out.consistency, self.lifter(out.keypoints)
+
+
+def _lifter_meta(lifter: Lifter) -> dict:
+    """The lifter file's metadata (config, training) without its format tag; the config (window included)
+    also for a lifter made in memory."""
+    return {"config": dataclasses.asdict(lifter.cfg)} | {k: v for k, v in lifter.metadata.items() if k != "format"}
 
 
 def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifter | None) -> dict[str, str]:
@@ -81,7 +106,7 @@ def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifte
         "model_name": model_name,
         "model_digest": model_digest,
         "precision": "fp32",
-        "lifter": json.dumps({k: v for k, v in lifter.metadata.items() if k != "format"}) if lifter else "",
+        "lifter": json.dumps(_lifter_meta(lifter)) if lifter else "",
     }
 
 
@@ -93,16 +118,12 @@ def export_model(
     exporter: str = "legacy",
     lifter: Lifter | None = None,
 ) -> Path:
-    """Write `model` (eval mode, CPU) as ONNX to `out`; returns the path. With `lifter`, adds `kp3d`.
+    """Write `model` (eval mode, CPU) as ONNX to `out`; returns the path. With `lifter`, adds `kp3d` (and,
+    for a temporal lifter, the inputs `HISTORY_INPUTS`).
 
     exporter: "legacy" (TorchScript tracing, the default: no warp in the graph, measured faster to
     export and equal at run time) or "dynamo" (needs onnxscript).
     """
-    if lifter is not None and lifter.cfg.window > 1:
-        raise InputError(
-            f"a temporal lifter (window {lifter.cfg.window}) needs the subject's past frames: it runs in the "
-            "PyTorch backend only; export with a per-frame lifter or none"
-        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model = model.cpu().eval()
@@ -111,6 +132,11 @@ def export_model(
     lifter = lifter.cpu().eval() if lifter is not None else None
     wrapper = FramesToPoses(model, lifter).eval()
     inputs, outputs = [INPUT_NAME], list(OUTPUT_NAMES) + ([LIFTED_OUTPUT] if lifter is not None else [])
+    args: tuple[Tensor, ...] = (example,)
+    if isinstance(lifter, TemporalLifter):
+        inputs += HISTORY_INPUTS
+        history = torch.rand(lifter.cfg.window - 1, len(JOINT_NAMES), 2) * s
+        args = (example, history, torch.zeros(1))
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
@@ -118,7 +144,7 @@ def export_model(
                 axes = {n: {0: "batch"} for n in (INPUT_NAME, *outputs)}
                 torch.onnx.export(
                     wrapper,
-                    (example,),
+                    args,
                     str(out),
                     input_names=inputs,
                     output_names=outputs,
@@ -127,10 +153,11 @@ def export_model(
                     dynamo=False,
                 )
             elif exporter == "dynamo":
-                shapes = {"frames": {0: torch.export.Dim("batch", min=1, max=4096)}}
+                batch = {0: torch.export.Dim("batch", min=1, max=4096)}
+                shapes = {n: batch if n == INPUT_NAME else None for n in inputs}  # the history: fixed shapes
                 torch.onnx.export(
                     wrapper,
-                    (example,),
+                    args,
                     str(out),
                     input_names=inputs,
                     output_names=outputs,

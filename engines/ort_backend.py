@@ -1,4 +1,9 @@
-"""ONNX Runtime backend: runs a graph written by `engines.onnx_export` on CPU or CUDA."""
+"""ONNX Runtime backend: runs a graph written by `engines.onnx_export` on CPU or CUDA.
+
+A graph with a temporal lifter (inputs `kp_history`, `track_start`) gets the track's last W - 1 keypoint
+rows from a `tpt_live.lifter.KeypointHistory` kept here: the rows of successive `infer` calls are
+consecutive frames of one subject, as in the PyTorch backend; `new_track()` forgets them.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +19,14 @@ from engines.frames import check_frames
 from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
+from tpt_live.lifter import KeypointHistory
 from tpt_live.template import Template
 
 log = logging.getLogger(__name__)
 
 REQUIRED_OUTPUTS = ("affines", "keypoints", "consistency")
 OPTIONAL_OUTPUTS = ("kp3d",)  # a lifter's root-relative 3D joints, when the graph has one
+HISTORY_INPUTS = ("kp_history", "track_start")  # engines.onnx_export.HISTORY_INPUTS: a temporal lifter's
 
 
 def import_ort() -> ModuleType:
@@ -78,9 +85,15 @@ class OrtBackend:
         inputs = self.session.get_inputs()
         outputs = [o.name for o in self.session.get_outputs()]
         missing = [n for n in REQUIRED_OUTPUTS if n not in outputs]
-        if len(inputs) != 1 or missing:
-            raise ModelError(f"{path}: not a tpt-live pose graph (outputs {outputs}, missing {missing})")
+        extra = tuple(i.name for i in inputs[1:])
+        if not inputs or extra not in ((), HISTORY_INPUTS) or missing:
+            names = [i.name for i in inputs]
+            raise ModelError(
+                f"{path}: not a tpt-live pose graph (inputs {names}, outputs {outputs}, missing {missing})"
+            )
         self.input_name = inputs[0].name
+        # a temporal lifter: the history of one track, (W - 1, J, 2) keypoint rows fed back into the graph
+        self.history = KeypointHistory(int(inputs[1].shape[0]) + 1, int(inputs[1].shape[1])) if extra else None
         self.output_names = [n for n in outputs if n in REQUIRED_OUTPUTS + OPTIONAL_OUTPUTS]
         self.input_size = int(meta.get("input_size") or inputs[0].shape[1])
         self.keypoint_names: list[str] = json.loads(meta.get("keypoint_names", "[]"))
@@ -106,11 +119,21 @@ class OrtBackend:
             raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
         return ["CPUExecutionProvider"]
 
+    def new_track(self) -> None:
+        """Forget the subject's history (a temporal lifter's window): the next frame starts a new track."""
+        if self.history is not None:
+            self.history.reset()
+
     def infer(self, frames: np.ndarray) -> Poses:
         """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
         frames = check_frames(frames, self.input_size)
-        values = self.session.run(self.output_names, {self.input_name: frames})
+        feed = {self.input_name: frames}
+        if self.history is not None:
+            feed |= dict(zip(HISTORY_INPUTS, self.history.inputs(), strict=True))
+        values = self.session.run(self.output_names, feed)
         out = dict(zip(self.output_names, values, strict=True))
+        if self.history is not None:
+            self.history.push(out["keypoints"])
         return Poses(
             affines=out["affines"],
             keypoints=out["keypoints"],

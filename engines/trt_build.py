@@ -113,13 +113,19 @@ def trt_logger(trt: ModuleType) -> Any:
     return _Logger()
 
 
-def entropy_calibrator(trt: ModuleType, frames: np.ndarray, batch: int, cache: Path) -> Any:
+def entropy_calibrator(
+    trt: ModuleType, frames: np.ndarray, batch: int, cache: Path, extra: dict[str, tuple[int, ...]] | None = None
+) -> Any:
     """An `IInt8EntropyCalibrator2` over `frames` (N, S, S, 3) uint8 in batches of `batch`.
 
     The calibration cache file is read when present (no frames are run then) and written after a
-    calibration, so later builds on any GPU reuse it.
+    calibration, so later builds on any GPU reuse it. extra: {name: shape} of the other (fixed-shape,
+    float32) inputs, filled with ones: for a temporal lifter's graph `track_start` = 1, so each batch is
+    the start of a track and `kp_history` is ignored.
     """
     import torch
+
+    fixed = {n: torch.ones(shape, dtype=torch.float32, device="cuda") for n, shape in (extra or {}).items()}
 
     class _Calibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[name-defined]
         def __init__(self) -> None:
@@ -135,7 +141,7 @@ def entropy_calibrator(trt: ModuleType, frames: np.ndarray, batch: int, cache: P
                 return None
             self.device.copy_(torch.from_numpy(self.batches.pop(0)))
             torch.cuda.synchronize()
-            return [int(self.device.data_ptr())]
+            return [int(fixed[n].data_ptr()) if n in fixed else int(self.device.data_ptr()) for n in names]
 
         def read_calibration_cache(self) -> bytes | None:
             if cache.is_file():
@@ -188,7 +194,7 @@ def build_serialized(
         raise ModelError(f"TensorRT cannot parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(spec.workspace_gb * (1 << 30)))
-    name = network.get_input(0).name
+    name = network.get_input(0).name  # frames; a temporal lifter's kp_history and track_start have fixed shapes
     size = network.get_input(0).shape[1]
     lo, opt, hi = spec.batch
     profile = builder.create_optimization_profile()
@@ -210,7 +216,8 @@ def build_serialized(
         else:
             raise InputError("INT8 needs calibration frames: pass --calib VIDEO_OR_IMAGE_FOLDER")
         config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = entropy_calibrator(trt, frames, opt, calib_cache)
+        extra = {network.get_input(i).name: tuple(network.get_input(i).shape) for i in range(1, network.num_inputs)}
+        config.int8_calibrator = entropy_calibrator(trt, frames, opt, calib_cache, extra)
         fixed = builder.create_optimization_profile()
         fixed.set_shape(name, (opt, size, size, 3), (opt, size, size, 3), (opt, size, size, 3))
         config.set_calibration_profile(fixed)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engines.frames import random_frames
-from engines.onnx_export import OUTPUT_NAMES, export_onnx, read_onnx_metadata
+from engines.onnx_export import HISTORY_INPUTS, OUTPUT_NAMES, export_onnx, read_onnx_metadata
 from engines.ort_backend import OrtBackend
 from tpt_live import __version__
 from tpt_live.checkpoint import file_digest, load_model, save_model
@@ -37,7 +37,8 @@ def test_graph_is_checked_and_shaped(exported: tuple[Path, Path]) -> None:
     _, path = exported
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
-    (inp,) = proto.graph.input
+    inp, *history = proto.graph.input  # a temporal lifter (the shipped upright one) adds its history inputs
+    assert tuple(i.name for i in history) in ((), HISTORY_INPUTS)
     assert inp.name == "frames"
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8
     dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]

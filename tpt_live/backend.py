@@ -44,5 +44,5 @@ class PoseBackend(Protocol):
         """Release the runtime."""
         ...
 
-    # Optional: `new_track()` forgets per-subject state (the PyTorch backend's temporal-lifter window);
+    # Optional: `new_track()` forgets per-subject state (a temporal lifter's window, in every backend);
     # the Tracker calls it, when present, before its first frame.

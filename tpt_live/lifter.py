@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -248,31 +249,86 @@ def sequence_windows(x: Tensor, window: int) -> Tensor:
     return x[idx]
 
 
+class WindowLift(nn.Module):
+    """A temporal lifter's live step as one stateless graph (also what `engines.onnx_export` exports).
+
+    kp (B, J, 2) pixels (x=col, y=row): B consecutive frames of one subject; history (W - 1, J, 2) the
+    subject's previous W - 1 frames in the same pixels, oldest first; start (1,) float: 1 for the first call
+    of a track (history is then ignored and every earlier frame is taken to be kp[0]), else 0. Returns
+    (B, J, 3) metres, root-relative, camera axes (`to_metric`), frame b lifted from its window of frames
+    b - W + 1 .. b of cat(history, kp). Each frame is normalised by itself, so the history is kept in pixels
+    (`KeypointHistory` keeps it between calls).
+    """
+
+    def __init__(self, lifter: TemporalLifter) -> None:
+        super().__init__()
+        self.lifter = lifter
+
+    def forward(self, kp: Tensor, history: Tensor, start: Tensor) -> Tensor:
+        w = self.lifter.cfg.window
+        first = kp[:1].expand(w - 1, -1, -1)
+        seq = torch.cat([torch.where(start.reshape(1, 1, 1) > 0.5, first, history), kp])  # (W - 1 + B, J, 2)
+        x = self.lifter.normalise(seq)
+        # window k-th frame of row b is x[b + k]: static slices, so any B exports and runs
+        windows = torch.stack([x[k : k - (w - 1)] if k < w - 1 else x[w - 1 :] for k in range(w)], 1)
+        return to_metric(self.lifter(windows), self.lifter.cfg.body_length_m)
+
+
+class KeypointHistory:
+    """The last W - 1 keypoint rows (pixels) of one track, the history input of `WindowLift` (and of the
+    exported graph): one per backend, as the `Tracker` feeds it one subject; `reset()` starts a new track.
+
+    `inputs()` gives (history (W - 1, J, 2) float32, start (1,) float32); `push(kp)` appends the rows of a
+    call (B, J, 2) after it ran. Numpy, so the ONNX Runtime and TensorRT backends keep it as `LiftStream` does.
+    """
+
+    def __init__(self, window: int, joints: int = NUM_JOINTS) -> None:
+        self.window = window
+        self.joints = joints
+        self.rows: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.rows = None
+
+    def inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.rows is None:
+            return np.zeros((self.window - 1, self.joints, 2), np.float32), np.ones(1, np.float32)
+        return self.rows, np.zeros(1, np.float32)
+
+    def push(self, kp: np.ndarray) -> None:
+        kp = np.asarray(kp, np.float32)
+        if not len(kp):
+            return
+        before = self.rows if self.rows is not None else np.repeat(kp[:1], self.window - 1, 0)
+        self.rows = np.ascontiguousarray(np.concatenate([before, kp])[len(kp) :])
+
+
 class LiftStream(nn.Module):
     """A lifter fed one frame at a time, keeping the subject's recent history for a `TemporalLifter`.
 
     Rows of successive calls (B, J, 2) pixels (x=col, y=row) are consecutive frames of one subject; returns
     (B, J, 3) metres, root-relative, camera axes, like `KeypointLifter`. The first frame after `reset()`
-    fills the whole window (a new track). With a per-frame lifter it is `KeypointLifter` row by row.
+    fills the whole window (a new track). With a per-frame lifter it is `KeypointLifter` row by row. The
+    step is `WindowLift` with a `KeypointHistory`, the same graph and bookkeeping as the exported ONNX.
     """
 
     def __init__(self, lifter: Lifter) -> None:
         super().__init__()
         self.lifter = lifter
-        self.history: list[Tensor] = []
+        self.step = WindowLift(lifter) if isinstance(lifter, TemporalLifter) else None
+        self.history = KeypointHistory(max(lifter.cfg.window, 1))
 
     def reset(self) -> None:
         """Forget the history (the next frame starts a new track)."""
-        self.history = []
+        self.history.reset()
 
     def forward(self, kp: Tensor) -> Tensor:
-        n = self.lifter.cfg.window
-        out = []
-        for x in self.lifter.normalise(kp):
-            self.history = (self.history or [x] * n)[1:] + [x]
-            window = torch.stack(self.history)[None]
-            out.append(self.lifter(window if n > 1 else window[:, 0]))
-        return to_metric(torch.cat(out), self.lifter.cfg.body_length_m)
+        if self.step is None:
+            return to_metric(self.lifter(self.lifter.normalise(kp)), self.lifter.cfg.body_length_m)
+        history, start = (torch.as_tensor(a, device=kp.device) for a in self.history.inputs())
+        out = self.step(kp.float(), history, start)
+        self.history.push(kp.detach().float().cpu().numpy())
+        return out
 
 
 class KeypointLifter(nn.Module):
