@@ -5,7 +5,8 @@
 
 The JSON holds `LifterTrainConfig` fields plus `LifterConfig` fields (hidden, blocks, dropout, camera_distance,
 norm, body_length_m, window: `"window": 9` is `train-lifter --window 9`); the rest are the `tpt-live
-train-lifter` defaults. `--train` takes several folders (e.g. the mix split plus the soccer clip). Folders are `tpt-live mocap` output.
+train-lifter` defaults (with `"views": "upright"`: window 9 and body_length_m 1.65, as the command).
+`--train` takes several folders (e.g. the mix split plus the soccer clip). Folders are `tpt-live mocap` output.
 Prints one JSON line per seed (P-MPJPE without reflection, mm, ground-truth 2D input: overall `p`, the flat
 floor `flat`, their ratio, `flip` the fraction of frames whose depth mirror scores better, and `per_clip`
 {motion: [p, flat]} with the views of a motion pooled) and a last line with the mean and the standard
@@ -46,6 +47,10 @@ def main() -> None:
         from tpt_live.lifter import ADULT_BODY_LENGTH_M
 
         net["body_length_m"] = ADULT_BODY_LENGTH_M  # as `tpt-live train-lifter --views upright`
+    if "window" not in net and train.get("views") == "upright" and not train.get("supervised"):
+        from tpt_live.lifter import UPRIGHT_WINDOW
+
+        net["window"] = UPRIGHT_WINDOW  # as `tpt-live train-lifter --views upright` (W = 9)
     seqs = load_sequences(args.train)
     clips = load_keypoint_clips(args.val)
     motions = sorted({re.sub(r"_az\d+_el[+-]\d+$", "", c.name) for c in clips})

@@ -18,7 +18,15 @@ from tests.test_lifter_train import _synth_json
 from tpt_live.cli import app
 from tpt_live.errors import InputError
 from tpt_live.evaluation.evaluate3d import lift_metric
-from tpt_live.lifter import LifterConfig, LiftStream, TemporalLifter, load_lifter, save_lifter, sequence_windows
+from tpt_live.lifter import (
+    UPRIGHT_WINDOW,
+    LifterConfig,
+    LiftStream,
+    TemporalLifter,
+    load_lifter,
+    save_lifter,
+    sequence_windows,
+)
 from tpt_live.skeleton import NUM_JOINTS
 from trainer.lifter_train import LifterTrainConfig, load_sequences, sample_rotations, train_lifter
 from trainer.lifter_window import causal_lifts, run_starts, window_index, window_terms
@@ -155,6 +163,10 @@ def test_train_lifter_with_a_window(tmp_path: Path) -> None:
                                       "--window", "3", "--hidden", "16", "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert load_lifter(tmp_path / "cli" / "lifter.safetensors").cfg.window == 3
+    result = CliRunner().invoke(app, ["train-lifter", str(tmp_path), "--out", str(tmp_path / "up"), "--steps", "1",
+                                      "--views", "upright", "--batch", "4", "--hidden", "16", "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_lifter(tmp_path / "up" / "lifter.safetensors").cfg.window == UPRIGHT_WINDOW == 9  # upright default
 
 
 def test_tracker_starts_each_source_with_a_fresh_window(tmp_path: Path) -> None:

@@ -48,6 +48,9 @@ INFANT_BODY_LENGTH_M = 0.55  # head-to-ankle chain of a 0-6 month infant (crown-
 # The same chain for an adult of 1.75 m from Winter's segment proportions (hip joint at 0.53 H, shoulders at
 # 0.82 H, head centre about 0.93 H, thigh and shank 0.245 H, hips 0.05 H apart): 0.70 m spine + 0.95 m leg.
 ADULT_BODY_LENGTH_M = 1.65
+# Frames the upright (adult) lifter sees by default (`train-lifter --views upright`): the causal temporal lifter
+# with W = 9 (0.3 s at 30 fps) measured 62.5 +- 2.3 mm P-MPJPE against 75.8 +- 6.8 per frame (docs/LIFTING.md).
+UPRIGHT_WINDOW = 9
 NORMS = ("bones", "root_neck")
 # Target mean 2D bone length (15 bones) per root_neck: about the 3D mean bone per root-to-neck length (0.36
 # for the synthetic infants, 0.47 for CMU subject 131), so both normalisations give similar sizes.

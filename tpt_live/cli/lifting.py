@@ -49,7 +49,9 @@ def train_lifter(
     hidden: Annotated[int | None, typer.Option(help="Width of the residual MLP.")] = None,
     window: Annotated[
         int | None,
-        typer.Option(help="Frames the lifter sees: 1 per frame; W > 1 the past W - 1 too (PyTorch backend only)."),
+        typer.Option(
+            help="Frames the lifter sees: 1 per frame; W > 1 the past W - 1 too (default 9 upright, 1 infant)."
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, batches and views.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
@@ -61,7 +63,7 @@ def train_lifter(
     """
     import torch
 
-    from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, LifterConfig
+    from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, UPRIGHT_WINDOW, LifterConfig
     from trainer.lifter_train import LifterTrainConfig, load_bone_ratios, load_sequences
     from trainer.lifter_train import train_lifter as run_training
 
@@ -73,7 +75,8 @@ def train_lifter(
         w_limits=limits_weight,
     ))  # fmt: skip
     length = body_length or (INFANT_BODY_LENGTH_M if cfg.views == "infant" else ADULT_BODY_LENGTH_M)
-    model_cfg = LifterConfig(**given(hidden=hidden, window=window), body_length_m=length)
+    window = window or (UPRIGHT_WINDOW if cfg.views == "upright" and not cfg.supervised else 1)
+    model_cfg = LifterConfig(**given(hidden=hidden), window=window, body_length_m=length)
     seqs = load_sequences(poses)
 
     def show(row: dict) -> None:
