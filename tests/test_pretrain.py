@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engines.ort_backend import OrtBackend
 from engines.onnx_export import export_onnx, read_onnx_metadata
+from engines.ort_backend import OrtBackend
 from tpt_live.checkpoint import load_model, save_model
 from tpt_live.crop import CropBox, to_source, unturn_points_by
 from tpt_live.errors import InputError

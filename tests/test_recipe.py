@@ -1,4 +1,4 @@
-"""Training recipes: the shipped recipe file reproduces the shipped model's settings; options override it."""
+"""Training recipes: the shipped recipe file reproduces the shipped unsupervised model (tpt64); options override it."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_default_recipe_is_the_shipped_models_training_config():
-    model_cfg, cfg = resolve_recipe(load_recipe(ROOT / "recipes" / "default.json"), {}, {})
-    meta = read_metadata(default_model_path())
+    model_cfg, cfg = resolve_recipe(load_recipe(ROOT / "recipes" / "tpt64.json"), {}, {})
+    meta = read_metadata(default_model_path("tpt64"))  # the unsupervised model recipes/tpt64.json trains
     stored = meta["train"]["train_config"]
     resolved = dataclasses.asdict(cfg)
     assert {k: resolved[k] for k in stored} == stored

@@ -24,7 +24,9 @@ from tpt_live.template import Template
 
 FORMAT = "tpt-live/model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = "default.safetensors"
+# Shipped 2D models by name (`--model NAME`, `--init NAME`): the default (EfficientNet-Lite0, 128 px, located
+# crops, pretrained on synthetic ground truth) and the purely unsupervised 64-px TPT model (docs/TRAINING.md).
+SHIPPED_MODELS = ("default", "tpt64")
 
 
 def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
@@ -88,31 +90,33 @@ def save_model(model: TptModel, path: str | Path, metrics: dict | None = None, e
     return write_weights(path, dict(model.state_dict()), describe(model, metrics, extra))
 
 
-def default_model_path() -> Path:
-    """The model shipped inside the package."""
-    return Path(str(resources.files("tpt_live.weights").joinpath(DEFAULT_MODEL)))
+def default_model_path(name: str = "default") -> Path:
+    """A model shipped inside the package (`SHIPPED_MODELS`; the default one unless named)."""
+    return Path(str(resources.files("tpt_live.weights").joinpath(f"{name}.safetensors")))
 
 
 def resolve_model_file(model: str | Path | None) -> Path:
-    """Which model file: None = the shipped default; a name of a shipped model (`default`); else a path.
+    """Which model file: None = the shipped default; a name of a shipped model (`SHIPPED_MODELS`); else a path.
 
     The one place that answers this (track, evaluate, export, train --init): raises InputError for a missing
     file and ModelError when the shipped model is absent from this installation.
     """
-    if model is None or (isinstance(model, str) and model == DEFAULT_MODEL.removesuffix(".safetensors")):
-        path = default_model_path()
+    name = "default" if model is None else str(model)
+    if name in SHIPPED_MODELS:
+        path = default_model_path(name)
         if not path.is_file():
-            raise ModelError("no shipped default model in this installation; pass --model PATH")
+            raise ModelError(f"no shipped {name} model in this installation; pass --model PATH")
         return path
-    path = Path(model)
+    path = Path(model)  # type: ignore[arg-type]  # None is the default, handled above
     if not path.is_file():
-        raise InputError(f"model file {path} does not exist; pass a .safetensors, .onnx or .engine file, or 'default'")
+        names = ", ".join(repr(n) for n in SHIPPED_MODELS)
+        raise InputError(f"model file {path} does not exist; pass a .safetensors, .onnx or .engine file, or {names}")
     return path
 
 
 def model_label(path: Path) -> str:
-    """`default` for the shipped model, else the file name (what outputs record as the model's name)."""
-    return "default" if path == default_model_path() else path.name
+    """The shipped model's name (`default`, `tpt64`), else the file name (what outputs record as the model)."""
+    return next((n for n in SHIPPED_MODELS if path == default_model_path(n)), path.name)
 
 
 def resolve_device(device: str) -> torch.device:

@@ -3,7 +3,7 @@
     {"model": {"input_size": 64, "template": "infant"}, "train": {"steps": 3000, "batch": 16}}
 
 Settings a recipe leaves out keep the config classes' defaults; options given on the command line override
-the recipe. `recipes/default.json` is the shipped model's exact recipe.
+the recipe. `recipes/tpt64.json` is the exact recipe of the shipped unsupervised model (`tpt64`).
 """
 
 from __future__ import annotations

@@ -89,8 +89,9 @@ def train(
     """Learn body keypoints from unlabelled videos (no annotations). Scales with `torchrun`.
 
     Options not given keep the --recipe value, else the default of trainer.loop.TrainConfig / ModelConfig
-    (recipes/default.json is the shipped model's recipe). With --init (e.g. `--init default`) it adapts a
-    trained model to your own footage: the adaptation defaults of docs/TRAINING.md come under the recipe.
+    (recipes/tpt64.json is the recipe of the shipped unsupervised model, `--model tpt64`). With --init (e.g.
+    `--init default`) it adapts a trained model to your own footage: the adaptation defaults of
+    docs/TRAINING.md come under the recipe.
     """
     import os
     from pathlib import Path
