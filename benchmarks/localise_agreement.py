@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--raw", action="store_true", help="score each frame's own location (no running average)")
     a = ap.parse_args()
     fps = video_fps(a.clip) or 30.0
-    smooth = LocationFilter(FilterConfig(0.0, 0.0) if a.raw else None)
+    smooth = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if a.raw else None)
     truth = peer_axes(a.peer, a.min_conf)
     loc = load_localiser(a.localiser)
     pred, gt, shown = [], [], []

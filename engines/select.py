@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tpt_live import __version__
 from tpt_live.backend import PRECISIONS, PoseBackend
-from tpt_live.checkpoint import file_digest, resolve_model_file
+from tpt_live.checkpoint import SHIPPED_MODELS, file_digest, resolve_model_file
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def open_backend(
     backend = _check_choice("backend", backend, BACKENDS)
     device = _check_choice("device", device, DEVICES)
     precision = _check_choice("precision", precision, PRECISIONS)
-    if model is not None:
+    if model is not None and str(model) not in SHIPPED_MODELS:
         model_kind(Path(model))  # a bad suffix is named before a missing file
     path = resolve_model_file(model)
     kind = model_kind(path)

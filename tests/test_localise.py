@@ -95,10 +95,26 @@ def test_location_filter_averages_by_time_and_the_direction_more_slowly():
     g.update(Location(0.0, 0.0, 10.0, 350.0, 1.0), t=0.0)
     g.update(Location(10.0, 0.0, 40.0, 30.0, 1.0), t=0.1)
     assert g.update(Location(10.0, 0.0, 40.0, 30.0, 1.0), t=0.2).x == pytest.approx(loc.x)
-    still = LocationFilter(FilterConfig(0.0, 0.0))
+    still = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0))
     still.update(Location(0.0, 0.0, 10.0, 0.0, 1.0), t=0.0)
     last = still.update(Location(5.0, 5.0, 20.0, 90.0, 1.0), t=0.1)
     assert (last.x, last.y, last.length, last.angle) == pytest.approx((5.0, 5.0, 20.0, 90.0))
+
+
+def test_the_crop_holds_still_while_the_average_stays_in_its_band():
+    from tpt_live.localise import FilterConfig
+
+    f = LocationFilter(FilterConfig(position_tau=0.0, direction_tau=0.0, hold_centre=0.1, hold_length=0.1))
+    first = f.update(Location(100.0, 50.0, 40.0, 90.0, 1.0), t=0.0)
+    rng = np.random.default_rng(0)
+    for i in range(20):  # a still baby: the localiser scatters by a few pixels, degrees and per cent
+        dx, dy, da = rng.uniform(-2.5, 2.5, 3)
+        held = f.update(Location(100.0 + dx, 50.0 + dy, 40.0 * (1 + da / 100), 90.0 + da, 1.0), t=0.1 * (i + 1))
+        assert held == first
+    assert f.state is not None and f.state != first  # the average itself follows every frame
+    moved = f.update(Location(106.0, 50.0, 40.0, 90.0, 1.0), t=2.2)  # 0.15 axis lengths away: the crop follows
+    assert moved.x == pytest.approx(106.0) and f.held == moved
+    assert f.update(Location(106.0, 50.0, 40.0, 102.0, 1.0), t=2.3).angle == pytest.approx(102.0)  # > 10 degrees
 
 
 def test_decode_reads_back_an_encoded_location_and_the_loss_has_gradients():

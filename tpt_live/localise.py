@@ -140,10 +140,15 @@ def crop_along(loc: Location) -> tuple[CropBox, float]:
 class FilterConfig:
     position_tau: float = 0.2  # seconds: time constant of the running average of centre and log length
     direction_tau: float = 1.0  # seconds: the same for the head direction (rolling over takes seconds)
+    # The crop is held still while the average stays within these of it (axis lengths, ratio, degrees): a
+    # still baby gets the same pixels frame after frame, so its keypoints do not jitter with the localiser.
+    hold_centre: float = 0.1
+    hold_length: float = 0.1
+    hold_angle: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.position_tau < 0 or self.direction_tau < 0:
-            raise ValueError(f"location filter {self}: time constants must be >= 0 (0: no smoothing)")
+        if min(self.position_tau, self.direction_tau, self.hold_centre, self.hold_length, self.hold_angle) < 0:
+            raise ValueError(f"location filter {self}: time constants and hold bands must be >= 0 (0: off)")
 
 
 def _weight(dt: float, tau: float) -> float:
@@ -153,15 +158,29 @@ def _weight(dt: float, tau: float) -> float:
 
 class LocationFilter:
     """Exponential running average of a video's locations, by time (frame rates differ): centre and log
-    length with `position_tau`, the direction (as a unit vector) with `direction_tau`."""
+    length with `position_tau`, the direction (as a unit vector) with `direction_tau`. `held` is what the crop
+    follows: the average, renewed only when the average leaves the hold bands around it."""
 
     def __init__(self, config: FilterConfig | None = None) -> None:
         self.config = config or FilterConfig()
         self.state: Location | None = None
+        self.held: Location | None = None
         self._t: float | None = None
 
     def update(self, loc: Location, t: float | None = None) -> Location:
-        """Add the location of the frame at time `t` (seconds; None: no history) and return the average."""
+        """Add the location of the frame at time `t` (seconds; None: no history) and return the held location."""
+        state = self._average(loc, t)
+        h, c = self.held, self.config
+        if (
+            h is None
+            or math.hypot(state.x - h.x, state.y - h.y) > c.hold_centre * h.length
+            or abs(math.log(state.length / h.length)) > math.log1p(c.hold_length)
+            or abs((state.angle - h.angle + 180.0) % 360.0 - 180.0) > c.hold_angle
+        ):
+            self.held = state
+        return self.held
+
+    def _average(self, loc: Location, t: float | None) -> Location:
         s = self.state
         if s is None or t is None or self._t is None:
             self.state = loc
@@ -175,6 +194,7 @@ class LocationFilter:
                 math.degrees(np.angle(c)) % 360.0, loc.score,
             )  # fmt: skip
         self._t = t
+        assert self.state is not None
         return self.state
 
 

@@ -198,7 +198,7 @@ class Tracker:
         self._localiser = None
         # a folder of images may hold unrelated photos: each is located on its own, no running average
         self._stills = source.spec.kind == "images"
-        self._locations = LocationFilter(FilterConfig(0.0, 0.0) if self._stills else None)
+        self._locations = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if self._stills else None)
         self._located_t: float | None = None
         if config.locate:
             from tpt_live.localise import load_localiser
@@ -287,7 +287,7 @@ class Tracker:
         found = iter(self._localiser.locate([image for image, d in zip(rgb, due, strict=True) if d]))
         out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
         for frame, image, d in zip(frames, rgb, due, strict=True):
-            loc = self._locations.update(next(found), frame.t) if d else self._locations.state
+            loc = self._locations.update(next(found), frame.t) if d else self._locations.held
             assert loc is not None  # the first frame is always due
             if self.config.head == "auto":
                 box, degrees = crop_along(loc)
