@@ -157,3 +157,23 @@ def test_disturbed_axes_follow_the_noise_settings() -> None:
     wild = np.stack([disturb(axis, PretrainConfig(wild_turns=0.5), np.random.default_rng(i)) for i in range(400)])
     far = abs((wild[:, 3] - 30.0 + 180.0) % 360.0 - 180.0) > 90.0
     assert 0.15 < far.mean() < 0.35  # half drawn anywhere: about a quarter land more than 90 degrees off
+
+
+def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> None:
+    from trainer.part_pretrain import pretrain_loss
+
+    torch.manual_seed(3)
+    model = TptModel(SMALL, load_template("infant"))
+    torch.nn.init.normal_(model.regressor.head.weight, std=0.01)
+    model.eval()
+    x = torch.rand(2, 3, 64, 64)
+    kp = torch.from_numpy(model.template.joints(64)).expand(4, -1, -1)
+    vis = torch.ones(4, len(JOINT_NAMES), dtype=torch.bool)
+    cfg = PretrainConfig(stability=1.0)
+    _, same = pretrain_loss(model, torch.cat([x, x]), kp, vis, cfg)
+    assert same["stable"] == pytest.approx(0.0, abs=1e-6)
+    loss, differ = pretrain_loss(model, torch.cat([x, x + 0.2 * torch.randn_like(x)]), kp, vis, cfg)
+    assert differ["stable"] > 0
+    loss.backward()
+    assert model.regressor.head.weight.grad is not None
+    assert "stable" not in pretrain_loss(model, x, kp[:2], vis[:2], PretrainConfig())[1]

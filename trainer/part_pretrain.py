@@ -13,8 +13,11 @@ or both (`look="mixed"`: every other scene).
 Loss: L1 between the read-out joints and the ground truth (fractions of the input side; joints hidden by
 the body weigh half), the template's anchor-link loss (copies of one joint agree, METHOD.md 1.5) and a small
 penalty on each part's shear and anisotropy beyond the template's, so the drawn parts stay body-like where
-the joints leave an affine free. Augmentation: horizontal flips (left and right joints swap), colour,
-greyscale, blur, noise and JPEG (`trainer.localiser_train.augment`).
+the joints leave an affine free. With `stability`, each step shows every crop twice under independent
+photometric augmentation and adds the L1 between the two predictions: without it the joints of a still
+baby jumped by several pixels from frame to frame with sensor noise alone (docs/TRAINING.md).
+Augmentation: horizontal flips (left and right joints swap), colour, greyscale, blur, noise and JPEG
+(`trainer.localiser_train.augment`).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class PretrainConfig:
     length_noise: float = 0.15  # std of log(length)
     angle_noise: float = 15.0  # std of the direction, degrees
     wild_turns: float = 0.0  # share of inputs whose direction is drawn anywhere (the localiser's gross misses)
+    stability: float = 0.0  # weight of the agreement between two photometric views of one crop (0: off)
     link_weight: float = 1.0
     shape_weight: float = 0.02
     look: str = "plain"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
@@ -143,7 +147,13 @@ def pretrain_loss(model: TptModel, x: Tensor, kp: Tensor, vis: Tensor, cfg: Pret
     links = anchor_loss(out.anchors, model.links, s)
     shape = shape_penalty(out.affines)
     loss = joint + cfg.link_weight * links + cfg.shape_weight * shape
-    return loss, {"joint": joint.item(), "links": links.item(), "shape": shape.item()}
+    parts = {"joint": joint.item(), "links": links.item(), "shape": shape.item()}
+    if cfg.stability > 0:  # the batch is two views of the same crops (`pretrain`): their joints must agree
+        a, b = out.keypoints.chunk(2)
+        stable = (a - b).abs().sum(-1).mean() / s
+        loss = loss + cfg.stability * stable
+        parts["stable"] = stable.item()
+    return loss, parts
 
 
 def joint_error(model: TptModel, images: np.ndarray, points: np.ndarray, batch: int = 64) -> tuple[float, float]:
@@ -192,7 +202,9 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
         model.train()
         for m in frozen:
             m.eval()
-        pick = rng.integers(0, len(images), cfg.batch)
+        pick = rng.integers(0, len(images), cfg.batch // 2 if cfg.stability > 0 else cfg.batch)
+        if cfg.stability > 0:  # two photometric views of each crop: the second half repeats the first
+            pick = np.concatenate([pick, pick])
         x = torch.from_numpy(augment(images[pick], rng)).permute(0, 3, 1, 2).float() / 255.0
         kp, vis = torch.from_numpy(points[pick]), torch.from_numpy(visible[pick])
         if rng.random() < 0.5:
@@ -204,15 +216,9 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
         opt.step()
         sched.step()
         if step % 100 == 0 or step == cfg.steps - 1:
+            terms = " ".join(f"{k} {v:.4f}" for k, v in parts.items())
             log.info(
-                "step %d/%d loss %.4f joint %.4f links %.5f shape %.4f (%.0f s)",
-                step + 1,
-                cfg.steps,
-                loss.item(),
-                parts["joint"],
-                parts["links"],
-                parts["shape"],
-                time.perf_counter() - t0,
+                "step %d/%d loss %.4f %s (%.0f s)", step + 1, cfg.steps, loss.item(), terms, time.perf_counter() - t0
             )
     err, floor = joint_error(model, val[0], val[1])
     err_exact, floor_exact = joint_error(model, val_exact[0], val_exact[1])

@@ -41,6 +41,9 @@ def pretrain(
     wild_turns: Annotated[
         float | None, typer.Option(help="Share of inputs turned anywhere (teaches the model the localiser's misses).")
     ] = None,
+    stability: Annotated[
+        float | None, typer.Option(help="Weight of the agreement of two noisy views of a crop (steady joints).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -55,7 +58,14 @@ def pretrain(
         PretrainConfig(
             out=out,
             **given(
-                clips=clips, steps=steps, batch=batch, look=look, wild_turns=wild_turns, seed=seed, threads=threads
+                clips=clips,
+                steps=steps,
+                batch=batch,
+                look=look,
+                wild_turns=wild_turns,
+                stability=stability,
+                seed=seed,
+                threads=threads,
             ),
         )
     )
