@@ -177,8 +177,8 @@ class LocationFilter:
             or abs(math.log(state.length / h.length)) > math.log1p(c.hold_length)
             or abs((state.angle - h.angle + 180.0) % 360.0 - 180.0) > c.hold_angle
         ):
-            self.held = state
-        return self.held
+            self.held = h = state
+        return h
 
     def _average(self, loc: Location, t: float | None) -> Location:
         s = self.state

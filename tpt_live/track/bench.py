@@ -79,21 +79,22 @@ def bench_track(
     video: bool,
     batch: int = 8,
     model: str | None = None,
-    locate: bool = False,
+    locate: bool | None = None,
 ) -> BenchRow:
-    """End to end into a JSON file (and an overlay video when `video`; the localiser on every frame when
-    `locate`), for up to `seconds`."""
+    """End to end into a JSON file (and an overlay video when `video`), for up to `seconds`; `locate` as
+    `track --locate/--no-locate` (None: the model's framing decides, as `track` without either)."""
     from tpt_live.track.pipeline import TrackConfig
 
     spec = resolve_sources([src])[0]
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
         req = TrackRequest(
             (src,), Path(tmp) / "bench.json", model=model, max_seconds=seconds,
-            config=TrackConfig(batch=batch, locate=locate, head="auto" if locate else "up"),
+            config=TrackConfig(batch=batch, locate=locate),
             save_video=Path(tmp) / "bench.mp4" if video else None,
         )  # fmt: skip
         summary = track_one(spec, req, backend, many=False)
-    return _row("track + video" if video else "track --locate" if locate else "track", backend, summary)
+    label = "track" if locate is None else "track --locate" if locate else "track --no-locate"
+    return _row(label + " + video" if video else label, backend, summary)
 
 
 def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> BenchRow:
@@ -134,7 +135,9 @@ def run_bench(
                 rows.append(bench_decode(src, backend.input_size, seconds))
             backend.infer(np.zeros((8, backend.input_size, backend.input_size, 3), np.uint8))  # warm-up
             rows.append(bench_track(src, backend, seconds, video=False, model=model))
-            if default_localiser_path().is_file():
+            if backend.framing == "located":  # the default locates: also the whole frame, for comparison
+                rows.append(bench_track(src, backend, seconds, video=False, model=model, locate=False))
+            elif default_localiser_path().is_file():
                 rows.append(bench_track(src, backend, seconds, video=False, model=model, locate=True))
             rows.append(bench_track(src, backend, seconds, video=True, model=model))
             rows.append(bench_live(src, backend, seconds, live_delay))
