@@ -150,7 +150,7 @@ def test_disturbed_axes_follow_the_noise_settings() -> None:
     from trainer.part_pretrain import disturb
 
     axis = np.array([100.0, 80.0, 40.0, 30.0])
-    calm = np.stack([disturb(axis, PretrainConfig(), np.random.default_rng(i)) for i in range(400)])
+    calm = np.stack([disturb(axis, PretrainConfig(wild_turns=0.0), np.random.default_rng(i)) for i in range(400)])
     turn = (calm[:, 3] - 30.0 + 180.0) % 360.0 - 180.0
     assert abs(turn).max() < 5 * 15.0 and 10.0 < turn.std() < 20.0
     assert 0.1 < np.std(np.log(calm[:, 2] / 40.0)) < 0.2
@@ -176,4 +176,18 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
     assert differ["stable"] > 0
     loss.backward()
     assert model.regressor.head.weight.grad is not None
-    assert "stable" not in pretrain_loss(model, x, kp[:2], vis[:2], PretrainConfig())[1]
+    assert "stable" not in pretrain_loss(model, x, kp[:2], vis[:2], PretrainConfig(stability=0.0))[1]
+
+
+def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
+    import dataclasses
+
+    from tpt_live.checkpoint import default_model_path, read_metadata
+
+    meta = read_metadata(default_model_path())
+    stored = {k: v for k, v in meta["metrics"]["pretrain"].items() if k not in ("out", "threads")}
+    defaults = dataclasses.asdict(PretrainConfig())
+    assert stored == {k: defaults[k] for k in stored} and set(stored) == set(defaults) - {"out", "threads"}
+    assert (meta["config"]["backbone"], meta["config"]["framing"], meta["config"]["input_size"]) == (
+        "effnet", "located", 128,
+    )  # fmt: skip

@@ -66,11 +66,11 @@ class PretrainConfig:
     centre_noise: float = 0.15  # std of the axis centre's displacement, in axis lengths (each direction)
     length_noise: float = 0.15  # std of log(length)
     angle_noise: float = 15.0  # std of the direction, degrees
-    wild_turns: float = 0.0  # share of inputs whose direction is drawn anywhere (the localiser's gross misses)
-    stability: float = 0.0  # weight of the agreement between two photometric views of one crop (0: off)
+    wild_turns: float = 0.1  # share of inputs whose direction is drawn anywhere (the localiser's gross misses)
+    stability: float = 1.0  # weight of the agreement between two photometric views of one crop (0: off)
     link_weight: float = 1.0
     shape_weight: float = 0.02
-    look: str = "plain"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
+    look: str = "mixed"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
     seed: int = 0
     threads: int = 2
 
