@@ -13,7 +13,7 @@ from engines.ort_backend import OrtBackend
 from tpt_live.checkpoint import load_model, save_model
 from tpt_live.crop import CropBox, to_source, unturn_points_by
 from tpt_live.errors import InputError
-from tpt_live.evaluation.evaluate2d import gt_framing
+from tpt_live.evaluation.evaluate2d import gt_framed
 from tpt_live.localise import body_axis
 from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
 from tpt_live.skeleton import JOINT_INDEX, JOINT_NAMES
@@ -86,14 +86,13 @@ def test_shape_penalty_is_zero_for_similarities_only() -> None:
     assert float(shape_penalty(b)) == pytest.approx(0.25)
 
 
-def test_gt_framing_puts_the_canonical_axis_where_the_template_has_it() -> None:
+def test_gt_framed_puts_the_canonical_axis_where_the_template_has_it() -> None:
     s = 256
     canon = canonical_skeleton_2d(s)
     # a body turned 90 degrees clockwise (head right), moved and shrunk: its framing brings it back
     turn = np.array([[0.0, -1.0], [1.0, 0.0]])
     moved = (canon - 127.5) @ turn.T * 0.5 + np.array([300.0, 200.0])
-    framed = gt_framing(moved[None], s)[0]
-    back = moved @ framed[:2, :2].T + framed[:2, 2]
+    back = gt_framed(moved[None], moved[None], s)[0]
     for name in ("head", "pelvis"):
         np.testing.assert_allclose(back[JOINT_INDEX[name]], canon[JOINT_INDEX[name]], atol=1.5)
 

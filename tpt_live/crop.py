@@ -240,6 +240,16 @@ def unturn_points_by(points: np.ndarray, degrees: float, size: int) -> np.ndarra
     return out
 
 
+def turn_points_by(points: np.ndarray, degrees: float, size: int) -> np.ndarray:
+    """(..., 2) points of the unturned input -> the input turned `degrees` counter-clockwise (`turn_matrix`); the
+    inverse of `unturn_points_by`."""
+    if degrees % 360.0 == 0:
+        return points
+    m = turn_matrix(degrees, size)
+    out: np.ndarray = points @ m[:2, :2].T + m[:2, 2]
+    return out
+
+
 def turn_matrix(degrees: float, size: int) -> np.ndarray:
     """(3, 3) map from the unturned S x S input to the input turned `degrees` counter-clockwise about its centre
     (pixel centres at integers): 90 degrees is `turn_input`'s one quarter turn, (x, y) -> (y, S-1-x)."""

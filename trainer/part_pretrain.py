@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from tpt_live.checkpoint import save_model
-from tpt_live.crop import to_model, turn_matrix, turned_crop
+from tpt_live.crop import to_model, turn_points_by, turned_crop
 from tpt_live.errors import InputError
 from tpt_live.localise import Location, body_axis, crop_along
 from tpt_live.model import PRETRAINED, EffnetRegressor, TptModel
@@ -87,9 +87,7 @@ def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: 
     x, y, length, angle = map(float, axis)
     box, degrees = crop_along(Location(x, y, length, angle, score=1.0))
     image, exact = turned_crop(frame, box, degrees, size)
-    m = turn_matrix(degrees, size)
-    kp = to_model(kp2d, exact, size) @ m[:2, :2].T + m[:2, 2]
-    return image, kp.astype(np.float32)
+    return image, turn_points_by(to_model(kp2d, exact, size), degrees, size).astype(np.float32)
 
 
 def disturb(axis: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> np.ndarray:

@@ -43,9 +43,8 @@ def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -
     """
     box = square_box(roi) if roi is not None else None
     out = []
-    for gt_path in _labelled_files(data_dir):
+    for gt_path, gt in _labelled_files(data_dir):
         video = gt_path.with_suffix(".mp4")
-        gt = json.loads(gt_path.read_text())
         if box is None:
             frames = np.stack(list(read_video(video, size)))
         else:
@@ -90,18 +89,17 @@ def template_baseline(template: Template, videos: list[LabelledVideo], size: int
     return float(summarize(np.broadcast_to(template.joints(size), gt.shape), gt, size)["mean_error_pct"])
 
 
-def gt_framing(kp2d: np.ndarray, size: int) -> np.ndarray:
-    """(N, 3, 3) maps from source pixels to the S x S input the ground truth's own body axis frames and turns
-    upright (`localise.crop_along`, `crop.turn_matrix`): the yardstick of the located protocol."""
-    from tpt_live.crop import turn_matrix
+def gt_framed(points: np.ndarray, kp2d: np.ndarray, size: int) -> np.ndarray:
+    """Points (N, J, 2) in source pixels -> the S x S input that frame's ground truth `kp2d` (N, J, 2) would
+    frame along its own body axis and turn upright (`localise.crop_along`, `crop.turn_points_by`): the yardstick
+    of the located protocol."""
+    from tpt_live.crop import turn_points_by
     from tpt_live.localise import Location, body_axis, crop_along
 
-    out = np.zeros((len(kp2d), 3, 3))
+    out = np.zeros_like(points, dtype=np.float64)
     for i, (x, y, length, angle) in enumerate(body_axis(kp2d)):
         box, degrees = crop_along(Location(float(x), float(y), float(length), float(angle), score=1.0))
-        to_box = np.diag([size / box.w, size / box.h, 1.0])
-        to_box[:2, 2] = (0.5 - np.array([box.x, box.y])) * to_box[[0, 1], [0, 1]] - 0.5
-        out[i] = turn_matrix(degrees, size) @ to_box
+        out[i] = turn_points_by(to_model(points[i], box, size), degrees, size)
     return out
 
 
@@ -110,7 +108,7 @@ def evaluate_located(
 ) -> tuple[dict, list[LabelledVideo], list[np.ndarray]]:
     """The located protocol on `tpt-live synth` output: every video goes through `tpt-live track` itself
     (localiser, crop and turn, no smoothing); predictions and ground truth are both mapped into the input the
-    ground truth's own body axis would frame (`gt_framing`), so errors are in % of S of a perfectly framed
+    ground truth's own body axis would frame (`gt_framed`), so errors are in % of S of a perfectly framed
     crop whatever crop the tracker chose. With `template`, `template_only_error_pct` is the untransformed
     template placed in the tracker's crops. Returns the metrics, the videos (`kp2d` in source pixels, `box`
     the identity (0, 0, S, S), no frames) and the predictions in source pixels."""
@@ -119,8 +117,7 @@ def evaluate_located(
     from tpt_live.track.sources import VideoSource, resolve_sources
 
     videos, preds, framed, bases = [], [], [], []
-    for gt_path in _labelled_files(data_dir):
-        gt = json.loads(gt_path.read_text())
+    for gt_path, gt in _labelled_files(data_dir):
         source = VideoSource(resolve_sources([str(gt_path.with_suffix(".mp4"))])[0], size, None, fixed_crop=False)
         config = TrackConfig(locate=True, head="auto")
         results = list(Tracker(source, backend, config).results())  # type: ignore[arg-type]
@@ -128,16 +125,15 @@ def evaluate_located(
         if len(results) != len(kp2d) or any(r.kp2d_raw is None or r.box is None for r in results):
             raise SourceError(f"{gt_path.stem}: {len(results)} tracked frames for {len(kp2d)} ground-truth records")
         pred = np.stack([r.kp2d_raw[:, :2] for r in results if r.kp2d_raw is not None]).astype(np.float64)
-        frame = gt_framing(kp2d, size)
         kp3d = np.array([f["kp3d"] for f in gt["frames"]], np.float64)
         videos.append(LabelledVideo(gt_path.stem, np.zeros((0, size, size, 3), np.uint8), kp2d, kp3d,
                                     CropBox(0, 0, size, size)))  # fmt: skip
         preds.append(pred)
-        framed.append((_apply(frame, pred), _apply(frame, kp2d)))
+        framed.append((gt_framed(pred, kp2d, size), gt_framed(kp2d, kp2d, size)))
         if template is not None:
             joints = template.joints(size).astype(np.float64)
             base = [to_source(unturn_points_by(joints, r.turn, size), r.box, size) for r in results if r.box]
-            bases.append(_apply(frame, np.stack(base)))
+            bases.append(gt_framed(np.stack(base), kp2d, size))
     pred_f, gt_f = (np.concatenate(x) for x in zip(*framed, strict=True))
     result = summarize(pred_f, gt_f, size)
     result["per_video"] = {
@@ -153,14 +149,8 @@ def evaluate_located(
     return result, videos, preds
 
 
-def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Per-frame (N, 3, 3) maps applied to (N, J, 2) points."""
-    out: np.ndarray = np.einsum("nij,nkj->nki", m[:, :2, :2], points) + m[:, None, :2, 2]
-    return out
-
-
-def _labelled_files(data_dir: str | Path) -> list[Path]:
-    """The ground-truth JSON files of `data_dir` that have a video beside them and list our joints."""
+def _labelled_files(data_dir: str | Path) -> list[tuple[Path, dict]]:
+    """The ground-truth JSON files of `data_dir` that have a video beside them and list our joints, read."""
     root = Path(data_dir)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder of `tpt-live synth` output")
@@ -168,9 +158,10 @@ def _labelled_files(data_dir: str | Path) -> list[Path]:
     for gt_path in sorted(root.glob("*.json")):
         if not gt_path.with_suffix(".mp4").exists():
             continue
-        if list(json.loads(gt_path.read_text()).get("joints", [])) != list(JOINT_NAMES):
+        gt = json.loads(gt_path.read_text())
+        if list(gt.get("joints", [])) != list(JOINT_NAMES):
             raise InputError(f"{gt_path} does not list the joints {JOINT_NAMES}")
-        found.append(gt_path)
+        found.append((gt_path, gt))
     if not found:
         raise InputError(f"{root} holds no <name>.mp4 + <name>.json pairs (make some with `tpt-live synth`)")
     return found

@@ -108,10 +108,10 @@ def track_one(
     """Track one source into its output(s). TptErrors propagate; Ctrl-C leaves finished files."""
     from tpt_live.track.overlay import Overlay, VideoWriter, Window, hud_line
 
-    cfg = request.config
-    roi = square_box(cfg.roi) if cfg.roi else None
+    asked = request.config.resolved(backend.framing)  # crop mode and head as given or as the model implies
+    roi = square_box(asked.roi) if asked.roi else None
     overlay_wanted = request.save_video is not None or request.show
-    cfg = replace(cfg, roi=roi, keep_images=overlay_wanted).resolved(backend.framing)
+    cfg = replace(asked, roi=roi, keep_images=overlay_wanted)
     source = VideoSource(
         spec, backend.input_size, roi, not cfg.full_frames, overlay_wanted, request.reconnect, request.pace,
         request.timeout,
@@ -121,7 +121,7 @@ def track_one(
         check_roi(request.config.roi, info.width, info.height)
     fmt = guess_format(request.out, request.fmt)
     out = output_path(request.out, fmt, spec.name, many)
-    header = make_header(info, backend, cfg.smoothing, _crop_header(request.config.resolved(backend.framing)))
+    header = make_header(info, backend, cfg.smoothing, _crop_header(asked))
     writer = open_writer(fmt, out, header, spec.name)
     video = window = overlay = None
     video_path = None
