@@ -99,12 +99,13 @@ def disturb(axis: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> 
     return np.array([x + dx, y + dy, length * math.exp(rng.normal(0.0, cfg.length_noise)), angle + turn])
 
 
-def render_set(
-    clips: int, frames: int, seed: int, size: int, cfg: PretrainConfig, jitter: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(N, S, S, 3) uint8 located inputs, (N, J, 2) keypoints in input pixels, (N, J) visibility."""
+def render_sets(
+    clips: int, frames: int, seed: int, size: int, cfg: PretrainConfig, jitters: tuple[bool, ...] = (True,)
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per entry of `jitters` (disturbed axes or the exact ones), from one rendering of the scenes: (N, S, S, 3)
+    uint8 located inputs, (N, J, 2) keypoints in input pixels, (N, J) visibility."""
     rng = np.random.default_rng([seed, 77])
-    images, points, visible = [], [], []
+    sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         look = cfg.look if cfg.look != "mixed" else ("varied" if i % 2 else "plain")
@@ -114,11 +115,12 @@ def render_set(
             rec = clip.gt["frames"][f]
             kp = np.asarray(rec["kp2d"], dtype=np.float64)
             axis = body_axis(kp)
-            image, target = located_sample(frame, kp, disturb(axis, cfg, rng) if jitter else axis, size)
-            images.append(image)
-            points.append(target)
-            visible.append(np.asarray(rec["visible"], dtype=bool))
-    return np.stack(images), np.stack(points), np.stack(visible)
+            for jitter, (images, points, visible) in zip(jitters, sets, strict=True):
+                image, target = located_sample(frame, kp, disturb(axis, cfg, rng) if jitter else axis, size)
+                images.append(image)
+                points.append(target)
+                visible.append(np.asarray(rec["visible"], dtype=bool))
+    return [(np.stack(i), np.stack(p), np.stack(v)) for i, p, v in sets]
 
 
 def flip_batch(x: Tensor, kp: Tensor, vis: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -179,9 +181,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     model = TptModel(PRETRAINED, load_template(PRETRAINED.template))
     size = model.cfg.input_size
-    images, points, visible = render_set(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg)
-    val = render_set(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg)
-    val_exact = render_set(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg, jitter=False)
+    ((images, points, visible),) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg)
+    val, val_exact = render_sets(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg, jitters=(True, False))
     log.info(
         "rendered %d training and %d validation inputs in %.0f s", len(images), len(val[0]), time.perf_counter() - t0
     )
