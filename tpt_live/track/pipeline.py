@@ -181,7 +181,7 @@ class Tracker:
     """Tracks one subject through one source. Iterate `results()` once; `stats` fills as it goes."""
 
     def __init__(self, source: VideoSource, backend: PoseBackend, config: TrackConfig) -> None:
-        config = config.resolved(getattr(backend, "framing", "frame"))
+        config = config.resolved(backend.framing)
         self.source, self.backend, self.config = source, backend, config
         self.size = backend.input_size
         self.smoother = PoseSmoother(config.smoothing)
