@@ -48,20 +48,28 @@ class LocaliserTrainConfig:
     seed: int = 0
     threads: int = 1
     size: int = 128
+    look: str = "plain"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
+        if self.look not in ("plain", "varied", "mixed"):
+            raise InputError(f"--look {self.look!r}: use plain, varied or mixed")
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"localiser training settings {self} must all be >= 1")
 
 
-def render_set(clips: int, frames: int, seed: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, S, S, 3) uint8 letterboxed frames and (N, 4) targets (x, y, length, angle) in input pixels."""
+def render_set(clips: int, frames: int, seed: int, size: int, look: str = "plain") -> tuple[np.ndarray, np.ndarray]:
+    """(N, S, S, 3) uint8 letterboxed frames and (N, 4) targets (x, y, length, angle) in input pixels;
+    `look` "mixed" renders every other scene in the varied look."""
     images, targets = [], []
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
-        clip = render_clip(SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide"))
+        scene_look = look if look != "mixed" else ("varied" if i % 2 else "plain")
+        scene = SynthConfig(
+            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=scene_look
+        )
+        clip = render_clip(scene)
         for f, frame in enumerate(clip.frames):
             image, box = letterboxed(frame, size)  # exactly what `Localiser.locate` feeds the network
             images.append(image)
@@ -146,8 +154,8 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    images, targets = render_set(cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size)
-    val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size)
+    images, targets = render_set(cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size, cfg.look)
+    val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size, cfg.look)
     log.info(
         "rendered %d training and %d validation frames in %.0f s",
         len(images),

@@ -15,6 +15,9 @@ def train_localiser(
     clips: Annotated[int | None, typer.Option(help="Wide-world synthetic scenes to train on.")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     batch: Annotated[int | None, typer.Option(help="Frames per step.")] = None,
+    look: Annotated[
+        str | None, typer.Option(help="Synthetic look: plain, varied or mixed (every other scene).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -25,7 +28,9 @@ def train_localiser(
     from trainer.localiser_train import train_localiser as run_training
 
     metrics = run_training(
-        LocaliserTrainConfig(out=out, **given(clips=clips, steps=steps, batch=batch, seed=seed, threads=threads))
+        LocaliserTrainConfig(
+            out=out, **given(clips=clips, steps=steps, batch=batch, look=look, seed=seed, threads=threads)
+        )
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
 
