@@ -20,6 +20,7 @@ from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
 from tpt_live.lifter import KeypointHistory
+from tpt_live.localise import Locator
 from tpt_live.template import Template
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,25 @@ def session_options(ort: ModuleType, threads: int | None) -> Any:
     return so
 
 
-def _load_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
+def load_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
     """The exception types ONNX Runtime raises for unreadable or invalid graphs (pybind, not RuntimeError)."""
     state = ort.capi.onnxruntime_pybind11_state
     names = ("Fail", "InvalidGraph", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "RuntimeException")
     return (RuntimeError, *(getattr(state, n) for n in names if hasattr(state, n)))
+
+
+def providers_for(ort: ModuleType, device: str) -> list[str]:
+    """ONNX Runtime's execution providers for `device` (auto | cpu | cuda)."""
+    available = ort.get_available_providers()
+    if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise BackendUnavailable(
+            f"ONNX Runtime has no CUDA provider here (has {available}): pip install onnxruntime-gpu"
+        )
+    if device not in ("cpu", "auto"):
+        raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
+    return ["CPUExecutionProvider"]
 
 
 class OrtBackend:
@@ -76,10 +91,10 @@ class OrtBackend:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"ONNX file {path} does not exist")
-        providers = self._providers(ort, device)
+        providers = providers_for(ort, device)
         try:
             self.session = ort.InferenceSession(str(path), session_options(ort, threads), providers=providers)
-        except _load_errors(ort) as exc:
+        except load_errors(ort) as exc:
             raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from exc
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs = self.session.get_inputs()
@@ -104,20 +119,15 @@ class OrtBackend:
         self.template = Template.from_dict(json.loads(meta["template"])) if meta.get("template") else None
         self.framing = meta.get("framing") or "frame"
         self.providers = self.session.get_providers()
+        self._device, self._threads = device, threads
         log.debug("onnxruntime backend: %s with %s", path, self.providers)
 
-    @staticmethod
-    def _providers(ort: ModuleType, device: str) -> list[str]:
-        available = ort.get_available_providers()
-        if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
-            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        if device == "cuda":
-            raise BackendUnavailable(
-                f"ONNX Runtime has no CUDA provider here (has {available}): pip install onnxruntime-gpu"
-            )
-        if device not in ("cpu", "auto"):
-            raise InputError(f"device {device!r} is not one of auto, cpu, cuda")
-        return ["CPUExecutionProvider"]
+    def open_localiser(self, path: str | Path | None = None) -> Locator:
+        """The localiser file `path` (None: the shipped one) on this runtime and device (its ONNX export is
+        cached like the model's; `engines.localiser_onnx`)."""
+        from engines.localiser_onnx import OrtLocaliser, onnx_for_localiser
+
+        return OrtLocaliser(onnx_for_localiser(path), self._device, self._threads)
 
     def new_track(self) -> None:
         """Forget the subject's history (a temporal lifter's window): the next frame starts a new track."""

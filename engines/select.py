@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tpt_live import __version__
@@ -70,14 +71,21 @@ def choose_backend(
 
 def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
     """The ONNX export of a checkpoint, from the cache or exported now (atomically) into it."""
-    from engines.engine_cache import cache_root
     from engines.onnx_export import export_onnx
     from tpt_live.lifter import default_lifter_path
 
     # the shipped lifter of the checkpoint's template goes into the graph (output kp3d): part of the key
     lifters = [p for p in {default_lifter_path(), default_lifter_path(template="tpose")} if p.is_file()]
     lifter_key = "".join(f"-{file_digest(p)[:8]}" for p in sorted(lifters))
-    out = cache_root() / "onnx" / f"{path.stem}-{file_digest(path)}{lifter_key}-{__version__}.onnx"
+    return cached_export(path, lifter_key, export_onnx, log)
+
+
+def cached_export(path: Path, key: str, export: Callable[[Path, str], object], log: logging.Logger = logger) -> Path:
+    """`export(path, out)`'s ONNX file for weights file `path`, from the cache (named by the file's digest,
+    `key` and the tool version) or written now, atomically, into it."""
+    from engines.engine_cache import cache_root
+
+    out = cache_root() / "onnx" / f"{path.stem}-{file_digest(path)}{key}-{__version__}.onnx"
     if out.is_file():
         log.debug("using cached ONNX export %s", out)
         return out
@@ -86,7 +94,7 @@ def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out.parent)
     os.close(fd)
     try:
-        export_onnx(path, tmp)
+        export(path, tmp)
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)

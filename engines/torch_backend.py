@@ -15,6 +15,7 @@ from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_device, resolve_model_file
 from tpt_live.errors import InputError
 from tpt_live.lifter import KeypointLifter, Lifter, LiftStream, load_default_lifter, load_lifter
+from tpt_live.localise import Localiser, load_localiser
 from tpt_live.model import TptModel, normalise
 from tpt_live.template import Template
 
@@ -77,6 +78,10 @@ class TorchBackend:
         if lift is not None:  # a temporal lifter keeps the subject's recent frames between calls
             self.lifter = (LiftStream(lift) if lift.cfg.window > 1 else KeypointLifter(lift)).to(self.device).eval()
         log.debug("torch backend: %s on %s, %s", self.model_name, self.device, precision)
+
+    def open_localiser(self, path: str | Path | None = None) -> Localiser:
+        """The localiser file `path` (None: the shipped one) on this backend's device."""
+        return load_localiser(path, self.device)
 
     def new_track(self) -> None:
         """Forget the subject's history (a temporal lifter's window): the next frame starts a new track."""

@@ -286,7 +286,8 @@ def test_locate_every_runs_the_localiser_at_the_asked_rate(tmp_path):
         def __init__(self):
             self.frames = 0
 
-        def locate(self, frames):
+        def locate(self, frames, bgr=False):
+            assert bgr  # the tracker hands over the decoder's BGR frames as they are
             self.frames += len(frames)
             return [Location(40.0, 20.0, 10.0, 90.0, 1.0) for _ in frames]
 
@@ -297,3 +298,32 @@ def test_locate_every_runs_the_localiser_at_the_asked_rate(tmp_path):
         tracker._localiser = counting = _Counting()  # type: ignore[assignment]
         results = list(tracker.results())
         assert counting.frames == expected and all(r.location is not None and r.turn == 90.0 for r in results)
+
+
+def test_located_model_inputs_are_rgb(tmp_path):
+    """The tracker crops the decoder's BGR frames and turns only the S x S input to RGB: the helper's
+    orange square (255, 200, 100) reaches the model red-first."""
+    from track_helpers import FakeBackend, write_video
+
+    from tpt_live.track.pipeline import TrackConfig, Tracker
+    from tpt_live.track.sources import VideoSource, resolve_sources
+
+    class _Fixed:
+        def locate(self, frames, bgr=False):
+            return [Location(40.0, 28.0, 30.0, 0.0, 1.0) for _ in frames]
+
+    class _Recording(FakeBackend):
+        def infer(self, frames):
+            self.seen = np.concatenate([getattr(self, "seen", frames[:0]), frames])
+            return super().infer(frames)
+
+    path = write_video(tmp_path / "v.mp4", 6, 96, 64)
+    backend = _Recording()
+    tracker = Tracker(VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False), backend,
+                      TrackConfig(locate=True, head="auto", batch=2))  # fmt: skip
+    tracker._localiser = _Fixed()  # type: ignore[assignment]
+    assert len(list(tracker.results())) == 6
+    seen = backend.seen.reshape(-1, 3).astype(int)
+    square = seen[seen.sum(1) > 300]  # the square's pixels
+    assert len(square) > 20
+    assert (square[:, 0] - square[:, 2]).mean() > 100  # red well above blue: RGB, not BGR

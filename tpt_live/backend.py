@@ -45,4 +45,6 @@ class PoseBackend(Protocol):
         ...
 
     # Optional: `new_track()` forgets per-subject state (a temporal lifter's window, in every backend);
-    # the Tracker calls it, when present, before its first frame.
+    # the Tracker calls it, when present, before its first frame. `open_localiser(path)` returns the
+    # localisation stage on the backend's own runtime (`tpt_live.localise.Locator`); without it the Tracker
+    # locates in PyTorch.

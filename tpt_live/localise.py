@@ -80,7 +80,7 @@ def decode(out: Tensor) -> Tensor:
     x = (col.float() + 0.5 + cell[:, 1]) * STRIDE - 0.5
     y = (row.float() + 0.5 + cell[:, 2]) * STRIDE - 0.5
     length = cell[:, 3].exp() * g * STRIDE
-    angle = torch.rad2deg(torch.atan2(cell[:, 5], cell[:, 4])) % 360.0
+    angle = torch.atan2(cell[:, 5], cell[:, 4]) * (180.0 / math.pi) % 360.0  # (rad2deg has no ONNX export)
     score = (F.avg_pool2d(prob, 3, 1, 1, count_include_pad=True) * 9.0)[idx, 0, row, col]
     return torch.stack([x, y, length, angle, score], dim=1)
 
@@ -211,27 +211,53 @@ def default_localiser_path() -> Path:
     return Path(__file__).with_name("weights") / "localiser.safetensors"
 
 
-class Localiser:
-    """A trained localiser on the CPU or a GPU: whole RGB frames in, `Location`s in source pixels out."""
+class LocateGraph(nn.Module):
+    """uint8 (B, S, S, 3) RGB letterboxed frames -> (B, 5) `decode` rows: the whole network step, as
+    `Localiser` runs it and as `engines.localiser_onnx` exports it."""
+
+    def __init__(self, net: LocaliserNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return decode(self.net(frames.permute(0, 3, 1, 2).float() / 255.0))
+
+
+class Locator:
+    """Whole RGB frames in, `Location`s in source pixels out, around a runtime's `rows` (the network step on
+    letterboxed S x S frames): `Localiser` (PyTorch) here, `engines.localiser_onnx.OrtLocaliser`."""
+
+    size: int  # S
+
+    def rows(self, batch: np.ndarray) -> np.ndarray:
+        """(B, S, S, 3) uint8 letterboxed frames -> (B, 5) float64: x, y, length (input pixels), angle, score."""
+        raise NotImplementedError
+
+    def locate(self, frames: list[np.ndarray], bgr: bool = False) -> list[Location]:
+        """frames: RGB uint8 (H, W, 3) whole frames (sizes may differ; BGR with `bgr`, turned to RGB after the
+        letterbox, where it is cheap) -> one Location each."""
+        if not frames:
+            return []
+        batch, boxes = zip(*(letterboxed(frame, self.size) for frame in frames), strict=True)
+        inputs = np.stack(batch)[..., ::-1] if bgr else np.stack(batch)
+        out = []
+        for (cx, cy, length, angle, score), box in zip(self.rows(np.ascontiguousarray(inputs)), boxes, strict=True):
+            sx, sy = to_source(np.array([cx, cy]), box, self.size)
+            out.append(Location(float(sx), float(sy), float(length * box.w / self.size), float(angle), float(score)))
+        return out
+
+
+class Localiser(Locator):
+    """A trained localiser in PyTorch, on the CPU or a GPU."""
 
     def __init__(self, net: LocaliserNet, device: str | torch.device = "cpu") -> None:
-        self.net = net.to(device).eval()
+        self.graph = LocateGraph(net.to(device).eval()).eval()
         self.device = torch.device(device)
         self.size = net.config.size
 
     @torch.no_grad()
-    def locate(self, frames: list[np.ndarray]) -> list[Location]:
-        """frames: RGB uint8 (H, W, 3) whole frames (sizes may differ) -> one Location each."""
-        if not frames:
-            return []
-        batch, boxes = zip(*(letterboxed(frame, self.size) for frame in frames), strict=True)
-        x = torch.from_numpy(np.stack(batch)).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        rows = decode(self.net(x)).cpu().numpy().astype(np.float64)
-        out = []
-        for (cx, cy, length, angle, score), box in zip(rows, boxes, strict=True):
-            sx, sy = to_source(np.array([cx, cy]), box, self.size)
-            out.append(Location(float(sx), float(sy), float(length * box.w / self.size), float(angle), float(score)))
-        return out
+    def rows(self, batch: np.ndarray) -> np.ndarray:
+        return self.graph(torch.from_numpy(batch).to(self.device)).cpu().numpy().astype(np.float64)
 
 
 def save_localiser(net: LocaliserNet, path: str | Path, metrics: dict | None = None) -> Path:

@@ -200,10 +200,10 @@ class Tracker:
         self._stills = source.spec.kind == "images"
         self._locations = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if self._stills else None)
         self._located_t: float | None = None
-        if config.locate:
+        if config.locate:  # on the backend's runtime where it offers one (ONNX Runtime), else PyTorch
             from tpt_live.localise import load_localiser
 
-            self._localiser = load_localiser(config.localiser)
+            self._localiser = getattr(backend, "open_localiser", load_localiser)(config.localiser)
         new_track = getattr(backend, "new_track", None)  # a backend with a temporal lifter keeps the history
         if new_track is not None:
             new_track()
@@ -282,11 +282,11 @@ class Tracker:
         the smoothed location. `--head auto` turns by the located angle itself (`crop.turned_crop`), a fixed
         `--head` by its quarter turns."""
         assert self._localiser is not None and all(f.image is not None for f in frames)
-        rgb = [np.ascontiguousarray(f.image[..., ::-1]) for f in frames]  # type: ignore[index]
+        bgr: list[np.ndarray] = [f.image for f in frames]  # type: ignore[misc]
         due = [self._locate_due(f.t) for f in frames]
-        found = iter(self._localiser.locate([image for image, d in zip(rgb, due, strict=True) if d]))
+        found = iter(self._localiser.locate([image for image, d in zip(bgr, due, strict=True) if d], bgr=True))
         out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
-        for frame, image, d in zip(frames, rgb, due, strict=True):
+        for frame, image, d in zip(frames, bgr, due, strict=True):
             loc = self._locations.update(next(found), frame.t) if d else self._locations.held
             assert loc is not None  # the first frame is always due
             if self.config.head == "auto":
@@ -295,7 +295,7 @@ class Tracker:
             else:
                 box, turns = crop_for(loc, head_turns(self.config.head or "up"))
                 net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
-            out.append((net, box, degrees, loc))
+            out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, loc))  # BGR -> RGB on S x S only
         return out
 
     def _locate_due(self, t: float) -> bool:
