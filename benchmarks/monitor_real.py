@@ -36,7 +36,9 @@ def in_spans(idx: int, spans: list[list[int]]) -> bool:
     return any(a <= idx < b for a, b in spans)
 
 
-def run_region(clip: Path, roi: str | None, head: str, args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+def run_region(
+    clip: Path, roi: str | None, head: str | None, args: argparse.Namespace
+) -> tuple[list[dict], list[dict]]:
     """(per-frame states, events) of one monitor run over `clip` with the region `roi` (None: full frame)."""
     import engines
     from tpt_live.crop import parse_roi
@@ -96,7 +98,12 @@ def main() -> None:
     p.add_argument("--clips", type=Path, default=Path("../shared/data/infant_dev"), help="folder of the clips")
     p.add_argument("--presence", default=None, help="presence weights (default: the shipped file)")
     p.add_argument("--posture-net", default=None, help="image posture classifier (default: the shipped file)")
-    p.add_argument("--head", default=None, help="--head for every clip (default: the clip's label, else up)")
+    p.add_argument(
+        "--head",
+        default=None,
+        help="--head for every clip (default: the clip's label, else up); "
+        "'model': no --head, as `tpt-live monitor CLIP` runs (a located model locates and turns)",
+    )
     p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
@@ -109,7 +116,7 @@ def main() -> None:
         if not clip.is_file():
             sys.exit(f"{clip}: not found (pass --clips)")
         for region in spec["regions"]:
-            head = args.head or spec.get("head", "up")
+            head = None if args.head == "model" else (args.head or spec.get("head", "up"))
             states, events = run_region(clip, region["roi"], head, args)
             r = score(states, events, region, spec["posture"])
             results[f"{name}:{region['name']}"] = {"roi": region["roi"], "head": head, **r}
