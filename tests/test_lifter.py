@@ -249,7 +249,11 @@ def test_the_template_picks_the_shipped_lifter() -> None:
     assert default_lifter_path(supervised=True, template="tpose").name == "lifter_supervised.safetensors"
     adult = load_lifter(upright)
     assert adult.cfg.norm == "bones" and adult.cfg.body_length_m == pytest.approx(1.65)
-    assert adult.metadata["training"]["views"] == "upright" and adult.metadata["training"]["w_limits"] == 10
+    # the `train-lifter --views upright` defaults: joint limits (None resolves to 10 for upright views), W = 9
+    assert adult.metadata["training"]["views"] == "upright" and adult.metadata["training"]["w_limits"] is None
+    from tpt_live.lifter import UPRIGHT_WINDOW
+
+    assert adult.cfg.window == UPRIGHT_WINDOW == 9
     assert load_lifter(infant).cfg.norm == "root_neck"  # written before the option: keeps its normalisation
 
 
