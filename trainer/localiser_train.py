@@ -32,6 +32,20 @@ from tpt_live.synth import SynthConfig, render_clip
 
 log = logging.getLogger(__name__)
 ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
+TRAIN_LOOKS = ("plain", "varied", "mixed")  # a training set's synth look; "mixed": every other scene varied
+
+
+def check_look(look: str) -> None:
+    """InputError unless `look` is one of TRAIN_LOOKS."""
+    from tpt_live.errors import InputError
+
+    if look not in TRAIN_LOOKS:
+        raise InputError(f"--look {look!r}: use plain, varied or mixed")
+
+
+def scene_look(look: str, index: int) -> str:
+    """The synth look of scene `index` of a training set in `look` (one of TRAIN_LOOKS)."""
+    return look if look != "mixed" else ("varied" if index % 2 else "plain")
 
 
 @dataclass(frozen=True)
@@ -48,13 +62,12 @@ class LocaliserTrainConfig:
     seed: int = 0
     threads: int = 1
     size: int = 128
-    look: str = "plain"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
+    look: str = "plain"  # synth look of the scenes: one of TRAIN_LOOKS
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
-        if self.look not in ("plain", "varied", "mixed"):
-            raise InputError(f"--look {self.look!r}: use plain, varied or mixed")
+        check_look(self.look)
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"localiser training settings {self} must all be >= 1")
 
@@ -65,9 +78,8 @@ def render_set(clips: int, frames: int, seed: int, size: int, look: str = "plain
     images, targets = [], []
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
-        scene_look = look if look != "mixed" else ("varied" if i % 2 else "plain")
         scene = SynthConfig(
-            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=scene_look
+            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=scene_look(look, i)
         )
         clip = render_clip(scene)
         for f, frame in enumerate(clip.frames):

@@ -40,7 +40,7 @@ from tpt_live.model import PRETRAINED, EffnetRegressor, TptModel
 from tpt_live.skeleton import JOINT_NAMES
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
-from trainer.localiser_train import augment
+from trainer.localiser_train import augment, check_look, scene_look
 from trainer.losses import anchor_loss
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"pretraining settings {self} must all be >= 1")
-        if self.look not in ("plain", "varied", "mixed"):
-            raise InputError(f"--look {self.look!r}: use plain, varied or mixed")
+        check_look(self.look)
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +107,7 @@ def render_sets(
     sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
-        look = cfg.look if cfg.look != "mixed" else ("varied" if i % 2 else "plain")
+        look = scene_look(cfg.look, i)
         scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=look)
         clip = render_clip(scene)
         for f, frame in enumerate(clip.frames):
