@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.ort_backend import import_ort, load_errors, providers_for, session_options
+from engines.ort_backend import import_ort, open_session
 from tpt_live.errors import ModelError
 from tpt_live.localise import Locator
 
@@ -31,10 +31,9 @@ def export_localiser(path: str | Path | None, out: str | Path) -> Path:
     import onnx
     import torch
 
-    from tpt_live.localise import LocateGraph, load_localiser
+    from tpt_live.localise import load_localiser
 
-    loc = load_localiser(path)
-    graph = LocateGraph(loc.graph.net.cpu().eval()).eval()
+    loc = load_localiser(path)  # on the CPU, in eval mode
     s = loc.size
     example = torch.randint(0, 256, (2, s, s, 3), dtype=torch.uint8)  # batch >= 2 keeps it dynamic
     out = Path(out)
@@ -42,7 +41,7 @@ def export_localiser(path: str | Path | None, out: str | Path) -> Path:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                graph,
+                loc.graph,
                 (example,),
                 str(out),
                 input_names=[INPUT_NAME],
@@ -54,7 +53,7 @@ def export_localiser(path: str | Path | None, out: str | Path) -> Path:
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
         raise ModelError(f"ONNX export of the localiser failed: {exc}") from exc
     proto = onnx.load(str(out))
-    onnx.helper.set_model_props(proto, {"format": "tpt-live/localiser-onnx", "input_size": str(s)})
+    onnx.helper.set_model_props(proto, {"format": "tpt-live/localiser-onnx"})
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(out))
     return out
@@ -72,16 +71,8 @@ class OrtLocaliser(Locator):
     """The localiser with its network step on ONNX Runtime (the same `locate` as PyTorch's `Localiser`)."""
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
-        ort = import_ort()
-        try:
-            self.session = ort.InferenceSession(
-                str(path), session_options(ort, threads), providers=providers_for(ort, device)
-            )
-        except load_errors(ort) as exc:
-            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from exc
-        self.size = int(self.session.get_modelmeta().custom_metadata_map.get("input_size", 0)) or int(
-            self.session.get_inputs()[0].shape[1]
-        )
+        self.session = open_session(import_ort(), Path(path), device, threads)
+        self.size = int(self.session.get_inputs()[0].shape[1])  # (B, S, S, 3): S is fixed in the graph
 
     def rows(self, batch: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) uint8 letterboxed frames -> (B, 5) float64 `decode` rows."""

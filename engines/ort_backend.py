@@ -60,7 +60,7 @@ def session_options(ort: ModuleType, threads: int | None) -> Any:
     return so
 
 
-def load_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
+def _load_errors(ort: ModuleType) -> tuple[type[BaseException], ...]:
     """The exception types ONNX Runtime raises for unreadable or invalid graphs (pybind, not RuntimeError)."""
     state = ort.capi.onnxruntime_pybind11_state
     names = ("Fail", "InvalidGraph", "InvalidArgument", "InvalidProtobuf", "NoSuchFile", "RuntimeException")
@@ -81,6 +81,15 @@ def providers_for(ort: ModuleType, device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def open_session(ort: ModuleType, path: Path, device: str, threads: int | None) -> Any:
+    """An InferenceSession over the ONNX file `path` on `device`; ModelError when ONNX Runtime cannot load it."""
+    providers = providers_for(ort, device)
+    try:
+        return ort.InferenceSession(str(path), session_options(ort, threads), providers=providers)
+    except _load_errors(ort) as exc:
+        raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from exc
+
+
 class OrtBackend:
     """A `tpt_live.backend.PoseBackend` over an ONNX file with named outputs (see engines.onnx_export)."""
 
@@ -91,11 +100,7 @@ class OrtBackend:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"ONNX file {path} does not exist")
-        providers = providers_for(ort, device)
-        try:
-            self.session = ort.InferenceSession(str(path), session_options(ort, threads), providers=providers)
-        except load_errors(ort) as exc:
-            raise ModelError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from exc
+        self.session = open_session(ort, path, device, threads)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs = self.session.get_inputs()
         outputs = [o.name for o in self.session.get_outputs()]
