@@ -1,8 +1,8 @@
 """The localisation stage (`tpt_live.localise`) on ONNX Runtime: export and an `OrtLocaliser`.
 
 Graph: frames (B, S, S, 3) uint8 RGB, the whole frame letterboxed as `localise.letterboxed` does ->
-`locations` (B, 5) float32, the `localise.decode` rows (x, y, length in input pixels, angle in degrees
-clockwise from up, score): `localise.LocateGraph`, the step the PyTorch `Localiser` runs, traced whole.
+`locations` (B, 5) float32, the `localiser_net.decode` rows (x, y, length in input pixels, angle in degrees
+clockwise from up, score): `localiser_net.LocateGraph`, the step the PyTorch `Localiser` runs, traced whole.
 The ONNX Runtime backend locates with it (`OrtBackend.open_localiser`), so `track` with the default
 backend runs no PyTorch per frame.
 """
@@ -31,7 +31,7 @@ def export_localiser(path: str | Path | None, out: str | Path) -> Path:
     import onnx
     import torch
 
-    from tpt_live.localise import load_localiser
+    from tpt_live.localiser_net import load_localiser
 
     loc = load_localiser(path)  # on the CPU, in eval mode
     s = loc.size

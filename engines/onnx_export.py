@@ -12,7 +12,7 @@ A temporal lifter (window W > 1, docs/LIFTING.md) adds two inputs and keeps the 
 oldest first: the graph's own output fed back), and `track_start` (1,) float32, 1 on the first call of a
 track (the history is ignored, every earlier frame taken to be the batch's first), else 0. The B rows of
 `frames` are consecutive frames of that one track (tpt_live.lifter.WindowLift; the backends keep the
-history per track with tpt_live.lifter.KeypointHistory, as the PyTorch backend's LiftStream does).
+history per track with tpt_live.backend.KeypointHistory, as the PyTorch backend's LiftStream does).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """ONNX Runtime backend: runs a graph written by `engines.onnx_export` on CPU or CUDA.
 
 A graph with a temporal lifter (inputs `kp_history`, `track_start`) gets the track's last W - 1 keypoint
-rows from a `tpt_live.lifter.KeypointHistory` kept here: the rows of successive `infer` calls are
+rows from a `tpt_live.backend.KeypointHistory` kept here: the rows of successive `infer` calls are
 consecutive frames of one subject, as in the PyTorch backend; `new_track()` forgets them.
 """
 
@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 
 from engines.frames import check_frames
-from tpt_live.backend import Poses
+from tpt_live.backend import KeypointHistory, Poses
 from tpt_live.checkpoint import file_digest
 from tpt_live.errors import BackendUnavailable, InputError, ModelError
-from tpt_live.lifter import KeypointHistory
 from tpt_live.localise import Locator
 from tpt_live.template import Template
 

@@ -71,13 +71,18 @@ def choose_backend(
 
 def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
     """The ONNX export of a checkpoint, from the cache or exported now (atomically) into it."""
-    from engines.onnx_export import export_onnx
-    from tpt_live.lifter import default_lifter_path
+    from tpt_live.checkpoint import default_lifter_path
 
     # the shipped lifter of the checkpoint's template goes into the graph (output kp3d): part of the key
     lifters = [p for p in {default_lifter_path(), default_lifter_path(template="tpose")} if p.is_file()]
     lifter_key = "".join(f"-{file_digest(p)[:8]}" for p in sorted(lifters))
-    return cached_export(path, lifter_key, export_onnx, log)
+    return cached_export(path, lifter_key, _export_onnx, log)
+
+
+def _export_onnx(path: Path, out: str) -> None:
+    from engines.onnx_export import export_onnx  # PyTorch, needed only when the cache misses
+
+    export_onnx(path, out)
 
 
 def cached_export(path: Path, key: str, export: Callable[[Path, str], object], log: logging.Logger = logger) -> Path:

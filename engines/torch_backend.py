@@ -15,7 +15,7 @@ from tpt_live.backend import Poses
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_device, resolve_model_file
 from tpt_live.errors import InputError
 from tpt_live.lifter import KeypointLifter, Lifter, LiftStream, load_default_lifter, load_lifter
-from tpt_live.localise import Localiser, load_localiser
+from tpt_live.localiser_net import Localiser, load_localiser
 from tpt_live.model import TptModel, normalise
 from tpt_live.template import Template
 

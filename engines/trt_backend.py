@@ -5,7 +5,7 @@ Buffers are torch CUDA tensors (torch is already a dependency), bound by name wi
 engine's optimisation profile allows are split into chunks.
 
 An engine built from a graph with a temporal lifter (inputs `kp_history`, `track_start`, see
-engines.onnx_export) gets the track's last keypoint rows from a `tpt_live.lifter.KeypointHistory`, chunk
+engines.onnx_export) gets the track's last keypoint rows from a `tpt_live.backend.KeypointHistory`, chunk
 after chunk, as the ONNX Runtime and PyTorch backends; `new_track()` forgets them.
 """
 
@@ -21,10 +21,9 @@ import numpy as np
 from engines.engine_cache import env_mismatch, read_sidecar, sidecar_field
 from engines.frames import check_frames
 from engines.trt_build import import_tensorrt, probe_env, trt_logger
-from tpt_live.backend import Poses
+from tpt_live.backend import KeypointHistory, Poses
 from tpt_live.checkpoint import file_digest
 from tpt_live.errors import InputError, ModelError
-from tpt_live.lifter import KeypointHistory
 from tpt_live.template import Template
 
 log = logging.getLogger(__name__)

@@ -201,7 +201,7 @@ def test_box_located_finds_the_subject_inside_the_box(coco_file):
     """The box protocol for located models: the localiser runs on the box's cut-out, and the input it makes
     shows the subject head up where the template has it (the box offset and the turn are undone right)."""
     from tpt_live.crop import turn_matrix
-    from tpt_live.localise import load_localiser
+    from tpt_live.localiser_net import load_localiser
 
     path, kp2d = coco_file
     data, size = load_coco(path), 64

@@ -138,3 +138,19 @@ def test_every_referenced_doc_and_markdown_link_exists():
             if "://" not in target and not (md.parent / target).exists():
                 missing.append(f"{md.name}: {target}")
     assert missing == []
+
+
+def test_the_onnx_runtime_track_path_imports_no_pytorch():
+    """`track --backend onnxruntime` (model, localiser, lifter graph, overlay, CLI) runs without PyTorch, whose
+    import is most of the start-up (docs/TRACKING.md); a cache miss exports with it, inside the function."""
+    import subprocess
+    import sys
+
+    modules = (
+        "tpt_live.cli.app", "tpt_live.track.runner", "tpt_live.track.overlay", "engines.select",
+        "engines.ort_backend", "engines.localiser_onnx", "tpt_live.checkpoint", "tpt_live.localise",
+    )  # fmt: skip
+    heavy = ("torch", "kornia")
+    code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

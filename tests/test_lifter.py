@@ -241,7 +241,7 @@ def test_depth_oracle_is_exact_where_the_geometry_holds_and_keeps_2d_noise() -> 
 
 
 def test_the_template_picks_the_shipped_lifter() -> None:
-    from tpt_live.lifter import default_lifter_path
+    from tpt_live.checkpoint import default_lifter_path
 
     infant, upright = default_lifter_path(template="infant"), default_lifter_path(template="tpose")
     assert infant.name == "lifter.safetensors" and upright.name == "lifter_upright.safetensors"

@@ -15,9 +15,10 @@ from engines.ort_backend import OrtBackend
 from engines.torch_backend import TorchBackend
 from tests.test_engines import HAS_TRT, S, tiny_model
 from tests.test_lifter_temporal import _random_lifter
+from tpt_live.backend import KeypointHistory
 from tpt_live.errors import ModelError
 from tpt_live.evaluation.evaluate3d import lift_metric
-from tpt_live.lifter import KeypointHistory, WindowLift
+from tpt_live.lifter import WindowLift
 from tpt_live.skeleton import NUM_JOINTS
 
 W = 4  # tests.test_lifter_temporal.CFG.window

@@ -12,16 +12,14 @@ from tpt_live.crop import CropBox
 from tpt_live.localise import (
     BOX_PER_AXIS,
     SHIFT_PER_AXIS,
-    STRIDE,
     Location,
     LocationFilter,
     body_axis,
     crop_along,
     crop_for,
-    decode,
     default_localiser_path,
-    load_localiser,
 )
+from tpt_live.localiser_net import STRIDE, decode, load_localiser
 from tpt_live.skeleton import JOINT_INDEX
 from tpt_live.synth import SynthConfig, canonical_skeleton_2d
 from tpt_live.synth.camera import CameraParams, build_camera

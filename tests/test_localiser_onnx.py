@@ -8,7 +8,7 @@ import pytest
 
 from engines.localiser_onnx import OrtLocaliser, onnx_for_localiser
 from tpt_live.errors import ModelError
-from tpt_live.localise import load_localiser
+from tpt_live.localiser_net import load_localiser
 from tpt_live.synth import SynthConfig, render_clip
 
 

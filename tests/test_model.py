@@ -4,8 +4,8 @@ import torch
 
 from tpt_live.checkpoint import load_model, read_metadata, save_model
 from tpt_live.errors import InputError, ModelError
-from tpt_live.model import ModelConfig, TptModel, move_points, part_ellipses, warp_template
-from tpt_live.template import load_template
+from tpt_live.model import ModelConfig, TptModel, move_points, warp_template
+from tpt_live.template import load_template, part_ellipses
 
 CFG = ModelConfig(input_size=32, widths=(8, 16, 16), hidden=16, template="infant")
 

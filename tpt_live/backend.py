@@ -10,6 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
+from tpt_live.skeleton import NUM_JOINTS
 from tpt_live.template import Template
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # every precision a runtime may offer (each backend: a subset)
@@ -48,3 +49,33 @@ class PoseBackend(Protocol):
     # the Tracker calls it, when present, before its first frame. `open_localiser(path)` returns the
     # localisation stage on the backend's own runtime (`tpt_live.localise.Locator`); without it the Tracker
     # locates in PyTorch.
+
+
+class KeypointHistory:
+    """The last W - 1 keypoint rows (pixels) of one track, the history input of `tpt_live.lifter.WindowLift`
+    (and of the exported graph): one per backend, as the `Tracker` feeds it one subject; `reset()` starts a new track.
+
+    `inputs()` gives (history (W - 1, J, 2) float32, start (1,) float32); `push(kp)` appends the rows of a
+    call (B, J, 2) after it ran. Numpy and here, not in `tpt_live.lifter`, so that the ONNX Runtime and
+    TensorRT backends keep it without PyTorch, as `tpt_live.lifter.LiftStream` does.
+    """
+
+    def __init__(self, window: int, joints: int = NUM_JOINTS) -> None:
+        self.window = window
+        self.joints = joints
+        self.rows: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.rows = None
+
+    def inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.rows is None:
+            return np.zeros((self.window - 1, self.joints, 2), np.float32), np.ones(1, np.float32)
+        return self.rows, np.zeros(1, np.float32)
+
+    def push(self, kp: np.ndarray) -> None:
+        kp = np.asarray(kp, np.float32)
+        if not len(kp):
+            return
+        before = self.rows if self.rows is not None else np.repeat(kp[:1], self.window - 1, 0)
+        self.rows = np.ascontiguousarray(np.concatenate([before, kp])[len(kp) :])

@@ -11,22 +11,29 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from tpt_live.errors import InputError, ModelError
-from tpt_live.model import ModelConfig, TptModel
 from tpt_live.template import Template
+
+if TYPE_CHECKING:  # PyTorch is imported where weights are loaded or saved: reading metadata needs none
+    import torch
+
+    from tpt_live.model import ModelConfig, TptModel
 
 FORMAT = "tpt-live/model"
 FORMAT_VERSION = 1
 # Shipped 2D models by name (`--model NAME`, `--init NAME`): the default (EfficientNet-Lite0, 128 px, located
 # crops, pretrained on synthetic ground truth) and the purely unsupervised 64-px TPT model (docs/TRAINING.md).
 SHIPPED_MODELS = ("default", "tpt64")
+# Shipped lifters (`tpt_live.lifter`), by file name.
+DEFAULT_LIFTER = "lifter.safetensors"
+DEFAULT_SUPERVISED = "lifter_supervised.safetensors"
+DEFAULT_UPRIGHT = "lifter_upright.safetensors"  # adults (docs/LIFTING.md: trained on real motion capture)
+UPRIGHT_TEMPLATES = ("tpose", "arms_down")  # the adult keypoint templates: their models get the upright lifter
 
 
 def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
@@ -37,7 +44,9 @@ def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any
         path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"tpt_live": json.dumps(meta)}
-    if all(isinstance(t, torch.Tensor) for t in tensors.values()):
+    if not any(isinstance(t, np.ndarray) for t in tensors.values()):
+        from safetensors.torch import save_file
+
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=header)
     else:
         from safetensors.numpy import save_file as save_numpy
@@ -95,6 +104,16 @@ def default_model_path(name: str = "default") -> Path:
     return Path(str(resources.files("tpt_live.weights").joinpath(f"{name}.safetensors")))
 
 
+def default_lifter_path(supervised: bool = False, template: str | None = None) -> Path:
+    """The lifter shipped inside the package for a model of `template` (its name): the upright (adult)
+    lifter for `UPRIGHT_TEMPLATES` when shipped, else the infant one (or its supervised upper-bound twin)."""
+    name = DEFAULT_SUPERVISED if supervised else DEFAULT_LIFTER
+    upright = Path(str(resources.files("tpt_live.weights").joinpath(DEFAULT_UPRIGHT)))
+    if not supervised and template in UPRIGHT_TEMPLATES and upright.is_file():
+        return upright
+    return Path(str(resources.files("tpt_live.weights").joinpath(name)))
+
+
 def resolve_model_file(model: str | Path | None) -> Path:
     """Which model file: None = the shipped default; a name of a shipped model (`SHIPPED_MODELS`); else a path.
 
@@ -121,6 +140,8 @@ def model_label(path: Path) -> str:
 
 def resolve_device(device: str) -> torch.device:
     """The one device check: 'auto' -> CUDA when available, else CPU; 'cuda' without a GPU raises."""
+    import torch
+
     from tpt_live.errors import BackendUnavailable
 
     if device == "auto":
@@ -138,6 +159,8 @@ def read_metadata(path: str | Path) -> dict:
 
 
 def config_from_dict(d: dict) -> ModelConfig:
+    from tpt_live.model import ModelConfig
+
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in fields}
     return ModelConfig(**kwargs)  # type: ignore[arg-type]
@@ -145,6 +168,10 @@ def config_from_dict(d: dict) -> ModelConfig:
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> TptModel:
     """Load a model file (default: the shipped model) in eval mode."""
+    from safetensors.torch import load_file
+
+    from tpt_live.model import TptModel
+
     path = resolve_model_file(path)
     meta = read_metadata(path)
     model = TptModel(config_from_dict(meta["config"]), Template.from_dict(meta["template"]))

@@ -18,26 +18,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from tpt_live.checkpoint import read_meta, write_weights
+from tpt_live.backend import KeypointHistory
+from tpt_live.checkpoint import default_lifter_path, read_meta, write_weights
 from tpt_live.errors import InputError, ModelError
 from tpt_live.skeleton import BONE_INDEX, JOINT_INDEX, NUM_JOINTS
 
 FORMAT = "tpt-live/lifter"
 FORMAT_VERSION = 1
-DEFAULT_LIFTER = "lifter.safetensors"
-DEFAULT_SUPERVISED = "lifter_supervised.safetensors"
-DEFAULT_UPRIGHT = "lifter_upright.safetensors"  # adults (docs/LIFTING.md: trained on real motion capture)
-UPRIGHT_TEMPLATES = ("tpose", "arms_down")  # the adult keypoint templates: their models get the upright lifter
 ROOT = JOINT_INDEX["pelvis"]
 NECK = JOINT_INDEX["neck"]
 # Head-to-ankle chain used for metric scale: head-neck-thorax-pelvis, then each leg pelvis-hip-knee-ankle
@@ -277,35 +272,6 @@ class WindowLift(nn.Module):
         return to_metric(self.lifter(windows), self.lifter.cfg.body_length_m)
 
 
-class KeypointHistory:
-    """The last W - 1 keypoint rows (pixels) of one track, the history input of `WindowLift` (and of the
-    exported graph): one per backend, as the `Tracker` feeds it one subject; `reset()` starts a new track.
-
-    `inputs()` gives (history (W - 1, J, 2) float32, start (1,) float32); `push(kp)` appends the rows of a
-    call (B, J, 2) after it ran. Numpy, so the ONNX Runtime and TensorRT backends keep it as `LiftStream` does.
-    """
-
-    def __init__(self, window: int, joints: int = NUM_JOINTS) -> None:
-        self.window = window
-        self.joints = joints
-        self.rows: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self.rows = None
-
-    def inputs(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.rows is None:
-            return np.zeros((self.window - 1, self.joints, 2), np.float32), np.ones(1, np.float32)
-        return self.rows, np.zeros(1, np.float32)
-
-    def push(self, kp: np.ndarray) -> None:
-        kp = np.asarray(kp, np.float32)
-        if not len(kp):
-            return
-        before = self.rows if self.rows is not None else np.repeat(kp[:1], self.window - 1, 0)
-        self.rows = np.ascontiguousarray(np.concatenate([before, kp])[len(kp) :])
-
-
 class LiftStream(nn.Module):
     """A lifter fed one frame at a time, keeping the subject's recent history for a `TemporalLifter`.
 
@@ -349,16 +315,6 @@ class KeypointLifter(nn.Module):
 
 
 # -- files --------------------------------------------------------------------------------------------
-def default_lifter_path(supervised: bool = False, template: str | None = None) -> Path:
-    """The lifter shipped inside the package for a model of `template` (its name): the upright (adult)
-    lifter for `UPRIGHT_TEMPLATES` when shipped, else the infant one (or its supervised upper-bound twin)."""
-    name = DEFAULT_SUPERVISED if supervised else DEFAULT_LIFTER
-    upright = Path(str(resources.files("tpt_live.weights").joinpath(DEFAULT_UPRIGHT)))
-    if not supervised and template in UPRIGHT_TEMPLATES and upright.is_file():
-        return upright
-    return Path(str(resources.files("tpt_live.weights").joinpath(name)))
-
-
 def save_lifter(lifter: Lifter, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write `path` (.safetensors, metadata inside) and a JSON sidecar; returns the safetensors path."""
 

@@ -5,10 +5,9 @@ the body axis, the segment from the pelvis to the head: its midpoint (x, y), its
 The direction `angle` is where the head points, in degrees clockwise from "up" in the picture (0 head up,
 90 head right, 180 head down, 270 head left). Points are pixels, x = col, y = row, centres at integers.
 
-Network: EfficientNet-Lite0 stem + blocks 0-10 (`tpt_live.effnet`, stride 16, ImageNet initialisation when
-trained) and a 1x1 head giving, per cell of the G x G grid (G = S / 16): a centre logit, the centre's offset
-from the cell centre (cells), log(length / S) and (cos, sin) of the angle. Read-out: the cell with the
-largest softmax probability; `score` is the probability mass of its 3 x 3 neighbourhood.
+The network and its PyTorch runtime are in `tpt_live.localiser_net`; this module holds what every runtime
+shares (`Locator`: letterbox, network step, source pixels) and needs no PyTorch, so that the ONNX Runtime path
+(`engines.localiser_onnx`) runs without it.
 
 `crop_for` turns a location into what the part model needs: a square source box framed the way the model was
 trained (the template's framing: the box side is `BOX_PER_AXIS` axis lengths, its centre `SHIFT_PER_AXIS`
@@ -21,68 +20,18 @@ seconds while single frames' directions scatter by tens of degrees.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
 from tpt_live.crop import CropBox, letterbox, paste, to_source
-from tpt_live.effnet import EffNetLite0Trunk
 from tpt_live.skeleton import JOINT_INDEX
 
-FORMAT = "tpt-live/localiser"
-FORMAT_VERSION = 1
-STRIDE = 16
 # The template's framing (canonical skeleton at 256 px: head 56.74, pelvis 151.71, box centre 127.5).
 BOX_PER_AXIS = 256.0 / 94.97  # box side / pelvis-to-head length
 SHIFT_PER_AXIS = 23.275 / 94.97  # box centre's distance from the axis midpoint towards the feet / length
-
-
-@dataclass(frozen=True)
-class LocaliserConfig:
-    size: int = 128  # S: the whole frame is letterboxed to S x S
-    blocks: int = 11  # EfficientNet-Lite0 blocks kept (11: stride 16, 112 channels)
-    hidden: int = 96  # channels of the 1x1 head
-
-    def __post_init__(self) -> None:
-        if self.size % STRIDE or self.size < 2 * STRIDE or self.blocks != 11 or self.hidden < 1:
-            raise ValueError(f"localiser config {self}: size a multiple of {STRIDE} >= 32, blocks 11")
-
-
-class LocaliserNet(nn.Module):
-    """(B, 3, S, S) RGB in [0, 1] -> (B, 6, G, G): centre logit, offset x, y, log length / S, cos, sin."""
-
-    def __init__(self, config: LocaliserConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or LocaliserConfig()
-        self.trunk = EffNetLite0Trunk(self.config.blocks, taps=(self.config.blocks - 1,))
-        self.head = nn.Sequential(
-            nn.Conv2d(self.trunk.channels[0], self.config.hidden, 1), nn.ReLU(), nn.Conv2d(self.config.hidden, 6, 1)
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        out: Tensor = self.head(self.trunk(x)[0])
-        return out
-
-
-def decode(out: Tensor) -> Tensor:
-    """Network output (B, 6, G, G) -> (B, 5): x, y, length (input pixels), angle (degrees, [0, 360)), score."""
-    b, _, g, _ = out.shape
-    prob = out[:, 0].flatten(1).softmax(1).view(b, 1, g, g)
-    best = prob.flatten(1).argmax(1)
-    row, col = best // g, best % g
-    idx = torch.arange(b)
-    cell = out[idx, :, row, col]  # (B, 6)
-    x = (col.float() + 0.5 + cell[:, 1]) * STRIDE - 0.5
-    y = (row.float() + 0.5 + cell[:, 2]) * STRIDE - 0.5
-    length = cell[:, 3].exp() * g * STRIDE
-    angle = torch.atan2(cell[:, 5], cell[:, 4]) * (180.0 / math.pi) % 360.0  # (rad2deg has no ONNX export)
-    score = (F.avg_pool2d(prob, 3, 1, 1, count_include_pad=True) * 9.0)[idx, 0, row, col]
-    return torch.stack([x, y, length, angle, score], dim=1)
 
 
 def body_axis(kp2d: np.ndarray) -> np.ndarray:
@@ -211,21 +160,9 @@ def default_localiser_path() -> Path:
     return Path(__file__).with_name("weights") / "localiser.safetensors"
 
 
-class LocateGraph(nn.Module):
-    """uint8 (B, S, S, 3) RGB letterboxed frames -> (B, 5) `decode` rows: the whole network step, as
-    `Localiser` runs it and as `engines.localiser_onnx` exports it."""
-
-    def __init__(self, net: LocaliserNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, frames: Tensor) -> Tensor:
-        return decode(self.net(frames.permute(0, 3, 1, 2).float() / 255.0))
-
-
 class Locator:
     """Whole RGB frames in, `Location`s in source pixels out, around a runtime's `rows` (the network step on
-    letterboxed S x S frames): `Localiser` (PyTorch) here, `engines.localiser_onnx.OrtLocaliser`."""
+    letterboxed S x S frames): `localiser_net.Localiser` (PyTorch), `engines.localiser_onnx.OrtLocaliser`."""
 
     size: int  # S
 
@@ -245,39 +182,3 @@ class Locator:
             sx, sy = to_source(np.array([cx, cy]), box, self.size)
             out.append(Location(float(sx), float(sy), float(length * box.w / self.size), float(angle), float(score)))
         return out
-
-
-class Localiser(Locator):
-    """A trained localiser in PyTorch, on the CPU or a GPU."""
-
-    def __init__(self, net: LocaliserNet, device: str | torch.device = "cpu") -> None:
-        self.graph = LocateGraph(net.to(device).eval()).eval()
-        self.device = torch.device(device)
-        self.size = net.config.size
-
-    @torch.no_grad()
-    def rows(self, batch: np.ndarray) -> np.ndarray:
-        return self.graph(torch.from_numpy(batch).to(self.device)).cpu().numpy().astype(np.float64)
-
-
-def save_localiser(net: LocaliserNet, path: str | Path, metrics: dict | None = None) -> Path:
-    """Write the weights (`checkpoint.write_weights` layout: metadata inside, JSON sidecar)."""
-    from dataclasses import asdict
-
-    from tpt_live.checkpoint import write_weights
-
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": asdict(net.config), "metrics": metrics or {}}
-    return write_weights(path, dict(net.state_dict()), meta)
-
-
-def load_localiser(path: str | Path | None = None, device: str | torch.device = "cpu") -> Localiser:
-    """Read a localiser file (safetensors only, no pickle); the shipped one when `path` is None."""
-    from safetensors.torch import load_file
-
-    from tpt_live.checkpoint import read_meta
-
-    path = Path(path) if path is not None else default_localiser_path()
-    meta = read_meta(path, FORMAT, FORMAT_VERSION, "localiser")
-    net = LocaliserNet(replace(LocaliserConfig(), **meta.get("config", {})))
-    net.load_state_dict(load_file(str(path)))
-    return Localiser(net, device)

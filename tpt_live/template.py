@@ -185,3 +185,25 @@ def load_template(name_or_path: str | Path) -> Template:
         return Template.from_dict(json.loads(text))
     except json.JSONDecodeError as exc:
         raise InputError(f"template file {name_or_path} is not valid JSON: {exc}") from exc
+
+
+def part_ellipses(template: Template, affines: np.ndarray, size: int) -> np.ndarray:
+    """Moved part Gaussians as ellipses for drawing.
+
+    affines: (K, 2, 3) template -> image, model-input pixels. Returns (K, 5) float64: centre x, centre
+    y, std along the major axis, std along the minor axis, major-axis angle in degrees (x towards y),
+    in the same pixels.
+    """
+    out = np.zeros((template.num_parts, 5))
+    for k, (r0, c0, sx, sy, t) in enumerate(template.gaussian_params(size)):
+        # covariance in (x=col, y=row): long axis sy along angle t, short axis sx across it
+        rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+        cov = rot @ np.diag([sy**2, sx**2]) @ rot.T
+        lin = affines[k, :, :2]
+        cov2 = lin @ cov @ lin.T
+        centre = lin @ np.array([c0, r0]) + affines[k, :, 2]
+        vals, vecs = np.linalg.eigh(cov2)
+        major = vecs[:, 1]
+        angle = np.degrees(np.arctan2(major[1], major[0]))
+        out[k] = (centre[0], centre[1], np.sqrt(max(vals[1], 0)), np.sqrt(max(vals[0], 0)), angle)
+    return out

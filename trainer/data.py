@@ -21,7 +21,8 @@ from torch import Tensor
 
 from tpt_live.crop import CropBox, crop_resize, head_turns, square_box, turn_input, turned_crop
 from tpt_live.errors import InputError, SourceError
-from tpt_live.localise import Localiser, Location, crop_along, default_localiser_path, load_localiser
+from tpt_live.localise import Location, crop_along, default_localiser_path
+from tpt_live.localiser_net import Localiser, load_localiser
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
 from trainer.background import estimate_background, static_share
 

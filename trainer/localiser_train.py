@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from tpt_live.crop import to_model
-from tpt_live.localise import STRIDE, Localiser, LocaliserConfig, LocaliserNet, body_axis, letterboxed, save_localiser
+from tpt_live.localise import body_axis, letterboxed
+from tpt_live.localiser_net import STRIDE, Localiser, LocaliserConfig, LocaliserNet, save_localiser
 from tpt_live.synth import SynthConfig, render_clip
 
 log = logging.getLogger(__name__)

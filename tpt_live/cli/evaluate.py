@@ -53,7 +53,7 @@ def evaluate(
         engine = open_backend(model, backend=backend)
         localiser = None
         if locate or engine.framing == "located":  # a located model always gets the located protocols
-            from tpt_live.localise import load_localiser
+            from tpt_live.localiser_net import load_localiser
 
             localiser = load_localiser()
         coco = evaluate_coco(
@@ -134,7 +134,8 @@ def _load_lifters(lifter: str | None, supervised_lifter: str | None, required: b
     None when no lifter was given and none is shipped (unless `required`)."""
     from pathlib import Path
 
-    from tpt_live.lifter import default_lifter_path, load_lifter
+    from tpt_live.checkpoint import default_lifter_path
+    from tpt_live.lifter import load_lifter
 
     lifter_path = Path(lifter) if lifter else default_lifter_path()
     if not (lifter or required or lifter_path.is_file()):

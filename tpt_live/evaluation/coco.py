@@ -44,7 +44,8 @@ import numpy as np
 
 from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_points_by
 from tpt_live.errors import InputError
-from tpt_live.localise import Localiser, crop_along
+from tpt_live.localise import crop_along
+from tpt_live.localiser_net import Localiser
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
 from tpt_live.template import Template
 

@@ -23,9 +23,8 @@ import numpy as np
 
 from tpt_live.crop import to_source
 from tpt_live.errors import InputError
-from tpt_live.model import part_ellipses
 from tpt_live.skeleton import BONE_INDEX, JOINT_NAMES, side
-from tpt_live.template import Template
+from tpt_live.template import Template, part_ellipses
 from tpt_live.track.outputs import ensure_folder
 from tpt_live.track.pipeline import Result
 from tpt_live.videoio import H264Encoder

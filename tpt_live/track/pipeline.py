@@ -36,7 +36,7 @@ from tpt_live.crop import (
     unturn_points_by,
 )
 from tpt_live.errors import SourceError
-from tpt_live.localise import FilterConfig, Location, LocationFilter, crop_along, crop_for
+from tpt_live.localise import FilterConfig, Location, LocationFilter, Locator, crop_along, crop_for
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
 
@@ -44,6 +44,16 @@ log = logging.getLogger(__name__)
 
 _END = object()  # sentinel: the producing stage has finished (or failed)
 QUEUE_BYTES = 64 * 2**20  # pixel bytes each queue (and one batch) may hold; full frames count when kept
+
+
+def _open_localiser(backend: PoseBackend, path: str | None) -> Locator:
+    """The localiser on the backend's runtime where it has one (`open_localiser`), else in PyTorch."""
+    opener = getattr(backend, "open_localiser", None)
+    if opener is not None:
+        return opener(path)
+    from tpt_live.localiser_net import load_localiser
+
+    return load_localiser(path)
 
 
 @dataclass(frozen=True)
@@ -201,9 +211,7 @@ class Tracker:
         self._locations = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if self._stills else None)
         self._located_t: float | None = None
         if config.locate:  # on the backend's runtime where it offers one (ONNX Runtime), else PyTorch
-            from tpt_live.localise import load_localiser
-
-            self._localiser = getattr(backend, "open_localiser", load_localiser)(config.localiser)
+            self._localiser = _open_localiser(backend, config.localiser)
         new_track = getattr(backend, "new_track", None)  # a backend with a temporal lifter keeps the history
         if new_track is not None:
             new_track()
