@@ -153,6 +153,19 @@ def _blit(dst: np.ndarray, src: np.ndarray, ox: int, oy: int) -> None:
         dst[y0:y1, x0:x1] = src[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
 
 
+def shrink(image: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Resize `image` to w x h: the area filter when shrinking, bilinear when growing.
+
+    Shrinking first halves the image (2 x 2 means, OpenCV's fast exact path) while both sides are even and
+    stay at least w x h, then area-filters the rest: about 8x cheaper than one area resize from a 4x larger
+    image (the generic area filter costs per source pixel), and the same box filter within a grey level or so.
+    """
+    while image.shape[1] % 2 == 0 and image.shape[0] % 2 == 0 and image.shape[1] >= 2 * w and image.shape[0] >= 2 * h:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    interp = cv2.INTER_AREA if image.shape[1] > w else cv2.INTER_LINEAR
+    return image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=interp)
+
+
 def crop_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     """Cut an integer box out of image (H, W, 3) uint8 (black padding outside) and resize to (S, S, 3).
 
@@ -165,8 +178,7 @@ def crop_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     else:
         block = np.zeros((h, w, 3), np.uint8)
         _blit(block, image, -x, -y)
-    interp = cv2.INTER_AREA if w > size else cv2.INTER_LINEAR
-    return cv2.resize(block, (size, size), interpolation=interp)
+    return shrink(block, size, size)
 
 
 def follow_box(xy: np.ndarray, score: np.ndarray, frame_w: int, frame_h: int, config: FollowConfig) -> CropBox | None:
@@ -268,9 +280,11 @@ def turned_crop(image: np.ndarray, box: CropBox, degrees: float, size: int) -> t
 
     A concentric box sqrt(2) times larger is cut and resized at the same scale (`crop_resize`, area filter), then
     turned with bilinear interpolation, so the corners show the frame, not padding, wherever the frame has it.
+    Its side is a multiple of 2^n where `shrink` may halve it n times (a box at least 2^n S wide).
     """
     w = int(round(box.w))
-    big_side = w + 2 * int(np.ceil(w * (np.sqrt(2.0) - 1) / 2 + 1))  # same parity: the same centre pixel
+    step = 2 ** max(int(np.log2(max(w, 1) / size)), 0)
+    big_side = -(-(w + 2 * int(np.ceil(w * (np.sqrt(2.0) - 1) / 2 + 1))) // step) * step
     cx, cy = box.x + (box.w - 1) / 2, box.y + (box.h - 1) / 2
     big = CropBox(round(cx - (big_side - 1) / 2), round(cy - (big_side - 1) / 2), big_side, big_side)
     big_size = max(int(round(size * big_side / box.w)), size)

@@ -23,10 +23,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from tpt_live.crop import CropBox, letterbox, paste, to_source
+from tpt_live.crop import CropBox, letterbox, paste, shrink, to_source
 from tpt_live.skeleton import JOINT_INDEX
 
 # The template's framing (canonical skeleton at 256 px: head 56.74, pelvis 151.71, box centre 127.5).
@@ -152,8 +151,7 @@ def letterboxed(frame: np.ndarray, size: int) -> tuple[np.ndarray, CropBox]:
     filter when shrinking, bilinear when growing), and the source box it shows."""
     h, w = frame.shape[:2]
     plan = letterbox(w, h, size)
-    interp = cv2.INTER_AREA if max(w, h) > size else cv2.INTER_LINEAR
-    return paste(cv2.resize(frame, (plan.scaled_w, plan.scaled_h), interpolation=interp), plan, size), plan.box
+    return paste(shrink(frame, plan.scaled_w, plan.scaled_h), plan, size), plan.box
 
 
 def default_localiser_path() -> Path:
