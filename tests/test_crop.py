@@ -15,6 +15,7 @@ from tpt_live.crop import (
     parse_roi,
     paste,
     plan_resize,
+    shrink,
     square_box,
     to_model,
     to_source,
@@ -111,3 +112,19 @@ def test_turn_conventions_with_literals():
     np.testing.assert_allclose(unturn_points(np.array([[0.0, 0.0]]), 2, 4), [[3.0, 3.0]])
     np.testing.assert_allclose(unturn_points(np.array([[0.0, 0.0]]), 3, 4), [[0.0, 3.0]])
     np.testing.assert_allclose(unturn_points(np.array([[1.5, 2.0]]), 4, 4), [[1.5, 2.0]])
+
+
+def test_shrink_halves_exactly_then_area_filters():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)
+    means = image.reshape(64, 4, 48, 4, 3).astype(float).mean(axis=(1, 3))  # 4 x 4 block means
+    out = shrink(image, 48, 64)
+    assert out.shape == (64, 48, 3) and np.abs(out - means).max() <= 1.0  # two exact halvings, rounded twice
+    odd = image[:255, :191]  # odd sides cannot halve: one area resize, as before
+    assert np.array_equal(shrink(odd, 60, 80), cv2.resize(odd, (60, 80), interpolation=cv2.INTER_AREA))
+    smooth = cv2.GaussianBlur(image, (9, 9), 3)  # 256 -> 128 exactly, then 128 -> 100 by area
+    diff = np.abs(shrink(smooth, 75, 100).astype(int) - cv2.resize(smooth, (75, 100), interpolation=cv2.INTER_AREA))
+    assert diff.mean() < 1.0
+    assert np.array_equal(shrink(image[:8, :8], 16, 16), cv2.resize(image[:8, :8], (16, 16)))  # growing: bilinear
