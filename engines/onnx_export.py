@@ -142,31 +142,14 @@ def export_model(
             warnings.simplefilter("ignore")
             if exporter == "legacy":
                 axes = {n: {0: "batch"} for n in (INPUT_NAME, *outputs)}
-                torch.onnx.export(
-                    wrapper,
-                    args,
-                    str(out),
-                    input_names=inputs,
-                    output_names=outputs,
-                    opset_version=OPSET,
-                    dynamic_axes=axes,
-                    dynamo=False,
-                )
+                shape_args: dict = {"dynamic_axes": axes, "opset_version": OPSET, "dynamo": False}
             elif exporter == "dynamo":
                 batch = {0: torch.export.Dim("batch", min=1, max=4096)}
                 shapes = {n: batch if n == INPUT_NAME else None for n in inputs}  # the history: fixed shapes
-                torch.onnx.export(
-                    wrapper,
-                    args,
-                    str(out),
-                    input_names=inputs,
-                    output_names=outputs,
-                    dynamic_shapes=shapes,
-                    dynamo=True,
-                    verbose=False,
-                )
+                shape_args = {"dynamic_shapes": shapes, "dynamo": True, "verbose": False}
             else:
                 raise ValueError(f"unknown exporter {exporter!r}")
+            torch.onnx.export(wrapper, args, str(out), input_names=inputs, output_names=outputs, **shape_args)
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
         raise ModelError(f"ONNX export of {model_name} failed: {exc}") from exc
     proto = onnx.load(str(out))
