@@ -48,3 +48,15 @@ def test_adapt_from_default_for_minutes_then_refuse_to_reuse_the_folder(clip, tm
     assert again.returncode == 2 and "not empty" in again.stderr and "--resume" in again.stderr
     fresh = _cli(str(clip), "--init", "default", "--steps", "2", "--out", str(tmp_path / "new"), "--resume")
     assert fresh.returncode == 2 and "nothing to continue" in fresh.stderr
+
+
+def test_training_on_located_crops_records_the_located_framing(clip, tmp_path):
+    """A model trained from scratch with --locate saw located crops: its file says so, so `track` locates for it."""
+    run = tmp_path / "located"
+    proc = _cli(str(clip), "--locate", "--size", "32", "--steps", "2", "--batch", "2", "--out", str(run))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run / "model.json").read_text())["config"]["framing"] == "located"
+    plain = tmp_path / "frame"
+    proc = _cli(str(clip), "--size", "32", "--steps", "2", "--batch", "2", "--out", str(plain))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((plain / "model.json").read_text())["config"]["framing"] == "frame"

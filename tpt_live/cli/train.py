@@ -93,6 +93,7 @@ def train(
     `--init default`) it adapts a trained model to your own footage: the adaptation defaults of
     docs/TRAINING.md come under the recipe.
     """
+    import dataclasses
     import os
     from pathlib import Path
 
@@ -130,6 +131,8 @@ def train(
     roi_box = parse_roi(roi) if roi else None
     if locate is None:
         locate = model_cfg.framing == "located" and roi_box is None and head == "up"
+    elif locate and model_cfg.framing != "located":  # it learns located crops, so track and evaluate locate for it
+        model_cfg = dataclasses.replace(model_cfg, framing="located")
     scenes = load_scenes(data, size_px, roi_box, cache_dir=run_dir / "cache", head=head, locate=locate)
     validate = synth_validator(val, size_px) if val else None
     with _TrainDisplay(cfg.steps, cfg.minutes, quiet) as display:
