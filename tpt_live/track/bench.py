@@ -18,6 +18,7 @@ import numpy as np
 from tpt_live.backend import PoseBackend, Poses
 from tpt_live.errors import BackendUnavailable, InputError
 from tpt_live.localise import default_localiser_path
+from tpt_live.track.pipeline import STAGES
 from tpt_live.track.runner import BackendFactory, SourceSummary, TrackRequest, track_one
 from tpt_live.track.sources import VideoSource, resolve_sources
 
@@ -69,6 +70,9 @@ def bench_decode(src: str, size: int, seconds: float) -> BenchRow:
 
 
 def _row(test: str, backend: PoseBackend, s: SourceSummary, note: str = "") -> BenchRow:
+    """A row; the note adds the per-stage ms per frame (stages run in parallel threads: they overlap)."""
+    stages = " ".join(f"{k} {s.stage_ms[k]:.1f}" for k in STAGES if k in s.stage_ms)
+    note = "; ".join(n for n in (note, f"ms/frame: {stages}" if stages else "") if n)
     return BenchRow(test, backend.name, s.ok, s.fps, s.latency_p50 * 1e3, s.latency_p95 * 1e3, s.dropped, note)
 
 

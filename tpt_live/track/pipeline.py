@@ -43,13 +43,13 @@ from tpt_live.track.sources import Frame, VideoSource
 log = logging.getLogger(__name__)
 
 _END = object()  # sentinel: the producing stage has finished (or failed)
+STAGES = ("decode", "locate", "crop", "infer", "post", "write")  # `Stats.stage_s`; write: the caller's outputs
 QUEUE_BYTES = 64 * 2**20  # pixel bytes each queue (and one batch) may hold; full frames count when kept
 
 
 def _open_localiser(backend: PoseBackend, path: str | None) -> Locator:
     """The localiser on the backend's runtime where it has one (`open_localiser`), else in PyTorch."""
-    opener = getattr(backend, "open_localiser", None)
-    if opener is not None:
+    if (opener := getattr(backend, "open_localiser", None)) is not None:
         return opener(path)
     from tpt_live.localiser_net import load_localiser
 
@@ -129,6 +129,12 @@ class Stats:
     decode_errors: int = 0
     seconds: float = 0.0  # wall time from start to the last record
     latencies: list[float] = field(default_factory=list)  # seconds, ok frames
+    stage_s: dict[str, float] = field(default_factory=dict)  # seconds per stage (`STAGES`), summed over frames
+
+    def charge(self, stage: str, since: float) -> float:  # the time from `since` (perf_counter) to now; -> now
+        now = time.perf_counter()
+        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + now - since
+        return now
 
     @property
     def fps(self) -> float:
@@ -222,13 +228,16 @@ class Tracker:
     # -- stage 1: decode (own thread) -----------------------------------------------------------
     def _decode(self) -> None:
         try:
+            t = time.perf_counter()
             for frame in self.source.frames():
+                self.stats.charge("decode", t)
                 if self._stop.is_set():
                     break
                 if self.source.live:
                     self._slot.put(frame)
                 elif not _put(self._frames, frame, self._stop):
                     break
+                t = time.perf_counter()
         except BaseException as exc:  # noqa: B036 - handed to the caller's thread, never swallowed
             self._fail(exc)
         finally:
@@ -292,7 +301,9 @@ class Tracker:
         assert self._localiser is not None and all(f.image is not None for f in frames)
         bgr: list[np.ndarray] = [f.image for f in frames]  # type: ignore[misc]
         due = [self._locate_due(f.t) for f in frames]
+        t = time.perf_counter()
         found = iter(self._localiser.locate([image for image, d in zip(bgr, due, strict=True) if d], bgr=True))
+        t = self.stats.charge("locate", t)
         out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
         for frame, image, d in zip(frames, bgr, due, strict=True):
             loc = self._locations.update(next(found), frame.t) if d else self._locations.held
@@ -304,6 +315,7 @@ class Tracker:
                 box, turns = crop_for(loc, head_turns(self.config.head or "up"))
                 net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
             out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, loc))  # BGR -> RGB on S x S only
+        self.stats.charge("crop", t)
         return out
 
     def _locate_due(self, t: float) -> bool:
@@ -322,11 +334,16 @@ class Tracker:
             if self.config.locate:
                 crops = self._located(good)
             else:
-                k = head_turns(self.config.head or "up")
+                k, t = head_turns(self.config.head or "up"), time.perf_counter()
                 crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
-            poses = self._unturn(self.backend.infer(np.stack([c[0] for c in crops])), [c[2] for c in crops])
+                self.stats.charge("crop", t)
+            t = time.perf_counter()
+            raw = self.backend.infer(np.stack([c[0] for c in crops]))
+            t = self.stats.charge("infer", t)
+            poses = self._unturn(raw, [c[2] for c in crops])
             for i, (frame, (_, box, degrees, loc)) in enumerate(zip(good, crops, strict=True)):
                 by_idx[frame.idx] = self._postprocess(frame, poses, i, box, degrees, loc)
+            self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
 
     def _unturn(self, poses: Poses, turns: list[float]) -> Poses:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -69,6 +70,7 @@ class SourceSummary:
     latency_p50: float = 0.0  # seconds
     latency_p95: float = 0.0
     latency_p95_late: float = 0.0  # p95 over the last third of the frames: growth shows up here
+    stage_ms: dict[str, float] = field(default_factory=dict)  # ms per ok frame in each stage (pipeline.STAGES)
     problems: list[str] = field(default_factory=list)  # warnings (truncated file, ...)
     error: str | None = None  # the error that stopped this source
     exit_code: int = 0  # that error's exit code
@@ -80,6 +82,7 @@ class SourceSummary:
             uri, output, video, stats.frames, stats.ok, stats.dropped, stats.decode_errors, stats.seconds,
             stats.fps, float(np.percentile(lat, 50)), float(np.percentile(lat, 95)),
             float(np.percentile(lat[len(lat) * 2 // 3 :], 95)),
+            stage_ms={k: 1e3 * v / max(stats.ok, 1) for k, v in stats.stage_s.items()},
         )  # fmt: skip
 
 
@@ -139,7 +142,9 @@ def track_one(
     interrupted = False
     try:
         for r in results:
+            t = time.perf_counter()
             writer.write(record(r))
+            tracker.stats.charge("write", t)
             if overlay is not None and r.frame.image is not None:
                 stats = tracker.stats
                 hud = hud_line(stats.fps, r.latency, stats.dropped)
