@@ -99,19 +99,24 @@ def save_model(model: TptModel, path: str | Path, metrics: dict | None = None, e
     return write_weights(path, dict(model.state_dict()), describe(model, metrics, extra))
 
 
+def shipped_file(filename: str) -> Path:
+    """A file of the weights shipped inside the package (`tpt_live/weights/`; it may be absent)."""
+    return Path(str(resources.files("tpt_live.weights").joinpath(filename)))
+
+
 def default_model_path(name: str = "default") -> Path:
     """A model shipped inside the package (`SHIPPED_MODELS`; the default one unless named)."""
-    return Path(str(resources.files("tpt_live.weights").joinpath(f"{name}.safetensors")))
+    return shipped_file(f"{name}.safetensors")
 
 
 def default_lifter_path(supervised: bool = False, template: str | None = None) -> Path:
     """The lifter shipped inside the package for a model of `template` (its name): the upright (adult)
     lifter for `UPRIGHT_TEMPLATES` when shipped, else the infant one (or its supervised upper-bound twin)."""
     name = DEFAULT_SUPERVISED if supervised else DEFAULT_LIFTER
-    upright = Path(str(resources.files("tpt_live.weights").joinpath(DEFAULT_UPRIGHT)))
+    upright = shipped_file(DEFAULT_UPRIGHT)
     if not supervised and template in UPRIGHT_TEMPLATES and upright.is_file():
         return upright
-    return Path(str(resources.files("tpt_live.weights").joinpath(name)))
+    return shipped_file(name)
 
 
 def resolve_model_file(model: str | Path | None) -> Path:

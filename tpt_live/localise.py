@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tpt_live.checkpoint import shipped_file
 from tpt_live.crop import CropBox, letterbox, paste, shrink, to_source
 from tpt_live.skeleton import JOINT_INDEX
 
@@ -155,7 +156,7 @@ def letterboxed(frame: np.ndarray, size: int) -> tuple[np.ndarray, CropBox]:
 
 
 def default_localiser_path() -> Path:
-    return Path(__file__).with_name("weights") / "localiser.safetensors"
+    return shipped_file("localiser.safetensors")
 
 
 class Locator:

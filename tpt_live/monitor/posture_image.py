@@ -12,11 +12,11 @@ fitted on held-out synthetic frames. It is trained on synthetic renders, which c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from tpt_live.checkpoint import shipped_file
 from tpt_live.errors import ModelError
 from tpt_live.monitor.posture import POSTURES
 from tpt_live.monitor.presence import INPUT, cnn_logits, presence_input
@@ -27,7 +27,7 @@ POSTURE_VERSION = 1
 
 def default_posture_path() -> Path:
     """The shipped posture classifier (`tpt_live/weights/posture.safetensors`; may be absent)."""
-    return Path(str(resources.files("tpt_live.weights").joinpath("posture.safetensors")))
+    return shipped_file("posture.safetensors")
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tpt_live.checkpoint import shipped_file
 from tpt_live.errors import InputError, ModelError
 
 PRESENCE_FORMAT = "tpt-live/presence"
@@ -30,7 +30,7 @@ LAYERS = ("conv0", "conv1", "conv2")
 
 def default_presence_path() -> Path:
     """The shipped presence weights (`tpt_live/weights/presence.safetensors`)."""
-    return Path(str(resources.files("tpt_live.weights").joinpath("presence.safetensors")))
+    return shipped_file("presence.safetensors")
 
 
 def presence_input(rgb: np.ndarray) -> np.ndarray:
