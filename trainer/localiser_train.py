@@ -44,6 +44,17 @@ def check_look(look: str) -> None:
         raise InputError(f"--look {look!r}: use plain, varied or mixed")
 
 
+TRAIN_WORLDS = ("wide", "room")  # synth worlds a training set may come from (docs/SYNTH.md)
+
+
+def check_world(world: str) -> None:
+    """InputError unless `world` is one of TRAIN_WORLDS."""
+    from tpt_live.errors import InputError
+
+    if world not in TRAIN_WORLDS:
+        raise InputError(f"--world {world!r}: use wide or room")
+
+
 def scene_look(look: str, index: int) -> str:
     """The synth look of scene `index` of a training set in `look` (one of TRAIN_LOOKS)."""
     return look if look != "mixed" else ("varied" if index % 2 else "plain")
@@ -64,23 +75,27 @@ class LocaliserTrainConfig:
     threads: int = 1
     size: int = 128
     look: str = "plain"  # synth look of the scenes: one of TRAIN_LOOKS
+    world: str = "wide"  # synth world of the scenes: one of TRAIN_WORLDS
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
         check_look(self.look)
+        check_world(self.world)
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"localiser training settings {self} must all be >= 1")
 
 
-def render_set(clips: int, frames: int, seed: int, size: int, look: str = "plain") -> tuple[np.ndarray, np.ndarray]:
+def render_set(
+    clips: int, frames: int, seed: int, size: int, look: str = "plain", world: str = "wide"
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, S, S, 3) uint8 letterboxed frames and (N, 4) targets (x, y, length, angle) in input pixels;
     `look` "mixed" renders every other scene in the varied look."""
     images, targets = [], []
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         scene = SynthConfig(
-            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=scene_look(look, i)
+            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world, look=scene_look(look, i)
         )
         clip = render_clip(scene)
         for f, frame in enumerate(clip.frames):
@@ -167,8 +182,8 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    images, targets = render_set(cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size, cfg.look)
-    val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size, cfg.look)
+    images, targets = render_set(cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size, cfg.look, cfg.world)
+    val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size, cfg.look, cfg.world)
     log.info(
         "rendered %d training and %d validation frames in %.0f s",
         len(images),

@@ -40,7 +40,7 @@ from tpt_live.model import PRETRAINED, EffnetRegressor, TptModel
 from tpt_live.skeleton import JOINT_NAMES
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
-from trainer.localiser_train import augment, check_look, scene_look
+from trainer.localiser_train import augment, check_look, check_world, scene_look
 from trainer.losses import anchor_loss
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class PretrainConfig:
     link_weight: float = 1.0
     shape_weight: float = 0.02
     look: str = "mixed"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
+    world: str = "wide"  # synth world of the scenes: "wide" or "room" (also filmed across the room)
     seed: int = 0
     threads: int = 2
 
@@ -78,6 +79,7 @@ class PretrainConfig:
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"pretraining settings {self} must all be >= 1")
         check_look(self.look)
+        check_world(self.world)
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +110,7 @@ def render_sets(
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         look = scene_look(cfg.look, i)
-        scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world="wide", look=look)
+        scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look)
         clip = render_clip(scene)
         for f, frame in enumerate(clip.frames):
             rec = clip.gt["frames"][f]

@@ -18,6 +18,9 @@ def train_localiser(
     look: Annotated[
         str | None, typer.Option(help="Synthetic look: plain, varied or mixed (every other scene).")
     ] = None,
+    world: Annotated[
+        str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -29,7 +32,8 @@ def train_localiser(
 
     metrics = run_training(
         LocaliserTrainConfig(
-            out=out, **given(clips=clips, steps=steps, batch=batch, look=look, seed=seed, threads=threads)
+            out=out,
+            **given(clips=clips, steps=steps, batch=batch, look=look, world=world, seed=seed, threads=threads),
         )
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
@@ -49,6 +53,9 @@ def pretrain(
     stability: Annotated[
         float | None, typer.Option(help="Weight of the agreement of two noisy views of a crop (steady joints).")
     ] = None,
+    world: Annotated[
+        str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -67,6 +74,7 @@ def pretrain(
                 steps=steps,
                 batch=batch,
                 look=look,
+                world=world,
                 wild_turns=wild_turns,
                 stability=stability,
                 seed=seed,

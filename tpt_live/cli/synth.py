@@ -17,7 +17,11 @@ def synth(
     pose: Annotated[str, typer.Option("--pose", help="supine, side, prone or mixed (drawn per video).")] = "supine",
     world: Annotated[
         str,
-        typer.Option("--world", help="default (centred, head up) or wide (any turn, 15-90% of the height, anywhere)."),
+        typer.Option(
+            "--world",
+            help="default (centred, head up), wide (any turn, 15-90% of the height, anywhere) or room (wide,"
+            " filmed from overhead to nearly level, a wall behind).",
+        ),
     ] = "default",
     look: Annotated[
         str,

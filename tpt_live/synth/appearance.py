@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from tpt_live.synth.backdrop import add_wall
 from tpt_live.synth.camera import Camera
 
 _SKIN = np.array(
@@ -184,5 +185,6 @@ def mat_texture(app: Appearance, camera: Camera, rng: np.random.Generator) -> np
     grain = rng.normal(0.0, 0.015, (h, w)).astype(np.float32)
     normal = camera.R[:, 2]
     shade = app.ambient + app.diffuse * max(0.0, float(normal @ app.light_dir))
-    out = img * (shade * (1.0 + blotch + grain))[..., None] * app.tint
-    return out.astype(np.float32)
+    out = (img * (shade * (1.0 + blotch + grain))[..., None] * app.tint).astype(np.float32)
+    add_wall(out, None, camera, shade * app.tint)
+    return out

@@ -25,6 +25,8 @@ class CameraParams:
     azimuth_deg: float = 0.0  # direction (in the mat plane, from +x towards +y) the camera leans away to
     roll_deg: float = 0.0  # in-plane turn of the picture: the head points this many degrees clockwise from up
     offset: tuple[float, float] = (0.0, 0.0)  # body midpoint from the image centre, fractions of (W, H)
+    gravity_up: bool = False  # picture "up" from gravity (a camera looking across the room), not the head
+    wall: tuple[float, int] | None = None  # (metres beyond the body, texture seed) of a wall (`backdrop`)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Camera:
             "frame_fraction": round(self.params.frame_fraction, 4),
             "roll_deg": round(self.params.roll_deg, 3),
             "offset": [round(v, 4) for v in self.params.offset],
+            **({"gravity_up": True} if self.params.gravity_up else {}),
+            **({} if self.params.wall is None else {"wall_m": round(self.params.wall[0], 3)}),
             "convention": "X_cam = R @ X_world + t; camera x right, y down, z forward; "
             "world z up from the mat (z = 0); pixels x = col, y = row, centres at integers",
         }
@@ -99,7 +103,7 @@ def sample_camera_params(rng: np.random.Generator) -> CameraParams:
     )
 
 
-WORLDS = ("default", "wide")
+WORLDS = ("default", "wide", "room")
 
 
 def sample_wide_params(rng: np.random.Generator, base: CameraParams) -> CameraParams:
@@ -115,6 +119,17 @@ def sample_wide_params(rng: np.random.Generator, base: CameraParams) -> CameraPa
     )
 
 
+def sample_room_params(rng: np.random.Generator, wide: CameraParams) -> CameraParams:
+    """The room world on top of a wide-world camera: a third of the cameras keep the overhead view, the
+    rest look across the room (tilt 30-75 deg, the picture upright to gravity within a few degrees, so the
+    body lies at any angle in it as the azimuth goes round); a wall 0.6-2.5 m beyond the body."""
+    wall = (float(rng.uniform(0.6, 2.5)), int(rng.integers(2**31)))
+    if rng.random() < 1.0 / 3.0:
+        return replace(wide, wall=wall)
+    tilt = float(rng.uniform(30.0, 75.0))
+    return replace(wide, tilt_deg=tilt, gravity_up=True, roll_deg=float(rng.normal(0.0, 5.0)), wall=wall)
+
+
 def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
     """(3, 3) K with square pixels, vertical FOV `fov_deg`, principal point ((W-1)/2, (H-1)/2)."""
     f = 0.5 * height / np.tan(np.radians(fov_deg) / 2.0)
@@ -124,7 +139,8 @@ def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
 def build_camera(width: int, height: int, params: CameraParams, body_length: float, target: np.ndarray) -> Camera:
     """Place the camera so that `body_length` metres at `target` (3,) span `frame_fraction` of H.
 
-    The image "up" is world +y projected into the image, so the head (at +y) is at the top; `roll_deg`
+    The image "up" is world +y projected into the image, so the head (at +y) is at the top (with
+    `gravity_up`, world +z: the far side of the room is at the top); `roll_deg`
     then turns the picture about the optical axis (the head points `roll_deg` clockwise from up) and
     `offset` moves the camera parallel to the image plane so that `target` lands at
     (centre + offset * (W, H)) pixels.
@@ -135,7 +151,7 @@ def build_camera(width: int, height: int, params: CameraParams, body_length: flo
     back = np.array([np.sin(tilt) * np.cos(az), np.sin(tilt) * np.sin(az), np.cos(tilt)])
     centre = target + distance * back
     z_c = -back
-    down = np.array([0.0, -1.0, 0.0])
+    down = np.array([0.0, 0.0, -1.0]) if params.gravity_up else np.array([0.0, -1.0, 0.0])
     y_c = down - (down @ z_c) * z_c
     y_c /= np.linalg.norm(y_c)
     x_c = np.cross(y_c, z_c)

@@ -37,7 +37,15 @@ from tpt_live.synth.body import (
     transform_segment,
 )
 from tpt_live.synth.body import sample_body as _sample_body
-from tpt_live.synth.camera import WORLDS, Camera, CameraParams, build_camera, sample_camera_params, sample_wide_params
+from tpt_live.synth.camera import (
+    WORLDS,
+    Camera,
+    CameraParams,
+    build_camera,
+    sample_camera_params,
+    sample_room_params,
+    sample_wide_params,
+)
 from tpt_live.synth.look import LOOKS, Look, sample_look
 from tpt_live.synth.motion import SCENARIOS, Motion, sample_motion
 from tpt_live.synth.render import Renderer
@@ -58,7 +66,7 @@ class SynthConfig:
     seed: int = 0  # dataset seed; with `index` it seeds every random choice of the video
     index: int = 0  # video index within the dataset: video i is the same whatever the video count
     pose: str = "supine"  # "supine", "side", "prone" or "mixed" (drawn per video)
-    world: str = "default"  # "default" (centred, head up, 65-80% of the height) or "wide" (see docs/SYNTH.md)
+    world: str = "default"  # "default" (centred, head up, 65-80% of the height), "wide" or "room" (docs/SYNTH.md)
     look: str = "plain"  # "plain" (flat colours, the original renders) or "varied" (photo-like, see docs/SYNTH.md)
 
     def __post_init__(self) -> None:
@@ -143,8 +151,10 @@ def sample_scene(config: SynthConfig) -> Scene:
     appearance = sample_appearance(_rng(config, 1))
     motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps)
     cam = sample_camera_params(_rng(config, 2))
-    if config.world == "wide":  # its own stream: the default world's draws stay as they were
+    if config.world in ("wide", "room"):  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
+    if config.world == "room":  # and its own on top: the wide world's draws stay as they were
+        cam = sample_room_params(_rng(config, 12), cam)
     scene = _scene(config.width, config.height, body, appearance, cam, motion)
     if config.look == "varied":  # its own stream too: the plain look's draws stay as they were
         scene = replace(scene, look=sample_look(_rng(config, 10)))

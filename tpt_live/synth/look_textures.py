@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from tpt_live.synth.backdrop import add_wall
 from tpt_live.synth.camera import Camera
 from tpt_live.synth.look import _BRIGHT, Fabric, Look
 
@@ -182,5 +183,7 @@ def look_background(look: Look, camera: Camera, rng: np.random.Generator) -> tup
     spot = np.float32(1.0) - np.float32(0.25) * (
         ((xx / w - 0.5 - 0.3 * look.light_dir[0]) ** 2 + (yy / h - 0.5 - 0.3 * look.light_dir[1]) ** 2) * 2.0
     )
-    out = np.asarray(img, np.float32) * (shade * spot)[..., None] * look.tint.astype(np.float32)
-    return out.astype(np.float32), depth.astype(np.float32)
+    out = (np.asarray(img, np.float32) * (shade * spot)[..., None] * look.tint.astype(np.float32)).astype(np.float32)
+    depth = depth.astype(np.float32)
+    add_wall(out, depth, camera, look.ambient + 0.5 * look.diffuse * look.tint)
+    return out, depth
