@@ -140,3 +140,38 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
         load_posture(tmp_path / "missing.safetensors")
     with pytest.raises(ModelError):  # a presence file is not a posture file
         load_posture(save_presence(PresenceNet(weights, {}), tmp_path / "p.safetensors"))
+
+
+def test_real_frames_from_videos_and_image_folders(tmp_path) -> None:
+    import cv2
+
+    from tpt_live.synth import write_clip
+    from trainer.presence_train import dataset
+    from trainer.real_frames import RealFrames
+
+    clip = render_scenario(CFG, "absent")
+    write_clip(clip, tmp_path)
+    video = tmp_path / f"{clip.name}.mp4"
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    still = np.zeros((30, 90, 3), np.uint8)
+    still[:, 45:] = (200, 40, 10)  # RGB
+    cv2.imwrite(str(folder / "a.png"), cv2.cvtColor(still, cv2.COLOR_RGB2BGR))
+    real = RealFrames([str(video), str(folder)], per_video=3, max_side=45)
+    assert len(real.frames) == 4  # three evenly spaced video frames and the still
+    assert real.frames[-1].shape == (15, 45, 3) and tuple(real.frames[-1][0, -1]) == (200, 40, 10)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        bg = real.background(32, 24, rng)
+        assert bg.shape == (24, 32, 3) and bg.dtype == np.float32 and 0.0 <= bg.min() and bg.max() <= 1.0
+    # real frames go behind half the hard clips and add real-only negatives: 0.5 x the hard frames
+    x0, y0 = dataset(5, 0, 4, 64, hard_clips=6, textured=0.0, negatives=0.0)
+    x1, y1 = dataset(5, 0, 4, 64, hard_clips=6, textured=0.0, negatives=0.0, real=real, real_share=0.5,
+                     real_negatives=0.5)  # fmt: skip
+    assert len(x1) == len(x0) + len(x0) // 2 and (y1[len(x0) :] == 0).all()
+    assert not np.array_equal(x0, x1[: len(x0)])  # some clips were drawn over real frames
+    with pytest.raises(InputError, match="does not exist"):
+        RealFrames([str(tmp_path / "nope.mp4")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        RealFrames([str(tmp_path / "empty")])

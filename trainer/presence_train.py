@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -21,6 +22,7 @@ from tpt_live.monitor.presence import INPUT, LAYERS, PresenceNet, presence_input
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 from trainer.presence_data import camera_augment, crop_box, model_input, texture
+from trainer.real_frames import RealFrames
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,10 @@ class PresenceTrainConfig:
     textured: float = 0.7  # share of the hard clips rendered over a procedural texture instead of their mat
     texture_negatives: float = 0.3  # texture-only frames added, as a share of the hard frames
     calibration_clips: int = 60  # clips of another seed (seed + 500) that fit the temperature
+    backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
+    real_share: float = 0.5  # with backgrounds: share of the hard clips drawn over a real frame
+    real_negatives: float = 0.3  # with backgrounds: real-only crops added, as a share of the hard frames
+    hard_world: str = "default"  # synth world of the hard clips ("room": also filmed across the room)
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -64,19 +70,28 @@ def scenario_frames(
     textured: float = 0.0,
     hard: bool = False,
     mix: tuple[tuple[str, float], ...] = MIX,
+    real: RealFrames | None = None,
+    real_share: float = 0.0,
+    world: str = "default",
 ) -> Iterator[tuple[np.ndarray, dict]]:
     """(model input (S, S, 3) uint8 RGB, ground-truth frame dict) pairs of `clips` scenario clips of `seed`.
 
     textured: share of clips drawn over a procedural texture (`trainer.presence_data.texture`); hard: crop
-    each frame as an `--roi` would and pass it through `camera_augment` (else the full frame, as is).
+    each frame as an `--roi` would and pass it through `camera_augment` (else the full frame, as is);
+    real, real_share: that share of clips drawn over a window of a real frame instead (before textures).
     """
     rng = np.random.default_rng(seed)
     names, weights = zip(*mix, strict=True)
     for i in range(clips):
         scenario = str(rng.choice(names, p=np.array(weights) / sum(weights)))
         width, height = SHAPES[int(rng.integers(len(SHAPES)))]
-        config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
-        background = texture(height, width, rng) if textured > 0 and rng.random() < textured else None
+        config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed",
+                             world=world)  # fmt: skip
+        background = None
+        if real is not None and rng.random() < real_share:  # no draw without real frames: old sets unchanged
+            background = real.background(width, height, rng)
+        elif textured > 0 and rng.random() < textured:
+            background = texture(height, width, rng)
         clip = render_scenario(config, scenario, background)
         for k in range(0, frames, step):
             gt = clip.gt["frames"][k]
@@ -98,23 +113,52 @@ def texture_frames(seed: int, count: int, size: int) -> Iterator[np.ndarray]:
         yield camera_augment(model_input(rgb, box, size), rng)
 
 
+def real_negative_frames(real: RealFrames, seed: int, count: int, size: int) -> Iterator[np.ndarray]:
+    """`count` model inputs (S, S, 3) uint8 RGB cut from real frames with no infant: any part of a frame as an
+    `--roi` would be, or the whole frame, then `camera_augment`."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        rgb = real.pick(rng)
+        box = crop_box(rgb.shape[1], rgb.shape[0], None, False, rng)
+        yield camera_augment(model_input(np.ascontiguousarray(rgb), box, size), rng)
+
+
 def dataset(
-    seed: int, clips: int, frames: int, size: int, hard_clips: int = 0, textured: float = 0.0, negatives: float = 0.0
+    seed: int,
+    clips: int,
+    frames: int,
+    size: int,
+    hard_clips: int = 0,
+    textured: float = 0.0,
+    negatives: float = 0.0,
+    real: RealFrames | None = None,
+    real_share: float = 0.0,
+    real_negatives: float = 0.0,
+    hard_world: str = "default",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1): `clips` plain scenario clips of `seed` (full
-    frames, as rendered), `hard_clips` clips of seed + 1 (`textured` of them over textures, roi-like crops,
-    camera augmentation), and texture-only negatives (seed + 2), `negatives` times the hard frames."""
+    frames, as rendered), `hard_clips` clips of seed + 1 (`real_share` of them over real frames, `textured` of
+    the rest over textures, roi-like crops, camera augmentation), texture-only negatives (seed + 2),
+    `negatives` times the hard frames, and with `real` real-only negatives (seed + 3), `real_negatives` times
+    the hard frames."""
     xs, ys = [], []
     for rgb, gt in scenario_frames(seed, clips, frames, size):
         xs.append(presence_input(rgb))
         ys.append(float(gt["present"]))
     n_plain = len(xs)
-    for rgb, gt in scenario_frames(seed + 1, hard_clips, frames, size, textured=textured, hard=True):
+    hard = scenario_frames(seed + 1, hard_clips, frames, size, textured=textured, hard=True, real=real,
+                           real_share=real_share, world=hard_world)  # fmt: skip
+    for rgb, gt in hard:
         xs.append(presence_input(rgb))
         ys.append(float(gt["present"]))
-    for rgb in texture_frames(seed + 2, int(negatives * (len(xs) - n_plain)), size):
+    n_hard = len(xs) - n_plain
+    for rgb in texture_frames(seed + 2, int(negatives * n_hard), size):
         xs.append(presence_input(rgb))
         ys.append(0.0)
+    if real is not None:
+        for rgb in real_negative_frames(real, seed + 3, int(real_negatives * n_hard), size):
+            xs.append(presence_input(rgb))
+            ys.append(0.0)
     return np.stack(xs), np.array(ys, np.float32)
 
 
@@ -208,17 +252,23 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     import torch
 
     torch.manual_seed(config.seed)
+    real = RealFrames(config.backgrounds) if config.backgrounds else None
+    mixing: dict[str, Any] = {"real": real, "real_share": config.real_share, "real_negatives": config.real_negatives,
+                              "hard_world": config.hard_world}  # fmt: skip
     x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
-                   config.texture_negatives)  # fmt: skip
+                   config.texture_negatives, **mixing)  # fmt: skip
     loss = torch.nn.functional.binary_cross_entropy_with_logits
     weights = fit_cnn(_torch_net(1, config.widths), x, y, loss, config.epochs, config.batch, config.lr, config.seed,
                       on_log)  # fmt: skip
-    net = PresenceNet(weights, {"train_frames": len(x), "train_seed": config.seed, "input": INPUT})
+    about: dict[str, Any] = {"train_frames": len(x), "train_seed": config.seed, "input": INPUT}
+    if config.backgrounds:
+        about["backgrounds"] = [Path(p).name for p in config.backgrounds]
+    net = PresenceNet(weights, about)
     if config.calibration_clips <= 0:
         return net
     n = config.calibration_clips  # the same mix, half plain and half hard, on other seeds
     cx, cy = dataset(config.seed + 500, n // 2, config.frames, config.size, n - n // 2, config.textured,
-                     config.texture_negatives)  # fmt: skip
+                     config.texture_negatives, **mixing)  # fmt: skip
     temperature = fit_temperature(np.concatenate([net.logits(cx[i : i + 256]) for i in range(0, len(cx), 256)]), cy)
     metrics = {**net.metrics, "calibration_frames": len(cx), **accuracy(net, cx, cy)}
     log.info("presence temperature %.3f on %d calibration frames", temperature, len(cx))

@@ -15,6 +15,17 @@ def train_presence(
     hard_clips: Annotated[
         int | None, typer.Option(help="Clips over procedural textures, cropped and augmented like other cameras.")
     ] = None,
+    backgrounds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backgrounds",
+            help="Real footage with no infant in it (videos or image folders; repeat the option): behind"
+            " synthetic infants and as negatives.",
+        ),
+    ] = None,
+    hard_world: Annotated[
+        str | None, typer.Option(help="Synth world of the hard clips: default, wide or room (filmed across the room).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
     widths: Annotated[str | None, typer.Option(help="Channels of the three convolutions, e.g. 16,32,64.")] = None,
     size: Annotated[int | None, typer.Option(help="Model input S the frames are letterboxed into.")] = None,
@@ -42,7 +53,16 @@ def train_presence(
     if chans is not None and (len(chans) != 3 or min(chans) < 1):
         raise InputError(f"--widths {widths}: expected three positive channel counts, e.g. 16,32,64")
     cfg = PresenceTrainConfig(
-        **given(clips=clips, hard_clips=hard_clips, epochs=epochs, size=size, seed=seed, widths=chans)
+        **given(
+            clips=clips,
+            hard_clips=hard_clips,
+            epochs=epochs,
+            size=size,
+            seed=seed,
+            widths=chans,
+            backgrounds=tuple(backgrounds) if backgrounds else None,
+            hard_world=hard_world,
+        )
     )
 
     def show(row: dict) -> None:

@@ -1,0 +1,90 @@
+"""Real frames with no infant in them: backgrounds behind synthetic infants, and negatives, for the presence CNN.
+
+Synthetic negatives (drawn mats, procedural textures) do not teach a net that an adult's shirt or a furnished
+room is not an infant: measured on real clips, such regions were reported present (docs/MONITOR.md). Real
+footage that holds no infant (a user's empty crib or room, adults, the BSD clips of development) fixes the
+negatives; the same frames also go behind synthetic infants, so that "looks like a photograph" is not a cue
+for "absent".
+
+Images: (H, W, 3) uint8 RGB as decoded, (H, W, 3) float32 in [0, 1] as renderer backgrounds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tpt_live.errors import InputError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def _video_frames(path: Path, per_video: int, max_side: int) -> list[np.ndarray]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            count = stream.frames or 0
+            stride = max(1, count // per_video) if count else 5
+            out = [
+                _shrink(frame.to_ndarray(format="rgb24"), max_side)
+                for i, frame in enumerate(container.decode(stream))
+                if i % stride == 0
+            ]
+    except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise InputError(f"cannot read frames from {path} ({exc}): give videos or folders of images") from exc
+    return out[:per_video]
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1.0:
+        return np.ascontiguousarray(rgb)
+    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
+class RealFrames:
+    """Frames of videos (or images in folders) known to hold no infant; up to `per_video` evenly spaced
+    frames of each, their longer side shrunk to `max_side`."""
+
+    def __init__(self, paths: list[str] | tuple[str, ...], per_video: int = 60, max_side: int = 480) -> None:
+        self.frames: list[np.ndarray] = []
+        for name in paths:
+            path = Path(name)
+            if path.is_dir():
+                images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                for p in images:
+                    bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                    if bgr is None:
+                        raise InputError(f"cannot read image {p}: remove it or convert it to PNG/JPEG")
+                    self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
+                if not images:
+                    raise InputError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            elif path.is_file():
+                self.frames.extend(_video_frames(path, per_video, max_side))
+            else:
+                raise InputError(f"background footage {path} does not exist")
+        if not self.frames:
+            raise InputError("no frames in the background footage given")
+
+    def pick(self, rng: np.random.Generator) -> np.ndarray:
+        """One frame (H, W, 3) uint8 RGB, mirrored half of the time."""
+        frame = self.frames[int(rng.integers(len(self.frames)))]
+        return frame[:, ::-1] if rng.random() < 0.5 else frame
+
+    def background(self, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+        """(height, width, 3) float32 in [0, 1]: a window of a frame with the requested aspect, covering 30-100%
+        of the frame's shorter side, resized."""
+        frame = self.pick(rng)
+        fh, fw = frame.shape[:2]
+        scale = rng.uniform(0.3, 1.0) * min(fw / width, fh / height)
+        cw, ch = max(2, int(width * scale)), max(2, int(height * scale))
+        x0, y0 = int(rng.integers(0, fw - cw + 1)), int(rng.integers(0, fh - ch + 1))
+        window = frame[y0 : y0 + ch, x0 : x0 + cw]
+        interp = cv2.INTER_AREA if cw > width else cv2.INTER_LINEAR
+        out: np.ndarray = cv2.resize(window, (width, height), interpolation=interp).astype(np.float32) / 255.0
+        return out
