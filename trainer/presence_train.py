@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ class PresenceTrainConfig:
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the hard clips drawn over a real frame
     real_negatives: float = 0.3  # with backgrounds: real-only crops added, as a share of the hard frames
-    hard_world: str = "default"  # synth world of the hard clips ("room": also filmed across the room)
+    hard_world: str = "mixed"  # synth world of the hard clips ("room": also filmed across the room; "mixed": both)
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -85,8 +85,9 @@ def scenario_frames(
     for i in range(clips):
         scenario = str(rng.choice(names, p=np.array(weights) / sum(weights)))
         width, height = SHAPES[int(rng.integers(len(SHAPES)))]
+        scene_world = ("default", "room")[i % 2] if world == "mixed" else world
         config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed",
-                             world=world)  # fmt: skip
+                             world=scene_world)  # fmt: skip
         background = None
         if real is not None and rng.random() < real_share:  # no draw without real frames: old sets unchanged
             background = real.background(width, height, rng)
@@ -263,6 +264,7 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     about: dict[str, Any] = {"train_frames": len(x), "train_seed": config.seed, "input": INPUT}
     if config.backgrounds:
         about["backgrounds"] = [Path(p).name for p in config.backgrounds]
+    about["recipe"] = {k: v for k, v in asdict(config).items() if k != "backgrounds"}
     net = PresenceNet(weights, about)
     if config.calibration_clips <= 0:
         return net

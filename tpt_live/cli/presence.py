@@ -24,7 +24,10 @@ def train_presence(
         ),
     ] = None,
     hard_world: Annotated[
-        str | None, typer.Option(help="Synth world of the hard clips: default, wide or room (filmed across the room).")
+        str | None,
+        typer.Option(
+            help="Synth world of the hard clips: default, wide, room (filmed across the room) or mixed (default, room)."
+        ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
     widths: Annotated[str | None, typer.Option(help="Channels of the three convolutions, e.g. 16,32,64.")] = None,
