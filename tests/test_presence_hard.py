@@ -175,3 +175,16 @@ def test_real_frames_from_videos_and_image_folders(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):
         RealFrames([str(tmp_path / "empty")])
+
+
+def test_shipped_presence_recipe_is_the_config_defaults() -> None:
+    import dataclasses
+
+    from tpt_live.monitor.presence import load_presence
+    from trainer.presence_train import PresenceTrainConfig
+
+    metrics = load_presence().metrics
+    defaults = {k: v for k, v in dataclasses.asdict(PresenceTrainConfig()).items() if k != "backgrounds"}
+    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in metrics["recipe"].items()}
+    assert stored == defaults
+    assert metrics["backgrounds"] == ["demo.mp4", "cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"]
