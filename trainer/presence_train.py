@@ -50,7 +50,7 @@ class PresenceTrainConfig:
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the hard clips drawn over a real frame
     real_negatives: float = 0.3  # with backgrounds: real-only crops added, as a share of the hard frames
-    hard_world: str = "mixed"  # synth world of the hard clips ("room": also filmed across the room; "mixed": both)
+    hard_world: str = "room"  # synth world of the hard clips ("room": also filmed across the room; "mixed": both)
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
