@@ -48,8 +48,9 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
 
 
 class RealFrames:
-    """Frames of videos (or images in folders) known to hold no infant; up to `per_video` evenly spaced
-    frames of each, their longer side shrunk to `max_side`."""
+    """Frames of videos (or images in folders) known to hold no infant: of each video every k-th frame
+    (k = frame count // `per_video`, at least 1; 5 when the count is unknown), the first `per_video` of them;
+    their longer side shrunk to `max_side`."""
 
     def __init__(self, paths: list[str] | tuple[str, ...], per_video: int = 60, max_side: int = 480) -> None:
         self.frames: list[np.ndarray] = []
