@@ -159,8 +159,7 @@ def cloth_albedo(app: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def mat_texture(app: Appearance, camera: Camera, rng: np.random.Generator) -> np.ndarray:
     """(H, W, 3) float32 shaded mat + blanket image: pixel rays intersected with the mat plane z = 0."""
-    xs, ys = camera.pixel_rays()
-    rays = np.stack([xs, ys, np.ones_like(xs)], axis=-1).astype(np.float64) @ camera.R  # world dirs
+    rays = camera.world_rays()
     pos = camera.position
     s = -pos[2] / np.minimum(rays[..., 2], -1e-6)
     wx, wy = pos[0] + s * rays[..., 0], pos[1] + s * rays[..., 1]
@@ -180,7 +179,7 @@ def mat_texture(app: Appearance, camera: Camera, rng: np.random.Generator) -> np
         inside = (np.abs(bu) < hw) & (np.abs(bv) < hh)
         fold = 0.9 + 0.1 * np.sin(bu / 0.03)
         img = np.where(inside[..., None], app.blanket * fold[..., None], img)
-    h, w = xs.shape
+    h, w = rays.shape[:2]
     blotch = cv2.resize(rng.normal(0.0, 0.04, (6, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     grain = rng.normal(0.0, 0.015, (h, w)).astype(np.float32)
     normal = camera.R[:, 2]

@@ -22,8 +22,7 @@ _FURNITURE = np.array([(150, 104, 66), (92, 64, 44), (238, 236, 232), (120, 120,
 def wall_hits(camera: Camera, distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel (H, W): whether the ray meets the wall before the mat, its camera z there, and the wall
     coordinates (u along the wall, v height above the mat), metres. Pixels off the wall have z = inf."""
-    xs, ys = camera.pixel_rays()
-    rays = np.stack([xs, ys, np.ones_like(xs)], axis=-1).astype(np.float64) @ camera.R
+    rays = camera.world_rays()
     pos = camera.position
     az = np.radians(camera.params.azimuth_deg)
     away = np.array([-np.cos(az), -np.sin(az), 0.0])  # horizontal direction from the camera past the body

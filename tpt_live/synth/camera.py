@@ -69,6 +69,13 @@ class Camera:
         xs, ys = np.meshgrid(cols, rows)
         return xs.astype(np.float32), ys.astype(np.float32)
 
+    def world_rays(self) -> np.ndarray:
+        """(H, W, 3) float64 world directions of the rays through pixel centres, scaled so that their camera
+        z is 1 (a point at ray parameter s lies at camera depth s)."""
+        xs, ys = self.pixel_rays()
+        out: np.ndarray = np.stack([xs, ys, np.ones_like(xs)], axis=-1).astype(np.float64) @ self.R
+        return out
+
     def world_per_pixel(self) -> float:
         """Metres on the framing target plane covered by one pixel."""
         return self.distance / self.focal

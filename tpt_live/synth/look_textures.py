@@ -70,8 +70,7 @@ def fabric_albedo(fab: Fabric, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ backgrounds
 def mat_coordinates(camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World (x, y) on the mat plane z = 0 and the camera z of that point, per pixel, each (H, W)."""
-    xs, ys = camera.pixel_rays()
-    rays = np.stack([xs, ys, np.ones_like(xs)], axis=-1).astype(np.float64) @ camera.R  # world dirs
+    rays = camera.world_rays()
     pos = camera.position
     s = -pos[2] / np.minimum(rays[..., 2], -1e-6)
     return pos[0] + s * rays[..., 0], pos[1] + s * rays[..., 1], s
