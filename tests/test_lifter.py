@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from tpt_live.lifter import (
     rotation_matrix,
     save_lifter,
     to_metric,
+    upright_turn,
 )
 from tpt_live.model import ModelConfig, TptModel
 from tpt_live.skeleton import BONE_INDEX, JOINT_INDEX, NUM_JOINTS
@@ -151,6 +153,40 @@ def test_untrained_lifter_is_flat_and_consistent() -> None:
     Y = _random_lifter()(x)
     assert torch.equal(Y[:, 0], torch.zeros(3, 3)) and Y[..., 2].abs().max() > 0
     assert torch.allclose(project(Y, 10.0), x, atol=1e-6)
+
+
+def test_upright_turn_literals() -> None:
+    x = torch.zeros(2, NUM_JOINTS, 2)
+    for name, at in (("thorax", 1.0), ("neck", 2.0), ("head", 3.0)):
+        x[0, JOINT_INDEX[name]] = torch.tensor([at, 0.0])  # trunk pointing right
+    M = upright_turn(x)  # the second pose has no trunk at all: identity
+    assert torch.allclose(M[0], torch.tensor([[0.0, 1.0], [-1.0, 0.0]]), atol=1e-5)
+    assert torch.allclose(M[1], torch.eye(2))
+    assert torch.allclose((x @ M.mT)[0, JOINT_INDEX["neck"]], torch.tensor([0.0, -2.0]), atol=1e-5)  # points up (-y)
+    M = upright_turn(torch.randn(50, NUM_JOINTS, 2))
+    assert torch.allclose(torch.linalg.det(M), torch.ones(50), atol=1e-5)  # a turn, never a mirror
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_a_roll_invariant_lifter_turns_with_the_camera(window: int) -> None:
+    from tpt_live.lifter import TemporalLifter
+
+    a = 2.2  # camera roll: the image turns about the optical axis
+    turn2 = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    turn3 = torch.eye(3)
+    turn3[:2, :2] = turn2
+    g = torch.Generator().manual_seed(5)
+    kp = 40 * torch.randn(4, *([window] if window > 1 else []), NUM_JOINTS, 2, generator=g) + 100
+    for invariant in (True, False):
+        torch.manual_seed(0)
+        cfg = LifterConfig(hidden=16, blocks=1, window=window, roll_invariant=invariant)
+        lifter = TemporalLifter(cfg) if window > 1 else Lifter(cfg)
+        torch.nn.init.normal_(lifter.out.weight, std=0.3)
+        lifter.eval()
+        Y, Y_turned = lifter(lifter.normalise(kp)), lifter(lifter.normalise(kp @ turn2.mT))
+        gap = float((Y @ turn3.mT - Y_turned).abs().max())
+        assert (gap < 2e-4) if invariant else (gap > 1e-2)
+    assert load_lifter(save_lifter(lifter, Path(tempfile.mkdtemp()) / "r.safetensors")).cfg == lifter.cfg
 
 
 def test_cycle_losses_are_zero_for_a_consistent_pose() -> None:

@@ -3,6 +3,7 @@ split into calls of any size, and the per-track window kept by the ONNX Runtime 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,21 @@ def test_onnx_runtime_keeps_the_window_as_pytorch(graph: Path) -> None:
     fresh = ort_backend.infer(frames[4:5]).kp3d
     assert np.abs(after - fresh).max() > 1e-4
     np.testing.assert_allclose(fresh, torch_backend.infer(frames[4:5]).kp3d, atol=1e-4)
+
+
+def test_a_roll_invariant_lifter_exports_with_parity(tmp_path: Path) -> None:
+    from tests.test_lifter_temporal import CFG
+    from tpt_live.lifter import TemporalLifter
+
+    torch.manual_seed(2)
+    lifter = TemporalLifter(dataclasses.replace(CFG, roll_invariant=True))
+    torch.nn.init.normal_(lifter.out.weight, std=0.3)
+    path = export_model(tiny_model(), tmp_path / "r.onnx", lifter=lifter.eval())
+    frames = np.random.default_rng(3).integers(0, 256, (6, S, S, 3), dtype=np.uint8)
+    got = OrtBackend(path, threads=1).infer(frames).kp3d
+    ref = TorchBackend(tiny_model(), device="cpu", lifter=lifter).infer(frames).kp3d
+    assert got is not None and ref is not None and np.abs(ref).max() > 1e-3
+    np.testing.assert_allclose(got, ref, atol=1e-4)
 
 
 def test_a_graph_with_foreign_inputs_is_refused(tmp_path: Path, graph: Path) -> None:

@@ -65,6 +65,7 @@ class LifterConfig:
     body_length_m: float = INFANT_BODY_LENGTH_M  # assumed head-to-ankle chain for metric output, metres
     norm: str = "bones"  # 2D scale per frame: mean bone length ("bones") or root-to-neck length (older files)
     window: int = 1  # frames seen: 1 = per frame (`Lifter`); W > 1 = the past W - 1 frames too (`TemporalLifter`)
+    roll_invariant: bool = False  # the MLP sees the input turned in the image plane so the trunk points up
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.blocks < 0 or not 0.0 <= self.dropout < 1.0:
@@ -103,6 +104,23 @@ def normalise_2d(kp: Tensor, root_neck: float = 0.1, norm: str = "bones", eps: f
     else:
         raise InputError(f"normalisation {norm!r} is not one of {NORMS}")
     return centred * scale[..., None, None], scale
+
+
+def upright_turn(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """(..., 2, 2) rotations M that turn root-centred 2D poses x (..., J, 2) in the image plane so that the
+    trunk (pelvis to the mean of thorax, neck and head) points up (-y): the turned pose is x @ M.mT.
+
+    Convention: image axes x right, y down; M is a proper rotation (det +1, never a mirror), so anatomical
+    left and right and the depth sign are kept. A camera roll turns the image about the optical axis and the
+    lift's depths do not change (lift, rotate and project commute with turns about z), so a lifter that
+    sees the turned pose is exactly invariant to camera roll and to a body lying any way round in the image.
+    A trunk of zero 2D length (pointing at the camera) gets the identity.
+    """
+    v = x[..., [JOINT_INDEX["thorax"], NECK, JOINT_INDEX["head"]], :].mean(-2) - x[..., ROOT, :]
+    v = v + torch.tensor([0.0, -eps], dtype=x.dtype, device=x.device)
+    u = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+    ux, uy = u.unbind(-1)
+    return torch.stack([-uy, ux, -ux, -uy], -1).unflatten(-1, (2, 2))
 
 
 def lift_from_depth(x: Tensor, d: Tensor, c: float = 10.0, min_depth: float = 1.0) -> Tensor:
@@ -197,9 +215,14 @@ class Lifter(nn.Module):
         nn.init.zeros_(self.out.bias)
         self.metadata: dict[str, Any] = {}
 
+    def upright(self, x: Tensor) -> Tensor:
+        """Normalised 2D (..., J, 2) as the network sees it: turned so the trunk points up when
+        `cfg.roll_invariant` (`upright_turn`), else unchanged. Also what the trainer's 2D prior judges."""
+        return x @ upright_turn(x).transpose(-1, -2) if self.cfg.roll_invariant else x
+
     def depth(self, x: Tensor) -> Tensor:
         """Depth offsets (B, J) of normalised 2D joints x (B, J, 2)."""
-        h = self.inp((x / self.cfg.root_neck).flatten(-2))
+        h = self.inp((self.upright(x) / self.cfg.root_neck).flatten(-2))
         return self.out(self.blocks(h))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -229,7 +252,10 @@ class TemporalLifter(Lifter):
         self.inp = nn.Sequential(nn.Linear(2 * NUM_JOINTS * self.cfg.window, self.cfg.hidden), nn.LeakyReLU(0.2))
 
     def depth(self, x: Tensor) -> Tensor:
-        """Depth offsets (B, J) of the current (last) frame of normalised windows x (B, W, J, 2)."""
+        """Depth offsets (B, J) of the current (last) frame of normalised windows x (B, W, J, 2); with
+        `cfg.roll_invariant` every frame of a window is turned by the current frame's `upright_turn`."""
+        if self.cfg.roll_invariant:
+            x = x @ upright_turn(x[..., -1, :, :])[..., None, :, :].transpose(-1, -2)
         h = self.inp((x / self.cfg.root_neck).flatten(-3))
         return self.out(self.blocks(h))
 

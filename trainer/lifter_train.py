@@ -329,7 +329,7 @@ def train_lifter(
         raise InputError("--supervised trains the per-frame network only; drop --window")
     c, rn = lifter.cfg.camera_distance, lifter.cfg.root_neck
     ref = torch.tensor(cfg.bone_ratios, dtype=torch.float32) if cfg.bone_ratios else reference_ratios(data.x)
-    flow = fit_flow(data.x, cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
+    flow = fit_flow(lifter.upright(data.x), cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
     disc = Discriminator() if cfg.prior == "discriminator" and not cfg.supervised else None
     w_limits = cfg.w_limits if cfg.w_limits is not None else (10.0 if cfg.views == "upright" else 0.0)
     opt = torch.optim.Adam(lifter.parameters(), lr=cfg.lr)
@@ -377,7 +377,7 @@ def train_lifter(
         else:
             if cfg.views == "infant" and cfg.w_sign > 0:
                 terms["sign"] = sign_loss(Y, cfg.sign_margin, cfg.max_tilt_deg)
-            xr_n = lifter.normalise(xr)
+            xr_n = lifter.upright(lifter.normalise(xr))  # the prior judges what the network sees
             if flow is not None:
                 terms["prior"] = -flow.log_prob(xr_n).mean() / cfg.pca_dims
             elif disc is not None:
@@ -391,7 +391,7 @@ def train_lifter(
         opt.step()
         sched.step()
         if disc is not None and opt_d is not None:
-            d_loss = ((disc(x0) - 1) ** 2).mean() + (disc(xr_n.detach()) ** 2).mean()
+            d_loss = ((disc(lifter.upright(x0)) - 1) ** 2).mean() + (disc(xr_n.detach()) ** 2).mean()
             opt_d.zero_grad()
             d_loss.backward()
             opt_d.step()

@@ -53,6 +53,10 @@ def train_lifter(
             help="Frames the lifter sees: 1 per frame; W > 1 the past W - 1 too (default 9 upright, 1 infant)."
         ),
     ] = None,
+    roll_invariant: Annotated[
+        bool | None,
+        typer.Option(help="The network sees each pose turned so its trunk points up (invariant to camera roll)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, batches and views.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
@@ -76,7 +80,7 @@ def train_lifter(
     ))  # fmt: skip
     length = body_length or (INFANT_BODY_LENGTH_M if cfg.views == "infant" else ADULT_BODY_LENGTH_M)
     window = window or (UPRIGHT_WINDOW if cfg.views == "upright" and not cfg.supervised else 1)
-    model_cfg = LifterConfig(**given(hidden=hidden), window=window, body_length_m=length)
+    model_cfg = LifterConfig(**given(hidden=hidden, roll_invariant=roll_invariant), window=window, body_length_m=length)
     seqs = load_sequences(poses)
 
     def show(row: dict) -> None:
