@@ -6,6 +6,7 @@
 The JSON holds `LifterTrainConfig` fields plus `LifterConfig` fields (hidden, blocks, dropout, camera_distance,
 norm, body_length_m, window: `"window": 9` is `train-lifter --window 9`); the rest are the `tpt-live
 train-lifter` defaults (with `"views": "upright"`: window 9 and body_length_m 1.65, as the command).
+`--score LIFTER... --val DIR...` only scores existing lifter files (one line per file and folder).
 `--train` takes several folders (e.g. the mix split plus the soccer clip). Folders are `tpt-live mocap` output.
 Prints one JSON line per seed (P-MPJPE without reflection, mm, ground-truth 2D input: overall `p`, the flat
 floor `flat`, their ratio, `flip` the fraction of frames whose depth mirror scores better, and `per_clip`
@@ -25,20 +26,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tpt_live.evaluation.evaluate3d import evaluate_3d, load_keypoint_clips, report_clips
-from tpt_live.lifter import LifterConfig, load_lifter
+from tpt_live.evaluation.evaluate3d import KeypointClip, evaluate_3d, load_keypoint_clips, report_clips
+from tpt_live.lifter import Lifter, LifterConfig, load_lifter
 from trainer.lifter_train import LifterTrainConfig, load_sequences, train_lifter
+
+
+def score(lifter: Lifter, clips: list[KeypointClip]) -> dict:
+    """P-MPJPE figures of one lifter on keypoint-only clips, overall and per motion (its views pooled)."""
+    r = report_clips(clips, lifter, None)
+    per_clip = {}
+    for m in sorted({re.sub(r"_az\d+_el[+-]\d+$", "", c.name) for c in clips}):
+        mine = [c for c in clips if c.name.startswith(m + "_az")]
+        kp2d, kp3d = np.concatenate([c.kp2d for c in mine]), np.concatenate([c.kp3d for c in mine])
+        e = evaluate_3d(kp2d, kp3d, lifter, lengths=[len(c.kp2d) for c in mine])
+        per_clip[m] = [round(e["p_mpjpe_mm"], 1), round(e["flat_p_mpjpe_mm"], 1)]
+    return {"p": round(r["p_mpjpe_mm"], 1), "flat": round(r["flat_p_mpjpe_mm"], 1),
+            "ratio": round(r["p_mpjpe_mm"] / r["flat_p_mpjpe_mm"], 3), "n": round(r["n_mpjpe_mm"], 1),
+            "flip": round(r["depth_flip_better_frac"], 3), "per_clip": per_clip}  # fmt: skip
+
+
+def score_files(paths: list[str], folders: list[str]) -> None:
+    """`--score`: one JSON line per lifter file and keypoint-only folder, nothing trained."""
+    for folder in folders:
+        clips = load_keypoint_clips(folder)
+        for path in paths:
+            print(json.dumps({"lifter": path, "val": folder, **score(load_lifter(path), clips)}), flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", help="folder for the runs (one sub-folder per seed)")
-    ap.add_argument("options", help="JSON object of training and network options")
-    ap.add_argument("--train", nargs="+", required=True, help="pose files or folders to train on")
-    ap.add_argument("--val", required=True, help="keypoint-only folder to score on")
+    ap.add_argument("out", nargs="?", help="folder for the runs (one sub-folder per seed)")
+    ap.add_argument("options", nargs="?", help="JSON object of training and network options")
+    ap.add_argument("--train", nargs="+", help="pose files or folders to train on")
+    ap.add_argument("--val", nargs="+", required=True, help="keypoint-only folder(s) to score on (training: one)")
+    ap.add_argument("--score", nargs="+", metavar="LIFTER", help="only score these lifter files on every --val")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.score:
+        return score_files(args.score, args.val)
     given = json.loads(args.options)
     net_fields = {f.name for f in dataclasses.fields(LifterConfig)}
     net = {k: v for k, v in given.items() if k in net_fields}
@@ -52,25 +78,16 @@ def main() -> None:
 
         net["window"] = UPRIGHT_WINDOW  # as `tpt-live train-lifter --views upright` (W = 9)
     seqs = load_sequences(args.train)
-    clips = load_keypoint_clips(args.val)
-    motions = sorted({re.sub(r"_az\d+_el[+-]\d+$", "", c.name) for c in clips})
+    if not (args.train and args.out and args.options):
+        ap.error("OUT, OPTIONS and --train are needed unless --score is given")
+    clips = load_keypoint_clips(args.val[0])
     rows = []
     for seed in args.seeds:
         start = time.time()
         path = train_lifter(
             seqs, Path(args.out) / f"seed{seed}", LifterTrainConfig(**train, seed=seed), LifterConfig(**net)
         )
-        lifter = load_lifter(path)
-        r = report_clips(clips, lifter, None)
-        per_clip = {}
-        for m in motions:
-            mine = [c for c in clips if c.name.startswith(m + "_az")]
-            kp2d, kp3d = np.concatenate([c.kp2d for c in mine]), np.concatenate([c.kp3d for c in mine])
-            e = evaluate_3d(kp2d, kp3d, lifter, lengths=[len(c.kp2d) for c in mine])
-            per_clip[m] = [round(e["p_mpjpe_mm"], 1), round(e["flat_p_mpjpe_mm"], 1)]
-        row = {"run": str(path), "seed": seed, "options": given, "p": round(r["p_mpjpe_mm"], 1),
-               "flat": round(r["flat_p_mpjpe_mm"], 1), "ratio": round(r["p_mpjpe_mm"] / r["flat_p_mpjpe_mm"], 3),
-               "n": round(r["n_mpjpe_mm"], 1), "flip": round(r["depth_flip_better_frac"], 3), "per_clip": per_clip,
+        row = {"run": str(path), "seed": seed, "options": given, **score(load_lifter(path), clips),
                "seconds": round(time.time() - start)}  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
