@@ -189,6 +189,16 @@ def test_a_roll_invariant_lifter_turns_with_the_camera(window: int) -> None:
     assert load_lifter(save_lifter(lifter, Path(tempfile.mkdtemp()) / "r.safetensors")).cfg == lifter.cfg
 
 
+def test_shipped_lifters_roll_settings() -> None:
+    """The shipped upright file is the roll-invariant default configuration; the infant file predates it."""
+    from tpt_live.checkpoint import default_lifter_path
+
+    upright = load_lifter(default_lifter_path(template="tpose"))
+    assert upright.cfg.roll_invariant and upright.cfg.window == 9 and upright.cfg.norm == "bones"
+    assert upright.metadata["training"]["views"] == "upright" and upright.metadata["training"]["seed"] == 0
+    assert not load_lifter(default_lifter_path(template="infant")).cfg.roll_invariant
+
+
 def test_cycle_losses_are_zero_for_a_consistent_pose() -> None:
     P = _pose(2)[None] * 0.5
     R = rotation_matrix(torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64), torch.tensor([0.5], dtype=torch.float64))

@@ -65,7 +65,8 @@ class LifterConfig:
     body_length_m: float = INFANT_BODY_LENGTH_M  # assumed head-to-ankle chain for metric output, metres
     norm: str = "bones"  # 2D scale per frame: mean bone length ("bones") or root-to-neck length (older files)
     window: int = 1  # frames seen: 1 = per frame (`Lifter`); W > 1 = the past W - 1 frames too (`TemporalLifter`)
-    roll_invariant: bool = False  # the MLP sees the input turned in the image plane so the trunk points up
+    roll_invariant: bool = True  # the MLP sees the input turned in the image plane so its trunk points up (False
+    # in lifter files written before the option: the shipped infant lifter)
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.blocks < 0 or not 0.0 <= self.dropout < 1.0:
@@ -361,7 +362,8 @@ def load_lifter(path: str | Path) -> Lifter:
     meta = read_meta(path, FORMAT, FORMAT_VERSION, "lifter")
     try:
         fields = {f.name for f in dataclasses.fields(LifterConfig)}
-        config = {"norm": "root_neck"} | {k: v for k, v in meta["config"].items() if k in fields}  # older files
+        older = {"norm": "root_neck", "roll_invariant": False}  # what files written before these options did
+        config = older | {k: v for k, v in meta["config"].items() if k in fields}
         cfg = LifterConfig(**config)
         lifter = TemporalLifter(cfg) if cfg.window > 1 else Lifter(cfg)
         lifter.load_state_dict(load_file(str(path)))

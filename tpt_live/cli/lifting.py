@@ -55,7 +55,7 @@ def train_lifter(
     ] = None,
     roll_invariant: Annotated[
         bool | None,
-        typer.Option(help="The network sees each pose turned so its trunk points up (invariant to camera roll)."),
+        typer.Option(help="The network sees each pose turned so its trunk points up (roll invariant; default on)."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, batches and views.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
