@@ -35,8 +35,9 @@ def score(lifter: Lifter, clips: list[KeypointClip]) -> dict:
     """P-MPJPE figures of one lifter on keypoint-only clips, overall and per motion (its views pooled)."""
     r = report_clips(clips, lifter, None)
     per_clip = {}
-    for m in sorted({re.sub(r"_az\d+_el[+-]\d+$", "", c.name) for c in clips}):
-        mine = [c for c in clips if c.name.startswith(m + "_az")]
+    motion = {c.name: re.sub(r"_az\d+_el[+-]\d+$", "", c.name) for c in clips}
+    for m in sorted(set(motion.values())):
+        mine = [c for c in clips if motion[c.name] == m]
         kp2d, kp3d = np.concatenate([c.kp2d for c in mine]), np.concatenate([c.kp3d for c in mine])
         e = evaluate_3d(kp2d, kp3d, lifter, lengths=[len(c.kp2d) for c in mine])
         per_clip[m] = [round(e["p_mpjpe_mm"], 1), round(e["flat_p_mpjpe_mm"], 1)]
