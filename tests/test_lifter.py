@@ -19,6 +19,7 @@ from tpt_live.lifter import (
     KeypointLifter,
     Lifter,
     LifterConfig,
+    TemporalLifter,
     chain_length,
     lift_from_depth,
     load_lifter,
@@ -169,8 +170,6 @@ def test_upright_turn_literals() -> None:
 
 @pytest.mark.parametrize("window", [1, 3])
 def test_a_roll_invariant_lifter_turns_with_the_camera(window: int) -> None:
-    from tpt_live.lifter import TemporalLifter
-
     a = 2.2  # camera roll: the image turns about the optical axis
     turn2 = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     turn3 = torch.eye(3)

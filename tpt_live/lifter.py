@@ -216,10 +216,15 @@ class Lifter(nn.Module):
         nn.init.zeros_(self.out.bias)
         self.metadata: dict[str, Any] = {}
 
-    def upright(self, x: Tensor) -> Tensor:
+    def upright(self, x: Tensor, reference: Tensor | None = None) -> Tensor:
         """Normalised 2D (..., J, 2) as the network sees it: turned so the trunk points up when
-        `cfg.roll_invariant` (`upright_turn`), else unchanged. Also what the trainer's 2D prior judges."""
-        return x @ upright_turn(x).transpose(-1, -2) if self.cfg.roll_invariant else x
+        `cfg.roll_invariant` (`upright_turn`), else unchanged. Also what the trainer's 2D prior judges.
+        With `reference` (..., J, 2), one pose per window of x (..., W, J, 2), each window is turned by its
+        reference's turn (the temporal lifter: every frame by the current frame's)."""
+        if not self.cfg.roll_invariant:
+            return x
+        turn = upright_turn(x) if reference is None else upright_turn(reference)[..., None, :, :]
+        return x @ turn.transpose(-1, -2)
 
     def depth(self, x: Tensor) -> Tensor:
         """Depth offsets (B, J) of normalised 2D joints x (B, J, 2)."""
@@ -255,9 +260,7 @@ class TemporalLifter(Lifter):
     def depth(self, x: Tensor) -> Tensor:
         """Depth offsets (B, J) of the current (last) frame of normalised windows x (B, W, J, 2); with
         `cfg.roll_invariant` every frame of a window is turned by the current frame's `upright_turn`."""
-        if self.cfg.roll_invariant:
-            x = x @ upright_turn(x[..., -1, :, :])[..., None, :, :].transpose(-1, -2)
-        h = self.inp((x / self.cfg.root_neck).flatten(-3))
+        h = self.inp((self.upright(x, x[..., -1, :, :]) / self.cfg.root_neck).flatten(-3))
         return self.out(self.blocks(h))
 
     def forward(self, x: Tensor) -> Tensor:
