@@ -78,9 +78,9 @@ def main() -> None:
         from tpt_live.lifter import UPRIGHT_WINDOW
 
         net["window"] = UPRIGHT_WINDOW  # as `tpt-live train-lifter --views upright` (W = 9)
-    seqs = load_sequences(args.train)
     if not (args.train and args.out and args.options):
         ap.error("OUT, OPTIONS and --train are needed unless --score is given")
+    seqs = load_sequences(args.train)
     clips = load_keypoint_clips(args.val[0])
     rows = []
     for seed in args.seeds:

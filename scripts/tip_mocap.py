@@ -15,25 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from tpt_live.mocap import _axis_rotation
+
 TIPS = {"x90": ("x", 90.0), "z90": ("z", 90.0), "x180": ("x", 180.0)}
-
-
-def world_turn(axis: str, deg: float) -> np.ndarray:
-    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
-    if axis == "x":
-        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
 
 
 def tip(doc: dict, axis: str, deg: float) -> dict:
     """A copy of a keypoint-only clip with every frame's body turned about its pelvis (world axes)."""
     K, R = np.array(doc["camera"]["K"]), np.array(doc["camera"]["R"])
-    turn = R @ world_turn(axis, deg) @ R.T  # the world turn in camera axes
+    turn = R @ _axis_rotation(axis, np.array(deg)) @ R.T  # the world turn in camera axes
     frames = []
     for f in doc["frames"]:
         X = np.array(f["kp3d"])
@@ -56,7 +50,8 @@ def main() -> None:
         for name in args.tips:
             tipped = tip(doc, *TIPS[name])
             # the motion name first, then the tip, then the view: pooled per motion and tip
-            stem = path.stem.split("_az")[0] + f"_{name}_az" + path.stem.split("_az")[1]
+            motion, _, view = path.stem.partition("_az")
+            stem = f"{motion}_{name}_az{view}"
             (out / f"{stem}.json").write_text(json.dumps({**tipped, "name": stem}))
     print(f"wrote {len(list(out.glob('*.json')))} clips to {out}")
 
