@@ -62,8 +62,11 @@ def export_localiser(path: str | Path | None, out: str | Path) -> Path:
 def onnx_for_localiser(path: str | Path | None = None) -> Path:
     """The cached ONNX export of a localiser file (None: the shipped one), exported on first use."""
     from engines.select import cached_export
+    from tpt_live.errors import InputError
     from tpt_live.localise import default_localiser_path
 
+    if path is not None and not Path(path).is_file():
+        raise InputError(f"localiser file {path} does not exist; check the path")
     return cached_export(Path(path) if path is not None else default_localiser_path(), "", export_localiser, log)
 
 

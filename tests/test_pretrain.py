@@ -184,7 +184,8 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     from tpt_live.checkpoint import default_model_path, read_metadata
 
     meta = read_metadata(default_model_path())
-    later = {"world": "wide"}  # settings added after the shipped model was trained, at the values it had then
+    # settings added after the shipped model was trained, at the values it had then
+    later = {"world": "wide", "backgrounds": (), "real_share": 0.5}
     stored = {k: v for k, v in meta["metrics"]["pretrain"].items() if k not in ("out", "threads")}
     stored = {**later, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
@@ -192,3 +193,49 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     assert (meta["config"]["backbone"], meta["config"]["framing"], meta["config"]["input_size"]) == (
         "effnet", "located", 128,
     )  # fmt: skip
+
+
+def test_a_share_of_the_training_scenes_is_drawn_over_real_frames(tmp_path: Path) -> None:
+    import cv2
+
+    from trainer.localiser_train import LocaliserTrainConfig, render_set
+    from trainer.part_pretrain import render_sets
+    from trainer.real_frames import RealFrames, recipe_names
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((60, 80, 3), (255, 0, 255), np.uint8))  # magenta: no synthetic mat
+    real = RealFrames([str(folder)])
+
+    def magenta(images: np.ndarray) -> float:
+        r, g, b = (images[..., c].astype(int) for c in range(3))
+        return float(((r > 180) & (g < 80) & (b > 180)).mean())
+
+    cfg = PretrainConfig(look="plain", real_share=1.0)
+    ((own, kp_own, vis_own),) = render_sets(2, 1, 5, 64, cfg)
+    ((over, kp_over, vis_over),) = render_sets(2, 1, 5, 64, cfg, real=real)
+    np.testing.assert_array_equal(kp_own, kp_over)  # the same scenes, crops and keypoints; only the backdrop
+    np.testing.assert_array_equal(vis_own, vis_over)
+    assert magenta(own) == 0.0 and magenta(over) > 0.3
+    ((none_real, _, _),) = render_sets(2, 1, 5, 64, replace_share(cfg, 0.0), real=real)
+    np.testing.assert_array_equal(none_real, own)
+    frames, targets = render_set(2, 1, 5, 64, real=real, real_share=1.0)
+    plain_frames, plain_targets = render_set(2, 1, 5, 64)
+    np.testing.assert_array_equal(targets, plain_targets)
+    assert magenta(plain_frames) == 0.0 and magenta(frames) > 0.3
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InputError, match="real-share"):
+            PretrainConfig(real_share=bad)
+        with pytest.raises(InputError, match="real-share"):
+            LocaliserTrainConfig(real_share=bad)
+    with pytest.raises(InputError, match="background"):
+        render_clip(SynthConfig(64, 48, frames=1), np.zeros((10, 10, 3), np.float32))
+    named = recipe_names({"backgrounds": (str(folder / "a.png"), "/x/y/clip.mp4"), "seed": 3})
+    assert named == {"backgrounds": ["a.png", "clip.mp4"], "seed": 3}
+    assert recipe_names({"backgrounds": (), "seed": 3}) == {"backgrounds": (), "seed": 3}
+
+
+def replace_share(cfg: PretrainConfig, share: float) -> PretrainConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, real_share=share)

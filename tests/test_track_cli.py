@@ -38,6 +38,7 @@ def assets(tmp_path_factory):
         (["{video}", "--roi", "1,2,3"], 2, "--roi"),
         (["{video}", "--format", "xml"], 2, "--format"),
         (["{empty}"], 3, "empty"),
+        (["{video}", "--locate", "--localiser", "missing.safetensors"], 2, "localiser file"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(assets, tmp_path, args, code, needle):

@@ -30,6 +30,7 @@ from tpt_live.crop import to_model
 from tpt_live.localise import body_axis, letterboxed
 from tpt_live.localiser_net import STRIDE, Localiser, LocaliserConfig, LocaliserNet, save_localiser
 from tpt_live.synth import SynthConfig, render_clip
+from trainer.real_frames import RealFrames, recipe_names
 
 log = logging.getLogger(__name__)
 ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
@@ -76,28 +77,43 @@ class LocaliserTrainConfig:
     size: int = 128
     look: str = "plain"  # synth look of the scenes: one of TRAIN_LOOKS
     world: str = "wide"  # synth world of the scenes: one of TRAIN_WORLDS
+    backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
+    real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
 
         check_look(self.look)
         check_world(self.world)
+        if not 0.0 <= self.real_share <= 1.0:
+            raise InputError(f"--real-share {self.real_share}: use a share between 0 and 1")
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"localiser training settings {self} must all be >= 1")
 
 
 def render_set(
-    clips: int, frames: int, seed: int, size: int, look: str = "plain", world: str = "wide"
+    clips: int,
+    frames: int,
+    seed: int,
+    size: int,
+    look: str = "plain",
+    world: str = "wide",
+    real: RealFrames | None = None,
+    real_share: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, S, S, 3) uint8 letterboxed frames and (N, 4) targets (x, y, length, angle) in input pixels;
-    `look` "mixed" renders every other scene in the varied look."""
+    `look` "mixed" renders every other scene in the varied look. With `real`, a share `real_share` of the
+    scenes is drawn over a window of a real frame instead of its own backdrop (own generator: the other scenes
+    do not change)."""
     images, targets = [], []
+    real_rng = np.random.default_rng([seed, 78])
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         scene = SynthConfig(
             w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world, look=scene_look(look, i)
         )
-        clip = render_clip(scene)
+        over_real = real is not None and real_rng.random() < real_share
+        clip = render_clip(scene, real.background(w, h, real_rng) if over_real and real is not None else None)
         for f, frame in enumerate(clip.frames):
             image, box = letterboxed(frame, size)  # exactly what `Localiser.locate` feeds the network
             images.append(image)
@@ -182,7 +198,10 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    images, targets = render_set(cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size, cfg.look, cfg.world)
+    real = RealFrames(cfg.backgrounds) if cfg.backgrounds else None
+    images, targets = render_set(
+        cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size, cfg.look, cfg.world, real=real, real_share=cfg.real_share
+    )
     val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size, cfg.look, cfg.world)
     log.info(
         "rendered %d training and %d validation frames in %.0f s",
@@ -215,6 +234,6 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     found = Localiser(net).locate(list(val_images))  # S x S frames: the letterbox is the identity
     metrics = score_locations(np.array([[f.x, f.y, f.length, f.angle] for f in found]), val_targets)
     metrics.update(train_frames=len(images), val_frames=len(val_images), minutes=(time.perf_counter() - t0) / 60)
-    save_localiser(net, Path(cfg.out) / "localiser.safetensors", {**metrics, "train": asdict(cfg)})
+    save_localiser(net, Path(cfg.out) / "localiser.safetensors", {**metrics, "train": recipe_names(asdict(cfg))})
     log.info("validation: %s", metrics)
     return metrics

@@ -8,7 +8,9 @@ and turned upright by `crop.turned_crop`. The axis is the ground truth's, distur
 (centre, length and direction noise, docs/LOCALISE.md; with `wild_turns` some directions anywhere, as when
 the localiser takes the feet for the head), so the part model learns to finish the framing the localiser
 starts. Scenes have the plain look, the photo-like varied one (`tpt-live synth --look varied`),
-or both (`look="mixed"`: every other scene).
+or both (`look="mixed"`: every other scene). With `backgrounds` (real footage with no infant in it, as for the
+presence net), a share of the scenes is drawn over windows of real frames, people and rooms included, so that
+photographed clutter behind the body is seen in training (the validation scenes keep their own backdrops).
 
 Loss: L1 between the read-out joints and the ground truth (fractions of the input side; joints hidden by
 the body weigh half), the template's anchor-link loss (copies of one joint agree, METHOD.md 1.5) and a small
@@ -42,6 +44,7 @@ from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
 from trainer.localiser_train import augment, check_look, check_world, scene_look
 from trainer.losses import anchor_loss
+from trainer.real_frames import RealFrames, recipe_names
 
 log = logging.getLogger(__name__)
 ASPECTS = ((320, 240), (240, 320), (256, 256), (352, 198), (198, 352), (288, 224))
@@ -72,6 +75,8 @@ class PretrainConfig:
     shape_weight: float = 0.02
     look: str = "mixed"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
     world: str = "wide"  # synth world of the scenes: "wide" or "room" (also filmed across the room)
+    backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
+    real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     seed: int = 0
     threads: int = 2
 
@@ -80,6 +85,8 @@ class PretrainConfig:
             raise InputError(f"pretraining settings {self} must all be >= 1")
         check_look(self.look)
         check_world(self.world)
+        if not 0.0 <= self.real_share <= 1.0:
+            raise InputError(f"--real-share {self.real_share}: use a share between 0 and 1")
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,17 +108,27 @@ def disturb(axis: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> 
 
 
 def render_sets(
-    clips: int, frames: int, seed: int, size: int, cfg: PretrainConfig, jitters: tuple[bool, ...] = (True,)
+    clips: int,
+    frames: int,
+    seed: int,
+    size: int,
+    cfg: PretrainConfig,
+    jitters: tuple[bool, ...] = (True,),
+    real: RealFrames | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per entry of `jitters` (disturbed axes or the exact ones), from one rendering of the scenes: (N, S, S, 3)
-    uint8 located inputs, (N, J, 2) keypoints in input pixels, (N, J) visibility."""
+    uint8 located inputs, (N, J, 2) keypoints in input pixels, (N, J) visibility. With `real`, a share
+    `cfg.real_share` of the scenes is drawn over a window of a real frame instead of its own backdrop (the scene
+    is otherwise the same; the draws come from their own generator, so the other scenes do not change)."""
     rng = np.random.default_rng([seed, 77])
+    real_rng = np.random.default_rng([seed, 78])
     sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         look = scene_look(cfg.look, i)
         scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look)
-        clip = render_clip(scene)
+        over_real = real is not None and real_rng.random() < cfg.real_share
+        clip = render_clip(scene, real.background(w, h, real_rng) if over_real and real is not None else None)
         for f, frame in enumerate(clip.frames):
             rec = clip.gt["frames"][f]
             kp = np.asarray(rec["kp2d"], dtype=np.float64)
@@ -182,7 +199,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     t0 = time.perf_counter()
     model = TptModel(PRETRAINED, load_template(PRETRAINED.template))
     size = model.cfg.input_size
-    ((images, points, visible),) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg)
+    real = RealFrames(cfg.backgrounds) if cfg.backgrounds else None
+    ((images, points, visible),) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg, real=real)
     val, val_exact = render_sets(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg, jitters=(True, False))
     log.info(
         "rendered %d training and %d validation inputs in %.0f s", len(images), len(val[0]), time.perf_counter() - t0
@@ -230,6 +248,6 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
         "train_inputs": len(images),
         "minutes": (time.perf_counter() - t0) / 60,
     }
-    save_model(model, target, {**metrics, "pretrain": asdict(cfg)})
+    save_model(model, target, {**metrics, "pretrain": recipe_names(asdict(cfg))})
     log.info("validation: %s", metrics)
     return metrics

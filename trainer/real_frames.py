@@ -89,3 +89,11 @@ class RealFrames:
         interp = cv2.INTER_AREA if cw > width else cv2.INTER_LINEAR
         out: np.ndarray = cv2.resize(window, (width, height), interpolation=interp).astype(np.float32) / 255.0
         return out
+
+
+def recipe_names(recipe: dict) -> dict:
+    """A training recipe with its `backgrounds` paths cut to their file names, for a model's sidecar: the
+    footage stays the user's, and a file written on one machine names no folder of another."""
+    if recipe.get("backgrounds"):
+        return {**recipe, "backgrounds": [Path(p).name for p in recipe["backgrounds"]]}
+    return recipe

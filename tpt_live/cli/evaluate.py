@@ -25,6 +25,9 @@ def evaluate(
     locate: Annotated[
         bool, typer.Option("--locate", help="COCO files: add the located protocol (the shipped localiser's crop).")
     ] = False,
+    localiser: Annotated[
+        str | None, typer.Option("--localiser", help="Localiser for the located protocol; default: the shipped one.")
+    ] = None,
     lifter: Annotated[
         str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
     ] = None,
@@ -51,13 +54,13 @@ def evaluate(
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, evaluate_coco, table_rows
 
         engine = open_backend(model, backend=backend)
-        localiser = None
+        locator = None
         if locate or engine.framing == "located":  # a located model always gets the located protocols
             from tpt_live.localiser_net import load_localiser
 
-            localiser = load_localiser()
+            locator = load_localiser(localiser)
         coco = evaluate_coco(
-            data, lambda f: engine.infer(f).keypoints, engine.input_size, engine.template, localiser=localiser
+            data, lambda f: engine.infer(f).keypoints, engine.input_size, engine.template, localiser=locator
         )
         table = Table(title=f"{coco['n_images']} images: PCK of the torso diagonal (parts: @0.2)", box=None)
         for col in ("", "", *(f"@{t:g}" for t in THRESHOLDS), *PARTS):
@@ -87,7 +90,7 @@ def evaluate(
     located = engine.framing == "located" and not roi  # the model sees the localiser's crops: track does that
     predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
     if located:
-        result, videos, predicted = evaluate_located(data, engine, size, engine.template)
+        result, videos, predicted = evaluate_located(data, engine, size, engine.template, localiser)
         baseline = result.get("template_only_error_pct")
     else:
         videos = load_labelled(data, size, parse_roi(roi) if roi else None)

@@ -21,6 +21,17 @@ def train_localiser(
     world: Annotated[
         str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
     ] = None,
+    backgrounds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backgrounds",
+            help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
+            " a share of the synthetic infants.",
+        ),
+    ] = None,
+    real_share: Annotated[
+        float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -34,6 +45,7 @@ def train_localiser(
         LocaliserTrainConfig(
             out=out,
             **given(clips=clips, steps=steps, batch=batch, look=look, world=world, seed=seed, threads=threads),
+            **given(backgrounds=tuple(backgrounds) if backgrounds else None, real_share=real_share),
         )
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
@@ -56,6 +68,17 @@ def pretrain(
     world: Annotated[
         str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
     ] = None,
+    backgrounds: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backgrounds",
+            help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
+            " a share of the synthetic infants.",
+        ),
+    ] = None,
+    real_share: Annotated[
+        float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -77,6 +100,8 @@ def pretrain(
                 world=world,
                 wild_turns=wild_turns,
                 stability=stability,
+                backgrounds=tuple(backgrounds) if backgrounds else None,
+                real_share=real_share,
                 seed=seed,
                 threads=threads,
             ),

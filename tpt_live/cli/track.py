@@ -44,6 +44,10 @@ def track(
     locate_every: Annotated[
         float, typer.Option("--locate-every", help="Seconds between localiser runs in a video (0: every frame).")
     ] = TrackConfig.locate_every,
+    localiser: Annotated[
+        str | None,
+        typer.Option("--localiser", help="Localiser for --locate (from train-localiser; default: the shipped one)."),
+    ] = None,
     head: Annotated[
         str | None,
         typer.Option(
@@ -98,6 +102,7 @@ def track(
         follow=follow,
         locate=locate,
         locate_every=locate_every,
+        localiser=localiser,
         head=head,
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )

@@ -257,12 +257,14 @@ def render_frames(
     return renderer.render_frames(segs, kp2d, kp3d, _rng(config, 5))
 
 
-def render_scene(scene: Scene, config: SynthConfig) -> Clip:
-    """Render every frame of `scene` and build the ground truth."""
+def render_scene(scene: Scene, config: SynthConfig, background: np.ndarray | None = None) -> Clip:
+    """Render every frame of `scene` and build the ground truth; `background` as in `render_frames`."""
     start = time.perf_counter()
+    if background is not None and background.shape != (config.height, config.width, 3):
+        raise InputError(f"background {background.shape} does not match the {config.width}x{config.height} frames")
     kp3d, segs = posed_frames(scene)
     kp2d = scene.camera.project(kp3d)
-    images, visible = render_frames(scene, config, kp2d, kp3d, segs)
+    images, visible = render_frames(scene, config, kp2d, kp3d, segs, background)
     gt_frames = [
         {"idx": i, "kp2d": _r4(kp2d[i]), "kp3d": _r4(kp3d[i]), "visible": visible[i].tolist()}
         for i in range(config.frames)
@@ -278,9 +280,13 @@ def render_scene(scene: Scene, config: SynthConfig) -> Clip:
     return Clip(config.name, images, gt, seconds)
 
 
-def render_clip(config: SynthConfig) -> Clip:
-    """Render video (`config.seed`, `config.index`) in memory: frames (F, H, W, 3) uint8 RGB + gt."""
-    return render_scene(sample_scene(config), config)
+def render_clip(config: SynthConfig, background: np.ndarray | None = None) -> Clip:
+    """Render video (`config.seed`, `config.index`) in memory: frames (F, H, W, 3) uint8 RGB + gt.
+
+    background: (H, W, 3) float32 RGB in [0, 1] drawn instead of the scene's mat, floor or wall (None: the
+    scene's own); the scene itself (body, motion, camera, clothes) is the same either way.
+    """
+    return render_scene(sample_scene(config), config, background)
 
 
 def iter_clips(config: SynthConfig, videos: int) -> Iterator[Clip]:
