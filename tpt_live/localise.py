@@ -9,6 +9,9 @@ The network and its PyTorch runtime are in `tpt_live.localiser_net`; this module
 shares (`Locator`: letterbox, network step, source pixels) and needs no PyTorch, so that the ONNX Runtime path
 (`engines.localiser_onnx`) runs without it.
 
+`refined` reads the body axis back from the part model's keypoints, so that a frame can be cut a second time
+along the model's own, better axis (the part model was trained to finish the framing the localiser starts).
+
 `crop_for` turns a location into what the part model needs: a square source box framed the way the model was
 trained (the template's framing: the box side is `BOX_PER_AXIS` axis lengths, its centre `SHIFT_PER_AXIS`
 axis lengths from the axis midpoint towards the feet) and the quarter turns that bring the head up
@@ -83,6 +86,21 @@ def crop_along(loc: Location) -> tuple[CropBox, float]:
     """Like `crop_for`, framed along the located direction itself: the box (to turn with `crop.turned_crop`)
     and the turn, `loc.angle` degrees counter-clockwise, that brings the head exactly up."""
     return _framed(loc, loc.angle), loc.angle
+
+
+def refined(keypoints: np.ndarray, prior: Location, max_shift: float = 0.5, max_scale: float = 2.0) -> Location | None:
+    """The body axis of the part model's own keypoints (J, >=2) in source pixels, as the location of a second,
+    better-framed crop (`tpt-live track --refine`); None when it strays from `prior` (the localiser's location)
+    by more than `max_shift` axis lengths or a length ratio beyond `max_scale`, i.e. when the model has not
+    found the body the localiser framed. The score is the prior's."""
+    x, y, length, angle = (float(v) for v in body_axis(np.asarray(keypoints, np.float64)[:, :2]))
+    if not all(map(math.isfinite, (x, y, length, angle))) or length <= 0:
+        return None
+    if math.hypot(x - prior.x, y - prior.y) > max_shift * prior.length:
+        return None
+    if not 1.0 / max_scale <= length / prior.length <= max_scale:
+        return None
+    return Location(x, y, length, angle, prior.score)
 
 
 @dataclass(frozen=True)

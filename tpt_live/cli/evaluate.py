@@ -28,6 +28,10 @@ def evaluate(
     localiser: Annotated[
         str | None, typer.Option("--localiser", help="Localiser for the located protocol; default: the shipped one.")
     ] = None,
+    refine: Annotated[
+        int | None,
+        typer.Option(help="Located protocols: refinement passes, as `track --refine` (default: track's)."),
+    ] = None,
     lifter: Annotated[
         str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
     ] = None,
@@ -51,7 +55,8 @@ def evaluate(
     from tpt_live.evaluation.evaluate2d import evaluate_2d, evaluate_located, load_labelled, template_baseline
 
     if Path(data).is_file() and not roi:  # a COCO keypoints file: whole-image and given-box protocols
-        from tpt_live.evaluation.coco import PARTS, THRESHOLDS, evaluate_coco, table_rows
+        from tpt_live.cli.common import given
+        from tpt_live.evaluation.coco import PARTS, THRESHOLDS, CocoConfig, evaluate_coco, table_rows
 
         engine = open_backend(model, backend=backend)
         locator = None
@@ -60,7 +65,12 @@ def evaluate(
 
             locator = load_localiser(localiser)
         coco = evaluate_coco(
-            data, lambda f: engine.infer(f).keypoints, engine.input_size, engine.template, localiser=locator
+            data,
+            lambda f: engine.infer(f).keypoints,
+            engine.input_size,
+            engine.template,
+            CocoConfig(**given(refine=refine)),
+            localiser=locator,
         )
         table = Table(title=f"{coco['n_images']} images: PCK of the torso diagonal (parts: @0.2)", box=None)
         for col in ("", "", *(f"@{t:g}" for t in THRESHOLDS), *PARTS):
@@ -90,7 +100,7 @@ def evaluate(
     located = engine.framing == "located" and not roi  # the model sees the localiser's crops: track does that
     predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
     if located:
-        result, videos, predicted = evaluate_located(data, engine, size, engine.template, localiser)
+        result, videos, predicted = evaluate_located(data, engine, size, engine.template, localiser, refine)
         baseline = result.get("template_only_error_pct")
     else:
         videos = load_labelled(data, size, parse_roi(roi) if roi else None)

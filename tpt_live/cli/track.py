@@ -44,6 +44,13 @@ def track(
     locate_every: Annotated[
         float, typer.Option("--locate-every", help="Seconds between localiser runs in a video (0: every frame).")
     ] = TrackConfig.locate_every,
+    refine: Annotated[
+        int,
+        typer.Option(
+            "--refine",
+            help="Located crops: passes that cut each frame again along the model's own body axis (0: off).",
+        ),
+    ] = TrackConfig.refine,
     localiser: Annotated[
         str | None,
         typer.Option("--localiser", help="Localiser for --locate (from train-localiser; default: the shipped one)."),
@@ -103,6 +110,7 @@ def track(
         locate=locate,
         locate_every=locate_every,
         localiser=localiser,
+        refine=refine,
         head=head,
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )

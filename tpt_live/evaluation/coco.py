@@ -44,7 +44,7 @@ import numpy as np
 
 from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_points_by
 from tpt_live.errors import InputError
-from tpt_live.localise import crop_along
+from tpt_live.localise import Location, crop_along, refined
 from tpt_live.localiser_net import Localiser
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
 from tpt_live.template import Template
@@ -224,10 +224,11 @@ def person_box(bbox: CropBox, margin: float) -> CropBox:
 class CocoConfig:
     margin: float = 0.1  # box protocol: added on each side of the annotated box, fraction of its longer side
     batch: int = 32  # crops per inference call
+    refine: int = 1  # located protocols: passes that cut again along the model's own axis (`track --refine`)
 
     def __post_init__(self) -> None:
-        if self.margin < 0 or self.batch < 1:
-            raise InputError(f"COCO evaluation settings {self} out of range (margin >= 0, batch >= 1)")
+        if self.margin < 0 or self.batch < 1 or self.refine < 0:
+            raise InputError(f"COCO evaluation settings {self} out of range (margin >= 0, batch >= 1, refine >= 0)")
 
 
 def _read_rgb(file: Path) -> np.ndarray:
@@ -237,43 +238,81 @@ def _read_rgb(file: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+@dataclass
+class Cut:
+    """One model input of a protocol: the pixels, the source box they show (float, as `to_source` takes it), the
+    person scored on it and the turn in degrees counter-clockwise; for the located protocols also the picture
+    the localiser saw (the whole image, or the box cut out), its offset in the image and the location."""
+
+    net: np.ndarray
+    box: CropBox
+    person: Person
+    turn: float = 0.0
+    picture: np.ndarray | None = None
+    offset: tuple[float, float] = (0.0, 0.0)
+    location: Location | None = None
+
+    def refine(self, pred: np.ndarray, size: int) -> None:
+        """Cut again along the body axis of `pred` (J, 2) in image pixels (`localise.refined`, as `track
+        --refine` does); kept as it is where that axis strays from the location."""
+        if self.picture is None or self.location is None:
+            return
+        axis = refined(pred - np.asarray(self.offset), self.location)
+        if axis is not None:
+            box, self.turn = crop_along(axis)
+            self.net, exact = turned_crop(self.picture, box, self.turn, size)
+            self.box = CropBox(exact.x + self.offset[0], exact.y + self.offset[1], exact.w, exact.h)
+
+
+def cuts(data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser: Localiser | None = None) -> list[Cut]:
+    """The model inputs of a protocol (`Cut`), in the order of the images and their people."""
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
+    if protocol.endswith("located") and localiser is None:
+        raise InputError(f"the {protocol} protocol needs a localiser")
+    out: list[Cut] = []
+    for file, persons in data.images.items():
+        image = _read_rgb(file)
+        h, w = image.shape[:2]
+        largest = max(persons, key=lambda p: p.bbox.w * p.bbox.h)
+        if protocol == "image":
+            out.append(Cut(crop_resize(image, full_box(w, h), size), full_box(w, h), largest))
+        elif protocol == "located":
+            assert localiser is not None
+            loc = localiser.locate([image])[0]
+            box, k = crop_along(loc)
+            net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
+            out.append(Cut(net, exact, largest, k, image, (0.0, 0.0), loc))
+        for person in persons if protocol.startswith("box") else []:
+            box = person_box(person.bbox, config.margin)
+            if protocol == "box":
+                out.append(Cut(crop_resize(image, box, size), box, person))
+                continue
+            assert localiser is not None
+            cut = crop_resize(image, box, int(box.w))  # the photo cropped around the subject, own resolution
+            loc = localiser.locate([cut])[0]
+            inner, k = crop_along(loc)
+            net, exact = turned_crop(cut, inner, k, size)
+            exact = CropBox(exact.x + box.x, exact.y + box.y, exact.w, exact.h)
+            out.append(Cut(net, exact, person, k, cut, (float(box.x), float(box.y)), loc))
+    return out
+
+
 def crops(
     data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser: Localiser | None = None
 ) -> tuple[np.ndarray, list[CropBox], list[Person], list[float]]:
     """The model inputs of a protocol: ((P, S, S, 3) uint8 RGB, the box each shows, the person it is scored on,
     the degrees the input was turned counter-clockwise (non-zero in the located protocol only))."""
-    if protocol not in PROTOCOLS:
-        raise InputError(f"unknown protocol {protocol!r}: use one of {PROTOCOLS}")
-    if protocol.endswith("located") and localiser is None:
-        raise InputError(f"the {protocol} protocol needs a localiser")
-    inputs, boxes, people, turns = [], [], [], []  # turns: degrees counter-clockwise
-    for file, persons in data.images.items():
-        image = _read_rgb(file)
-        h, w = image.shape[:2]
-        k = 0.0
-        largest = max(persons, key=lambda p: p.bbox.w * p.bbox.h)
-        if protocol == "image":
-            chosen = [(largest, full_box(w, h))]
-        elif protocol == "located":
-            assert localiser is not None
-            box, k = crop_along(localiser.locate([image])[0])
-            chosen = [(largest, box)]
-        else:
-            chosen = [(p, person_box(p.bbox, config.margin)) for p in persons]
-        for person, box in chosen:
-            if protocol == "box_located":
-                assert localiser is not None
-                cut = crop_resize(image, box, int(box.w))  # the photo cropped around the subject, own resolution
-                inner, k = crop_along(localiser.locate([cut])[0])
-                net, exact = turned_crop(cut, inner, k, size)
-                exact = CropBox(exact.x + box.x, exact.y + box.y, exact.w, exact.h)
-            else:
-                net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
-            inputs.append(net)
-            boxes.append(exact)
-            people.append(person)
-            turns.append(k)
-    return np.stack(inputs), boxes, people, turns
+    made = cuts(data, protocol, size, config, localiser)
+    return np.stack([c.net for c in made]), [c.box for c in made], [c.person for c in made], [c.turn for c in made]
+
+
+def _predict_source(made: list[Cut], predict: Predict, size: int, batch: int) -> np.ndarray:
+    """(P, J, 2) predictions for the cuts, in image pixels."""
+    inputs = np.stack([c.net for c in made])
+    model_px = np.concatenate([predict(inputs[i : i + batch]) for i in range(0, len(inputs), batch)])
+    points = [unturn_points_by(p.astype(np.float64), c.turn, size) for p, c in zip(model_px, made, strict=True)]
+    return np.stack([to_source(p, c.box, size) for p, c in zip(points, made, strict=True)])
 
 
 def evaluate_coco(
@@ -285,18 +324,20 @@ def evaluate_coco(
     localiser: Localiser | None = None,
 ) -> dict:
     """PCK of `predict` (and of the untransformed `template`, when given) in the image and box protocols, and
-    with a `localiser` also in the located protocol (the whole image through `tpt_live.localise`, the crop
-    and turn it picks, as `track --locate` does)."""
+    with a `localiser` also in the located protocols (the whole image through `tpt_live.localise`, the crop
+    and turn it picks, then `config.refine` passes along the model's own axis, as `track` does). The template
+    baseline sits in the crops the model saw last."""
     config = config or CocoConfig()
     data = load_coco(path)
     result: dict = {"n_images": len(data.images), "skipped": data.skipped, "protocols": {}}
     for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:  # the located ones need a localiser
-        inputs, boxes, people, turns = crops(data, protocol, size, config, localiser)
-        model_px = np.concatenate([predict(inputs[i : i + config.batch]) for i in range(0, len(inputs), config.batch)])
-        model_px = np.stack(
-            [unturn_points_by(p.astype(np.float64), k, size) for p, k in zip(model_px, turns, strict=True)]
-        )
-        pred = np.stack([to_source(p, b, size) for p, b in zip(model_px, boxes, strict=True)])
+        made = cuts(data, protocol, size, config, localiser)
+        pred = _predict_source(made, predict, size, config.batch)
+        for _ in range(config.refine if protocol.endswith("located") else 0):
+            for cut, p in zip(made, pred, strict=True):
+                cut.refine(p, size)
+            pred = _predict_source(made, predict, size, config.batch)
+        boxes, people, turns = [c.box for c in made], [c.person for c in made], [c.turn for c in made]
         gt = np.stack([p.gt for p in people])
         labelled = np.stack([p.labelled for p in people])
         torso = np.array([p.torso for p in people])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,12 @@ def gt_framed(points: np.ndarray, kp2d: np.ndarray, size: int) -> np.ndarray:
 
 
 def evaluate_located(
-    data_dir: str | Path, backend: object, size: int, template: Template | None = None, localiser: str | None = None
+    data_dir: str | Path,
+    backend: object,
+    size: int,
+    template: Template | None = None,
+    localiser: str | None = None,
+    refine: int | None = None,
 ) -> tuple[dict, list[LabelledVideo], list[np.ndarray]]:
     """The located protocol on `tpt-live synth` output: every video goes through `tpt-live track` itself
     (localiser, crop and turn, no smoothing); predictions and ground truth are both mapped into the input the
@@ -112,7 +117,7 @@ def evaluate_located(
     crop whatever crop the tracker chose. With `template`, `template_only_error_pct` is the untransformed
     template placed in the tracker's crops. Returns the metrics, the videos (`kp2d` in source pixels, `box`
     the identity (0, 0, S, S), no frames) and the predictions in source pixels. `localiser`: a localiser
-    file (None: the shipped one)."""
+    file (None: the shipped one); `refine`: `track --refine` (None: its default)."""
     from tpt_live.crop import to_source, unturn_points_by
     from tpt_live.track.pipeline import TrackConfig, Tracker
     from tpt_live.track.sources import VideoSource, resolve_sources
@@ -121,6 +126,7 @@ def evaluate_located(
     for gt_path, gt in _labelled_files(data_dir):
         source = VideoSource(resolve_sources([str(gt_path.with_suffix(".mp4"))])[0], size, None, fixed_crop=False)
         config = TrackConfig(locate=True, head="auto", localiser=localiser)
+        config = config if refine is None else replace(config, refine=refine)
         results = list(Tracker(source, backend, config).results())  # type: ignore[arg-type]
         kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
         if len(results) != len(kp2d) or any(r.kp2d_raw is None or r.box is None for r in results):

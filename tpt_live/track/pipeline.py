@@ -36,7 +36,8 @@ from tpt_live.crop import (
     unturn_points_by,
 )
 from tpt_live.errors import SourceError
-from tpt_live.localise import FilterConfig, Location, LocationFilter, Locator, crop_along, crop_for
+from tpt_live.localise import FilterConfig, Location, LocationFilter, Locator, crop_along, crop_for, refined
+from tpt_live.track.handoff import LatestSlot, put_unless_stopped
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
 
@@ -72,6 +73,7 @@ class TrackConfig:
     # None: when the model was trained on located crops (`ModelConfig.framing`) and no --roi / --follow is set
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
     locate_every: float = 0.1  # seconds between localiser runs in a video (0: every frame)
+    refine: int = 1  # locate mode with the located angle: passes that cut each frame again along the model's axis
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -80,6 +82,8 @@ class TrackConfig:
             raise InputError(f"--locate-every {self.locate_every} must be >= 0 seconds")
         if self.batch < 1:
             raise InputError(f"--batch {self.batch} must be 1 or more")
+        if self.refine < 0:
+            raise InputError(f"--refine {self.refine} must be 0 (off) or more passes")
         if self.queue_size < 1:
             raise InputError(f"queue size {self.queue_size} must be 1 or more")
         if self.head == "auto":
@@ -151,48 +155,6 @@ class Stats:
             self.decode_errors += 1
 
 
-class LatestSlot:
-    """A one-frame mailbox for live sources: `put` replaces an untaken frame and records it as dropped."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: Frame | None = None
-        self._dropped: list[Frame] = []
-        self._closed = False
-
-    def put(self, frame: Frame) -> None:
-        with self._cond:
-            if self._frame is not None:
-                old = self._frame
-                self._dropped.append(Frame(old.idx, old.t, "dropped", pts=old.pts, arrival=old.arrival))
-            self._frame = frame
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-
-    def take(self, timeout: float) -> tuple[list[Frame], Frame | None, bool]:
-        """(frames dropped since the last take, the latest frame or None, closed and empty)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout)
-            dropped, frame = self._dropped, self._frame
-            self._dropped, self._frame = [], None
-            return dropped, frame, self._closed and frame is None
-
-
-def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
-    """Put with a timeout loop so a stopped consumer never blocks the producer. False when stopped."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
 class Tracker:
     """Tracks one subject through one source. Iterate `results()` once; `stats` fills as it goes."""
 
@@ -235,14 +197,14 @@ class Tracker:
                     break
                 if self.source.live:
                     self._slot.put(frame)
-                elif not _put(self._frames, frame, self._stop):
+                elif not put_unless_stopped(self._frames, frame, self._stop):
                     break
                 t = time.perf_counter()
         except BaseException as exc:  # noqa: B036 - handed to the caller's thread, never swallowed
             self._fail(exc)
         finally:
             self._slot.close()
-            _put(self._frames, _END, self._stop)
+            put_unless_stopped(self._frames, _END, self._stop)
 
     # -- stage 2: crop -> infer -> lift -> smooth (own thread) -----------------------------------
     def _next_batch(self) -> tuple[list[Frame], bool]:
@@ -274,12 +236,12 @@ class Tracker:
             while not ended and not self._stop.is_set():
                 batch, ended = self._next_batch()
                 for result in self._process(batch):
-                    if not _put(self._results, result, self._stop):
+                    if not put_unless_stopped(self._results, result, self._stop):
                         return
         except BaseException as exc:  # noqa: B036 - handed to the caller's thread, never swallowed
             self._fail(exc)
         finally:
-            _put(self._results, _END, self._stop)
+            put_unless_stopped(self._results, _END, self._stop)
 
     def _crop(self, frame: Frame) -> tuple[np.ndarray, CropBox]:
         """The S x S RGB model input of a frame and the box it shows (fixed crops and follow mode)."""
@@ -341,10 +303,31 @@ class Tracker:
             raw = self.backend.infer(np.stack([c[0] for c in crops]))
             t = self.stats.charge("infer", t)
             poses = self._unturn(raw, [c[2] for c in crops])
+            for _ in range(self.config.refine if self.config.locate and self.config.head == "auto" else 0):
+                crops, poses = self._refine(good, crops, poses)
+                t = time.perf_counter()
             for i, (frame, (_, box, degrees, loc)) in enumerate(zip(good, crops, strict=True)):
                 by_idx[frame.idx] = self._postprocess(frame, poses, i, box, degrees, loc)
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
+
+    def _refine(self, frames: list[Frame], crops: list, poses: Poses) -> tuple[list, Poses]:
+        """One `refine` pass: each frame cut again along the body axis of its own keypoints (`localise.refined`;
+        the same crop where that strays from the location) and inferred again."""
+        t = time.perf_counter()
+        out = []
+        for frame, crop, kp in zip(frames, crops, poses.keypoints, strict=True):
+            axis = refined(to_source(kp, crop[1], self.size), crop[3])
+            if axis is None:
+                out.append(crop)
+                continue
+            box, degrees = crop_along(axis)
+            net, box = turned_crop(frame.image, box, degrees, self.size)  # type: ignore[arg-type]
+            out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, crop[3]))
+        t = self.stats.charge("crop", t)
+        raw = self.backend.infer(np.stack([c[0] for c in out]))
+        self.stats.charge("infer", t)
+        return out, self._unturn(raw, [c[2] for c in out])
 
     def _unturn(self, poses: Poses, turns: list[float]) -> Poses:
         """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
