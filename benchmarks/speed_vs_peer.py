@@ -1,6 +1,6 @@
 """Whole-process speed of `tpt-live track` against MediaPipe Pose full doing the same job, side by side.
 
-    python benchmarks/speed_vs_peer.py CLIP.mp4 [--pairs 5] [--backend onnxruntime] [--peer-python PY]
+    python benchmarks/speed_vs_peer.py CLIP.mp4 [--pairs 5] [--backend onnxruntime] [--peer-python PY] [--track-args '...']
 
 A = `tpt-live track CLIP --out poses.json --quiet --backend B` (JSON output, the default model, localiser and
 lifter), B = `benchmarks/peer_agreement.py peer CLIP --out peer.json` in the peer's own environment
@@ -41,18 +41,20 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--peer-python", default=DEFAULT_PEER_PYTHON)
+    ap.add_argument("--track-args", default="", help="more options for tpt-live track, e.g. '--refine 2'")
     args = ap.parse_args()
     here = Path(__file__).resolve().parent
     with tempfile.TemporaryDirectory() as tmp:
         ours = [sys.executable, "-m", "tpt_live", "track", args.clip, "--out", f"{tmp}/poses.json", "--quiet"]
-        ours += ["--backend", args.backend]
+        ours += ["--backend", args.backend, *args.track_args.split()]
         peer = [args.peer_python, str(here / "peer_agreement.py"), "peer", args.clip, "--out", f"{tmp}/peer.json"]
         timed(ours), timed(peer)  # warm-up
         runs: dict[str, list[tuple[float, float]]] = {"tpt-live": [], "mediapipe full": []}
         for _ in range(args.pairs):
             runs["tpt-live"].append(timed(ours))
             runs["mediapipe full"].append(timed(peer))
-    print(f"{args.clip}, {args.pairs} pairs after one warm-up each (seconds: median [min-max])")
+    extra = f", track {args.track_args}" if args.track_args else ""
+    print(f"{args.clip}{extra}, {args.pairs} pairs after one warm-up each (seconds: median [min-max])")
     print("| command | wall | cpu |\n|---|---|---|")
     for name, rows in runs.items():
         wall, cpu = [r[0] for r in rows], statistics.median(r[1] for r in rows)

@@ -85,3 +85,22 @@ def test_refinement_corrects_a_misframed_crop_with_the_shipped_model(tmp_path) -
     assert all(abs(box.w - crop_along(loc)[0].w) < 2 for box, loc in boxes[0])  # type: ignore[union-attr, arg-type]
     assert any(abs(box.w - crop_along(loc)[0].w) >= 2 for box, loc in boxes[2])  # type: ignore[union-attr, arg-type]
     assert errors[2] < 0.8 * errors[0], errors
+
+
+def test_refinement_calls_the_model_again_only_on_the_localisers_frames(tmp_path) -> None:
+    from track_helpers import FakeBackend
+    from track_helpers import write_video as write_test_video
+
+    class _Fixed:
+        def locate(self, frames: list, bgr: bool = False) -> list[Location]:
+            return [Location(40.0, 20.0, 10.0, 90.0, 1.0) for _ in frames]
+
+    path = write_test_video(tmp_path / "v.mp4", 12, 96, 48)
+    for every, passes, calls in ((1e9, 1, [1, 4, 4, 4]), (1e9, 2, [1, 1, 4, 4, 4]), (0.0, 1, [4, 4] * 3)):
+        backend = FakeBackend()
+        source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
+        cfg = TrackConfig(locate=True, head="auto", locate_every=every, batch=4, refine=passes)
+        tracker = Tracker(source, backend, cfg)
+        tracker._localiser = _Fixed()  # type: ignore[assignment]
+        assert len(list(tracker.results())) == 12
+        assert backend.calls == calls, (every, passes, backend.calls)

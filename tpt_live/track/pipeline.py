@@ -178,6 +178,9 @@ class Tracker:
         self._stills = source.spec.kind == "images"
         self._locations = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if self._stills else None)
         self._located_t: float | None = None
+        self._due: list[bool] = []  # which frames of the batch the localiser ran on (locate mode)
+        self._axis: Location | None = None  # `refine`: the axis of the last frame the localiser ran on
+        self._pass_axis: Location | None = None
         if config.locate:  # on the backend's runtime where it offers one (ONNX Runtime), else PyTorch
             self._localiser = _open_localiser(backend, config.localiser)
         new_track = getattr(backend, "new_track", None)  # a backend with a temporal lifter keeps the history
@@ -262,7 +265,7 @@ class Tracker:
         `--head` by its quarter turns."""
         assert self._localiser is not None and all(f.image is not None for f in frames)
         bgr: list[np.ndarray] = [f.image for f in frames]  # type: ignore[misc]
-        due = [self._locate_due(f.t) for f in frames]
+        due = self._due = [self._locate_due(f.t) for f in frames]
         t = time.perf_counter()
         found = iter(self._localiser.locate([image for image, d in zip(bgr, due, strict=True) if d], bgr=True))
         t = self.stats.charge("locate", t)
@@ -299,35 +302,44 @@ class Tracker:
                 k, t = head_turns(self.config.head or "up"), time.perf_counter()
                 crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
                 self.stats.charge("crop", t)
+            if self.config.locate and self.config.head == "auto" and self.config.refine:
+                for _ in range(self.config.refine):
+                    crops = self._refine(good, crops)
+                self._axis = self._pass_axis  # the last pass's axis carries over to the next batch
             t = time.perf_counter()
             raw = self.backend.infer(np.stack([c[0] for c in crops]))
             t = self.stats.charge("infer", t)
             poses = self._unturn(raw, [c[2] for c in crops])
-            for _ in range(self.config.refine if self.config.locate and self.config.head == "auto" else 0):
-                crops, poses = self._refine(good, crops, poses)
-                t = time.perf_counter()
             for i, (frame, (_, box, degrees, loc)) in enumerate(zip(good, crops, strict=True)):
                 by_idx[frame.idx] = self._postprocess(frame, poses, i, box, degrees, loc)
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
 
-    def _refine(self, frames: list[Frame], crops: list, poses: Poses) -> tuple[list, Poses]:
-        """One `refine` pass: each frame cut again along the body axis of its own keypoints (`localise.refined`;
-        the same crop where that strays from the location) and inferred again."""
+    def _refine(self, frames: list[Frame], crops: list) -> list:
+        """One `refine` pass. The frames the localiser ran on are inferred in their current crops, and every frame
+        is cut again along the body axis of the keypoints of the last such frame up to it (`localise.refined`;
+        frames between localiser runs share its location, so they share its axis; the location's own crop where
+        the axis strays). So a pass costs a model call only on the localiser's frames (`--locate-every`)."""
         t = time.perf_counter()
-        out = []
-        for frame, crop, kp in zip(frames, crops, poses.keypoints, strict=True):
-            axis = refined(to_source(kp, crop[1], self.size), crop[3])
+        due = [i for i, d in enumerate(self._due) if d]
+        axes: dict[int, Location | None] = {}
+        if due:
+            poses = self._unturn(self.backend.infer(np.stack([crops[i][0] for i in due])), [crops[i][2] for i in due])
+            t = self.stats.charge("infer", t)
+            for i, kp in zip(due, poses.keypoints, strict=True):
+                axes[i] = refined(to_source(kp, crops[i][1], self.size), crops[i][3])
+        out, axis = [], self._axis
+        for i, (frame, crop) in enumerate(zip(frames, crops, strict=True)):
+            axis = axes[i] if i in axes else axis
             if axis is None:
                 out.append(crop)
                 continue
             box, degrees = crop_along(axis)
             net, box = turned_crop(frame.image, box, degrees, self.size)  # type: ignore[arg-type]
             out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, crop[3]))
-        t = self.stats.charge("crop", t)
-        raw = self.backend.infer(np.stack([c[0] for c in out]))
-        self.stats.charge("infer", t)
-        return out, self._unturn(raw, [c[2] for c in out])
+        self._pass_axis = axis
+        self.stats.charge("crop", t)
+        return out
 
     def _unturn(self, poses: Poses, turns: list[float]) -> Poses:
         """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
