@@ -53,7 +53,8 @@ def run_region(
         req = MonitorRequest(src=str(clip), out=Path(out), backend=args.backend, device=args.device,
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
-                             posture_net=Path(args.posture_net) if args.posture_net else None)  # fmt: skip
+                             posture_net=Path(args.posture_net) if args.posture_net else None,
+                             **({"refine": args.refine} if args.refine is not None else {}))  # fmt: skip
         with open_session(req, engines.open_backend, events.append, states.append) as session:
             session.run()
     return states, events
@@ -108,6 +109,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--refine", type=int, default=None, help="`monitor --refine` (default: the monitor's)")
     args = p.parse_args()
     labels = json.loads(args.labels.read_text())["clips"]
     results: dict = {}

@@ -1,6 +1,7 @@
 """Whole-process speed of `tpt-live track` against MediaPipe Pose full doing the same job, side by side.
 
-    python benchmarks/speed_vs_peer.py CLIP.mp4 [--pairs 5] [--backend onnxruntime] [--peer-python PY] [--track-args '...']
+    python benchmarks/speed_vs_peer.py CLIP.mp4 [--pairs 5] [--backend onnxruntime] [--peer-python PY] \
+        [--track-args '--refine 2']
 
 A = `tpt-live track CLIP --out poses.json --quiet --backend B` (JSON output, the default model, localiser and
 lifter), B = `benchmarks/peer_agreement.py peer CLIP --out peer.json` in the peer's own environment
