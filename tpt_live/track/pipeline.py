@@ -269,16 +269,19 @@ class Tracker:
         t = time.perf_counter()
         found = iter(self._localiser.locate([image for image, d in zip(bgr, due, strict=True) if d], bgr=True))
         t = self.stats.charge("locate", t)
-        out: list[tuple[np.ndarray, CropBox, float, Location | None]] = []
+        out: list = []
+        refining = self.config.head == "auto" and self.config.refine > 0
         for frame, image, d in zip(frames, bgr, due, strict=True):
             loc = self._locations.update(next(found), frame.t) if d else self._locations.held
             assert loc is not None  # the first frame is always due
+            if refining and not d:  # cut in `_refine`, along the refined axis where there is one
+                out.append((None, None, loc.angle, loc))
+                continue
             if self.config.head == "auto":
-                box, degrees = crop_along(loc)
-                net, box = turned_crop(image, box, degrees, self.size)
-            else:
-                box, turns = crop_for(loc, head_turns(self.config.head or "up"))
-                net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
+                out.append(self._cut_along(image, loc, loc))
+                continue
+            box, turns = crop_for(loc, head_turns(self.config.head or "up"))
+            net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
             out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, loc))  # BGR -> RGB on S x S only
         self.stats.charge("crop", t)
         return out
@@ -295,7 +298,6 @@ class Tracker:
         good = [f for f in batch if f.status == "ok"]
         by_idx: dict[int, Result] = {f.idx: Result(f) for f in batch}
         if good:
-            crops: list[tuple[np.ndarray, CropBox, float, Location | None]]
             if self.config.locate:
                 crops = self._located(good)
             else:
@@ -331,15 +333,18 @@ class Tracker:
         out, axis = [], self._axis
         for i, (frame, crop) in enumerate(zip(frames, crops, strict=True)):
             axis = axes[i] if i in axes else axis
-            if axis is None:
-                out.append(crop)
-                continue
-            box, degrees = crop_along(axis)
-            net, box = turned_crop(frame.image, box, degrees, self.size)  # type: ignore[arg-type]
-            out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, crop[3]))
+            if axis is not None or crop[0] is None:  # the localiser's crop where the axis strayed
+                crop = self._cut_along(frame.image, axis or crop[3], crop[3])  # type: ignore[arg-type]
+            out.append(crop)
         self._pass_axis = axis
         self.stats.charge("crop", t)
         return out
+
+    def _cut_along(self, image: np.ndarray, axis: Location, loc: Location) -> tuple:
+        """(RGB input cut from BGR `image` along `axis`, turned head up; its box; the turn in degrees; `loc`)."""
+        box, degrees = crop_along(axis)
+        net, box = turned_crop(image, box, degrees, self.size)
+        return np.ascontiguousarray(net[..., ::-1]), box, degrees, loc  # BGR -> RGB on S x S only
 
     def _unturn(self, poses: Poses, turns: list[float]) -> Poses:
         """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
