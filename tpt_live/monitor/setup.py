@@ -47,9 +47,10 @@ class MonitorRequest:
     roi: CropBox | None = None  # region (and crop), source pixels
     crib: Path | None = None  # region polygon file ([[x, y], ...] source pixels)
     head: str | None = TrackConfig.head  # where the head points in the picture (None: the model's framing decides)
-    # refinement passes of located crops (`track --refine`); 0 here: the posture cue reads real supine babies
-    # with less confidence from refined keypoints (docs/MONITOR.md)
+    # refinement passes of located crops (`track --refine`) and seconds between localiser runs: 0 and 0.1 s here,
+    # not track's 1 and 0.2 s, as the posture cue reads real supine babies less surely with those (docs/MONITOR.md)
     refine: int = 0
+    locate_every: float = 0.1
     serve: tuple[str, int] | None = None  # web view bind (host, port)
     token: str | None = None  # web view token; None: token_file, $TPT_LIVE_TOKEN, or generated (non-loopback)
     token_file: Path | None = None  # a file whose first line is the web view token (not shown by `ps`)
@@ -132,7 +133,12 @@ def open_session(
         open_container(spec, req.timeout).close()
     polygon = req.region()
     config = MonitorConfig(
-        track=TrackConfig(roi=square_box(req.roi) if req.roi else None, head=req.head, refine=req.refine),
+        track=TrackConfig(
+            roi=square_box(req.roi) if req.roi else None,
+            head=req.head,
+            refine=req.refine,
+            locate_every=req.locate_every,
+        ),
         region=tuple(map(tuple, polygon.tolist())) if polygon is not None else None,
         alerts=req.alerts,
         movement=req.movement,

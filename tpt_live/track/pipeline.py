@@ -72,7 +72,7 @@ class TrackConfig:
     locate: bool | None = None  # find the subject in every whole frame (tpt_live.localise) and crop around it;
     # None: when the model was trained on located crops (`ModelConfig.framing`) and no --roi / --follow is set
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
-    locate_every: float = 0.1  # seconds between localiser runs in a video (0: every frame)
+    locate_every: float = 0.2  # seconds between localiser runs in a video (0: every frame)
     refine: int = 1  # locate mode with the located angle: passes that cut each frame again along the model's axis
 
     def __post_init__(self) -> None:
