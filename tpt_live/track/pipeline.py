@@ -259,10 +259,10 @@ class Tracker:
         box = box or full_box(w, h)
         return np.ascontiguousarray(crop_resize(frame.image, box, self.size)[..., ::-1]), box
 
-    def _located(self, frames: list[Frame]) -> list[tuple[np.ndarray, CropBox, float, Location | None]]:
-        """Locate mode: per frame the (turned) model input, its box, its turn in degrees counter-clockwise and
-        the smoothed location. `--head auto` turns by the located angle itself (`crop.turned_crop`), a fixed
-        `--head` by its quarter turns."""
+    def _located(self, frames: list[Frame]) -> list[tuple]:
+        """Locate mode: per frame the (turned) model input, its box, its turn in degrees counter-clockwise and the
+        smoothed location (input and box None where `_refine` cuts the frame). `--head auto` turns by the located
+        angle itself (`crop.turned_crop`), a fixed `--head` by its quarter turns."""
         assert self._localiser is not None and all(f.image is not None for f in frames)
         bgr: list[np.ndarray] = [f.image for f in frames]  # type: ignore[misc]
         due = self._due = [self._locate_due(f.t) for f in frames]
