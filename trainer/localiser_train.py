@@ -30,7 +30,7 @@ from tpt_live.crop import to_model
 from tpt_live.localise import body_axis, letterboxed
 from tpt_live.localiser_net import STRIDE, Localiser, LocaliserConfig, LocaliserNet, save_localiser
 from tpt_live.synth import SynthConfig, render_clip
-from trainer.real_frames import RealFrames, recipe_names
+from trainer.real_frames import RealFrames, check_real_share, real_backdrop, recipe_names
 
 log = logging.getLogger(__name__)
 ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
@@ -85,8 +85,7 @@ class LocaliserTrainConfig:
 
         check_look(self.look)
         check_world(self.world)
-        if not 0.0 <= self.real_share <= 1.0:
-            raise InputError(f"--real-share {self.real_share}: use a share between 0 and 1")
+        check_real_share(self.real_share)
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"localiser training settings {self} must all be >= 1")
 
@@ -112,8 +111,7 @@ def render_set(
         scene = SynthConfig(
             w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world, look=scene_look(look, i)
         )
-        over_real = real is not None and real_rng.random() < real_share
-        clip = render_clip(scene, real.background(w, h, real_rng) if over_real and real is not None else None)
+        clip = render_clip(scene, real_backdrop(real, real_share, w, h, real_rng))
         for f, frame in enumerate(clip.frames):
             image, box = letterboxed(frame, size)  # exactly what `Localiser.locate` feeds the network
             images.append(image)

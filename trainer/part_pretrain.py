@@ -44,7 +44,7 @@ from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
 from trainer.localiser_train import augment, check_look, check_world, scene_look
 from trainer.losses import anchor_loss
-from trainer.real_frames import RealFrames, recipe_names
+from trainer.real_frames import RealFrames, check_real_share, real_backdrop, recipe_names
 
 log = logging.getLogger(__name__)
 ASPECTS = ((320, 240), (240, 320), (256, 256), (352, 198), (198, 352), (288, 224))
@@ -85,8 +85,7 @@ class PretrainConfig:
             raise InputError(f"pretraining settings {self} must all be >= 1")
         check_look(self.look)
         check_world(self.world)
-        if not 0.0 <= self.real_share <= 1.0:
-            raise InputError(f"--real-share {self.real_share}: use a share between 0 and 1")
+        check_real_share(self.real_share)
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,8 +126,7 @@ def render_sets(
         w, h = ASPECTS[i % len(ASPECTS)]
         look = scene_look(cfg.look, i)
         scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look)
-        over_real = real is not None and real_rng.random() < cfg.real_share
-        clip = render_clip(scene, real.background(w, h, real_rng) if over_real and real is not None else None)
+        clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
         for f, frame in enumerate(clip.frames):
             rec = clip.gt["frames"][f]
             kp = np.asarray(rec["kp2d"], dtype=np.float64)

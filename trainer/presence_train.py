@@ -22,7 +22,7 @@ from tpt_live.monitor.presence import INPUT, LAYERS, PresenceNet, presence_input
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 from trainer.presence_data import camera_augment, crop_box, model_input, texture
-from trainer.real_frames import RealFrames
+from trainer.real_frames import RealFrames, real_backdrop
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,8 @@ def scenario_frames(
         scene_world = ("default", "room")[i % 2] if world == "mixed" else world
         config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed",
                              world=scene_world)  # fmt: skip
-        background = None
-        if real is not None and rng.random() < real_share:  # no draw without real frames: old sets unchanged
-            background = real.background(width, height, rng)
-        elif textured > 0 and rng.random() < textured:
+        background = real_backdrop(real, real_share, width, height, rng)  # no draw without real frames
+        if background is None and textured > 0 and rng.random() < textured:
             background = texture(height, width, rng)
         clip = render_scenario(config, scenario, background)
         for k in range(0, frames, step):

@@ -91,6 +91,23 @@ class RealFrames:
         return out
 
 
+def check_real_share(share: float) -> None:
+    """InputError unless `share` (of scenes drawn over real frames) is between 0 and 1."""
+    if not 0.0 <= share <= 1.0:
+        raise InputError(f"--real-share {share}: use a share between 0 and 1")
+
+
+def real_backdrop(
+    real: RealFrames | None, share: float, width: int, height: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """With probability `share`, a window of a real frame as a scene's (height, width, 3) background (see
+    `RealFrames.background`); None for the scene's own. Without `real` nothing is drawn from `rng`, so sets
+    made without real frames stay as they were."""
+    if real is None or rng.random() >= share:
+        return None
+    return real.background(width, height, rng)
+
+
 def recipe_names(recipe: dict) -> dict:
     """A training recipe with its `backgrounds` paths cut to their file names, for a model's sidecar: the
     footage stays the user's, and a file written on one machine names no folder of another."""
