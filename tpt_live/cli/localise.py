@@ -9,6 +9,19 @@ import typer
 
 from tpt_live.cli.common import given
 
+# the real-footage options both trainers share
+Backgrounds = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backgrounds",
+        help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
+        " a share of the synthetic infants.",
+    ),
+]
+RealShare = Annotated[
+    float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
+]
+
 
 def train_localiser(
     out: Annotated[str, typer.Option("--out", "-o", help="Run folder; writes localiser.safetensors + .json there.")],
@@ -21,17 +34,8 @@ def train_localiser(
     world: Annotated[
         str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
     ] = None,
-    backgrounds: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--backgrounds",
-            help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
-            " a share of the synthetic infants.",
-        ),
-    ] = None,
-    real_share: Annotated[
-        float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
-    ] = None,
+    backgrounds: Backgrounds = None,
+    real_share: RealShare = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -68,17 +72,8 @@ def pretrain(
     world: Annotated[
         str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
     ] = None,
-    backgrounds: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--backgrounds",
-            help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
-            " a share of the synthetic infants.",
-        ),
-    ] = None,
-    real_share: Annotated[
-        float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
-    ] = None,
+    backgrounds: Backgrounds = None,
+    real_share: RealShare = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
