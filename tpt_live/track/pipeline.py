@@ -180,7 +180,6 @@ class Tracker:
         self._located_t: float | None = None
         self._due: list[bool] = []  # which frames of the batch the localiser ran on (locate mode)
         self._axis: Location | None = None  # `refine`: the axis of the last frame the localiser ran on
-        self._pass_axis: Location | None = None
         if config.locate:  # on the backend's runtime where it offers one (ONNX Runtime), else PyTorch
             self._localiser = _open_localiser(backend, config.localiser)
         new_track = getattr(backend, "new_track", None)  # a backend with a temporal lifter keeps the history
@@ -305,9 +304,10 @@ class Tracker:
                 crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
                 self.stats.charge("crop", t)
             if self.config.locate and self.config.head == "auto" and self.config.refine:
+                axis = self._axis
                 for _ in range(self.config.refine):
-                    crops = self._refine(good, crops)
-                self._axis = self._pass_axis  # the last pass's axis carries over to the next batch
+                    crops, axis = self._refine(good, crops)
+                self._axis = axis  # the last pass's axis carries over to the next batch
             t = time.perf_counter()
             raw = self.backend.infer(np.stack([c[0] for c in crops]))
             t = self.stats.charge("infer", t)
@@ -317,11 +317,12 @@ class Tracker:
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
 
-    def _refine(self, frames: list[Frame], crops: list) -> list:
+    def _refine(self, frames: list[Frame], crops: list) -> tuple[list, Location | None]:
         """One `refine` pass. The frames the localiser ran on are inferred in their current crops, and every frame
         is cut again along the body axis of the keypoints of the last such frame up to it (`localise.refined`;
         frames between localiser runs share its location, so they share its axis; the location's own crop where
-        the axis strays). So a pass costs a model call only on the localiser's frames (`--locate-every`)."""
+        the axis strays). So a pass costs a model call only on the localiser's frames (`--locate-every`). Returns the
+        crops and the axis the batch's last frame was cut along."""
         t = time.perf_counter()
         due = [i for i, d in enumerate(self._due) if d]
         axes: dict[int, Location | None] = {}
@@ -336,9 +337,8 @@ class Tracker:
             if axis is not None or crop[0] is None:  # the localiser's crop where the axis strayed
                 crop = self._cut_along(frame.image, axis or crop[3], crop[3])  # type: ignore[arg-type]
             out.append(crop)
-        self._pass_axis = axis
         self.stats.charge("crop", t)
-        return out
+        return out, axis
 
     def _cut_along(self, image: np.ndarray, axis: Location, loc: Location) -> tuple:
         """(RGB input cut from BGR `image` along `axis`, turned head up; its box; the turn in degrees; `loc`)."""
