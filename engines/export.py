@@ -44,6 +44,7 @@ class ExportRequest:
     workspace_gb: float = 2.0  # TensorRT builder workspace limit
     calib: Path | None = None  # INT8 calibration frames: video file or image folder
     check: Path | None = None  # parity-check frames (default: calib, else seeded random frames)
+    flip: bool = False  # ONNX only: test-time flip averaging in the graph (`TptModel.regress`)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -52,6 +53,8 @@ class ExportRequest:
             raise InputError(f"--model {self.model} must be a .safetensors checkpoint to export from")
         if self.format == "onnx" and self.precision != "fp32":
             raise InputError("--fp16/--int8 apply to --format tensorrt; the ONNX graph is fp32")
+        if self.flip and self.format != "onnx":
+            raise InputError("--flip applies to --format onnx; TensorRT engines are built without it")
         if self.precision == "int8" and self.calib is None:
             raise InputError("--int8 needs --calib VIDEO_OR_IMAGE_FOLDER (frames like those to be tracked)")
         if self.format == "onnx" and self.out.suffix != ".onnx":
@@ -81,7 +84,7 @@ def export(req: ExportRequest) -> Path:
     if req.format == "onnx":
         from engines.onnx_export import export_onnx
 
-        return export_onnx(req.model, req.out)
+        return export_onnx(req.model, req.out, flip=req.flip)
     from engines import onnx_for_checkpoint
     from engines.trt_build import BuildSpec, build_engine, import_tensorrt
 
@@ -116,7 +119,7 @@ def parity(req: ExportRequest, artefact: Path) -> list[ParityRow]:
     """Run PyTorch fp32 and the exported artefact on the same frames; the reference row first."""
     from engines import open_backend
 
-    reference = open_backend(req.model, backend="torch", precision="fp32")
+    reference = open_backend(req.model, backend="torch", precision="fp32", flip=req.flip)
     try:
         frames = check_frames_for(req, reference.input_size)
         ref_kp, ref_ms = time_backend(reference, frames)

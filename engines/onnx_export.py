@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from tpt_live import __version__
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_model_file
-from tpt_live.errors import ModelError
+from tpt_live.errors import InputError, ModelError
 from tpt_live.lifter import KeypointLifter, Lifter, TemporalLifter, WindowLift, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.skeleton import JOINT_NAMES
@@ -58,6 +58,7 @@ METADATA_KEYS = (
     "model_digest",  # checkpoint.file_digest of the checkpoint
     "precision",  # "fp32": the graph's arithmetic
     "lifter",  # JSON of the lifter's config and training, "" when the graph has no kp3d output
+    "flip",  # "1" when the graph averages each frame with its mirror image (`TptModel.regress`), else "0"
 )
 
 
@@ -67,16 +68,17 @@ class FramesToPoses(nn.Module):
     With a temporal lifter it also takes (kp_history (W - 1, J, 2), track_start (1,)) (module docstring).
     """
 
-    def __init__(self, model: TptModel, lifter: Lifter | None = None) -> None:
+    def __init__(self, model: TptModel, lifter: Lifter | None = None, flip: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.flip = flip
         self.lifter = KeypointLifter(lifter) if lifter is not None and not isinstance(lifter, TemporalLifter) else None
         self.window = WindowLift(lifter) if isinstance(lifter, TemporalLifter) else None
 
     def forward(
         self, frames: Tensor, kp_history: Tensor | None = None, track_start: Tensor | None = None
     ) -> tuple[Tensor, ...]:
-        out = self.model.read_out(self.model.regressor(normalise(frames.permute(0, 3, 1, 2))))
+        out = self.model.read_out(self.model.regress(normalise(frames.permute(0, 3, 1, 2)), self.flip))
         if self.window is not None:
             if kp_history is None or track_start is None:
                 raise ValueError("a temporal lifter's graph needs kp_history and track_start")
@@ -92,7 +94,7 @@ def _lifter_meta(lifter: Lifter) -> dict:
     return {"config": dataclasses.asdict(lifter.cfg)} | {k: v for k, v in lifter.metadata.items() if k != "format"}
 
 
-def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifter | None) -> dict[str, str]:
+def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifter | None, flip: bool) -> dict[str, str]:
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -107,6 +109,7 @@ def _metadata(model: TptModel, model_name: str, model_digest: str, lifter: Lifte
         "model_digest": model_digest,
         "precision": "fp32",
         "lifter": json.dumps(_lifter_meta(lifter)) if lifter else "",
+        "flip": "1" if flip else "0",
     }
 
 
@@ -117,9 +120,10 @@ def export_model(
     model_digest: str = "none",
     exporter: str = "legacy",
     lifter: Lifter | None = None,
+    flip: bool = False,
 ) -> Path:
     """Write `model` (eval mode, CPU) as ONNX to `out`; returns the path. With `lifter`, adds `kp3d` (and,
-    for a temporal lifter, the inputs `HISTORY_INPUTS`).
+    for a temporal lifter, the inputs `HISTORY_INPUTS`); with `flip`, test-time flip averaging in the graph.
 
     exporter: "legacy" (TorchScript tracing, the default: no warp in the graph, measured faster to
     export and equal at run time) or "dynamo" (needs onnxscript).
@@ -130,7 +134,7 @@ def export_model(
     s = model.cfg.input_size
     example = torch.randint(0, 256, (2, s, s, 3), dtype=torch.uint8)  # batch >= 2 keeps it dynamic
     lifter = lifter.cpu().eval() if lifter is not None else None
-    wrapper = FramesToPoses(model, lifter).eval()
+    wrapper = FramesToPoses(model, lifter, flip).eval()
     inputs, outputs = [INPUT_NAME], list(OUTPUT_NAMES) + ([LIFTED_OUTPUT] if lifter is not None else [])
     args: tuple[Tensor, ...] = (example,)
     if isinstance(lifter, TemporalLifter):
@@ -153,7 +157,7 @@ def export_model(
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:
         raise ModelError(f"ONNX export of {model_name} failed: {exc}") from exc
     proto = onnx.load(str(out))
-    onnx.helper.set_model_props(proto, _metadata(model, model_name, model_digest, lifter))
+    onnx.helper.set_model_props(proto, _metadata(model, model_name, model_digest, lifter, flip))
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(out))
     log.info("wrote %s (%s exporter, opset %d)", out, exporter, proto.opset_import[0].version)
@@ -161,11 +165,16 @@ def export_model(
 
 
 def export_onnx(
-    model: str | Path | None, out: str | Path, exporter: str = "legacy", lifter: str | Path | None | bool = None
+    model: str | Path | None,
+    out: str | Path,
+    exporter: str = "legacy",
+    lifter: str | Path | None | bool = None,
+    flip: bool = False,
 ) -> Path:
     """Export a checkpoint file (None = the shipped model) to ONNX at `out`.
 
     lifter: a lifter file; None = the shipped lifter when present (output `kp3d`); False = none.
+    flip: test-time flip averaging in the graph (`TptModel.regress`).
     """
     path = resolve_model_file(model)
     tpt = load_model(path)
@@ -174,7 +183,10 @@ def export_onnx(
         lift = load_default_lifter(tpt.template.name)
     else:
         lift = load_lifter(lifter) if lifter else None
-    return export_model(tpt, out, model_name=name, model_digest=file_digest(path), exporter=exporter, lifter=lift)
+    if flip and not tpt.can_flip:
+        raise InputError(f"--flip needs a mirror-symmetric template; {tpt.template.name!r} is not")
+    digest = file_digest(path)
+    return export_model(tpt, out, model_name=name, model_digest=digest, exporter=exporter, lifter=lift, flip=flip)
 
 
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:

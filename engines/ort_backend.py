@@ -122,6 +122,7 @@ class OrtBackend:
         self.metadata = meta
         self.template = Template.from_dict(json.loads(meta["template"])) if meta.get("template") else None
         self.framing = meta.get("framing") or "frame"
+        self.flip = meta.get("flip") == "1"  # the graph averages each frame with its mirror image
         self.providers = self.session.get_providers()
         self._device, self._threads = device, threads
         log.debug("onnxruntime backend: %s with %s", path, self.providers)

@@ -69,20 +69,27 @@ def choose_backend(
     return "torch", "ONNX Runtime is not installed"
 
 
-def onnx_for_checkpoint(path: Path, log: logging.Logger = logger) -> Path:
-    """The ONNX export of a checkpoint, from the cache or exported now (atomically) into it."""
+def onnx_for_checkpoint(path: Path, log: logging.Logger = logger, flip: bool = False) -> Path:
+    """The ONNX export of a checkpoint (with test-time flip averaging when `flip`), from the cache or exported
+    now (atomically) into it."""
     from tpt_live.checkpoint import default_lifter_path
 
     # the shipped lifter of the checkpoint's template goes into the graph (output kp3d): part of the key
     lifters = [p for p in {default_lifter_path(), default_lifter_path(template="tpose")} if p.is_file()]
     lifter_key = "".join(f"-{file_digest(p)[:8]}" for p in sorted(lifters))
-    return cached_export(path, lifter_key, _export_onnx, log)
+    return cached_export(path, lifter_key + ("-flip" if flip else ""), _export_flipped if flip else _export_onnx, log)
 
 
 def _export_onnx(path: Path, out: str) -> None:
     from engines.onnx_export import export_onnx  # PyTorch, needed only when the cache misses
 
     export_onnx(path, out)
+
+
+def _export_flipped(path: Path, out: str) -> None:
+    from engines.onnx_export import export_onnx
+
+    export_onnx(path, out, flip=True)
 
 
 def cached_export(path: Path, key: str, export: Callable[[Path, str], object], log: logging.Logger = logger) -> Path:
@@ -120,13 +127,15 @@ def open_backend(
     precision: str = "fp32",
     log: logging.Logger = logger,
     threads: int | None = None,
+    flip: bool = False,
 ) -> PoseBackend:
     """Load `model` on a runtime and return it as a PoseBackend.
 
     model: a checkpoint (.safetensors), an ONNX file or a TensorRT engine (.engine/.plan); None = the
     shipped default model. backend: auto | torch | onnxruntime | tensorrt. device: auto | cpu | cuda.
     precision: fp32 | fp16 | bf16 | int8 (PyTorch: fp32/fp16/bf16 autocast; ONNX: fp32; TensorRT: the
-    engine's own). threads: intra-op CPU threads for ONNX Runtime (None = its default).
+    engine's own). threads: intra-op CPU threads for ONNX Runtime (None = its default). flip: test-time flip
+    averaging (`TptModel.regress`; PyTorch and ONNX Runtime: an ONNX file must have been exported with it).
     `auto` picks TensorRT when an engine and a GPU are there, else ONNX Runtime, else PyTorch, and logs
     the choice and the reason at INFO on `log`.
     """
@@ -137,18 +146,23 @@ def open_backend(
         model_kind(Path(model))  # a bad suffix is named before a missing file
     path = resolve_model_file(model)
     kind = model_kind(path)
-    engine = _cached_engine(path, kind, precision, backend, log)
+    if flip and (kind == "engine" or backend == "tensorrt"):
+        raise InputError("--flip runs on --backend torch or onnxruntime; TensorRT engines are built without it")
+    engine = None if flip else _cached_engine(path, kind, precision, backend, log)
     name, why = choose_backend(kind, backend, precision, device, _ort_installed(), engine is not None)
     log.info("backend %s (%s): %s", name, precision if kind == "checkpoint" else kind, why)
     if name == "torch":
         from engines.torch_backend import TorchBackend
 
-        return TorchBackend(path, device=device, precision=precision)
+        return TorchBackend(path, device=device, precision=precision, flip=flip)
     if name == "onnxruntime":
         from engines.ort_backend import OrtBackend
 
-        onnx_path = path if kind == "onnx" else onnx_for_checkpoint(path, log)
-        return OrtBackend(onnx_path, device=device, threads=threads)
+        onnx_path = path if kind == "onnx" else onnx_for_checkpoint(path, log, flip)
+        ort_backend = OrtBackend(onnx_path, device=device, threads=threads)
+        if flip and not ort_backend.flip:
+            raise InputError(f"{path.name} was exported without flip averaging (export --flip, or pass the checkpoint)")
+        return ort_backend
     if kind == "checkpoint" and engine is None:
         raise ModelError(
             f"no TensorRT engine for {path.name} at {precision}: tpt-live export --model {path} --format tensorrt"

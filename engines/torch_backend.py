@@ -32,6 +32,7 @@ class TorchBackend:
     the keypoint read-out always runs in fp32 on fp32 affines, so reduced precision only touches the CNN.
     lifter: a Lifter or lifter file; None = the shipped lifter when present; False = no 3D. When there is
     one, `Poses.kp3d` holds metres, root-relative, camera axes (tpt_live.lifter.KeypointLifter), fp32. A
+    flip: test-time flip averaging (`TptModel.regress`). A
     temporal lifter (`LifterConfig.window` > 1) treats the rows of successive `infer` calls as consecutive
     frames of one subject, as the `Tracker` feeds them (`tpt_live.lifter.LiftStream`); `new_track()` forgets them.
     """
@@ -45,6 +46,7 @@ class TorchBackend:
         precision: str = "fp32",
         channels_last: bool = True,
         lifter: Lifter | str | Path | None | bool = None,
+        flip: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise InputError(f"precision {precision!r} is not available in PyTorch; use one of {PRECISIONS}")
@@ -60,6 +62,9 @@ class TorchBackend:
             self.model_name = model_label(path)
             self.model_digest = file_digest(path)
         self.template: Template | None = self.model.template
+        if flip and not self.model.can_flip:
+            raise InputError(f"--flip needs a mirror-symmetric template; {self.model.template.name!r} is not")
+        self.flip = flip
         self.framing = self.model.cfg.framing
         self.channels_last = channels_last
         if channels_last:
@@ -101,8 +106,8 @@ class TorchBackend:
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                affines = self.model.regressor(normalise(x))
-            out = self.model.read_out(affines.float())
+                affines = self.model.regress(normalise(x), self.flip)
+            out = self.model.read_out(affines)
             kp3d = self.lifter(out.keypoints).cpu().numpy() if self.lifter is not None else None
             return Poses(
                 affines=out.affines.cpu().numpy(),

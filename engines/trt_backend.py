@@ -81,6 +81,7 @@ class TrtBackend:
         template = sidecar_field(path, "template")
         self.template = Template.from_dict(json.loads(template)) if template else None
         self.framing = sidecar_field(path, "framing") or "frame"
+        self.flip = False  # engines are built without flip averaging (`open_backend` refuses --flip here)
         log.debug("tensorrt backend: %s, batch %s, outputs %s", path, self.batch_range, self.outputs)
 
     def new_track(self) -> None:

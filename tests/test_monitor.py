@@ -62,6 +62,7 @@ class GtBackend:
     name, precision, model_name, model_digest, input_size = "gt", "fp32", "gt", "0", 64
     template = None  # no part template: overlays draw the skeleton only
     framing = "frame"  # sees whole frames (no localiser unless asked)
+    flip = False
 
     def __init__(self, *clips) -> None:
         self.kp = {

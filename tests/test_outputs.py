@@ -15,7 +15,7 @@ from tpt_live.track.pipeline import TrackConfig
 from tpt_live.track.runner import TrackRequest, run_track
 
 
-def _open_fake(model, backend="auto", device="auto", precision="fp32"):
+def _open_fake(model, backend="auto", device="auto", precision="fp32", flip=False):
     return FakeBackend(kp3d=True)
 
 

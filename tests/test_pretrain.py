@@ -16,11 +16,11 @@ from tpt_live.errors import InputError
 from tpt_live.evaluation.evaluate2d import gt_framed
 from tpt_live.localise import body_axis
 from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
-from tpt_live.skeleton import JOINT_INDEX, JOINT_NAMES
+from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES
 from tpt_live.synth import SynthConfig, canonical_skeleton_2d, render_clip
 from tpt_live.template import load_template
 from tpt_live.track.pipeline import TrackConfig
-from trainer.part_pretrain import MIRROR, PretrainConfig, flip_batch, located_sample, pretrain, shape_penalty
+from trainer.part_pretrain import PretrainConfig, flip_batch, located_sample, pretrain, shape_penalty
 
 SMALL = ModelConfig(input_size=64, backbone="effnet", hidden=32, framing="located")
 
@@ -68,7 +68,7 @@ def test_located_sample_inverts_the_trackers_mapping() -> None:
 
 
 def test_flip_swaps_sides_and_is_its_own_inverse() -> None:
-    assert [JOINT_NAMES[i] for i in MIRROR][JOINT_INDEX["left_wrist"]] == "right_wrist"
+    assert [JOINT_NAMES[i] for i in FLIP_INDEX][JOINT_INDEX["left_wrist"]] == "right_wrist"
     x = torch.rand(2, 3, 8, 8)
     kp = torch.rand(2, len(JOINT_NAMES), 2) * 7
     vis = torch.rand(2, len(JOINT_NAMES)) > 0.5

@@ -67,6 +67,17 @@ def test_track_writes_a_valid_file(assets, tmp_path):
     validate(doc, "json_file")
     assert len(doc["frames"]) == 12 and "12 frames" in r.stderr
     assert doc["crop"] == {"mode": "full", "roi": None, "head": "up"}
+    assert doc["backend"]["flip"] is False
+
+
+def test_flip_is_recorded(assets, tmp_path):
+    video, model = assets
+    out = tmp_path / "o.json"
+    r = _run("track", str(video), "--out", str(out), "--model", str(model), "--backend", "torch", "-q", "--flip")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    validate(doc, "json_file")
+    assert doc["backend"]["flip"] is True and len(doc["frames"]) == 12
 
 
 @pytest.mark.parametrize(("fmt", "sig"), [("json", signal.SIGINT), ("jsonl", signal.SIGTERM)])
@@ -113,10 +124,12 @@ def test_options_reach_the_delegate(monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "run_track", fake_run_track)
     args = ["track", "a.mp4", "b.mp4", "--out", str(tmp_path), "--format", "csv", "--roi", "1,2,30,40"]
     args += ["--jobs", "2", "--no-smooth", "--beta", "0.5", "--reconnect", "7", "--batch", "4", "--head", "left", "-q"]
+    args += ["--flip"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     req = seen["request"]
     assert req.sources == ("a.mp4", "b.mp4") and req.fmt == "csv" and req.jobs == 2 and req.reconnect == 7
+    assert req.flip
     assert req.config.roi.as_list() == [1, 2, 30, 40] and req.config.batch == 4 and req.config.head == "left"
     assert not req.config.smoothing.enabled and req.config.smoothing.beta == 0.5
     assert seen["open"] is engines.open_backend

@@ -57,6 +57,7 @@ class FakeBackend:
     model_digest = "0"
     template = None  # no part template: overlays draw the skeleton only
     framing = "frame"  # sees whole frames (no localiser unless asked)
+    flip = False
 
     def __init__(self, input_size: int = 32, delay: float = 0.0, kp3d: bool = False) -> None:
         self.input_size, self.delay, self.with_3d = input_size, delay, kp3d

@@ -36,6 +36,7 @@ class PoseBackend(Protocol):
     model_digest: str  # short hash of the weights file
     template: Template | None  # the part template (overlay ellipses); None when the file does not carry it
     framing: str  # what the model expects to see: "frame" or "located" (`ModelConfig.framing`)
+    flip: bool  # each frame's pose is averaged with its mirror image's (`TptModel.regress`, `track --flip`)
 
     def infer(self, frames: np.ndarray) -> Poses:
         """frames: (B, S, S, 3) uint8 RGB -> Poses."""

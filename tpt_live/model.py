@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from tpt_live.effnet import EffNetLite0Trunk
-from tpt_live.errors import InputError
-from tpt_live.template import Template
+from tpt_live.errors import InputError, ModelError
+from tpt_live.template import CANVAS, Template
 
 BACKBONES = ("scratch", "effnet")
 
@@ -132,6 +132,32 @@ def move_points(affines: Tensor, points: Tensor) -> Tensor:
     return torch.einsum("bkij,knj->bkni", affines[..., :2], points) + affines[..., None, :, 2]
 
 
+def mirror_matrices(template: Template, size: int) -> tuple[Tensor, Tensor, Tensor] | None:
+    """What `mirror_affines` needs for `template` at input size S: (the parts' mirror partners, the image mirror
+    x -> S-1-x and the template mirror about its own axis, both 3x3); None when the template has no mirror
+    symmetry (`Template.mirror`)."""
+    found = template.mirror()
+    if found is None:
+        return None
+    index, axis = found
+    axis_px = (axis + 0.5) * size / CANVAS - 0.5
+
+    def reflect(twice_axis: float) -> Tensor:
+        return torch.tensor([[-1.0, 0.0, twice_axis], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+    return torch.tensor(index), reflect(size - 1.0), reflect(2.0 * axis_px)
+
+
+def mirror_affines(affines: Tensor, index: Tensor, image: Tensor, template: Tensor) -> Tensor:
+    """Affines (B, K, 2, 3) predicted on left-right mirrored inputs -> the affines of the inputs themselves:
+    part k takes its mirror partner's affine A, conjugated as image @ A @ template (`mirror_matrices`). For a
+    mirror-symmetric template this reads out exactly the mirrored keypoints with left and right swapped."""
+    a = affines[:, index]
+    pad = torch.zeros_like(a[:, :, :1, :])
+    pad[..., 2] = 1.0
+    return (image @ torch.cat([a, pad], dim=2) @ template)[:, :, :2, :]
+
+
 def warp_template(maps: Tensor, affines: Tensor) -> Tensor:
     """Warp template maps (K, S, S) by affines (B, K, 2, 3) -> (B, K, S, S), OpenCV convention."""
     b, k = affines.shape[:2]
@@ -156,6 +182,9 @@ class TptModel(nn.Module):
     anchor_mask: Tensor  # (K, 4) True where an anchor is real
     readout: Tensor  # (J, K*4) joint read-out weights
     links: Tensor  # (L, 2) anchor-loss link indices
+    mirror_index: Tensor  # (K,) each part's mirror partner (`mirror_matrices`; identity without symmetry)
+    mirror_image: Tensor  # (3, 3) the image's left-right mirror in input pixels
+    mirror_template: Tensor  # (3, 3) the template's, about its own axis
     metadata: dict  # set by tpt_live.checkpoint.load_model
 
     def __init__(self, cfg: ModelConfig, template: Template) -> None:
@@ -170,11 +199,30 @@ class TptModel(nn.Module):
         self.register_buffer("anchor_mask", torch.from_numpy(mask), persistent=False)
         self.register_buffer("readout", torch.from_numpy(template.readout_matrix()), persistent=False)
         self.register_buffer("links", torch.from_numpy(template.link_index()), persistent=False)
+        mirror = mirror_matrices(template, s)
+        self.can_flip = mirror is not None
+        index, image, tmpl = mirror or (torch.arange(template.num_parts), torch.eye(3), torch.eye(3))
+        self.register_buffer("mirror_index", index, persistent=False)
+        self.register_buffer("mirror_image", image, persistent=False)
+        self.register_buffer("mirror_template", tmpl, persistent=False)
 
     def poses(self, images: Tensor) -> PoseOutput:
         """images: (B, 3, S, S) uint8 0..255 or float 0..1 RGB -> PoseOutput."""
         affines = self.regressor(normalise(images))
         return self.read_out(affines)
+
+    def regress(self, x: Tensor, flip: bool = False) -> Tensor:
+        """Affines (B, K, 2, 3) float32 of normalised inputs x (B, 3, S, S). With `flip`, the mean of the
+        affines of x and of x mirrored left-right, mirrored back (`mirror_affines`): test-time flip averaging,
+        one regressor call on a batch of 2B (`tpt-live track --flip`)."""
+        if not flip:
+            return self.regressor(x).float()
+        if not self.can_flip:
+            raise ModelError(f"template {self.template.name!r} is not mirror-symmetric: --flip needs one that is")
+        both = self.regressor(torch.cat([x, x.flip(-1)])).float()
+        n = x.shape[0]
+        mirrored = mirror_affines(both[n:], self.mirror_index, self.mirror_image, self.mirror_template)
+        return (both[:n] + mirrored) / 2
 
     def read_out(self, affines: Tensor) -> PoseOutput:
         """Keypoints and consistency from affines (B, K, 2, 3)."""

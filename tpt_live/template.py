@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tpt_live.errors import InputError, ModelError
-from tpt_live.skeleton import JOINT_NAMES
+from tpt_live.skeleton import FLIP_INDEX, JOINT_NAMES
 
 CANVAS = 256
 CENTRE = -1  # anchor index that means "the part's Gaussian centre" in read-out copies
@@ -166,6 +166,37 @@ class Template:
             for part, anchor in copies:
                 w[j, part * 4 + (3 if anchor == CENTRE else anchor)] += 1.0 / len(copies)
         return w
+
+    def mirror(self) -> tuple[tuple[int, ...], float] | None:
+        """The template's left-right mirror symmetry: (each part's partner, the canvas column of the mirror
+        axis), or None when it has none. Symmetric means: about the column through the joints' mean, every
+        part's centre, widths and anchors (slot by slot) land on its partner's, and the joints land on their
+        left-right swaps (`skeleton.FLIP_INDEX`). Then a part model's affines on a mirrored image, mirrored
+        back and handed to the partners, read out the mirrored keypoints exactly (`model.mirror_affines`,
+        `track --flip`)."""
+        tol = 0.5  # canvas pixels
+        joints = self.joints(CANVAS).astype(np.float64)
+        axis = float(joints[:, 0].mean())
+        index = []
+        for p in self.parts:
+            mirrored = np.array([p.centre[0], 2 * axis - p.centre[1]])
+            d = [float(np.hypot(*(np.array(q.centre) - mirrored))) for q in self.parts]
+            k = int(np.argmin(d))
+            q = self.parts[k]
+            anchors = np.array([(2 * axis - x, y) for x, y in p.anchors]).reshape(-1, 2)
+            if (
+                d[k] > tol
+                or abs(p.sx - q.sx) > tol
+                or abs(p.sy - q.sy) > tol
+                or len(p.anchors) != len(q.anchors)
+                or np.abs(anchors - np.array(q.anchors).reshape(-1, 2)).max(initial=0.0) > tol
+            ):
+                return None
+            index.append(k)
+        mirrored_joints = np.column_stack([2 * axis - joints[:, 0], joints[:, 1]])[list(FLIP_INDEX)]
+        if np.abs(mirrored_joints - joints).max() > tol:
+            return None
+        return tuple(index), axis
 
     def link_index(self) -> np.ndarray:
         """(L, 2) int64 indices into the flattened padded anchors (K*4) for the anchor loss."""

@@ -39,7 +39,7 @@ from tpt_live.crop import to_model, turn_points_by, turned_crop
 from tpt_live.errors import InputError
 from tpt_live.localise import Location, body_axis, crop_along
 from tpt_live.model import PRETRAINED, EffnetRegressor, TptModel
-from tpt_live.skeleton import JOINT_NAMES
+from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
 from trainer.localiser_train import augment, check_look, check_world, scene_look
@@ -48,13 +48,9 @@ from trainer.real_frames import RealFrames, check_real_share, real_backdrop, rec
 
 log = logging.getLogger(__name__)
 ASPECTS = ((320, 240), (240, 320), (256, 256), (352, 198), (198, 352), (288, 224))
+
+
 # anatomical mirror: the joint each joint becomes when the picture is flipped left-right
-MIRROR = tuple(
-    JOINT_NAMES.index(n.replace("left_", "right_") if n.startswith("left_") else n.replace("right_", "left_"))
-    for n in JOINT_NAMES
-)
-
-
 @dataclass(frozen=True)
 class PretrainConfig:
     out: str = "runs/pretrained"
@@ -142,9 +138,9 @@ def render_sets(
 def flip_batch(x: Tensor, kp: Tensor, vis: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Mirror images (B, 3, S, S) left-right; keypoints follow and left/right joints swap names."""
     s = x.shape[-1]
-    kp = kp[:, list(MIRROR)].clone()
+    kp = kp[:, list(FLIP_INDEX)].clone()
     kp[..., 0] = s - 1 - kp[..., 0]
-    return x.flip(-1), kp, vis[:, list(MIRROR)]
+    return x.flip(-1), kp, vis[:, list(FLIP_INDEX)]
 
 
 def shape_penalty(affines: Tensor) -> Tensor:

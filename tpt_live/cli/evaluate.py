@@ -32,6 +32,9 @@ def evaluate(
         int | None,
         typer.Option(help="Located protocols: refinement passes, as `track --refine` (default: track's)."),
     ] = None,
+    flip: Annotated[
+        bool, typer.Option("--flip", help="Average each crop's pose with its mirror image's, as `track --flip`.")
+    ] = False,
     lifter: Annotated[
         str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
     ] = None,
@@ -58,7 +61,7 @@ def evaluate(
         from tpt_live.cli.common import given
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, CocoConfig, evaluate_coco, table_rows
 
-        engine = open_backend(model, backend=backend)
+        engine = open_backend(model, backend=backend, flip=flip)
         locator = None
         if locate or engine.framing == "located":  # a located model always gets the located protocols
             from tpt_live.localiser_net import load_localiser
@@ -93,7 +96,7 @@ def evaluate(
             Path(json_out).write_text(json.dumps({"3d": r3}, indent=1) + "\n")
         return
     lifters = _load_lifters(lifter, supervised_lifter)  # a bad lifter file fails before any figure is printed
-    engine = open_backend(model, backend=backend)
+    engine = open_backend(model, backend=backend, flip=flip)
     size = engine.input_size
     from tpt_live.crop import parse_roi
 

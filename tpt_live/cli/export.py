@@ -23,6 +23,9 @@ def export(
     ] = None,
     batch: Annotated[str, typer.Option("--batch", help="TensorRT batch profile MIN:OPT:MAX.")] = "1:8:32",
     workspace_gb: Annotated[float, typer.Option("--workspace-gb", help="TensorRT builder workspace, GiB.")] = 2.0,
+    flip: Annotated[
+        bool, typer.Option("--flip", help="ONNX: average each frame with its mirror image (as `track --flip`).")
+    ] = False,
 ) -> None:
     """Compile the model to ONNX or a TensorRT engine, then check it against PyTorch."""
     from pathlib import Path
@@ -45,6 +48,7 @@ def export(
         workspace_gb=workspace_gb,
         calib=Path(calib) if calib else None,
         check=Path(check) if check else None,
+        flip=flip,
     )
     artefact = export(req)
     rows = parity(req, artefact)

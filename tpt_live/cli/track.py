@@ -63,6 +63,10 @@ def track(
             "(the localiser's, per frame; the default with --locate).",
         ),
     ] = None,
+    flip: Annotated[
+        bool,
+        typer.Option("--flip", help="Average each crop's pose with its mirror image's (~2x the model time)."),
+    ] = TrackRequest.flip,
     batch: Annotated[int, typer.Option("--batch", help="Frames per inference call (files).")] = TrackConfig.batch,
     save_video: Annotated[
         str | None, typer.Option("--save-video", help="Write the overlay as H.264 .mp4 (a folder for several sources).")
@@ -116,7 +120,7 @@ def track(
     )
     request = TrackRequest(
         sources=tuple(sources), out=Path(out), fmt=fmt, model=model, backend=backend, device=device,
-        precision=precision, config=config, save_video=Path(save_video) if save_video else None, show=show,
+        precision=precision, flip=flip, config=config, save_video=Path(save_video) if save_video else None, show=show,
         jobs=jobs, reconnect=reconnect, timeout=timeout,
     )  # fmt: skip
     if show:

@@ -44,7 +44,7 @@ class SlowedBackend:
         self.inner, self.delay = inner, delay
         self.name, self.precision = inner.name, inner.precision
         self.input_size, self.model_name, self.model_digest = inner.input_size, inner.model_name, inner.model_digest
-        self.template, self.framing = inner.template, inner.framing
+        self.template, self.framing, self.flip = inner.template, inner.framing, inner.flip
 
     def infer(self, frames: np.ndarray) -> Poses:
         start = time.perf_counter()

@@ -77,7 +77,7 @@ def make_header(
         "tool": {"name": "tpt-live", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": {"name": backend.model_name, "digest": backend.model_digest, "input_size": backend.input_size},
-        "backend": {"name": backend.name, "precision": backend.precision},
+        "backend": {"name": backend.name, "precision": backend.precision, "flip": backend.flip},
         "source": {
             "uri": info.uri,
             "kind": info.kind,

@@ -29,7 +29,7 @@ from tpt_live.track.sources import ReconnectPolicy, SourceSpec, VideoSource, ope
 
 log = logging.getLogger(__name__)
 
-BackendFactory = Callable[..., PoseBackend]  # open_backend(model, backend=, device=, precision=)
+BackendFactory = Callable[..., PoseBackend]  # open_backend(model, backend=, device=, precision=, flip=)
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class TrackRequest:
     backend: str = "auto"  # auto | torch | onnxruntime | tensorrt
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | fp16 | bf16 | int8
+    flip: bool = False  # test-time flip averaging (`TptModel.regress`): about 2x the model's time
     config: TrackConfig = field(default_factory=TrackConfig)  # crop, batching, smoothing
     save_video: Path | None = None  # overlay video file (one source) or folder (several)
     show: bool = False  # show the overlay in a window
@@ -194,7 +195,9 @@ def _guarded(spec: SourceSpec, request: TrackRequest, backend: PoseBackend, many
 
 
 def _open(request: TrackRequest, open_backend: BackendFactory) -> PoseBackend:
-    return open_backend(request.model, backend=request.backend, device=request.device, precision=request.precision)
+    return open_backend(
+        request.model, backend=request.backend, device=request.device, precision=request.precision, flip=request.flip
+    )
 
 
 def run_track(
