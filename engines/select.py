@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from tpt_live import __version__
@@ -69,27 +70,25 @@ def choose_backend(
     return "torch", "ONNX Runtime is not installed"
 
 
-def onnx_for_checkpoint(path: Path, log: logging.Logger = logger, flip: bool = False) -> Path:
-    """The ONNX export of a checkpoint (with test-time flip averaging when `flip`), from the cache or exported
-    now (atomically) into it."""
+def onnx_for_checkpoint(
+    path: Path, log: logging.Logger = logger, flip: bool = False, lifter: Path | None = None
+) -> Path:
+    """The ONNX export of a checkpoint, from the cache or exported now (atomically) into it: with test-time flip
+    averaging when `flip`, with the lifter file `lifter` (None: the shipped one of the checkpoint's template)."""
     from tpt_live.checkpoint import default_lifter_path
 
-    # the shipped lifter of the checkpoint's template goes into the graph (output kp3d): part of the key
-    lifters = [p for p in {default_lifter_path(), default_lifter_path(template="tpose")} if p.is_file()]
-    lifter_key = "".join(f"-{file_digest(p)[:8]}" for p in sorted(lifters))
-    return cached_export(path, lifter_key + ("-flip" if flip else ""), _export_flipped if flip else _export_onnx, log)
+    if lifter is None:  # the shipped lifter of the checkpoint's template goes into the graph: part of the key
+        lifters = [p for p in {default_lifter_path(), default_lifter_path(template="tpose")} if p.is_file()]
+    else:
+        lifters = [lifter]
+    key = "".join(f"-{file_digest(p)[:8]}" for p in sorted(lifters)) + ("-flip" if flip else "")
+    return cached_export(path, key, partial(_export_onnx, flip=flip, lifter=lifter), log)
 
 
-def _export_onnx(path: Path, out: str) -> None:
+def _export_onnx(path: Path, out: str, flip: bool = False, lifter: Path | None = None) -> None:
     from engines.onnx_export import export_onnx  # PyTorch, needed only when the cache misses
 
-    export_onnx(path, out)
-
-
-def _export_flipped(path: Path, out: str) -> None:
-    from engines.onnx_export import export_onnx
-
-    export_onnx(path, out, flip=True)
+    export_onnx(path, out, flip=flip, lifter=lifter)
 
 
 def cached_export(path: Path, key: str, export: Callable[[Path, str], object], log: logging.Logger = logger) -> Path:
@@ -128,6 +127,7 @@ def open_backend(
     log: logging.Logger = logger,
     threads: int | None = None,
     flip: bool = False,
+    lifter: str | Path | None = None,
 ) -> PoseBackend:
     """Load `model` on a runtime and return it as a PoseBackend.
 
@@ -136,6 +136,8 @@ def open_backend(
     precision: fp32 | fp16 | bf16 | int8 (PyTorch: fp32/fp16/bf16 autocast; ONNX: fp32; TensorRT: the
     engine's own). threads: intra-op CPU threads for ONNX Runtime (None = its default). flip: test-time flip
     averaging (`TptModel.regress`; PyTorch and ONNX Runtime: an ONNX file must have been exported with it).
+    lifter: a lifter file for `kp3d` instead of the shipped one of the model's template (a checkpoint on PyTorch
+    or ONNX Runtime; `auto` then never picks a TensorRT engine, which carries the shipped lifter).
     `auto` picks TensorRT when an engine and a GPU are there, else ONNX Runtime, else PyTorch, and logs
     the choice and the reason at INFO on `log`.
     """
@@ -148,17 +150,23 @@ def open_backend(
     kind = model_kind(path)
     if flip and (kind == "engine" or backend == "tensorrt"):
         raise InputError("--flip runs on --backend torch or onnxruntime; TensorRT engines are built without it")
-    engine = None if flip else _cached_engine(path, kind, precision, backend, log)
+    lifter = Path(lifter) if lifter is not None else None
+    if lifter is not None:
+        if kind != "checkpoint" or backend == "tensorrt":
+            raise InputError("a lifter file is given with a checkpoint on --backend torch or onnxruntime")
+        if not lifter.is_file():
+            raise InputError(f"lifter file {lifter} does not exist")
+    engine = None if flip or lifter else _cached_engine(path, kind, precision, backend, log)
     name, why = choose_backend(kind, backend, precision, device, _ort_installed(), engine is not None)
     log.info("backend %s (%s): %s", name, precision if kind == "checkpoint" else kind, why)
     if name == "torch":
         from engines.torch_backend import TorchBackend
 
-        return TorchBackend(path, device=device, precision=precision, flip=flip)
+        return TorchBackend(path, device=device, precision=precision, lifter=lifter, flip=flip)
     if name == "onnxruntime":
         from engines.ort_backend import OrtBackend
 
-        onnx_path = path if kind == "onnx" else onnx_for_checkpoint(path, log, flip)
+        onnx_path = path if kind == "onnx" else onnx_for_checkpoint(path, log, flip, lifter)
         ort_backend = OrtBackend(onnx_path, device=device, threads=threads)
         if flip and not ort_backend.flip:
             raise InputError(f"{path.name} was exported without flip averaging (export --flip, or pass the checkpoint)")

@@ -183,19 +183,24 @@ def test_a_roll_invariant_lifter_turns_with_the_camera(window: int) -> None:
         torch.nn.init.normal_(lifter.out.weight, std=0.3)
         lifter.eval()
         Y, Y_turned = lifter(lifter.normalise(kp)), lifter(lifter.normalise(kp @ turn2.mT))
-        gap = float((Y @ turn3.mT - Y_turned).abs().max())
+        gap = float((Y @ turn3.mT - Y_turned).abs().max().detach())
         assert (gap < 2e-4) if invariant else (gap > 1e-2)
     assert load_lifter(save_lifter(lifter, Path(tempfile.mkdtemp()) / "r.safetensors")).cfg == lifter.cfg
 
 
 def test_shipped_lifters_roll_settings() -> None:
-    """The shipped upright file is the roll-invariant default configuration; the infant file predates it."""
-    from tpt_live.checkpoint import default_lifter_path
+    """The shipped upright and infant files are the roll-invariant default configuration; the monitor's posture
+    lifter (the infant file shipped before) predates it."""
+    from tpt_live.checkpoint import default_lifter_path, posture_lifter_path
 
     upright = load_lifter(default_lifter_path(template="tpose"))
     assert upright.cfg.roll_invariant and upright.cfg.window == 9 and upright.cfg.norm == "bones"
     assert upright.metadata["training"]["views"] == "upright" and upright.metadata["training"]["seed"] == 0
-    assert not load_lifter(default_lifter_path(template="infant")).cfg.roll_invariant
+    infant = load_lifter(default_lifter_path(template="infant"))
+    assert infant.cfg.roll_invariant and infant.cfg.window == 1 and infant.cfg.norm == "bones"
+    assert infant.metadata["training"]["views"] == "infant" and infant.metadata["training"]["seed"] == 0
+    posture = load_lifter(posture_lifter_path())
+    assert not posture.cfg.roll_invariant and posture.cfg.norm == "root_neck"
 
 
 def test_cycle_losses_are_zero_for_a_consistent_pose() -> None:
@@ -299,7 +304,7 @@ def test_the_template_picks_the_shipped_lifter() -> None:
     from tpt_live.lifter import UPRIGHT_WINDOW
 
     assert adult.cfg.window == UPRIGHT_WINDOW == 9
-    assert load_lifter(infant).cfg.norm == "root_neck"  # written before the option: keeps its normalisation
+    assert load_lifter(infant).cfg.norm == "bones" and load_lifter(infant).cfg.body_length_m == pytest.approx(0.55)
 
 
 def test_depth_flip_better_counts_frames_with_the_wrong_depth_sign() -> None:

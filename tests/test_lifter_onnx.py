@@ -133,3 +133,25 @@ def test_tensorrt_keeps_the_window_as_pytorch(graph: Path, tmp_path: Path) -> No
     trt_backend.new_track()
     torch_backend.new_track()
     np.testing.assert_allclose(trt_backend.infer(frames[5:7]).kp3d, torch_backend.infer(frames[5:7]).kp3d, atol=2e-3)
+
+
+def test_open_backend_takes_a_lifter_file_on_pytorch_and_onnx_runtime(tmp_path: Path) -> None:
+    """`open_backend(lifter=FILE)` (the monitor's posture lifter): that file's 3D on both runtimes, not the
+    shipped one's; refused with an engine, and for a missing file."""
+    from engines import open_backend
+    from tpt_live.checkpoint import save_model
+    from tpt_live.errors import InputError
+    from tpt_live.lifter import save_lifter
+
+    checkpoint = save_model(tiny_model(3), tmp_path / "m.safetensors")
+    lifter_file = save_lifter(_random_lifter(1), tmp_path / "l.safetensors")
+    frames = np.random.default_rng(1).integers(0, 256, (3, S, S, 3), dtype=np.uint8)
+    own = [open_backend(checkpoint, backend=b, lifter=lifter_file).infer(frames).kp3d for b in ("torch", "onnxruntime")]
+    shipped = open_backend(checkpoint, backend="torch").infer(frames).kp3d
+    assert own[0] is not None and own[1] is not None and shipped is not None
+    np.testing.assert_allclose(own[1], own[0], atol=1e-4)
+    assert np.abs(own[0] - shipped).max() > 1e-3
+    with pytest.raises(InputError, match="does not exist"):
+        open_backend(checkpoint, backend="torch", lifter=tmp_path / "missing.safetensors")
+    with pytest.raises(InputError, match="lifter file is given with a checkpoint"):
+        open_backend(checkpoint, backend="tensorrt", lifter=lifter_file)

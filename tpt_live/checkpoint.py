@@ -33,6 +33,9 @@ SHIPPED_MODELS = ("default", "tpt64")
 DEFAULT_LIFTER = "lifter.safetensors"
 DEFAULT_SUPERVISED = "lifter_supervised.safetensors"
 DEFAULT_UPRIGHT = "lifter_upright.safetensors"  # adults (docs/LIFTING.md: trained on real motion capture)
+# the infant lifter whose 3D torso the monitor's posture cue reads (docs/MONITOR.md): the mat-prior file the
+# tracker shipped until the roll-invariant one replaced it (docs/LIFTING.md, "Shipped files")
+DEFAULT_POSTURE_LIFTER = "lifter_posture.safetensors"
 UPRIGHT_TEMPLATES = ("tpose", "arms_down")  # the adult keypoint templates: their models get the upright lifter
 
 
@@ -117,6 +120,11 @@ def default_lifter_path(supervised: bool = False, template: str | None = None) -
     if not supervised and template in UPRIGHT_TEMPLATES and upright.is_file():
         return upright
     return shipped_file(name)
+
+
+def posture_lifter_path() -> Path:
+    """The infant lifter shipped for the monitor's posture cue (`DEFAULT_POSTURE_LIFTER`; it may be absent)."""
+    return shipped_file(DEFAULT_POSTURE_LIFTER)
 
 
 def resolve_model_file(model: str | Path | None) -> Path:

@@ -84,6 +84,10 @@ def monitor(
     posture_net: Annotated[
         str | None, typer.Option("--posture-net", help="Image posture classifier; default: the shipped file.")
     ] = None,
+    lifter: Annotated[
+        str | None,
+        typer.Option("--lifter", help="Lifter whose 3D torso gives the posture; default: the shipped posture lifter."),
+    ] = None,
     reconnect: Annotated[
         int, typer.Option("--reconnect", help="A live source may be away --reconnect x --timeout s before reopening.")
     ] = MonitorRequest.reconnect,
@@ -123,6 +127,7 @@ def monitor(
         evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
         presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
+        lifter=Path(lifter) if lifter else None,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tpt_live.backend import PoseBackend
+from tpt_live.checkpoint import posture_lifter_path
 from tpt_live.crop import CropBox, check_roi, square_box
 from tpt_live.errors import InputError
 from tpt_live.monitor.alerts import AlertConfig
@@ -33,7 +34,7 @@ from tpt_live.track.sources import ReconnectPolicy, VideoSource, open_container,
 
 log = logging.getLogger(__name__)
 
-BackendFactory = Callable[..., PoseBackend]  # open_backend(model, backend=, device=)
+BackendFactory = Callable[..., PoseBackend]  # open_backend(model, backend=, device=[, lifter=])
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class MonitorRequest:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
     presence: Path | None = None  # presence weights; None: the shipped file
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
+    # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
+    lifter: Path | None = None
     reconnect: int = 3  # a live source rides out reconnect x timeout seconds before it is reopened
     timeout: float = 10.0  # seconds an open or read of a live source may block
 
@@ -146,7 +149,9 @@ def open_session(
     )
     net = load_presence(req.presence)
     posture_net = load_posture(req.posture_net)
-    backend = open_backend(req.model, backend=req.backend, device=req.device)
+    lifter = req.lifter or (posture_lifter_path() if posture_lifter_path().is_file() else None)
+    lifted = {"lifter": lifter} if lifter is not None else {}
+    backend = open_backend(req.model, backend=req.backend, device=req.device, **lifted)
     web = None
     try:
 
