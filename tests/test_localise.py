@@ -18,6 +18,8 @@ from tpt_live.localise import (
     crop_along,
     crop_for,
     default_localiser_path,
+    inside,
+    shifted,
 )
 from tpt_live.localiser_net import STRIDE, decode, load_localiser
 from tpt_live.skeleton import JOINT_INDEX
@@ -156,7 +158,32 @@ def test_score_locations_counts_a_found_body():
     assert s["found"] == 0.5 and s["turn_right"] == 0.5
 
 
+def test_inside_clips_the_region_to_the_frame_and_shifted_maps_back():
+    image = np.arange(40 * 60).reshape(40, 60)
+    part, origin = inside(image, CropBox(-5, 10, 30, 50))  # off the left edge and below the bottom
+    assert origin == (0, 10) and part.shape == (30, 25)
+    assert part[0, 0] == image[10, 0] and part[-1, -1] == image[39, 24]
+    assert inside(image, None)[1] == (0, 0) and inside(image, CropBox(70, 0, 10, 10))[0] is image  # outside: all
+    loc = shifted(Location(3.0, 4.0, 20.0, 90.0, 0.5), origin)
+    assert (loc.x, loc.y, loc.length, loc.angle, loc.score) == (3.0, 14.0, 20.0, 90.0, 0.5)
+
+
 shipped = pytest.mark.skipif(not default_localiser_path().is_file(), reason="no shipped localiser")
+
+
+@shipped
+def test_the_shipped_localiser_searches_only_the_region_it_is_given():
+    """`track --roi` with a located model: the body is found inside the region, in source pixels, and never
+    outside it (an empty region cannot pull the location onto the body next to it)."""
+    config = SynthConfig(256, 128, frames=2, fps=2.0, seed=4242, index=0)
+    scene = restage(sample_scene(config), CameraParams(frame_fraction=0.6, offset=(0.25, 0.0)))  # right half
+    clip = render_scene(scene, config)
+    truth = body_axis(np.asarray(clip.gt["frames"][0]["kp2d"]))
+    localiser = load_localiser()
+    right = localiser.locate([clip.frames[0]], region=CropBox(120, 0, 136, 128))[0]
+    assert score_locations(np.array([[right.x, right.y, right.length, right.angle]]), truth[None])["found"] == 1.0
+    left = localiser.locate([clip.frames[0]], region=CropBox(0, 0, 100, 128))[0]
+    assert 0 <= left.x <= 99  # the read-out stays in the searched part
 
 
 @shipped
@@ -181,8 +208,12 @@ def test_locate_options_are_checked():
     with pytest.raises(InputError, match="needs --locate"):
         TrackConfig(head="auto", locate=False)
     assert TrackConfig(head="auto").resolved("frame").locate  # --head auto alone asks for the localiser
-    with pytest.raises(InputError, match="exclude each other"):
-        TrackConfig(locate=True, roi=CropBox(0, 0, 10, 10))
+    with pytest.raises(InputError, match="--follow excludes"):
+        TrackConfig(follow=True, locate=True)
+    with pytest.raises(InputError, match="--follow excludes"):
+        TrackConfig(follow=True, roi=CropBox(0, 0, 10, 10))
+    inside_roi = TrackConfig(locate=True, roi=CropBox(0, 0, 10, 10))  # --roi with --locate: search the region
+    assert inside_roi.resolved("frame").locate and inside_roi.resolved("frame").head == "auto"
     assert TrackConfig(locate=True, head="auto").full_frames
 
 
@@ -284,7 +315,7 @@ def test_locate_every_runs_the_localiser_at_the_asked_rate(tmp_path):
         def __init__(self):
             self.frames = 0
 
-        def locate(self, frames, bgr=False):
+        def locate(self, frames, bgr=False, region=None):
             assert bgr  # the tracker hands over the decoder's BGR frames as they are
             self.frames += len(frames)
             return [Location(40.0, 20.0, 10.0, 90.0, 1.0) for _ in frames]
@@ -307,7 +338,7 @@ def test_located_model_inputs_are_rgb(tmp_path):
     from tpt_live.track.sources import VideoSource, resolve_sources
 
     class _Fixed:
-        def locate(self, frames, bgr=False):
+        def locate(self, frames, bgr=False, region=None):
             return [Location(40.0, 28.0, 30.0, 0.0, 1.0) for _ in frames]
 
     class _Recording(FakeBackend):

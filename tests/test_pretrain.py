@@ -101,8 +101,9 @@ def test_track_config_follows_the_models_framing() -> None:
     auto = TrackConfig()
     assert auto.resolved("located").locate is True and auto.resolved("located").head == "auto"
     assert auto.resolved("frame").locate is False and auto.resolved("frame").head == "up"
-    roi = TrackConfig(roi=CropBox(0, 0, 10, 10))
-    assert roi.resolved("located").locate is False and roi.resolved("located").head == "up"
+    roi = TrackConfig(roi=CropBox(0, 0, 10, 10))  # a located model searches the region instead of reading it whole
+    assert roi.resolved("located").locate is True and roi.resolved("located").head == "auto"
+    assert roi.resolved("frame").locate is False and roi.resolved("frame").head == "up"
     off = TrackConfig(locate=False)
     assert off.resolved("located").locate is False
     fixed = TrackConfig(head="right")

@@ -50,7 +50,7 @@ class _OffLocaliser:
     def __init__(self, truth: np.ndarray) -> None:
         self.truth, self.seen = truth, 0
 
-    def locate(self, frames: list, bgr: bool = False) -> list[Location]:
+    def locate(self, frames: list, bgr: bool = False, region=None) -> list[Location]:
         out = []
         for _ in frames:
             x, y, length, angle = self.truth[min(self.seen, len(self.truth) - 1)]
@@ -92,7 +92,7 @@ def test_refinement_calls_the_model_again_only_on_the_localisers_frames(tmp_path
     from track_helpers import write_video as write_test_video
 
     class _Fixed:
-        def locate(self, frames: list, bgr: bool = False) -> list[Location]:
+        def locate(self, frames: list, bgr: bool = False, region=None) -> list[Location]:
             return [Location(40.0, 20.0, 10.0, 90.0, 1.0) for _ in frames]
 
     path = write_test_video(tmp_path / "v.mp4", 12, 96, 48)

@@ -23,7 +23,7 @@ seconds while single frames' directions scatter by tens of degrees.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,24 @@ def refined(keypoints: np.ndarray, prior: Location, max_shift: float = 0.5, max_
     if not 1.0 / max_scale <= length / prior.length <= max_scale:
         return None
     return Location(x, y, length, angle, prior.score)
+
+
+def inside(image: np.ndarray, region: CropBox | None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The part of `image` (H, W, ...) that `region` covers (clipped to the frame; all of it for None or a region
+    outside it) and the source pixel of its top-left corner: what the localiser searches with --roi."""
+    h, w = image.shape[:2]
+    if region is None:
+        return image, (0, 0)
+    x0, y0 = max(int(region.x), 0), max(int(region.y), 0)
+    x1, y1 = min(int(region.x + region.w), w), min(int(region.y + region.h), h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image, (0, 0)
+    return image[y0:y1, x0:x1], (x0, y0)
+
+
+def shifted(loc: Location, origin: tuple[int, int]) -> Location:
+    """A location found in a part of the frame whose top-left corner is source pixel `origin`, in source pixels."""
+    return replace(loc, x=loc.x + origin[0], y=loc.y + origin[1]) if origin != (0, 0) else loc
 
 
 @dataclass(frozen=True)
@@ -187,9 +205,14 @@ class Locator:
         """(B, S, S, 3) uint8 letterboxed frames -> (B, 5) float64: x, y, length (input pixels), angle, score."""
         raise NotImplementedError
 
-    def locate(self, frames: list[np.ndarray], bgr: bool = False) -> list[Location]:
+    def locate(self, frames: list[np.ndarray], bgr: bool = False, region: CropBox | None = None) -> list[Location]:
         """frames: RGB uint8 (H, W, 3) whole frames (sizes may differ; BGR with `bgr`, turned to RGB after the
-        letterbox, where it is cheap) -> one Location each."""
+        letterbox, where it is cheap) -> one Location each, in source pixels. With `region` (source pixels, e.g.
+        `track --roi`) only that part of each frame is searched (`inside`)."""
+        if region is not None:
+            parts = [inside(frame, region) for frame in frames]
+            found = self.locate([part for part, _ in parts], bgr)
+            return [shifted(loc, origin) for loc, (_, origin) in zip(found, parts, strict=True)]
         if not frames:
             return []
         batch, boxes = zip(*(letterboxed(frame, self.size) for frame in frames), strict=True)

@@ -60,7 +60,7 @@ def _open_localiser(backend: PoseBackend, path: str | None) -> Locator:
 @dataclass(frozen=True)
 class TrackConfig:
     batch: int = 8  # frames per inference call for files (live sources always infer the latest frame)
-    roi: CropBox | None = None  # fixed crop in source pixels (None: full frame, letterboxed)
+    roi: CropBox | None = None  # fixed crop in source pixels (None: full frame); with `locate`: the region searched
     follow: bool = False  # centre a square crop on the subject from the previous keypoints
     follow_config: FollowConfig = field(default_factory=FollowConfig)  # margin and limits of follow mode
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # One-Euro settings
@@ -70,7 +70,7 @@ class TrackConfig:
     head: str | None = None  # where the head points in the picture ("auto": the localiser says, per frame;
     # None: "auto" when locating, else "up")
     locate: bool | None = None  # find the subject in every whole frame (tpt_live.localise) and crop around it;
-    # None: when the model was trained on located crops (`ModelConfig.framing`) and no --roi / --follow is set
+    # None: when the model was trained on located crops (`ModelConfig.framing`) and --follow is not set
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
     locate_every: float = 0.2  # seconds between localiser runs in a video (0: every frame)
     refine: int = 1  # locate mode with the located angle: passes that cut each frame again along the model's axis
@@ -87,20 +87,20 @@ class TrackConfig:
         if self.queue_size < 1:
             raise InputError(f"queue size {self.queue_size} must be 1 or more")
         if self.head == "auto":
-            if self.locate is False or (self.locate is None and (self.follow or self.roi is not None)):
+            if self.locate is False or (self.locate is None and self.follow):
                 raise InputError("--head auto needs --locate (the localiser tells where the head points)")
         elif self.head is not None:
             head_turns(self.head)
-        if sum((self.follow, self.roi is not None, bool(self.locate))) > 1:
-            raise InputError("--roi, --follow and --locate exclude each other: pick one way to crop")
+        if self.follow and (self.roi is not None or self.locate):
+            raise InputError("--follow excludes --roi and --locate: pick one way to crop")
 
     def resolved(self, framing: str) -> TrackConfig:
         """This config with `locate` and `head` decided for a model of `framing` (`PoseBackend.framing`):
-        a model trained on located crops (or `--head auto`) locates unless a crop is given (--roi, --follow) or
-        --no-locate."""
+        a model trained on located crops (or `--head auto`) locates unless --follow or --no-locate; with --roi it
+        locates inside that region (a located model misreads a box that is not framed around the body)."""
         locate = self.locate
         if locate is None:
-            locate = (framing == "located" or self.head == "auto") and not self.follow and self.roi is None
+            locate = (framing == "located" or self.head == "auto") and not self.follow
         return replace(self, locate=locate, head=self.head or ("auto" if locate else "up"))
 
     @property
@@ -266,7 +266,7 @@ class Tracker:
         bgr: list[np.ndarray] = [f.image for f in frames]  # type: ignore[misc]
         due = self._due = [self._locate_due(f.t) for f in frames]
         t = time.perf_counter()
-        found = iter(self._localiser.locate([image for image, d in zip(bgr, due, strict=True) if d], bgr=True))
+        found = iter(self._localiser.locate([i for i, d in zip(bgr, due, strict=True) if d], True, self.config.roi))
         t = self.stats.charge("locate", t)
         out: list = []
         refining = self.config.head == "auto" and self.config.refine > 0
