@@ -14,6 +14,8 @@ from tpt_live.localise import (
     SHIFT_PER_AXIS,
     Location,
     LocationFilter,
+    Locator,
+    _window,
     body_axis,
     crop_along,
     crop_for,
@@ -166,6 +168,46 @@ def test_inside_clips_the_region_to_the_frame_and_shifted_maps_back():
     assert inside(image, None)[1] == (0, 0) and inside(image, CropBox(70, 0, 10, 10))[0] is image  # outside: all
     loc = shifted(Location(3.0, 4.0, 20.0, 90.0, 0.5), origin)
     assert (loc.x, loc.y, loc.length, loc.angle, loc.score) == (3.0, 14.0, 20.0, 90.0, 0.5)
+
+
+class _BrightestLocator(Locator):
+    """A localiser whose centre is the brightest input pixel (length 2 input pixels, head up), recording the
+    inputs it was given: enough to follow the two looks through letterbox, window and back to source pixels."""
+
+    size = 16
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int]] = []
+
+    def rows(self, batch: np.ndarray) -> np.ndarray:
+        out = []
+        for image in batch:
+            y, x = np.unravel_index(np.argmax(image.sum(-1)), image.shape[:2])
+            out.append([x, y, 2.0, 0.0, 1.0])
+        self.seen.append(batch.shape[1:3])
+        return np.array(out, np.float64)
+
+
+def test_the_second_look_is_taken_in_a_window_around_the_first_and_mapped_back():
+    frame = np.zeros((48, 96, 3), np.uint8)
+    frame[30, 70] = 255  # a one-pixel "body": the 16-px letterbox blurs it, the window sees it sharply
+    one = _BrightestLocator()
+    one.look_again = 0.0
+    first = one.locate([frame])[0]
+    assert len(one.seen) == 1 and first.length == 12.0  # 2 input pixels of a 96-px frame letterboxed to 16
+    assert abs(first.x - 70) + abs(first.y - 30) > 2.0  # the 6x downscaled frame puts it off
+    two = _BrightestLocator()
+    two.look_again = 3.0
+    second = two.locate([frame])[0]
+    assert len(two.seen) == 2
+    # the window is 36 px around the first look, 2.25x downscaled: the dot is found within a cell of it
+    assert (second.x, second.y) == pytest.approx((70.0, 30.0), abs=1.2)
+    assert second.length == pytest.approx(2 * 36 / 16)
+    # the window: 3 axis lengths centred on the first look, no smaller than S / 2, cut down to a region
+    loc = Location(50.0, 20.0, 10.0, 0.0, 1.0)
+    assert _window(loc, 3.0, None) == CropBox(35, 5, 30, 30)
+    assert _window(loc, 3.0, None, 40.0) == CropBox(30, 0, 40, 40)
+    assert _window(loc, 3.0, CropBox(40, 0, 100, 100)) == CropBox(40, 5, 25, 30)
 
 
 shipped = pytest.mark.skipif(not default_localiser_path().is_file(), reason="no shipped localiser")

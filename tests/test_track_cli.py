@@ -39,6 +39,7 @@ def assets(tmp_path_factory):
         (["{video}", "--format", "xml"], 2, "--format"),
         (["{empty}"], 3, "empty"),
         (["{video}", "--locate", "--localiser", "missing.safetensors"], 2, "localiser file"),
+        (["{video}", "--look-again", "-1"], 2, "--look-again -1.0 must be >= 0"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(assets, tmp_path, args, code, needle):

@@ -23,6 +23,7 @@ seconds while single frames' directions scatter by tens of degrees.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from tpt_live.checkpoint import shipped_file
 from tpt_live.crop import CropBox, letterbox, paste, shrink, to_source
 from tpt_live.skeleton import JOINT_INDEX
 
+# The localiser's second look (`Locator.locate`): window side in axis lengths (docs/LOCALISE.md, "Second look").
+LOOK_AGAIN = 3.5
 # The template's framing (canonical skeleton at 256 px: head 56.74, pelvis 151.71, box centre 127.5).
 BOX_PER_AXIS = 256.0 / 94.97  # box side / pelvis-to-head length
 SHIFT_PER_AXIS = 23.275 / 94.97  # box centre's distance from the axis midpoint towards the feet / length
@@ -116,6 +119,16 @@ def inside(image: np.ndarray, region: CropBox | None) -> tuple[np.ndarray, tuple
     return image[y0:y1, x0:x1], (x0, y0)
 
 
+def _window(loc: Location, sides: float, region: CropBox | None, least: float = 0.0) -> CropBox:
+    """The square of `sides` axis lengths (at least `least` pixels) centred on `loc`, cut down to `region`."""
+    half = max(sides * loc.length, least) / 2
+    x0, y0, x1, y1 = loc.x - half, loc.y - half, loc.x + half, loc.y + half
+    if region is not None:
+        x0, y0 = max(x0, region.x), max(y0, region.y)
+        x1, y1 = min(x1, region.x + region.w), min(y1, region.y + region.h)
+    return CropBox(round(x0), round(y0), max(round(x1 - x0), 1), max(round(y1 - y0), 1))
+
+
 def shifted(loc: Location, origin: tuple[int, int]) -> Location:
     """A location found in a part of the frame whose top-left corner is source pixel `origin`, in source pixels."""
     return replace(loc, x=loc.x + origin[0], y=loc.y + origin[1]) if origin != (0, 0) else loc
@@ -191,6 +204,19 @@ def letterboxed(frame: np.ndarray, size: int) -> tuple[np.ndarray, CropBox]:
     return paste(shrink(frame, plan.scaled_w, plan.scaled_h), plan, size), plan.box
 
 
+def open_locator(backend: object, path: str | None = None, look_again: float = LOOK_AGAIN) -> Locator:
+    """The localiser file `path` (None: the shipped one) on a pose backend's runtime where it offers one
+    (`open_localiser`: ONNX Runtime), else in PyTorch; with `look_again` as its second look."""
+    if (opener := getattr(backend, "open_localiser", None)) is not None:
+        locator: Locator = opener(path)
+    else:
+        from tpt_live.localiser_net import load_localiser
+
+        locator = load_localiser(path)
+    locator.look_again = look_again
+    return locator
+
+
 def default_localiser_path() -> Path:
     return shipped_file("localiser.safetensors")
 
@@ -200,6 +226,8 @@ class Locator:
     letterboxed S x S frames): `localiser_net.Localiser` (PyTorch), `engines.localiser_onnx.OrtLocaliser`."""
 
     size: int  # S
+    # the second look: window side in axis lengths around the first look's location (0: one look; see `locate`)
+    look_again: float = LOOK_AGAIN
 
     def rows(self, batch: np.ndarray) -> np.ndarray:
         """(B, S, S, 3) uint8 letterboxed frames -> (B, 5) float64: x, y, length (input pixels), angle, score."""
@@ -208,10 +236,20 @@ class Locator:
     def locate(self, frames: list[np.ndarray], bgr: bool = False, region: CropBox | None = None) -> list[Location]:
         """frames: RGB uint8 (H, W, 3) whole frames (sizes may differ; BGR with `bgr`, turned to RGB after the
         letterbox, where it is cheap) -> one Location each, in source pixels. With `region` (source pixels, e.g.
-        `track --roi`) only that part of each frame is searched (`inside`)."""
-        if region is not None:
-            parts = [inside(frame, region) for frame in frames]
-            found = self.locate([part for part, _ in parts], bgr)
+        `track --roi`) only that part of each frame is searched (`inside`). With `look_again` > 0 the network
+        looks a second time at a square window of that many axis lengths around its first answer (within the
+        region), where a body that is small in the frame is seen at the scale it was trained on."""
+        found = self._look(frames, bgr, [region] * len(frames))
+        if self.look_again <= 0 or not frames:
+            return found
+        windows = [_window(loc, self.look_again, region, self.size / 2) for loc in found]
+        return self._look(frames, bgr, windows)
+
+    def _look(self, frames: list[np.ndarray], bgr: bool, regions: Sequence[CropBox | None]) -> list[Location]:
+        """One network step on each frame's part (`inside` its region), located back in source pixels."""
+        if any(r is not None for r in regions):
+            parts = [inside(frame, r) for frame, r in zip(frames, regions, strict=True)]
+            found = self._look([part for part, _ in parts], bgr, [None] * len(parts))
             return [shifted(loc, origin) for loc, (_, origin) in zip(found, parts, strict=True)]
         if not frames:
             return []

@@ -32,6 +32,12 @@ def evaluate(
         int | None,
         typer.Option(help="Located protocols: refinement passes, as `track --refine` (default: track's)."),
     ] = None,
+    look_again: Annotated[
+        float | None,
+        typer.Option(
+            help="Located protocols: the localiser's second look, as `track --look-again` (default: track's)."
+        ),
+    ] = None,
     flip: Annotated[
         bool, typer.Option("--flip", help="Average each crop's pose with its mirror image's, as `track --flip`.")
     ] = False,
@@ -67,6 +73,7 @@ def evaluate(
             from tpt_live.localiser_net import load_localiser
 
             locator = load_localiser(localiser)
+            locator.look_again = locator.look_again if look_again is None else look_again
         coco = evaluate_coco(
             data,
             lambda f: engine.infer(f).keypoints,
@@ -103,7 +110,7 @@ def evaluate(
     located = engine.framing == "located" and not roi  # the model sees the localiser's crops: track does that
     predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
     if located:
-        result, videos, predicted = evaluate_located(data, engine, size, engine.template, localiser, refine)
+        result, videos, predicted = evaluate_located(data, engine, size, engine.template, localiser, refine, look_again)
         baseline = result.get("template_only_error_pct")
     else:
         videos = load_labelled(data, size, parse_roi(roi) if roi else None)

@@ -51,6 +51,12 @@ def track(
             help="Located crops: passes that cut each frame again along the model's own body axis (0: off).",
         ),
     ] = TrackConfig.refine,
+    look_again: Annotated[
+        float,
+        typer.Option(
+            "--look-again", help="Located crops: the localiser looks again at this many body lengths around (0: off)."
+        ),
+    ] = TrackConfig.look_again,
     localiser: Annotated[
         str | None,
         typer.Option("--localiser", help="Localiser for --locate (from train-localiser; default: the shipped one)."),
@@ -115,6 +121,7 @@ def track(
         locate_every=locate_every,
         localiser=localiser,
         refine=refine,
+        look_again=look_again,
         head=head,
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )

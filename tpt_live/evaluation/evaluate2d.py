@@ -110,6 +110,7 @@ def evaluate_located(
     template: Template | None = None,
     localiser: str | None = None,
     refine: int | None = None,
+    look_again: float | None = None,
 ) -> tuple[dict, list[LabelledVideo], list[np.ndarray]]:
     """The located protocol on `tpt-live synth` output: every video goes through `tpt-live track` itself
     (localiser, crop and turn, no smoothing); predictions and ground truth are both mapped into the input the
@@ -117,7 +118,7 @@ def evaluate_located(
     crop whatever crop the tracker chose. With `template`, `template_only_error_pct` is the untransformed
     template placed in the tracker's crops. Returns the metrics, the videos (`kp2d` in source pixels, `box`
     the identity (0, 0, S, S), no frames) and the predictions in source pixels. `localiser`: a localiser
-    file (None: the shipped one); `refine`: `track --refine` (None: its default)."""
+    file (None: the shipped one); `refine`, `look_again`: `track --refine`, `--look-again` (None: their defaults)."""
     from tpt_live.crop import to_source, unturn_points_by
     from tpt_live.track.pipeline import TrackConfig, Tracker
     from tpt_live.track.sources import VideoSource, resolve_sources
@@ -127,6 +128,7 @@ def evaluate_located(
         source = VideoSource(resolve_sources([str(gt_path.with_suffix(".mp4"))])[0], size, None, fixed_crop=False)
         config = TrackConfig(locate=True, head="auto", localiser=localiser)
         config = config if refine is None else replace(config, refine=refine)
+        config = config if look_again is None else replace(config, look_again=look_again)
         results = list(Tracker(source, backend, config).results())  # type: ignore[arg-type]
         kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
         if len(results) != len(kp2d) or any(r.kp2d_raw is None or r.box is None for r in results):

@@ -36,7 +36,16 @@ from tpt_live.crop import (
     unturn_points_by,
 )
 from tpt_live.errors import SourceError
-from tpt_live.localise import FilterConfig, Location, LocationFilter, Locator, crop_along, crop_for, refined
+from tpt_live.localise import (
+    LOOK_AGAIN,
+    FilterConfig,
+    Location,
+    LocationFilter,
+    crop_along,
+    crop_for,
+    open_locator,
+    refined,
+)
 from tpt_live.track.handoff import LatestSlot, put_unless_stopped
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
@@ -46,15 +55,6 @@ log = logging.getLogger(__name__)
 _END = object()  # sentinel: the producing stage has finished (or failed)
 STAGES = ("decode", "locate", "crop", "infer", "post", "write")  # `Stats.stage_s`; write: the caller's outputs
 QUEUE_BYTES = 64 * 2**20  # pixel bytes each queue (and one batch) may hold; full frames count when kept
-
-
-def _open_localiser(backend: PoseBackend, path: str | None) -> Locator:
-    """The localiser on the backend's runtime where it has one (`open_localiser`), else in PyTorch."""
-    if (opener := getattr(backend, "open_localiser", None)) is not None:
-        return opener(path)
-    from tpt_live.localiser_net import load_localiser
-
-    return load_localiser(path)
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class TrackConfig:
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
     locate_every: float = 0.2  # seconds between localiser runs in a video (0: every frame)
     refine: int = 1  # locate mode with the located angle: passes that cut each frame again along the model's axis
+    look_again: float = LOOK_AGAIN  # the localiser's second look: window side in axis lengths (0: one look)
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -82,8 +83,8 @@ class TrackConfig:
             raise InputError(f"--locate-every {self.locate_every} must be >= 0 seconds")
         if self.batch < 1:
             raise InputError(f"--batch {self.batch} must be 1 or more")
-        if self.refine < 0:
-            raise InputError(f"--refine {self.refine} must be 0 (off) or more passes")
+        if self.refine < 0 or self.look_again < 0:
+            raise InputError(f"--refine {self.refine} and --look-again {self.look_again} must be >= 0 (0: off)")
         if self.queue_size < 1:
             raise InputError(f"queue size {self.queue_size} must be 1 or more")
         if self.head == "auto":
@@ -98,9 +99,8 @@ class TrackConfig:
         """This config with `locate` and `head` decided for a model of `framing` (`PoseBackend.framing`):
         a model trained on located crops (or `--head auto`) locates unless --follow or --no-locate; with --roi it
         locates inside that region (a located model misreads a box that is not framed around the body)."""
-        locate = self.locate
-        if locate is None:
-            locate = (framing == "located" or self.head == "auto") and not self.follow
+        auto = (framing == "located" or self.head == "auto") and not self.follow
+        locate = auto if self.locate is None else self.locate
         return replace(self, locate=locate, head=self.head or ("auto" if locate else "up"))
 
     @property
@@ -181,7 +181,7 @@ class Tracker:
         self._due: list[bool] = []  # which frames of the batch the localiser ran on (locate mode)
         self._axis: Location | None = None  # `refine`: the axis of the last frame the localiser ran on
         if config.locate:  # on the backend's runtime where it offers one (ONNX Runtime), else PyTorch
-            self._localiser = _open_localiser(backend, config.localiser)
+            self._localiser = open_locator(backend, config.localiser, config.look_again)
         new_track = getattr(backend, "new_track", None)  # a backend with a temporal lifter keeps the history
         if new_track is not None:
             new_track()
