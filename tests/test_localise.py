@@ -398,3 +398,15 @@ def test_located_model_inputs_are_rgb(tmp_path):
     square = seen[seen.sum(1) > 300]  # the square's pixels
     assert len(square) > 20
     assert (square[:, 0] - square[:, 2]).mean() > 100  # red well above blue: RGB, not BGR
+
+
+def test_train_localiser_writes_a_file_with_both_looks_figures(tmp_path):
+    """A two-step run: the weights load, and the validation figures hold the network's own `found` and the one
+    with the second look that `track` uses."""
+    from trainer.localiser_train import LocaliserTrainConfig, train_localiser
+
+    cfg = LocaliserTrainConfig(out=str(tmp_path / "loc"), clips=2, frames=2, val_clips=2, steps=2, batch=4)
+    metrics = train_localiser(cfg)
+    assert 0.0 <= metrics["found"] <= 1.0 and 0.0 <= metrics["found_second_look"] <= 1.0
+    loaded = load_localiser(tmp_path / "loc" / "localiser.safetensors")
+    assert loaded.look_again == 3.5 and len(loaded.locate([np.zeros((40, 60, 3), np.uint8)])) == 1
