@@ -272,3 +272,31 @@ def test_monitor_request_region_from_roi_and_exclusive_options(tmp_path) -> None
     assert req.region().tolist() == [[10, 20], [40, 20], [40, 60], [10, 60]]
     with pytest.raises(InputError):
         MonitorRequest("0", roi=CropBox(0, 0, 8, 8), crib=tmp_path / "crib.json")
+
+
+def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_path) -> None:
+    """`monitor --refine/--look-again` reach the tracker's config; the backend is asked for the shipped posture
+    lifter (docs/MONITOR.md) unless `--lifter` names another."""
+    from track_helpers import write_video
+
+    from tpt_live.checkpoint import posture_lifter_path
+    from tpt_live.monitor.setup import MonitorRequest, open_session
+
+    clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)
+    asked: list[dict] = []
+
+    def factory(*args, **kwargs):
+        asked.append(kwargs)
+        return GtBackend()
+
+    session = open_session(MonitorRequest(str(clip), out=tmp_path / "o", refine=2, look_again=0.0), factory)
+    try:
+        track = session.monitor.config.track
+        assert (track.refine, track.look_again, track.locate_every) == (2, 0.0, 0.1)
+        assert asked[0]["lifter"] == posture_lifter_path()
+    finally:
+        session.close()
+    other = tmp_path / "mine.safetensors"
+    session = open_session(MonitorRequest(str(clip), out=tmp_path / "o2", lifter=other), factory)
+    session.close()
+    assert asked[1]["lifter"] == other

@@ -39,6 +39,9 @@ def monitor(
     refine: Annotated[
         int, typer.Option("--refine", help="Located crops: passes along the model's own axis, as track's (0: off).")
     ] = MonitorRequest.refine,
+    look_again: Annotated[
+        float, typer.Option("--look-again", help="The localiser's second look, as track's (0: one look).")
+    ] = MonitorRequest.look_again,
     crib: Annotated[str | None, typer.Option("--crib", help="Region polygon JSON [[x, y], ...] in pixels.")] = None,
     serve: Annotated[str | None, typer.Option("--serve", help="Web view on HOST:PORT, e.g. 127.0.0.1:8765.")] = None,
     token: Annotated[
@@ -121,6 +124,7 @@ def monitor(
     request = MonitorRequest(
         src=src, out=Path(out), model=model, backend=backend, device=device, pace=realtime,
         roi=parse_roi(roi) if roi else None, crib=Path(crib) if crib else None, head=head, refine=refine,
+        look_again=look_again,
         serve=parse_bind(serve) if serve else None, token=token, notify=tuple(notify or ()),
         alerts=_ALERTS.tuned(thresholds, confirm_s, cooldown_s),
         movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),

@@ -52,6 +52,7 @@ class MonitorRequest:
     # not track's 1 and 0.2 s, as the posture cue reads real supine babies less surely with those (docs/MONITOR.md)
     refine: int = 0
     locate_every: float = 0.1
+    look_again: float = TrackConfig.look_again  # the localiser's second look, as track's (docs/LOCALISE.md)
     serve: tuple[str, int] | None = None  # web view bind (host, port)
     token: str | None = None  # web view token; None: token_file, $TPT_LIVE_TOKEN, or generated (non-loopback)
     token_file: Path | None = None  # a file whose first line is the web view token (not shown by `ps`)
@@ -141,6 +142,7 @@ def open_session(
             head=req.head,
             refine=req.refine,
             locate_every=req.locate_every,
+            look_again=req.look_again,
         ),
         region=tuple(map(tuple, polygon.tolist())) if polygon is not None else None,
         alerts=req.alerts,
