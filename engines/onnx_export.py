@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from tpt_live import __version__
 from tpt_live.checkpoint import file_digest, load_model, model_label, resolve_model_file
-from tpt_live.errors import InputError, ModelError
+from tpt_live.errors import ModelError
 from tpt_live.lifter import KeypointLifter, Lifter, TemporalLifter, WindowLift, load_default_lifter, load_lifter
 from tpt_live.model import TptModel, normalise
 from tpt_live.skeleton import JOINT_NAMES
@@ -183,8 +183,8 @@ def export_onnx(
         lift = load_default_lifter(tpt.template.name)
     else:
         lift = load_lifter(lifter) if lifter else None
-    if flip and not tpt.can_flip:
-        raise InputError(f"--flip needs a mirror-symmetric template; {tpt.template.name!r} is not")
+    if flip:
+        tpt.check_flip()
     digest = file_digest(path)
     return export_model(tpt, out, model_name=name, model_digest=digest, exporter=exporter, lifter=lift, flip=flip)
 

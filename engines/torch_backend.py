@@ -62,8 +62,8 @@ class TorchBackend:
             self.model_name = model_label(path)
             self.model_digest = file_digest(path)
         self.template: Template | None = self.model.template
-        if flip and not self.model.can_flip:
-            raise InputError(f"--flip needs a mirror-symmetric template; {self.model.template.name!r} is not")
+        if flip:
+            self.model.check_flip()
         self.flip = flip
         self.framing = self.model.cfg.framing
         self.channels_last = channels_last

@@ -211,6 +211,11 @@ class TptModel(nn.Module):
         affines = self.regressor(normalise(images))
         return self.read_out(affines)
 
+    def check_flip(self) -> None:
+        """Refuse `--flip` up front (a bad argument) for a template without mirror symmetry."""
+        if not self.can_flip:
+            raise InputError(f"--flip needs a mirror-symmetric template; {self.template.name!r} is not")
+
     def regress(self, x: Tensor, flip: bool = False) -> Tensor:
         """Affines (B, K, 2, 3) float32 of normalised inputs x (B, 3, S, S). With `flip`, the mean of the
         affines of x and of x mirrored left-right, mirrored back (`mirror_affines`): test-time flip averaging,

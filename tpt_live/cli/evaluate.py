@@ -73,7 +73,8 @@ def evaluate(
             from tpt_live.localiser_net import load_localiser
 
             locator = load_localiser(localiser)
-            locator.look_again = locator.look_again if look_again is None else look_again
+            if look_again is not None:
+                locator.look_again = look_again
         coco = evaluate_coco(
             data,
             lambda f: engine.infer(f).keypoints,

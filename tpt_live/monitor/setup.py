@@ -151,8 +151,8 @@ def open_session(
     )
     net = load_presence(req.presence)
     posture_net = load_posture(req.posture_net)
-    lifter = req.lifter or (posture_lifter_path() if posture_lifter_path().is_file() else None)
-    lifted = {"lifter": lifter} if lifter is not None else {}
+    lifter = req.lifter or posture_lifter_path()
+    lifted = {"lifter": lifter} if lifter.is_file() or req.lifter else {}
     backend = open_backend(req.model, backend=req.backend, device=req.device, **lifted)
     web = None
     try:
