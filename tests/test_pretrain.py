@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -69,14 +70,19 @@ def test_located_sample_inverts_the_trackers_mapping() -> None:
 
 def test_flip_swaps_sides_and_is_its_own_inverse() -> None:
     assert [JOINT_NAMES[i] for i in FLIP_INDEX][JOINT_INDEX["left_wrist"]] == "right_wrist"
-    x = torch.rand(2, 3, 8, 8)
-    kp = torch.rand(2, len(JOINT_NAMES), 2) * 7
-    vis = torch.rand(2, len(JOINT_NAMES)) > 0.5
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    kp = rng.random((2, len(JOINT_NAMES), 2)) * 7
+    vis = rng.random((2, len(JOINT_NAMES))) > 0.5
     fx, fkp, fvis = flip_batch(x, kp, vis)
-    assert float(fkp[0, JOINT_INDEX["right_hip"], 0]) == pytest.approx(7 - float(kp[0, JOINT_INDEX["left_hip"], 0]))
-    assert bool(fvis[1, JOINT_INDEX["left_knee"]]) == bool(vis[1, JOINT_INDEX["right_knee"]])
+    assert fkp[0, JOINT_INDEX["right_hip"], 0] == pytest.approx(7 - kp[0, JOINT_INDEX["left_hip"], 0])
+    assert fkp[0, JOINT_INDEX["right_hip"], 1] == kp[0, JOINT_INDEX["left_hip"], 1]
+    assert fvis[1, JOINT_INDEX["left_knee"]] == vis[1, JOINT_INDEX["right_knee"]]
+    assert (fx[:, :, 0] == x[:, :, 7]).all()
     xx, kk, vv = flip_batch(fx, fkp, fvis)
-    assert torch.equal(xx, x) and torch.allclose(kk, kp) and torch.equal(vv, vis)
+    np.testing.assert_array_equal(xx, x)
+    np.testing.assert_allclose(kk, kp)
+    np.testing.assert_array_equal(vv, vis)
 
 
 def test_shape_penalty_is_zero_for_similarities_only() -> None:
@@ -171,7 +177,7 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
     vis = torch.ones(4, len(JOINT_NAMES), dtype=torch.bool)
     cfg = PretrainConfig(stability=1.0)
     _, same = pretrain_loss(model, torch.cat([x, x]), kp, vis, cfg)
-    assert same["stable"] == pytest.approx(0.0, abs=1e-6)
+    assert float(same["stable"]) == pytest.approx(0.0, abs=1e-6)
     loss, differ = pretrain_loss(model, torch.cat([x, x + 0.2 * torch.randn_like(x)]), kp, vis, cfg)
     assert differ["stable"] > 0
     loss.backward()
@@ -187,10 +193,11 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     meta = read_metadata(default_model_path())
     # settings added after the shipped model was trained, at the values it had then
     later = {"world": "wide", "backgrounds": (), "real_share": 0.5}
-    stored = {k: v for k, v in meta["metrics"]["pretrain"].items() if k not in ("out", "threads")}
+    machine = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
+    stored = {k: v for k, v in meta["metrics"]["pretrain"].items() if k not in machine}
     stored = {**later, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
-    assert stored == {k: defaults[k] for k in stored} and set(stored) == set(defaults) - {"out", "threads"}
+    assert stored == {k: defaults[k] for k in stored} and set(stored) == set(defaults) - set(machine)
     assert (meta["config"]["backbone"], meta["config"]["framing"], meta["config"]["input_size"]) == (
         "effnet", "located", 128,
     )  # fmt: skip
@@ -240,3 +247,69 @@ def replace_share(cfg: PretrainConfig, share: float) -> PretrainConfig:
     import dataclasses
 
     return dataclasses.replace(cfg, real_share=share)
+
+
+def test_scenes_rendered_by_worker_processes_are_the_ones_rendered_here() -> None:
+    import dataclasses
+
+    from trainer.part_pretrain import render_sets
+
+    cfg = PretrainConfig(look="mixed")
+    here = render_sets(3, 2, 11, 64, cfg, jitters=(True, False))
+    pooled = render_sets(3, 2, 11, 64, dataclasses.replace(cfg, workers=2), jitters=(True, False))
+    for a, b in zip(here, pooled, strict=True):
+        assert a[0].shape == (6, 64, 64, 3) and a[1].shape == (6, len(JOINT_NAMES), 2)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(here[0][1], here[1][1])  # disturbed axes move the keypoints in the input
+
+
+def test_loader_workers_give_batches_of_the_set_with_repeated_views() -> None:
+    import dataclasses
+
+    from trainer.part_pretrain import batch_source, flip_batch, render_sets
+
+    cfg = PretrainConfig(batch=6, workers=2)
+    (data,) = render_sets(2, 2, 3, 64, cfg)
+    x, kp, vis = (np.asarray(a) for a in next(batch_source(data, cfg, np.random.default_rng(0))))
+    assert x.shape == (6, 64, 64, 3) and x.dtype == np.uint8
+    assert kp.shape == (6, len(JOINT_NAMES), 2) and vis.shape == (6, len(JOINT_NAMES))
+    np.testing.assert_array_equal(kp[:3], kp[3:])  # the stability term's two views of the same crops
+    assert not np.array_equal(x[:3], x[3:])  # under different augmentation
+    assert any((k[None] == data[1]).all(axis=(1, 2)).any() for k in kp) or any(
+        (k[None] == flip_batch(data[0][:1], data[1], data[2])[1]).all(axis=(1, 2)).any() for k in kp
+    )  # keypoints of the set, as drawn or mirrored
+    here = next(batch_source(data, dataclasses.replace(cfg, workers=0), np.random.default_rng(0)))
+    assert here[0].shape == x.shape
+
+
+def test_pretrain_refuses_a_device_this_machine_lacks(tmp_path: Path) -> None:
+    from trainer.part_pretrain import check_device
+
+    assert check_device("cpu").type == "cpu"
+    with pytest.raises(InputError, match="not a torch device"):
+        check_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA"):
+            pretrain(PretrainConfig(out=str(tmp_path / "run"), device="cuda"))
+    with pytest.raises(InputError, match="workers"):
+        PretrainConfig(workers=-1)
+    with pytest.raises(InputError, match="minutes"):
+        PretrainConfig(minutes=-1.0)
+
+
+def test_minutes_stop_the_optimiser_and_still_save(tmp_path: Path) -> None:
+    cfg = PretrainConfig(out=str(tmp_path / "run"), clips=2, frames=2, val_clips=1, steps=50, batch=4, threads=1)
+    metrics = pretrain(dataclasses.replace(cfg, minutes=1e-6))
+    assert metrics["steps_done"] == 1  # the first step runs, then the deadline stops the loop
+    assert load_model(tmp_path / "run" / "model.safetensors").cfg.backbone == "effnet"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_pretrain_trains_on_the_gpu_and_writes_a_cpu_checkpoint(tmp_path: Path) -> None:
+    cfg = PretrainConfig(
+        out=str(tmp_path / "run"), clips=2, frames=2, val_clips=1, steps=3, batch=4, device="cuda", workers=2
+    )
+    metrics = pretrain(cfg)
+    assert np.isfinite(metrics["val_err_pct"])
+    assert load_model(tmp_path / "run" / "model.safetensors").cfg.backbone == "effnet"

@@ -26,10 +26,15 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing as mp
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -75,10 +80,15 @@ class PretrainConfig:
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
+    workers: int = 0  # processes that render the scenes and augment the batches (0: this one)
+    minutes: float = 0.0  # stop the optimiser after this long (then validate and save); 0: run all the steps
 
     def __post_init__(self) -> None:
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"pretraining settings {self} must all be >= 1")
+        if self.workers < 0 or self.minutes < 0:
+            raise InputError(f"--workers and --minutes must be >= 0, got {self.workers} and {self.minutes}")
         check_look(self.look)
         check_world(self.world)
         check_real_share(self.real_share)
@@ -102,6 +112,45 @@ def disturb(axis: np.ndarray, cfg: PretrainConfig, rng: np.random.Generator) -> 
     return np.array([x + dx, y + dy, length * math.exp(rng.normal(0.0, cfg.length_noise)), angle + turn])
 
 
+@contextmanager
+def forkable() -> Iterator[None]:
+    """OpenCV single-threaded while worker processes are forked: a child that inherits its thread pool hangs
+    at its first parallel call (seen with GaussianBlur)."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
+
+
+Sample = tuple[np.ndarray, np.ndarray, np.ndarray]  # (N, S, S, 3) uint8 inputs, (N, J, 2) keypoints, (N, J) visible
+
+
+def render_scene(
+    i: int, frames: int, seed: int, size: int, cfg: PretrainConfig, jitters: tuple[bool, ...], real: RealFrames | None
+) -> list[tuple[list, list, list]]:
+    """Scene `i` of `render_sets`: per entry of `jitters`, its frames' inputs, keypoints and visibility. Every
+    draw comes from generators of this scene's own, so a scene is the same whichever process renders it."""
+    rng = np.random.default_rng([seed, 77, i])
+    real_rng = np.random.default_rng([seed, 78, i])
+    w, h = ASPECTS[i % len(ASPECTS)]
+    look = scene_look(cfg.look, i)
+    scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look)
+    clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
+    sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
+    for f, frame in enumerate(clip.frames):
+        rec = clip.gt["frames"][f]
+        kp = np.asarray(rec["kp2d"], dtype=np.float64)
+        axis = body_axis(kp)
+        for jitter, (images, points, visible) in zip(jitters, sets, strict=True):
+            image, target = located_sample(frame, kp, disturb(axis, cfg, rng) if jitter else axis, size)
+            images.append(image)
+            points.append(target)
+            visible.append(np.asarray(rec["visible"], dtype=bool))
+    return sets
+
+
 def render_sets(
     clips: int,
     frames: int,
@@ -110,37 +159,73 @@ def render_sets(
     cfg: PretrainConfig,
     jitters: tuple[bool, ...] = (True,),
     real: RealFrames | None = None,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> list[Sample]:
     """Per entry of `jitters` (disturbed axes or the exact ones), from one rendering of the scenes: (N, S, S, 3)
     uint8 located inputs, (N, J, 2) keypoints in input pixels, (N, J) visibility. With `real`, a share
     `cfg.real_share` of the scenes is drawn over a window of a real frame instead of its own backdrop (the scene
-    is otherwise the same; the draws come from their own generator, so the other scenes do not change)."""
-    rng = np.random.default_rng([seed, 77])
-    real_rng = np.random.default_rng([seed, 78])
-    sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
-    for i in range(clips):
-        w, h = ASPECTS[i % len(ASPECTS)]
-        look = scene_look(cfg.look, i)
-        scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look)
-        clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
-        for f, frame in enumerate(clip.frames):
-            rec = clip.gt["frames"][f]
-            kp = np.asarray(rec["kp2d"], dtype=np.float64)
-            axis = body_axis(kp)
-            for jitter, (images, points, visible) in zip(jitters, sets, strict=True):
-                image, target = located_sample(frame, kp, disturb(axis, cfg, rng) if jitter else axis, size)
-                images.append(image)
-                points.append(target)
-                visible.append(np.asarray(rec["visible"], dtype=bool))
-    return [(np.stack(i), np.stack(p), np.stack(v)) for i, p, v in sets]
+    is otherwise the same; the draws come from their own generator, so the other scenes do not change). With
+    `cfg.workers`, that many processes render the scenes; the result does not depend on how many."""
+    job = partial(render_scene, frames=frames, seed=seed, size=size, cfg=cfg, jitters=jitters, real=real)
+    if cfg.workers > 0:  # fork: the workers share `real` and the renderer without pickling them
+        with forkable(), mp.get_context("fork").Pool(cfg.workers) as pool:
+            scenes = pool.map(job, range(clips), chunksize=max(1, clips // (8 * cfg.workers)))
+    else:
+        scenes = [job(i) for i in range(clips)]
+    return [
+        tuple(np.stack([x for scene in scenes for x in scene[j][part]]) for part in range(3))  # type: ignore[misc]
+        for j in range(len(jitters))
+    ]
 
 
-def flip_batch(x: Tensor, kp: Tensor, vis: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Mirror images (B, 3, S, S) left-right; keypoints follow and left/right joints swap names."""
-    s = x.shape[-1]
-    kp = kp[:, list(FLIP_INDEX)].clone()
+def batches(data: Sample, cfg: PretrainConfig, rng: np.random.Generator) -> Iterator[Sample]:
+    """Endless training batches drawn from `data`: (B, S, S, 3) uint8 inputs (augmented, mirrored half of the
+    time), keypoints and visibility; with `cfg.stability`, the second half repeats the first half's crops under
+    other augmentation. NumPy only: torch must not run in forked loader processes (its thread pool hangs)."""
+    images, points, visible = data
+    while True:
+        pick = rng.integers(0, len(images), cfg.batch // 2 if cfg.stability > 0 else cfg.batch)
+        if cfg.stability > 0:
+            pick = np.concatenate([pick, pick])
+        x, kp, vis = augment(images[pick], rng), points[pick], visible[pick]
+        if rng.random() < 0.5:
+            x, kp, vis = flip_batch(x, kp, vis)
+        yield x, kp, vis
+
+
+class BatchStream(torch.utils.data.IterableDataset):
+    """`batches` in DataLoader worker processes, each with a generator of its own (`cfg.workers` > 0)."""
+
+    def __init__(self, data: Sample, cfg: PretrainConfig) -> None:
+        self.data, self.cfg = data, cfg
+
+    def __iter__(self) -> Iterator[Sample]:
+        info = torch.utils.data.get_worker_info()
+        cv2.setNumThreads(1)
+        return batches(self.data, self.cfg, np.random.default_rng([self.cfg.seed, 79, info.id if info else 0]))
+
+
+def batch_source(data: Sample, cfg: PretrainConfig, rng: np.random.Generator) -> Iterator:
+    """Training batches from this process (`cfg.workers` == 0) or from `cfg.workers` loader processes."""
+    if cfg.workers == 0:
+        return batches(data, cfg, rng)
+    loader = torch.utils.data.DataLoader(
+        BatchStream(data, cfg),
+        batch_size=None,
+        num_workers=cfg.workers,
+        pin_memory=cfg.device.startswith("cuda"),
+        prefetch_factor=4,
+        multiprocessing_context="fork",
+    )
+    with forkable():  # the loader forks its workers here
+        return iter(loader)
+
+
+def flip_batch(x: np.ndarray, kp: np.ndarray, vis: np.ndarray) -> Sample:
+    """Mirror images (B, S, S, 3) left-right; keypoints (B, J, 2) follow and left/right joints swap names."""
+    s = x.shape[2]
+    kp = kp[:, list(FLIP_INDEX)].copy()
     kp[..., 0] = s - 1 - kp[..., 0]
-    return x.flip(-1), kp, vis[:, list(FLIP_INDEX)]
+    return np.ascontiguousarray(x[:, :, ::-1]), kp, vis[:, list(FLIP_INDEX)]
 
 
 def shape_penalty(affines: Tensor) -> Tensor:
@@ -150,7 +235,9 @@ def shape_penalty(affines: Tensor) -> Tensor:
     return ((a - d) ** 2 + (b + c) ** 2).mean()
 
 
-def pretrain_loss(model: TptModel, x: Tensor, kp: Tensor, vis: Tensor, cfg: PretrainConfig) -> tuple[Tensor, dict]:
+def pretrain_loss(
+    model: TptModel, x: Tensor, kp: Tensor, vis: Tensor, cfg: PretrainConfig
+) -> tuple[Tensor, dict[str, Tensor]]:
     """The loss of the module docstring for inputs x (B, 3, S, S) in [0, 1] and keypoints (B, J, 2)."""
     s = model.cfg.input_size
     out = model.poses(x)
@@ -159,27 +246,39 @@ def pretrain_loss(model: TptModel, x: Tensor, kp: Tensor, vis: Tensor, cfg: Pret
     links = anchor_loss(out.anchors, model.links, s)
     shape = shape_penalty(out.affines)
     loss = joint + cfg.link_weight * links + cfg.shape_weight * shape
-    parts = {"joint": joint.item(), "links": links.item(), "shape": shape.item()}
+    parts = {"joint": joint.detach(), "links": links.detach(), "shape": shape.detach()}  # no GPU sync per step
     if cfg.stability > 0:  # the batch is two views of the same crops (`pretrain`): their joints must agree
         a, b = out.keypoints.chunk(2)
         stable = (a - b).abs().sum(-1).mean() / s
         loss = loss + cfg.stability * stable
-        parts["stable"] = stable.item()
+        parts["stable"] = stable.detach()
     return loss, parts
 
 
 def joint_error(model: TptModel, images: np.ndarray, points: np.ndarray, batch: int = 64) -> tuple[float, float]:
     """Mean joint error of the model and of the untransformed template, % of the input side."""
     s = model.cfg.input_size
+    device = next(model.parameters()).device
     model.eval()
     errs = []
     with torch.no_grad():
         for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2)
-            kp = model.poses(x).keypoints.numpy()
+            x = torch.from_numpy(images[i : i + batch]).permute(0, 3, 1, 2).to(device)
+            kp = model.poses(x).keypoints.cpu().numpy()
             errs.append(np.linalg.norm(kp - points[i : i + batch], axis=-1).mean(-1))
     template = np.linalg.norm(model.template.joints(s)[None] - points, axis=-1).mean()
     return float(np.concatenate(errs).mean() / s * 100), float(template / s * 100)
+
+
+def check_device(name: str) -> torch.device:
+    """`name` as a torch device, or a one-line InputError when this machine has no such device."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"--device {name!r} is not a torch device name (cpu, cuda, cuda:1, ...)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: this torch build or machine has no CUDA GPU")
+    return device
 
 
 def pretrain(cfg: PretrainConfig) -> dict[str, float]:
@@ -187,6 +286,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     target = Path(cfg.out) / "model.safetensors"
     if target.exists():
         raise InputError(f"{cfg.out} already holds a model.safetensors: pick a new --out")
+    device = check_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -194,15 +294,16 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     model = TptModel(PRETRAINED, load_template(PRETRAINED.template))
     size = model.cfg.input_size
     real = RealFrames(cfg.backgrounds) if cfg.backgrounds else None
-    ((images, points, visible),) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg, real=real)
+    (data,) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg, real=real)
     val, val_exact = render_sets(cfg.val_clips, 2, 80000 + cfg.seed, size, cfg, jitters=(True, False))
     log.info(
-        "rendered %d training and %d validation inputs in %.0f s", len(images), len(val[0]), time.perf_counter() - t0
+        "rendered %d training and %d validation inputs in %.0f s", len(data[0]), len(val[0]), time.perf_counter() - t0
     )
     regressor = model.regressor
     assert isinstance(regressor, EffnetRegressor)
     trunk = regressor.trunk
     trunk.load_imagenet()
+    model.to(device)
     frozen = [trunk._conv_stem, trunk._bn0, *trunk._blocks[: cfg.frozen_blocks]]
     for m in frozen:
         m.requires_grad_(False)
@@ -210,28 +311,31 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     head_params = [p for n, p in regressor.named_parameters() if not n.startswith("trunk.")]
     opt = torch.optim.AdamW([{"params": trunk_params, "lr": cfg.trunk_lr}, {"params": head_params, "lr": cfg.lr}])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [cfg.trunk_lr, cfg.lr], total_steps=cfg.steps, pct_start=0.1)
+    source = batch_source(data, cfg, rng)
+    deadline = time.perf_counter() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+    steps_done = 0
     for step in range(cfg.steps):
+        if time.perf_counter() > deadline:
+            log.warning("--minutes %.1f reached after %d of %d steps: stopping early", cfg.minutes, step, cfg.steps)
+            break
         model.train()
         for m in frozen:
             m.eval()
-        pick = rng.integers(0, len(images), cfg.batch // 2 if cfg.stability > 0 else cfg.batch)
-        if cfg.stability > 0:  # two photometric views of each crop: the second half repeats the first
-            pick = np.concatenate([pick, pick])
-        x = torch.from_numpy(augment(images[pick], rng)).permute(0, 3, 1, 2).float() / 255.0
-        kp, vis = torch.from_numpy(points[pick]), torch.from_numpy(visible[pick])
-        if rng.random() < 0.5:
-            x, kp, vis = flip_batch(x, kp, vis)
+        x, kp, vis = (torch.as_tensor(t).to(device, non_blocking=True) for t in next(source))
+        x = x.permute(0, 3, 1, 2).float() / 255.0
         loss, parts = pretrain_loss(model, x, kp, vis, cfg)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        steps_done = step + 1
         if step % 100 == 0 or step == cfg.steps - 1:
             terms = " ".join(f"{k} {v:.4f}" for k, v in parts.items())
             log.info(
                 "step %d/%d loss %.4f %s (%.0f s)", step + 1, cfg.steps, loss.item(), terms, time.perf_counter() - t0
             )
+    del source  # ends the loader processes
     err, floor = joint_error(model, val[0], val[1])
     err_exact, floor_exact = joint_error(model, val_exact[0], val_exact[1])
     metrics = {
@@ -239,9 +343,10 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
         "val_template_pct": floor,
         "val_err_exact_axis_pct": err_exact,
         "val_template_exact_axis_pct": floor_exact,
-        "train_inputs": len(images),
+        "train_inputs": len(data[0]),
+        "steps_done": steps_done,
         "minutes": (time.perf_counter() - t0) / 60,
     }
-    save_model(model, target, {**metrics, "pretrain": recipe_names(asdict(cfg))})
+    save_model(model.cpu(), target, {**metrics, "pretrain": recipe_names(asdict(cfg))})
     log.info("validation: %s", metrics)
     return metrics

@@ -76,6 +76,13 @@ def pretrain(
     real_share: RealShare = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    device: Annotated[str | None, typer.Option(help="Where the network trains: cpu, or cuda on a GPU.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes that render scenes and augment batches (0: the main one).")
+    ] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="Stop training after this many minutes, then validate and save.")
+    ] = None,
 ) -> None:
     """Pretrain the 128-px part model (EfficientNet-Lite0 from ImageNet) on synthetic ground truth, in the
     located crops `tpt-live track` gives it (docs/TRAINING.md). `tpt-live train --init RUN/model.safetensors`
@@ -99,6 +106,9 @@ def pretrain(
                 real_share=real_share,
                 seed=seed,
                 threads=threads,
+                device=device,
+                workers=workers,
+                minutes=minutes,
             ),
         )
     )
