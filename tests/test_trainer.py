@@ -263,3 +263,32 @@ def test_vgg_weights_that_are_not_weights_are_one_line(tmp_path):
     for name in ("notes.pth", "bad.safetensors"):
         with pytest.raises(ModelError, match=r"--vgg-weights .*not a weights file"):
             Vgg19Relu32(tmp_path / name)
+
+
+def test_keep_term_is_zero_at_the_start_and_pulls_the_keypoints_back():
+    from tpt_live.model import TptModel
+    from tpt_live.template import load_template
+    from trainer.loop import TrainModule
+
+    torch.manual_seed(0)
+    model = TptModel(TINY, load_template("infant"))
+    module = TrainModule(model, TrainConfig(keep_weight=2.0)).train()
+    assert module.teacher is not None and not module.teacher.training  # frozen statistics, too
+    assert all(not p.requires_grad for p in module.teacher.parameters())
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    bg = torch.zeros(2, 3, 32, 32)
+    assert float(module(x, y, bg, 1.0)["keep"].detach()) == pytest.approx(0.0, abs=1e-6)  # the student is the teacher
+    with torch.no_grad():
+        model.regressor.head.bias.add_(0.05)  # the student's parts move away
+    out = module(x, y, bg, 1.0)
+    assert float(out["keep"]) > 1e-3
+    plain = TrainModule(model, TrainConfig(keep_weight=0.0))
+    assert plain.teacher is None
+    plain.decoder.load_state_dict(module.decoder.state_dict())
+    plain_out = plain(x, y, bg, 1.0)
+    assert float(plain_out["keep"]) == 0.0
+    torch.testing.assert_close(out["loss"], plain_out["loss"] + 2.0 * out["keep"])
+    out["loss"].backward()
+    assert model.regressor.head.bias.grad is not None and module.teacher.regressor.head.bias.grad is None
+    with pytest.raises(InputError, match="keep-weight"):
+        TrainConfig(keep_weight=-1.0)

@@ -47,6 +47,7 @@ class TrainConfig:
     lr_decoder: float = 5e-4  # Adam learning rate of the decoder
     anchor_weight: float = 0.5  # weight of the anchor-link loss (0 disables it)
     boundary_weight: float = 1.0  # weight of the boundary loss (0 disables it)
+    keep_weight: float = 0.0  # weight of the L1 to the starting model's keypoints on the same frames (--init)
     freeze_steps: int = 300  # steps at the start during which only the decoder learns (template fixed)
     coarse_steps: int = 0  # steps during which all parts share one (mean) affine
     blend_steps: int = 0  # steps over which parts then become free
@@ -76,6 +77,8 @@ class TrainConfig:
             raise InputError(f"steps ({self.steps}) and batch ({self.batch}) must be positive")
         if self.lr <= 0 or self.lr_decoder <= 0:
             raise InputError("learning rates must be positive")
+        if self.keep_weight < 0:
+            raise InputError(f"--keep-weight {self.keep_weight} must be >= 0")
         if self.minutes is not None and self.minutes <= 0:
             raise InputError(f"--minutes {self.minutes} must be positive")
         if self.flip_axis not in ("auto", "x", "y"):
@@ -171,6 +174,14 @@ class TrainModule(nn.Module):
         self.register_buffer("maps", model.maps.clone(), persistent=False)
         self.register_buffer("mask_maps", model.maps.clone(), persistent=False)
         self.sigma = -1.0
+        # the starting model, frozen: adaptation may move the parts only as far as the images pay for
+        self.teacher = copy.deepcopy(model).eval().requires_grad_(False) if cfg.keep_weight > 0 else None
+
+    def train(self, mode: bool = True) -> TrainModule:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()  # its batch norms keep the starting model's statistics
+        return self
 
     def set_sigma(self, scale: float) -> None:
         """Re-render the training template at `scale` x the part widths (cheap, done rarely)."""
@@ -205,7 +216,13 @@ class TrainModule(nn.Module):
         anc = anchor_loss(pose.anchors, self.model.links, s)
         bnd = boundary_loss(pose.anchors, self.model.anchor_mask, s)
         total = rec + self.cfg.anchor_weight * anc + self.cfg.boundary_weight * bnd
-        return {"loss": total, "rec": rec, "anchor": anc, "boundary": bnd, "recon": recon.detach(),
+        keep = torch.zeros((), device=x.device)
+        if self.teacher is not None:
+            with torch.no_grad():
+                start = self.teacher.read_out(self.teacher.regressor(normalise(x)).float()).keypoints
+            keep = (pose.keypoints - start).abs().sum(-1).mean() / s
+            total = total + self.cfg.keep_weight * keep
+        return {"loss": total, "rec": rec, "anchor": anc, "boundary": bnd, "keep": keep, "recon": recon.detach(),
                 "template": tx.detach(), "mask": mask, "keypoints": pose.keypoints.detach()}  # fmt: skip
 
 
@@ -321,7 +338,7 @@ def train(
             if done % cfg.log_every == 0 or last_step:
                 rate = seen / max(elapsed, 1e-9)
                 row = {"step": done, "images_per_s": round(rate, 1), "freedom": freedom, "sigma": round(sigma, 3)}
-                row |= {k: round(float(out[k].detach()), 5) for k in ("loss", "rec", "anchor", "boundary")}
+                row |= {k: round(float(out[k].detach()), 5) for k in ("loss", "rec", "anchor", "boundary", "keep")}
                 row["boundary_active"] = round(int(active) / (done - logged), 3)  # share of steps the safeguard acted
                 active.zero_()
                 logged = done
