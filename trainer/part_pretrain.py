@@ -28,7 +28,7 @@ import logging
 import math
 import multiprocessing as mp
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -151,6 +151,14 @@ def render_scene(
     return sets
 
 
+_JOB: Callable[[int], list] | None = None  # the scene job forked render workers run (`render_sets`)
+
+
+def _run_job(i: int) -> list:
+    assert _JOB is not None
+    return _JOB(i)
+
+
 def render_sets(
     clips: int,
     frames: int,
@@ -165,10 +173,15 @@ def render_sets(
     `cfg.real_share` of the scenes is drawn over a window of a real frame instead of its own backdrop (the scene
     is otherwise the same; the draws come from their own generator, so the other scenes do not change). With
     `cfg.workers`, that many processes render the scenes; the result does not depend on how many."""
+    global _JOB
     job = partial(render_scene, frames=frames, seed=seed, size=size, cfg=cfg, jitters=jitters, real=real)
-    if cfg.workers > 0:  # fork: the workers share `real` and the renderer without pickling them
-        with forkable(), mp.get_context("fork").Pool(cfg.workers) as pool:
-            scenes = pool.map(job, range(clips), chunksize=max(1, clips // (8 * cfg.workers)))
+    if cfg.workers > 0:  # forked workers inherit the job (and `real`'s frames) instead of unpickling it per task
+        _JOB = job
+        try:
+            with forkable(), mp.get_context("fork").Pool(cfg.workers) as pool:
+                scenes = pool.map(_run_job, range(clips), chunksize=max(1, clips // (8 * cfg.workers)))
+        finally:
+            _JOB = None
     else:
         scenes = [job(i) for i in range(clips)]
     return [
@@ -180,7 +193,7 @@ def render_sets(
 def batches(data: Sample, cfg: PretrainConfig, rng: np.random.Generator) -> Iterator[Sample]:
     """Endless training batches drawn from `data`: (B, S, S, 3) uint8 inputs (augmented, mirrored half of the
     time), keypoints and visibility; with `cfg.stability`, the second half repeats the first half's crops under
-    other augmentation. NumPy only: torch must not run in forked loader processes (its thread pool hangs)."""
+    other augmentation. NumPy and OpenCV only, as it runs in forked loader processes (see `forkable`)."""
     images, points, visible = data
     while True:
         pick = rng.integers(0, len(images), cfg.batch // 2 if cfg.stability > 0 else cfg.batch)
