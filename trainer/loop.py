@@ -48,6 +48,7 @@ class TrainConfig:
     anchor_weight: float = 0.5  # weight of the anchor-link loss (0 disables it)
     boundary_weight: float = 1.0  # weight of the boundary loss (0 disables it)
     keep_weight: float = 0.0  # weight of the L1 to the starting model's keypoints on the same frames (--init)
+    freeze_norm: bool = False  # batch norms keep their running statistics (normalise with them, never update)
     freeze_steps: int = 300  # steps at the start during which only the decoder learns (template fixed)
     coarse_steps: int = 0  # steps during which all parts share one (mean) affine
     blend_steps: int = 0  # steps over which parts then become free
@@ -99,6 +100,7 @@ ADAPTATION: dict = {
     "gap_s": (0.2, 2.0),  # pairs 0.2-2 s apart: the subject moved, the light did not change
     "min_moving": 0.002,  # skip pairs in which (almost) nothing moved
     "ckpt_every": 200,
+    "freeze_norm": True,  # batches of one clip's crops must not replace the batch norms' statistics (measured)
 }
 ADAPTATION_MINUTES = 10.0  # --init without --steps or --minutes trains this long
 UNBOUNDED_STEPS = 10**9  # --minutes without --steps
@@ -181,6 +183,10 @@ class TrainModule(nn.Module):
         super().train(mode)
         if self.teacher is not None:
             self.teacher.eval()  # its batch norms keep the starting model's statistics
+        if self.cfg.freeze_norm:
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
     def set_sigma(self, scale: float) -> None:

@@ -30,6 +30,9 @@ def train(
     lr_decoder: Annotated[float | None, typer.Option(help="Adam learning rate of the decoder (--init: 1e-3).")] = None,
     anchor_weight: Annotated[float | None, typer.Option(help="Anchor-link loss weight, 0 disables.")] = None,
     boundary_weight: Annotated[float | None, typer.Option(help="Boundary loss weight, 0 disables.")] = None,
+    freeze_norm: Annotated[
+        bool | None, typer.Option(help="Batch norms keep the starting model's statistics (--init: on).")
+    ] = None,
     keep_weight: Annotated[
         float | None, typer.Option(help="With --init: L1 weight keeping keypoints near the starting model's.")
     ] = None,
@@ -116,7 +119,8 @@ def train(
     base = load_recipe(recipe) if recipe else {"model": {}, "train": {}}
     options = given(
         steps=steps, minutes=minutes, batch=batch, lr=lr, lr_decoder=lr_decoder, anchor_weight=anchor_weight,
-        boundary_weight=boundary_weight, keep_weight=keep_weight, freeze_steps=freeze_steps, coarse_steps=coarse_steps,
+        boundary_weight=boundary_weight, keep_weight=keep_weight, freeze_norm=freeze_norm,
+        freeze_steps=freeze_steps, coarse_steps=coarse_steps,
         blend_steps=blend_steps, sigma_steps=sigma_steps, mask_appearance=mask_appearance, bf16=amp,
         seed=seed, ckpt_every=ckpt_every, vgg_weights=vgg_weights, background=background, perceptual=perceptual,
         gap_s=_parse_gap(gap), min_moving=min_moving, init_rotation=init_rotation, flip_axis=flip_axis,
