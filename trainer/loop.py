@@ -225,7 +225,7 @@ class TrainModule(nn.Module):
         keep = torch.zeros((), device=x.device)
         if self.teacher is not None:
             with torch.no_grad():
-                start = self.teacher.read_out(self.teacher.regressor(normalise(x)).float()).keypoints
+                start = self.teacher.poses(x).keypoints
             keep = (pose.keypoints - start).abs().sum(-1).mean() / s
             total = total + self.cfg.keep_weight * keep
         return {"loss": total, "rec": rec, "anchor": anc, "boundary": bnd, "keep": keep, "recon": recon.detach(),

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.checkpoint import save_model
+from tpt_live.checkpoint import resolve_device, save_model
 from tpt_live.crop import to_model, turn_points_by, turned_crop
 from tpt_live.errors import InputError
 from tpt_live.localise import Location, body_axis, crop_along
@@ -212,8 +212,7 @@ class BatchStream(torch.utils.data.IterableDataset):
         self.data, self.cfg = data, cfg
 
     def __iter__(self) -> Iterator[Sample]:
-        info = torch.utils.data.get_worker_info()
-        cv2.setNumThreads(1)
+        info = torch.utils.data.get_worker_info()  # OpenCV is single-threaded here: forked in `forkable`
         return batches(self.data, self.cfg, np.random.default_rng([self.cfg.seed, 79, info.id if info else 0]))
 
 
@@ -283,23 +282,12 @@ def joint_error(model: TptModel, images: np.ndarray, points: np.ndarray, batch: 
     return float(np.concatenate(errs).mean() / s * 100), float(template / s * 100)
 
 
-def check_device(name: str) -> torch.device:
-    """`name` as a torch device, or a one-line InputError when this machine has no such device."""
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise InputError(f"--device {name!r} is not a torch device name (cpu, cuda, cuda:1, ...)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: this torch build or machine has no CUDA GPU")
-    return device
-
-
 def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     """Render, train, validate and write `cfg.out`/model.safetensors; returns the validation figures."""
     target = Path(cfg.out) / "model.safetensors"
     if target.exists():
         raise InputError(f"{cfg.out} already holds a model.safetensors: pick a new --out")
-    device = check_device(cfg.device)
+    device = resolve_device(cfg.device)  # the one device check, as `train --device`
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
