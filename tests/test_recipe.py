@@ -10,7 +10,7 @@ import pytest
 
 from tpt_live.checkpoint import default_model_path, read_metadata
 from tpt_live.errors import InputError
-from trainer.loop import TrainConfig
+from trainer.config import TrainConfig
 from trainer.recipe import load_recipe, recipe_of, resolve_recipe
 
 ROOT = Path(__file__).resolve().parents[1]

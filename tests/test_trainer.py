@@ -12,16 +12,9 @@ from tpt_live.crop import CropBox
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
 from tpt_live.synth import SynthConfig, render_clip, write_clip
+from trainer.config import ADAPTATION, ADAPTATION_MINUTES, TrainConfig, make_config
 from trainer.data import PairConfig, PairSampler, Scene, load_scenes
-from trainer.loop import (
-    ADAPTATION,
-    ADAPTATION_MINUTES,
-    TrainConfig,
-    check_run_dir,
-    make_config,
-    mirror_axis,
-    train,
-)
+from trainer.loop import check_run_dir, mirror_axis, train
 
 TINY = ModelConfig(input_size=32, widths=(8, 16, 16), hidden=16, template="infant")
 
@@ -313,3 +306,25 @@ def test_freeze_norm_keeps_the_models_batch_norm_statistics():
         assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True)) == freeze
         assert all(not n.training for n in norms(model)) == freeze
         assert module.decoder.training  # the new decoder always learns
+
+
+def test_warm_up_skips_the_regressors_gradients_and_the_decoder_takes_its_widths():
+    from tpt_live.model import TptModel
+    from tpt_live.template import load_template
+    from trainer.loop import TrainModule
+
+    torch.manual_seed(0)
+    x, y, bg = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.zeros(2, 3, 32, 32)
+    model = TptModel(TINY, load_template("infant"))
+    module = TrainModule(model, TrainConfig(decoder_widths=(8, 12))).train()
+    assert [b[0].out_channels for b in module.decoder.downs] == [8, 12]  # one level per width
+    frozen = module(x, y, bg, 1.0, frozen=True)
+    plain = module(x, y, bg, 1.0)
+    torch.testing.assert_close(frozen["loss"], plain["loss"])  # the same loss, without the regressor's graph
+    frozen["loss"].backward()
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.grad is not None for p in module.decoder.parameters())
+    plain["loss"].backward()
+    assert all(p.grad is not None for p in model.regressor.parameters() if p.requires_grad)
+    with pytest.raises(InputError, match="decoder_widths"):
+        TrainConfig(decoder_widths=())

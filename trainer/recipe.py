@@ -15,7 +15,7 @@ from typing import Any
 
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
-from trainer.loop import TrainConfig
+from trainer.config import TrainConfig
 
 SECTIONS = ("model", "train", "about")  # "about": free text (data commands, provenance), not read
 

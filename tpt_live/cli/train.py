@@ -94,7 +94,7 @@ def train(
 ) -> None:
     """Learn body keypoints from unlabelled videos (no annotations). Scales with `torchrun`.
 
-    Options not given keep the --recipe value, else the default of trainer.loop.TrainConfig / ModelConfig
+    Options not given keep the --recipe value, else the default of trainer.config.TrainConfig / ModelConfig
     (recipes/tpt64.json is the recipe of the shipped unsupervised model, `--model tpt64`). With --init (e.g.
     `--init default`) it adapts a trained model to your own footage: the adaptation defaults of
     docs/TRAINING.md come under the recipe.
@@ -107,8 +107,9 @@ def train(
 
     from tpt_live.checkpoint import resolve_model_file
     from tpt_live.crop import parse_roi
+    from trainer.config import adaptation_layer
     from trainer.data import load_scenes
-    from trainer.loop import adaptation_layer, check_run_dir
+    from trainer.loop import check_run_dir
     from trainer.loop import train as run_training
     from trainer.recipe import load_recipe, resolve_recipe
     from trainer.validate import synth_validator
