@@ -236,10 +236,11 @@ def train(
         for step in range(start, cfg.steps):
             freedom, sigma = _schedules(cfg, step)
             module.set_sigma(sigma)
-            opt.param_groups[0]["lr"] = 0.0 if step < cfg.freeze_steps else cfg.lr
+            warm_up = step < cfg.freeze_steps  # only the decoder learns
+            opt.param_groups[0]["lr"] = 0.0 if warm_up else cfg.lr
             x, y, bg = (t.to(dev, non_blocking=True) for t in sampler.sample(cfg.batch))
             with autocast():  # single process: the warm-up skips the regressor's backward (DDP wants every grad)
-                out = net(x, y, bg, freedom, frozen=world == 1 and step < cfg.freeze_steps)
+                out = net(x, y, bg, freedom, frozen=warm_up and world == 1)
             opt.zero_grad(set_to_none=True)
             out["loss"].backward()
             nn.utils.clip_grad_norm_(module.parameters(), cfg.clip_grad)
