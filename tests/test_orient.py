@@ -30,3 +30,13 @@ def test_rotated_model_predicts_the_rotated_pose_for_any_frame(degrees):
     g = rotation(degrees, 32)
     expected = before @ g[:, :2].T + g[:, 2]
     assert after == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_spatial_head_is_refused_with_a_clear_error():
+    from tpt_live.errors import InputError
+
+    cfg = ModelConfig(input_size=64, backbone="effnet", head="spatial", framing="located")
+    model = TptModel(cfg, load_template("infant"))
+    with pytest.raises(InputError, match="dense head"):
+        rotate_model(model, 90)
+    rotate_model(model, 360)  # no turn: nothing to fold, nothing refused

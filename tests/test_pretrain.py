@@ -40,7 +40,52 @@ def test_effnet_regressor_starts_at_the_template_and_learns_through_the_trunk() 
     assert grad is not None and float(grad.abs().sum()) > 0
 
 
+SPATIAL = dataclasses.replace(SMALL, input_size=128, head="spatial")
+
+
+def test_spatial_head_starts_near_the_template_and_moves_parts_with_the_image() -> None:
+    torch.manual_seed(0)
+    model = TptModel(SPATIAL, load_template("infant")).eval()
+    regressor = model.regressor
+    assert isinstance(regressor, EffnetRegressor) and regressor.spatial
+    image = torch.full((1, 3, 128, 128), 0.5)
+    image[..., 40:72, 40:72] = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        start = model.poses(image).keypoints[0]
+    template = torch.from_numpy(model.template.joints(128))
+    assert float((start - template).norm(dim=-1).max()) < 3.0  # the prior on a grid of 8-px cells: within 3 px
+    regressor.trunk.load_imagenet()
+    torch.nn.init.normal_(regressor.logits.weight, std=1.0)
+    with torch.no_grad():
+        regressor.prior.zero_()  # no pull to the template: only the image places the parts
+        before = model.poses(image).anchors[0, :, 3]  # part centres
+        after = model.poses(image.roll((16, 32), dims=(2, 3))).anchors[0, :, 3]
+    shift = (after - before).median(0).values  # a few parts tie between cells; most follow the content
+    torch.testing.assert_close(shift, torch.tensor([32.0, 16.0]), atol=0.5, rtol=0)
+
+
+def test_spatial_head_learns_through_the_trunk_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    model = TptModel(SPATIAL, load_template("infant"))
+    torch.nn.init.normal_(model.regressor.linear, std=0.01)
+    torch.nn.init.normal_(model.regressor.logits.weight, std=0.1)
+    x = torch.rand(2, 3, 128, 128)
+    model.poses(x).keypoints.sum().backward()
+    for name in ("trunk._blocks.5._depthwise_conv.weight", "logits.weight", "linear", "prior"):
+        grad = dict(model.regressor.named_parameters())[name].grad
+        assert grad is not None and float(grad.abs().sum()) > 0, name
+    model.eval()
+    loaded = load_model(save_model(model, tmp_path / "m.safetensors"))
+    assert loaded.cfg.head == "spatial"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.poses(x).keypoints, model.poses(x).keypoints)
+
+
 def test_config_checks() -> None:
+    with pytest.raises(InputError, match="head"):
+        ModelConfig(head="spatial")  # the scratch backbone has only the dense head
+    with pytest.raises(InputError, match="head"):
+        PretrainConfig(head="heatmap")
     with pytest.raises(InputError, match="backbone"):
         ModelConfig(backbone="vgg")
     with pytest.raises(InputError, match="multiple of 32"):
@@ -118,16 +163,22 @@ def test_track_config_follows_the_models_framing() -> None:
         TrackConfig(locate=False, head="auto")
 
 
-def test_onnx_carries_the_framing_and_matches_pytorch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cfg", [SMALL, SPATIAL], ids=["dense", "spatial"])
+def test_onnx_carries_the_framing_and_matches_pytorch(tmp_path: Path, cfg: ModelConfig) -> None:
     torch.manual_seed(2)
-    model = TptModel(SMALL, load_template("infant"))
-    torch.nn.init.normal_(model.regressor.head.weight, std=0.01)
+    model = TptModel(cfg, load_template("infant"))
+    if cfg.head == "dense":
+        torch.nn.init.normal_(model.regressor.head.weight, std=0.01)
+    else:
+        torch.nn.init.normal_(model.regressor.linear, std=0.01)
+        torch.nn.init.normal_(model.regressor.logits.weight, std=0.1)
+    size = cfg.input_size
     checkpoint = save_model(model, tmp_path / "m.safetensors")
     onnx_path = export_onnx(checkpoint, tmp_path / "m.onnx")
     assert read_onnx_metadata(onnx_path)["framing"] == "located"
     ort = OrtBackend(onnx_path)
     assert ort.framing == "located"
-    frames = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
     with torch.no_grad():
         ref = load_model(checkpoint).poses(torch.from_numpy(frames).permute(0, 3, 1, 2)).keypoints.numpy()
     np.testing.assert_allclose(ort.infer(frames).keypoints, ref, atol=1e-3)
@@ -192,7 +243,7 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
 
     meta = read_metadata(default_model_path())
     # settings added after the shipped model was trained, at the values it had then
-    later = {"world": "wide", "backgrounds": (), "real_share": 0.5}
+    later = {"world": "wide", "backgrounds": (), "real_share": 0.5, "head": "dense"}
     machine = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
     stored = {k: v for k, v in meta["metrics"]["pretrain"].items() if k not in machine}
     stored = {**later, **stored}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import kornia
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tpt_live.effnet import EffNetLite0Trunk
@@ -18,6 +19,7 @@ from tpt_live.errors import InputError, ModelError
 from tpt_live.template import CANVAS, Template
 
 BACKBONES = ("scratch", "effnet")
+HEADS = ("dense", "spatial")
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,14 @@ class ModelConfig:
     backbone: str = "scratch"  # "scratch": the conv stages of `widths`; "effnet": EfficientNet-Lite0 blocks 0-10
     framing: str = "frame"  # what the model was trained to see: "frame" (a letterboxed frame or box) or
     # "located" (a crop framed and turned upright from the localiser's body axis: `track` then locates by default)
+    head: str = "dense"  # effnet only: "dense" (flattened grid -> hidden layer -> affines) or "spatial"
+    # (per part a spatial softmax on a stride-8 grid places the part; `EffnetRegressor`)
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise InputError(f"backbone {self.backbone!r}: use one of {', '.join(BACKBONES)}")
+        if self.head not in HEADS or (self.head != "dense" and self.backbone != "effnet"):
+            raise InputError(f"head {self.head!r}: use dense, or spatial with the effnet backbone")
         if self.framing not in ("frame", "located"):
             raise InputError(f"framing {self.framing!r}: use frame or located")
         if self.backbone == "effnet" and self.input_size % 32:
@@ -111,20 +117,65 @@ class PoseRegressor(_AffineRegressor):
 
 class EffnetRegressor(_AffineRegressor):
     """Like `PoseRegressor` on EfficientNet-Lite0's stem and blocks 0-10 (ImageNet weights when training starts,
-    `tpt_live.effnet`): stride 16, 112 channels, then a 3x3 stride-2 conv to 128 channels and the same head.
+    `tpt_live.effnet`). It takes the input `normalise` gives every regressor and maps it back to [0, 1] for the
+    trunk, so one preprocessing serves both backbones (and the ONNX graph).
 
-    It takes the input `normalise` gives every regressor and maps it back to [0, 1] for the trunk, so one
-    preprocessing serves both backbones (and the ONNX graph).
+    head "dense": the stride-16 output (112 channels), a 3x3 stride-2 conv to 128 channels, flattened, and the
+    hidden layer of `PoseRegressor`; identity at initialisation.
+    head "spatial": the stride-8 (block 4) and stride-16 (block 10) outputs fused on the (S/8)^2 grid; per part a
+    softmax over the grid (logits plus a learnt prior that starts as a Gaussian of two cells around the part's
+    template centre) whose expected position is the part's centre (soft-argmax), and a linear map of the
+    features it pools (and of the whole grid's mean) gives the part's 2x2 linear map, identity at
+    initialisation. So a part is placed where its features are, the same way anywhere in the crop, rather than
+    decoded from one flattened vector. `centres` (K, 2): the template parts' centres, x, y in input pixels.
     """
 
-    def __init__(self, cfg: ModelConfig, num_parts: int) -> None:
+    grid: Tensor  # (N, 2) the spatial head's cell centres, x, y in input pixels
+    centres: Tensor  # (K, 2) the template parts' centres
+
+    def __init__(self, cfg: ModelConfig, num_parts: int, centres: Tensor | None = None) -> None:
         super().__init__()
-        self.trunk = EffNetLite0Trunk(11, taps=(10,))
-        self.reduce = _stage(self.trunk.channels[0], 128, 2)
-        self._make_head(128 * (cfg.input_size // 32) ** 2, cfg, num_parts)
+        self.spatial = cfg.head == "spatial"
+        if not self.spatial:
+            self.trunk = EffNetLite0Trunk(11, taps=(10,))
+            self.reduce = _stage(self.trunk.channels[0], 128, 2)
+            self._make_head(128 * (cfg.input_size // 32) ** 2, cfg, num_parts)
+            return
+        if centres is None or centres.shape != (num_parts, 2):
+            raise ModelError(f"the spatial head needs the {num_parts} template part centres")
+        self.trunk = EffNetLite0Trunk(11, taps=(4, 10))
+        width, cells = 96, cfg.input_size // 8
+        self.lateral = nn.Conv2d(self.trunk.channels[0], width, 1)
+        self.top = nn.Conv2d(self.trunk.channels[1], width, 1)
+        self.mix = _stage(width, width, 1)
+        self.logits = nn.Conv2d(width, num_parts, 1)
+        nn.init.zeros_(self.logits.weight)
+        assert self.logits.bias is not None
+        nn.init.zeros_(self.logits.bias)
+        axis = (torch.arange(cells, dtype=torch.float32) + 0.5) * 8 - 0.5  # cell centres, input pixels
+        grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).reshape(-1, 2)  # (N, 2) x, y
+        self.register_buffer("grid", grid, persistent=False)
+        self.register_buffer("centres", centres.float().clone(), persistent=False)
+        self.prior = nn.Parameter(-((grid[None] - self.centres[:, None]) ** 2).sum(-1) / (2 * 16.0**2))  # (K, N)
+        self.linear = nn.Parameter(torch.zeros(num_parts, 2 * width, 4))
+        self.linear_bias = nn.Parameter(torch.zeros(num_parts, 4))
+        self.num_parts = num_parts
+        self.size = cfg.input_size
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._affines(self.reduce(self.trunk(x * 0.25 + 0.5)[0]))
+        if not self.spatial:
+            return self._affines(self.reduce(self.trunk(x * 0.25 + 0.5)[0]))
+        fine, coarse = self.trunk(x * 0.25 + 0.5)
+        f = self.mix(self.lateral(fine) + F.interpolate(self.top(coarse), scale_factor=2.0, mode="nearest"))
+        flat = f.flatten(2)  # (B, C, N)
+        weights = (self.logits(f).flatten(2) + self.prior).softmax(-1)  # (B, K, N)
+        centre = weights @ self.grid  # (B, K, 2)
+        pooled = torch.einsum("bkn,bcn->bkc", weights, flat)
+        pooled = torch.cat([pooled, flat.mean(-1, keepdim=True).transpose(1, 2).expand_as(pooled)], -1)
+        lin = torch.einsum("bkc,kcd->bkd", pooled, self.linear) + self.linear_bias
+        lin = lin.view(-1, self.num_parts, 2, 2) + torch.eye(2, device=x.device, dtype=lin.dtype)
+        shift = centre - (lin @ self.centres.unsqueeze(-1)).squeeze(-1)
+        return torch.cat([lin, shift.unsqueeze(-1)], -1)
 
 
 def move_points(affines: Tensor, points: Tensor) -> Tensor:
@@ -192,8 +243,12 @@ class TptModel(nn.Module):
         self.cfg = cfg
         self.template = template
         s = cfg.input_size
-        self.regressor = (EffnetRegressor if cfg.backbone == "effnet" else PoseRegressor)(cfg, template.num_parts)
         anchors, mask = template.anchor_array(s)
+        self.regressor: EffnetRegressor | PoseRegressor
+        if cfg.backbone == "effnet":
+            self.regressor = EffnetRegressor(cfg, template.num_parts, torch.from_numpy(anchors[:, 3]))
+        else:
+            self.regressor = PoseRegressor(cfg, template.num_parts)
         self.register_buffer("maps", torch.from_numpy(template.render(s)), persistent=False)
         self.register_buffer("anchors", torch.from_numpy(anchors), persistent=False)
         self.register_buffer("anchor_mask", torch.from_numpy(mask), persistent=False)

@@ -22,6 +22,7 @@ import math
 import numpy as np
 import torch
 
+from tpt_live.errors import InputError
 from tpt_live.model import TptModel
 
 
@@ -38,6 +39,8 @@ def rotate_model(model: TptModel, degrees: float) -> None:
     """Compose a rotation of the whole pose about the input's centre into `model` (in place)."""
     if degrees % 360 == 0:
         return
+    if model.cfg.head != "dense":
+        raise InputError(f"a starting rotation needs a model with the dense head; this one's is {model.cfg.head!r}")
     size = model.cfg.input_size
     g = torch.from_numpy(rotation(degrees, size)).float()
     r = g[:, :2]

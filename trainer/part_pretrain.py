@@ -30,7 +30,7 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from tpt_live.checkpoint import resolve_device, save_model
 from tpt_live.crop import to_model, turn_points_by, turned_crop
 from tpt_live.errors import InputError
 from tpt_live.localise import Location, body_axis, crop_along
-from tpt_live.model import PRETRAINED, EffnetRegressor, TptModel
+from tpt_live.model import HEADS, PRETRAINED, EffnetRegressor, TptModel
 from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
@@ -78,6 +78,7 @@ class PretrainConfig:
     world: str = "wide"  # synth world of the scenes: "wide" or "room" (also filmed across the room)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
+    head: str = "dense"  # the part model's head (`tpt_live.model.EffnetRegressor`): "dense" or "spatial"
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
@@ -90,6 +91,8 @@ class PretrainConfig:
         if self.workers < 0 or self.minutes < 0:
             raise InputError(f"--workers and --minutes must be >= 0, got {self.workers} and {self.minutes}")
         check_look(self.look)
+        if self.head not in HEADS:
+            raise InputError(f"head {self.head!r}: use one of {', '.join(HEADS)}")
         check_world(self.world)
         check_real_share(self.real_share)
 
@@ -292,7 +295,8 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    model = TptModel(PRETRAINED, load_template(PRETRAINED.template))
+    model_cfg = replace(PRETRAINED, head=cfg.head)
+    model = TptModel(model_cfg, load_template(model_cfg.template))
     size = model.cfg.input_size
     real = RealFrames(cfg.backgrounds) if cfg.backgrounds else None
     (data,) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg, real=real)

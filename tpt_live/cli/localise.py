@@ -74,6 +74,9 @@ def pretrain(
     ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
+    head: Annotated[
+        str | None, typer.Option(help="Part model head: dense, or spatial (a spatial softmax places each part).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str | None, typer.Option(help="Where the network trains: cpu, or cuda on a GPU.")] = None,
@@ -104,6 +107,7 @@ def pretrain(
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,
                 real_share=real_share,
+                head=head,
                 seed=seed,
                 threads=threads,
                 device=device,
