@@ -50,7 +50,7 @@ def run_region(
     states: list[dict] = []
     events: list[dict] = []
     with tempfile.TemporaryDirectory() as out:
-        req = MonitorRequest(src=str(clip), out=Path(out), backend=args.backend, device=args.device,
+        req = MonitorRequest(src=str(clip), out=Path(out), model=args.model, backend=args.backend, device=args.device,
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
                              posture_net=Path(args.posture_net) if args.posture_net else None,
@@ -105,6 +105,7 @@ def main() -> None:
         help="--head for every clip (default: the clip's label, else up); "
         "'model': no --head, as `tpt-live monitor CLIP` runs (a located model locates and turns)",
     )
+    p.add_argument("--model", default=None, help="2D model file (default: the shipped model)")
     p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
