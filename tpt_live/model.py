@@ -51,7 +51,7 @@ class ModelConfig:
 
 
 LARGE = ModelConfig(input_size=256, widths=(32, 64, 128, 256, 512, 512), hidden=512)
-PRETRAINED = ModelConfig(input_size=128, backbone="effnet", hidden=256, framing="located")
+PRETRAINED = ModelConfig(input_size=128, backbone="effnet", hidden=256, framing="located", head="spatial")
 
 
 @dataclass

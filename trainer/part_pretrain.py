@@ -78,7 +78,7 @@ class PretrainConfig:
     world: str = "wide"  # synth world of the scenes: "wide" or "room" (also filmed across the room)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
-    head: str = "dense"  # the part model's head (`tpt_live.model.EffnetRegressor`): "dense" or "spatial"
+    head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
