@@ -85,7 +85,6 @@ class _AffineRegressor(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.num_parts = num_parts
-        self.size = cfg.input_size
         self.register_buffer("identity", torch.eye(2, 3), persistent=False)
         self.register_buffer("scale", torch.tensor([[1.0, 1.0, float(cfg.input_size)]] * 2), persistent=False)
 
@@ -160,7 +159,6 @@ class EffnetRegressor(_AffineRegressor):
         self.linear = nn.Parameter(torch.zeros(num_parts, 2 * width, 4))
         self.linear_bias = nn.Parameter(torch.zeros(num_parts, 4))
         self.num_parts = num_parts
-        self.size = cfg.input_size
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.spatial:
