@@ -122,7 +122,7 @@ class EffnetRegressor(_AffineRegressor):
     head "dense": the stride-16 output (112 channels), a 3x3 stride-2 conv to 128 channels, flattened, and the
     hidden layer of `PoseRegressor`; identity at initialisation.
     head "spatial": the stride-8 (block 4) and stride-16 (block 10) outputs fused on the (S/8)^2 grid; per part a
-    softmax over the grid (logits plus a learnt prior that starts as a Gaussian of two cells around the part's
+    softmax over the grid (logits plus a learnt prior that starts as a Gaussian of S/8 around the part's
     template centre) whose expected position is the part's centre (soft-argmax), and a linear map of the
     features it pools (and of the whole grid's mean) gives the part's 2x2 linear map, identity at
     initialisation. So a part is placed where its features are, the same way anywhere in the crop, rather than
@@ -155,7 +155,8 @@ class EffnetRegressor(_AffineRegressor):
         grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).reshape(-1, 2)  # (N, 2) x, y
         self.register_buffer("grid", grid, persistent=False)
         self.register_buffer("centres", centres.float().clone(), persistent=False)
-        self.prior = nn.Parameter(-((grid[None] - self.centres[:, None]) ** 2).sum(-1) / (2 * 16.0**2))  # (K, N)
+        spread = cfg.input_size / 8  # the prior's standard deviation, input pixels (two cells at S = 128)
+        self.prior = nn.Parameter(-((grid[None] - self.centres[:, None]) ** 2).sum(-1) / (2 * spread**2))  # (K, N)
         self.linear = nn.Parameter(torch.zeros(num_parts, 2 * width, 4))
         self.linear_bias = nn.Parameter(torch.zeros(num_parts, 4))
         self.num_parts = num_parts
