@@ -62,7 +62,7 @@ class PretrainConfig:
     clips: int = 3000  # wide-world scenes rendered for training
     frames: int = 4  # frames kept per scene (1 s apart)
     val_clips: int = 100  # scenes of another seed, for the validation figures
-    steps: int = 2000
+    steps: int = 4000
     batch: int = 32
     lr: float = 1e-3  # head
     trunk_lr: float = 3e-4  # EfficientNet-Lite0 blocks 3-10 (the stem and blocks 0-2 stay ImageNet's)
