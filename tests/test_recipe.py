@@ -50,3 +50,10 @@ def test_bad_recipes_are_input_errors(tmp_path, text):
     path.write_text(text)
     with pytest.raises(InputError):
         resolve_recipe(load_recipe(path), {}, {})
+
+
+def test_the_from_scratch_recipe_builds_a_spatial_effnet_model_on_tpt64s_schedule():
+    model_cfg, cfg = resolve_recipe(load_recipe(ROOT / "recipes" / "scratch_spatial.json"), {}, {})
+    assert (model_cfg.backbone, model_cfg.head, model_cfg.input_size) == ("effnet", "spatial", 64)
+    _, tpt64 = resolve_recipe(load_recipe(ROOT / "recipes" / "tpt64.json"), {}, {})
+    assert cfg == tpt64  # only the network differs from the shipped unsupervised recipe
