@@ -43,7 +43,7 @@ from tpt_live.checkpoint import resolve_device, save_model
 from tpt_live.crop import to_model, turn_points_by, turned_crop
 from tpt_live.errors import InputError
 from tpt_live.localise import Location, body_axis, crop_along
-from tpt_live.model import HEADS, PRETRAINED, EffnetRegressor, TptModel
+from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
 from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
@@ -85,14 +85,18 @@ class PretrainConfig:
     workers: int = 0  # processes that render the scenes and augment the batches (0: this one)
     minutes: float = 0.0  # stop the optimiser after this long (then validate and save); 0: run all the steps
 
+    @property
+    def model(self) -> ModelConfig:
+        """The part model's settings: the shipped architecture (`PRETRAINED`) with this head."""
+        return replace(PRETRAINED, head=self.head)
+
     def __post_init__(self) -> None:
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"pretraining settings {self} must all be >= 1")
         if self.workers < 0 or self.minutes < 0:
             raise InputError(f"--workers and --minutes must be >= 0, got {self.workers} and {self.minutes}")
         check_look(self.look)
-        if self.head not in HEADS:
-            raise InputError(f"head {self.head!r}: use one of {', '.join(HEADS)}")
+        _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
         check_real_share(self.real_share)
 
@@ -295,8 +299,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    model_cfg = replace(PRETRAINED, head=cfg.head)
-    model = TptModel(model_cfg, load_template(model_cfg.template))
+    model = TptModel(cfg.model, load_template(cfg.model.template))
     size = model.cfg.input_size
     real = RealFrames(cfg.backgrounds) if cfg.backgrounds else None
     (data,) = render_sets(cfg.clips, cfg.frames, 2000 + cfg.seed, size, cfg, real=real)
