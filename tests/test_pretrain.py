@@ -201,6 +201,8 @@ def test_init_from_a_located_model_keeps_its_architecture_and_framing(tmp_path: 
     model_cfg, _ = resolve_recipe(None, model={}, train={}, init=checkpoint)
     assert (model_cfg.backbone, model_cfg.framing, model_cfg.input_size) == ("effnet", "located", 64)
     assert resolve_recipe(None, model={}, train={})[0].framing == "frame"  # from scratch: the defaults
+    spatial = save_model(TptModel(SPATIAL, load_template("infant")), tmp_path / "s.safetensors")
+    assert resolve_recipe(None, model={}, train={}, init=spatial)[0] == SPATIAL  # the head too
 
 
 def test_disturbed_axes_follow_the_noise_settings() -> None:

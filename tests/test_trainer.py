@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from tpt_live.checkpoint import load_model
+from tpt_live.checkpoint import default_model_path, load_model
 from tpt_live.crop import CropBox
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
 from tpt_live.synth import SynthConfig, render_clip, write_clip
-from trainer.config import ADAPTATION, ADAPTATION_MINUTES, TrainConfig, make_config
+from trainer.config import ADAPTATION, ADAPTATION_MINUTES, TrainConfig
 from trainer.data import PairConfig, PairSampler, Scene, load_scenes
 from trainer.loop import check_run_dir, mirror_axis, train
+from trainer.recipe import resolve_recipe
 
 TINY = ModelConfig(input_size=32, widths=(8, 16, 16), hidden=16, template="infant")
 
@@ -198,16 +199,21 @@ def test_run_folder_is_never_silently_reused(tmp_path):
 
 
 def test_adaptation_defaults_apply_only_with_init():
-    plain = make_config(False, steps=None, minutes=None, lr=None, background=None)
+    def train_config(init: bool, **options: object) -> TrainConfig:  # as `tpt-live train` layers them
+        return resolve_recipe(None, {}, options, init=default_model_path() if init else None)[1]
+
+    plain = train_config(False)
     assert plain == TrainConfig()
-    adapt = make_config(True, steps=None, minutes=None, lr=None, background=None)
+    adapt = train_config(True)
     assert adapt.minutes == ADAPTATION_MINUTES and adapt.background and adapt.gap_s == (0.2, 2.0)
     assert adapt.freeze_steps == ADAPTATION["freeze_steps"] and adapt.sigma_start == 1.0
-    assert adapt.freeze_norm and not plain.freeze_norm and not make_config(True, freeze_norm=False).freeze_norm
-    mine = make_config(True, steps=50, background=False, gap_s="any", lr=1e-3)
+    assert adapt.freeze_norm and not plain.freeze_norm and not train_config(True, freeze_norm=False).freeze_norm
+    mine = train_config(True, steps=50, background=False, gap_s=None, lr=1e-3)  # gap_s None: `--gap any`
     assert (mine.steps, mine.minutes, mine.background, mine.gap_s, mine.lr) == (50, None, False, None, 1e-3)
-    timed = make_config(False, minutes=2.0)
+    timed = train_config(False, minutes=2.0)
     assert timed.minutes == 2.0 and timed.steps > 10**6
+    recipe = {"model": {}, "train": {"freeze_steps": 7}}  # a recipe's setting wins over the adaptation default
+    assert resolve_recipe(recipe, {}, {}, init=default_model_path())[1].freeze_steps == 7
 
 
 def test_pairs_mirror_across_the_subject_axis():

@@ -1,5 +1,5 @@
-"""Training settings: `TrainConfig` (every default written once, here), the adaptation defaults that apply
-when training starts from a trained model (`--init`), and `make_config`, which layers them under the options."""
+"""Training settings: `TrainConfig` (every default written once, here) and the adaptation defaults that apply
+when training starts from a trained model (`--init`; `trainer.recipe.resolve_recipe` layers them)."""
 
 from __future__ import annotations
 
@@ -88,15 +88,3 @@ def adaptation_layer(adapt: bool, chosen: dict) -> dict:
         if adapt and "minutes" not in chosen:
             layer["minutes"] = ADAPTATION_MINUTES
     return layer
-
-
-def make_config(adapt: bool, **given: object) -> TrainConfig:
-    """TrainConfig from the options the user gave (None = not given): adaptation defaults when `adapt`.
-
-    `gap_s="any"` asks for any two frames even when adapting.
-    """
-    chosen = {k: v for k, v in given.items() if v is not None}
-    values = {**adaptation_layer(adapt, chosen), **chosen}
-    if values.get("gap_s") == "any":
-        values["gap_s"] = None
-    return TrainConfig(**values)

@@ -15,7 +15,7 @@ from typing import Any
 
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
-from trainer.config import TrainConfig
+from trainer.config import TrainConfig, adaptation_layer
 
 SECTIONS = ("model", "train", "about")  # "about": free text (data commands, provenance), not read
 
@@ -42,19 +42,22 @@ def resolve_recipe(
     train: dict[str, Any],
     init: str | Path | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
-    """Defaults < recipe < options given; with `init` the model file decides the architecture (input size,
-    widths, backbone) and its framing."""
+    """Defaults < the adaptation layer (`trainer.config.adaptation_layer`: with `init`, and for a time bound
+    without steps) < recipe < options given; with `init` the model file decides the architecture (input size,
+    widths, backbone, head) and its framing. `train` holds only options the user gave (`gap_s` None: any two
+    frames, over the adaptation default)."""
     recipe = recipe or {"model": {}, "train": {}}
     model_settings = {**recipe["model"], **model}
     if init is not None:
         from tpt_live.checkpoint import read_metadata
 
         config = read_metadata(init)["config"]
-        kept = ("input_size", "widths", "hidden", "backbone", "framing")  # the architecture and what it sees
+        kept = ("input_size", "widths", "hidden", "backbone", "head", "framing")  # the architecture, what it sees
         model_settings.update({k: config[k] for k in kept if k in config})
     if "widths" in model_settings:
         model_settings["widths"] = tuple(model_settings["widths"])
-    return ModelConfig(**model_settings), TrainConfig(**{**recipe["train"], **train})
+    chosen = {**recipe["train"], **train}
+    return ModelConfig(**model_settings), TrainConfig(**{**adaptation_layer(init is not None, chosen), **chosen})
 
 
 def recipe_of(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict[str, Any]]:

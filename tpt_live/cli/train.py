@@ -107,7 +107,6 @@ def train(
 
     from tpt_live.checkpoint import resolve_model_file
     from tpt_live.crop import parse_roi
-    from trainer.config import adaptation_layer
     from trainer.data import load_scenes
     from trainer.loop import check_run_dir
     from trainer.loop import train as run_training
@@ -128,7 +127,6 @@ def train(
     )  # fmt: skip
     if gap is not None and gap.strip().lower() == "any":
         options["gap_s"] = None  # explicitly any two frames, over the adaptation default
-    base["train"] = {**adaptation_layer(init_path is not None, {**base["train"], **options}), **base["train"]}
     model_cfg, cfg = resolve_recipe(
         base, model=given(input_size=size, template=template), train=options, init=init_path
     )
