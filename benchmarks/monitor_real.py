@@ -3,7 +3,7 @@
 Usage:
   python benchmarks/monitor_real.py [--labels benchmarks/labels/infant_dev.json] [--clips DIR]
                                     [--presence W] [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
-                                    [--json OUT]
+                                    [--camera-tilt auto|DEG] [--json OUT]
 
 For every clip in the labels file (a JSON of frame spans per clip, see benchmarks/labels/) and every
 labelled region, runs the monitor session exactly as `tpt-live monitor CLIP [--roi x,y,w,h] --out DIR -q`
@@ -43,6 +43,7 @@ def run_region(
     import engines
     from tpt_live.crop import parse_roi
     from tpt_live.monitor.alerts import AlertConfig
+    from tpt_live.monitor.posture import parse_tilt
     from tpt_live.monitor.setup import MonitorRequest, open_session
 
     base = AlertConfig()
@@ -54,6 +55,7 @@ def run_region(
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
                              posture_net=Path(args.posture_net) if args.posture_net else None,
+                             camera_tilt=parse_tilt(args.camera_tilt),
                              **({"refine": args.refine} if args.refine is not None else {}))  # fmt: skip
         with open_session(req, engines.open_backend, events.append, states.append) as session:
             session.run()
@@ -110,6 +112,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--camera-tilt", default="auto", help="`monitor --camera-tilt` (default: auto, the monitor's)")
     p.add_argument("--refine", type=int, default=None, help="`monitor --refine` (default: the monitor's)")
     args = p.parse_args()
     labels = json.loads(args.labels.read_text())["clips"]
@@ -125,12 +128,15 @@ def main() -> None:
             results[f"{name}:{region['name']}"] = {"roi": region["roi"], "head": head, **r}
             post = r.get("posture_share")
             fired = [e["t"] for e in r["alerts"] if e["kind"] == "no_infant" and e["event"] == "alert"]
+            tilts = [s["camera_tilt"] for s in states if s.get("camera_tilt") is not None]
+            r["camera_tilt_end"] = tilts[-1] if tilts else None
             line = (
                 f"{name:20s} {region['name']:8s} roi={region['roi'] or 'full':14s} frames={r['frames']:4d} "
                 f"labelled_present={r['label_present_frames']:4d} presence_acc={r['presence_accuracy']:.3f} "
                 f"mean_p={r['mean_presence']:.3f} no_infant={f't={fired[0]:.2f}' if fired else 'never'}"
             )
             if post:
+                line += f" tilt={r['camera_tilt_end']}"
                 line += f" posture_acc={r['posture_accuracy']:.3f} share={post}"
             print(line, flush=True)
     summary = {

@@ -97,6 +97,14 @@ def monitor(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds an open or read of a camera or stream may block.")
     ] = MonitorRequest.timeout,
+    camera_tilt: Annotated[
+        str,
+        typer.Option(
+            "--camera-tilt",
+            help="Degrees the camera is pitched from looking straight down at the mat (0 overhead, about 45 on a "
+            "crib rail); 'auto' estimates it from the baby's torso (docs/MONITOR.md).",
+        ),
+    ] = "auto",
     token_file: Annotated[
         str | None, typer.Option("--token-file", help="Read the web view token from this file (or $TPT_LIVE_TOKEN).")
     ] = None,
@@ -113,6 +121,7 @@ def monitor(
 
     import engines
     from tpt_live.crop import parse_roi
+    from tpt_live.monitor.posture import parse_tilt
     from tpt_live.monitor.setup import open_session
     from tpt_live.monitor.state import NOT_MEDICAL
     from tpt_live.monitor.webview import is_loopback, parse_bind
@@ -131,7 +140,7 @@ def monitor(
         evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
         presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
-        lifter=Path(lifter) if lifter else None,
+        lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

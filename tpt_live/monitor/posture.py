@@ -6,7 +6,10 @@ order is `tpt_live.skeleton.JOINT_NAMES`; left/right are the subject's.
 
 The torso's anterior direction is `cross(left - right, up)` with `up` = pelvis -> thorax and `left - right`
 across the shoulders and the hips (the body frame's x cross y = z). 3D: the angle between that direction
-and the direction to the camera (-z) is < 45 deg supine, > 135 deg prone, otherwise side. 2D: the same
+and the mat's upward normal is < 45 deg supine, > 135 deg prone, otherwise side. The mat's normal is the
+direction to the camera (-z) for a camera looking straight down; a camera pitched by `tilt` degrees (its
+picture's top farther away, as a camera on a crib rail or a hand-held phone sees a mat) sees it as
+`(0, -sin tilt, -cos tilt)`. `MatTilt` estimates the tilt from the torsos it has seen (see there). 2D: the same
 cross product in the image plane, divided by the squared trunk length, is about -0.6 for a supine infant
 seen from above (its left on the image right), +0.6 prone, and near 0 on the side (shoulders stacked);
 `|s| < SIDE_2D` counts as side. The 2D cue relies on the tracker telling left from right.
@@ -34,15 +37,27 @@ _LS, _RS = JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]
 _LH, _RH = JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]
 
 
-def facing_angle_3d(kp3d: np.ndarray) -> float:
-    """Degrees between the torso's anterior direction and the direction to the camera. kp3d: (J, 3)."""
+def anterior_3d(kp3d: np.ndarray) -> np.ndarray | None:
+    """Unit anterior direction of the torso in camera axes, or None for a degenerate torso. kp3d: (J, 3)."""
     up = kp3d[_T] - kp3d[_P]
     across = (kp3d[_LS] - kp3d[_RS]) + (kp3d[_LH] - kp3d[_RH])
     anterior = np.cross(across, up)
     norm = float(np.linalg.norm(anterior))
-    if norm < 1e-9:
+    return None if norm < 1e-9 else anterior / norm
+
+
+def mat_normal(tilt: float) -> np.ndarray:
+    """The mat's upward normal in camera axes for a camera pitched `tilt` degrees from looking straight down."""
+    r = np.radians(tilt)
+    return np.array([0.0, -np.sin(r), -np.cos(r)])
+
+
+def facing_angle_3d(kp3d: np.ndarray, tilt: float = 0.0) -> float:
+    """Degrees between the torso's anterior direction and the mat's upward normal (module docstring)."""
+    anterior = anterior_3d(kp3d)
+    if anterior is None:
         return 90.0
-    return float(np.degrees(np.arccos(np.clip(-anterior[2] / norm, -1.0, 1.0))))
+    return float(np.degrees(np.arccos(np.clip(anterior @ mat_normal(tilt), -1.0, 1.0))))
 
 
 def signed_width_2d(kp2d: np.ndarray) -> float:
@@ -55,10 +70,10 @@ def signed_width_2d(kp2d: np.ndarray) -> float:
     return float(across[0] * up[1] - across[1] * up[0]) / trunk2
 
 
-def posture(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None) -> str | None:
+def posture(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0) -> str | None:
     """'supine', 'side' or 'prone'; 3D when `kp3d` (J, 3) is given, else the 2D cue of `kp2d` (J, >=2)."""
     if kp3d is not None:
-        a = facing_angle_3d(kp3d)
+        a = facing_angle_3d(kp3d, tilt)
         return "supine" if a < 45 else "prone" if a > 135 else "side"
     if kp2d is None:
         return None
@@ -66,14 +81,17 @@ def posture(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None) -> str | No
     return "side" if abs(s) < SIDE_2D else "supine" if s < 0 else "prone"
 
 
-def posture_with_margin(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None) -> tuple[str | None, float]:
+def posture_with_margin(
+    kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0
+) -> tuple[str | None, float]:
     """(posture, margin in [0, 1]): how far the cue lies from the nearest class boundary (0: on it, 1: far).
 
-    3D: supine (45 - a) / 45, prone (a - 135) / 45, side min(a - 45, 135 - a) / 45 for the facing angle a.
+    3D, for the facing angle a against the mat of a camera pitched `tilt` degrees: supine (45 - a) / 45,
+    prone (a - 135) / 45, side min(a - 45, 135 - a) / 45.
     2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
     """
     if kp3d is not None:
-        a = facing_angle_3d(kp3d)
+        a = facing_angle_3d(kp3d, tilt)
         label = "supine" if a < 45 else "prone" if a > 135 else "side"
         margins = {"supine": (45 - a) / 45, "prone": (a - 135) / 45, "side": min(a - 45, 135 - a) / 45}
         margin = margins[label]
@@ -90,10 +108,69 @@ def posture_with_margin(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None)
 class PostureConfig:
     window: float = 2.0  # seconds of per-frame cues that vote
     min_confidence: float = 0.5  # below it the posture is reported "unknown"
+    camera_tilt: float | None = None  # degrees the camera is pitched from straight down; None: estimated (MatTilt)
+    max_tilt: float = 60.0  # the largest tilt the estimate may reach
+    tilt_window: float = 300.0  # seconds of torsos the estimate remembers
 
     def __post_init__(self) -> None:
         if self.window <= 0 or not 0.0 <= self.min_confidence <= 1.0:
             raise InputError(f"posture window {self.window} must be > 0 and min_confidence in [0, 1]")
+        if self.camera_tilt is not None and not 0.0 <= self.camera_tilt < 90.0:
+            raise InputError(f"--camera-tilt {self.camera_tilt} must be 'auto' or degrees in [0, 90)")
+        if not 0.0 <= self.max_tilt < 90.0 or self.tilt_window <= 0:
+            raise InputError(f"max_tilt {self.max_tilt} must be in [0, 90) and tilt_window {self.tilt_window} > 0")
+
+
+def parse_tilt(text: str) -> float | None:
+    """`--camera-tilt`: 'auto' -> None (estimated), else degrees in [0, 90); InputError otherwise."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        tilt = float(text)
+    except ValueError:
+        raise InputError(f"--camera-tilt {text!r} must be 'auto' or degrees from straight down") from None
+    PostureConfig(camera_tilt=tilt)  # InputError out of range
+    return tilt
+
+
+class MatTilt:
+    """The camera's pitch from straight down, in degrees: the configured one, or estimated from the torsos seen.
+
+    A supine torso faces the mat's normal, which a camera pitched by `tilt` sees leaning towards the top of
+    its picture by `tilt` (`mat_normal`). The estimate is the median, over the last `tilt_window` seconds, of
+    each torso's lean towards the picture's top, `atan2(-a_y, -a_z)` of its anterior direction `a`, clipped
+    to [0, max_tilt]. Torsos turned sideways in the picture (|a_x| >= SIDEWAYS, a baby on its side with its
+    spine along the picture's vertical) and torsos facing away from the camera do not vote, and a lean
+    towards the picture's bottom clips to 0 (an overhead camera). So the estimate can tilt a torso's reading
+    towards supine only when it leans the way a pitched camera makes it lean, and a body turned sideways
+    in the picture reads side at any tilt. What it cannot tell apart: a baby lying rolled towards the far
+    side of the mat for the whole window looks like a supine baby under a pitched camera. `--camera-tilt`
+    sets the tilt when it is known.
+    """
+
+    SIDEWAYS = 0.5  # |a_x| of a unit anterior from which a torso does not vote
+
+    def __init__(self, config: PostureConfig | None = None) -> None:
+        self.config = config or PostureConfig()
+        self._leans: deque[tuple[float, float]] = deque()
+
+    @property
+    def tilt(self) -> float:
+        """Degrees: the configured tilt, else the estimate (0 before any torso has voted)."""
+        if self.config.camera_tilt is not None:
+            return self.config.camera_tilt
+        if not self._leans:
+            return 0.0
+        return float(np.clip(np.median([lean for _, lean in self._leans]), 0.0, self.config.max_tilt))
+
+    def update(self, t: float, kp3d: np.ndarray | None) -> float:
+        """Add the torso of the frame at stream time t (s), when it votes; the tilt to read it against."""
+        anterior = None if kp3d is None or self.config.camera_tilt is not None else anterior_3d(kp3d)
+        if anterior is not None and abs(anterior[0]) < self.SIDEWAYS and anterior[2] < 0:
+            self._leans.append((t, float(np.degrees(np.arctan2(-anterior[1], -anterior[2])))))
+        while self._leans and self._leans[0][0] < t - self.config.tilt_window:
+            self._leans.popleft()
+        return self.tilt
 
 
 class PostureVote:

@@ -31,7 +31,7 @@ from tpt_live.monitor.alerts import AlertConfig, AlertEngine
 from tpt_live.monitor.evidence import EvidenceConfig, EvidenceRecorder
 from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMeter
 from tpt_live.monitor.notify import EventSink
-from tpt_live.monitor.posture import UNKNOWN, PostureConfig, PostureVote, fuse, posture_with_margin
+from tpt_live.monitor.posture import UNKNOWN, MatTilt, PostureConfig, PostureVote, fuse, posture_with_margin
 from tpt_live.monitor.presence import PresenceConfig, PresenceDetector, PresenceNet
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 from tpt_live.track.pipeline import Result, TrackConfig, Tracker
@@ -88,6 +88,7 @@ class Summary:
         default_factory=lambda: {"supine": 0.0, "side": 0.0, "prone": 0.0, UNKNOWN: 0.0}
     )
     posture_changes: int = 0
+    camera_tilt: float | None = None  # degrees from straight down the posture cue read the last torso against
     alerts: dict[str, int] = field(default_factory=dict)
     camera_losses: int = 0
     clips: list[str] = field(default_factory=list)
@@ -128,6 +129,7 @@ class Monitor:
         self.clock, self.sleep = clock, sleep
         self.presence = PresenceDetector(presence, config.presence)
         self.postures = PostureVote(config.posture)
+        self.tilt = MatTilt(config.posture)
         self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
         self.meter = MovementMeter(config.movement)
         self.engine = AlertEngine(config.alerts)
@@ -224,10 +226,13 @@ class Monitor:
         if not present:
             self.meter.reset()
         moving = energy is not None and energy >= self.config.movement.moving_threshold
-        pose, pose_conf = None, None
+        pose, pose_conf, tilt = None, None, None
         if present:
             image = self.posture_net.probabilities(r.frame.net) if self.posture_net is not None else None
-            pose, pose_conf = self.postures.update(t, *fuse(posture_with_margin(r.kp2d, r.kp3d), image))
+            tilt = self.tilt.update(t, r.kp3d) if r.kp3d is not None else None
+            cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0)
+            pose, pose_conf = self.postures.update(t, *fuse(cue, image))
+            self.summary.camera_tilt = tilt
         else:
             self.postures.reset()
         inside = self._inside(r.kp2d) if present else None
@@ -242,7 +247,8 @@ class Monitor:
             conditions["out_of_region"] = not inside
         state = {"t": round(t, 3), "present": present, "presence": round(p_avg, 3), "presence_raw": round(p_raw, 3),
                  "energy": None if energy is None else round(energy, 4), "moving": moving, "posture": pose,
-                 "posture_confidence": pose_conf, "in_region": inside, "frame": r.frame.idx}  # fmt: skip
+                 "posture_confidence": pose_conf, "camera_tilt": None if tilt is None else round(tilt, 1),
+                 "in_region": inside, "frame": r.frame.idx}  # fmt: skip
         image = self._draw(r, state)
         self._events(self.engine.update(t, conditions), image)
         jpeg = self.evidence.add(t, image) if image is not None else None

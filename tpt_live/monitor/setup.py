@@ -23,6 +23,7 @@ from tpt_live.monitor.alerts import AlertConfig
 from tpt_live.monitor.evidence import EvidenceConfig
 from tpt_live.monitor.movement import MovementConfig
 from tpt_live.monitor.notify import EventSink, parse_notify
+from tpt_live.monitor.posture import PostureConfig
 from tpt_live.monitor.posture_image import load_posture
 from tpt_live.monitor.presence import load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
@@ -64,6 +65,7 @@ class MonitorRequest:
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
     # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
     lifter: Path | None = None
+    camera_tilt: float | None = None  # degrees the camera is pitched from straight down; None: estimated
     reconnect: int = 3  # a live source rides out reconnect x timeout seconds before it is reopened
     timeout: float = 10.0  # seconds an open or read of a live source may block
 
@@ -148,6 +150,7 @@ def open_session(
         alerts=req.alerts,
         movement=req.movement,
         evidence=req.evidence,
+        posture=PostureConfig(camera_tilt=req.camera_tilt),
     )
     net = load_presence(req.presence)
     posture_net = load_posture(req.posture_net)

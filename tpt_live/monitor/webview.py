@@ -135,7 +135,7 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>tpt-live moni
 const q="__Q__";function esc(x){return String(x).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]))}
 async function tick(){try{const r=await fetch("status.json"+q);const d=await r.json();const s=d.state;
 document.getElementById("e").textContent=`presence p=${s.presence??"-"}, posture ${s.posture??"-"}`+
-` (confidence ${s.posture_confidence??"-"})`;
+` (confidence ${s.posture_confidence??"-"}, camera tilt ${s.camera_tilt??"-"} deg)`;
 document.getElementById("s").innerHTML=Object.entries(d.state).map(([k,v])=>
 `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("");
 document.getElementById("a").innerHTML=d.alerts.map(e=>

@@ -1,0 +1,85 @@
+"""The posture cue against the mat of a pitched camera: `MatTilt`'s estimate, `--camera-tilt`, and its limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tpt_live.errors import InputError
+from tpt_live.monitor.posture import MatTilt, PostureConfig, facing_angle_3d, parse_tilt, posture_with_margin
+from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
+
+
+def supine_torso() -> np.ndarray:
+    """A flat torso facing the camera (anterior -z): head up the picture, the subject's left on the right."""
+    kp = np.zeros((NUM_JOINTS, 3))
+    kp[JOINT_INDEX["thorax"]] = (0.0, -0.2, 0.0)
+    for side, x in (("left", 0.06), ("right", -0.06)):
+        kp[JOINT_INDEX[f"{side}_shoulder"]] = (x, -0.2, 0.0)
+        kp[JOINT_INDEX[f"{side}_hip"]] = (x, 0.0, 0.0)
+    return kp
+
+
+def pitched(kp: np.ndarray, deg: float) -> np.ndarray:
+    """The torso as a camera pitched `deg` from straight down sees it: its anterior leans to the picture's top."""
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    return kp @ np.array([[1, 0, 0], [0, c, s], [0, -s, c]]).T
+
+
+def rolled(kp: np.ndarray, deg: float) -> np.ndarray:
+    """The torso turned about its spine (the picture's vertical) by `deg`: 90 is a baby on its side."""
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    return kp @ np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]).T
+
+
+def test_facing_angle_is_measured_against_the_mat_of_a_pitched_camera() -> None:
+    kp = pitched(supine_torso(), 50.0)
+    assert facing_angle_3d(supine_torso()) == pytest.approx(0.0, abs=1e-6)
+    assert facing_angle_3d(kp) == pytest.approx(50.0, abs=1e-6)  # against the camera: side of the 45 deg line
+    assert facing_angle_3d(kp, 50.0) == pytest.approx(0.0, abs=1e-6)
+    assert posture_with_margin(None, kp)[0] == "side"
+    assert posture_with_margin(None, kp, 50.0) == ("supine", pytest.approx(1.0))
+
+
+def test_the_estimate_finds_the_pitch_from_supine_torsos_and_a_fixed_tilt_is_kept() -> None:
+    est = MatTilt()
+    assert est.tilt == 0.0  # nothing seen: an overhead camera
+    for i in range(20):
+        tilt = est.update(i * 0.1, pitched(supine_torso(), 50.0 + (i % 3 - 1)))
+    assert tilt == pytest.approx(50.0, abs=1e-6)  # the median lean
+    fixed = MatTilt(PostureConfig(camera_tilt=10.0))
+    assert fixed.update(0.0, pitched(supine_torso(), 50.0)) == 10.0
+
+
+def test_sideways_torsos_do_not_vote_and_still_read_side_at_the_estimated_tilt() -> None:
+    est = MatTilt()
+    side = pitched(rolled(supine_torso(), 80.0), 50.0)
+    for i in range(10):
+        est.update(i * 0.1, side)
+    assert est.tilt == 0.0  # |anterior x| = 0.98: no vote
+    assert posture_with_margin(None, side, 0.0)[0] == "side"
+    for i in range(10, 20):
+        est.update(i * 0.1, pitched(supine_torso(), 50.0))
+    assert est.tilt == pytest.approx(50.0)
+    label, margin = posture_with_margin(None, side, est.tilt)
+    assert label == "side" and margin == pytest.approx((80 - 45) / 45)  # 80 deg from the mat normal, as rolled
+
+
+def test_the_estimate_is_clipped_and_forgets_old_torsos() -> None:
+    est = MatTilt(PostureConfig(max_tilt=60.0, tilt_window=1.0))
+    for i in range(5):
+        est.update(i * 0.1, pitched(supine_torso(), -20.0))  # leaning to the picture's bottom
+    assert est.tilt == 0.0
+    for i in range(5, 40):
+        est.update(i * 0.1, pitched(supine_torso(), 80.0))  # more than max_tilt
+    assert est.tilt == pytest.approx(60.0)
+    est.update(10.0, None)  # 6 s later, nothing new: every lean is older than the window
+    assert est.tilt == 0.0
+
+
+def test_parse_tilt() -> None:
+    assert parse_tilt("auto") is None and parse_tilt("AUTO") is None
+    assert parse_tilt("35") == 35.0
+    for bad in ("steep", "90", "-5"):
+        with pytest.raises(InputError, match="--camera-tilt"):
+            parse_tilt(bad)
