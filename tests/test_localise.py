@@ -324,18 +324,19 @@ def test_track_locate_turns_and_crops_a_sideways_infant(tmp_path):
 
 
 @shipped
-def test_training_scenes_through_one_located_window_are_turned_head_up(tmp_path):
-    from tpt_live.crop import to_model, turn_matrix
+def test_training_scenes_through_located_windows_are_turned_head_up(tmp_path):
+    from tpt_live.crop import to_model, turn_matrix, turned_crop
     from tpt_live.errors import InputError
-    from tpt_live.videoio import write_video
-    from trainer.data import load_scenes, located_window
+    from tpt_live.videoio import read_video, write_video
+    from trainer.data import load_scenes, located_windows
 
     config = SynthConfig(160, 120, frames=12, fps=6.0, seed=777, index=0)
     scene = restage(sample_scene(config), CameraParams(roll_deg=260.0, frame_fraction=0.5, offset=(-0.1, 0.05)))
     clip = render_scene(scene, config)
     path = tmp_path / "lying.mp4"
     write_video(path, iter(clip.frames), 6.0, (160, 120))
-    box, degrees = located_window(path, load_localiser(), every=3)
+    [(first, box, degrees)] = located_windows(path, load_localiser(), every=3)
+    assert first == 0
     kp = np.asarray(clip.gt["frames"][6]["kp2d"])
     m = turn_matrix(degrees, 32)
     turned = to_model(kp, box, 32) @ m[:2, :2].T + m[:2, 2]
@@ -345,6 +346,16 @@ def test_training_scenes_through_one_located_window_are_turned_head_up(tmp_path)
     assert scenes[0].frames.shape == (12, 32, 32, 3)
     with pytest.raises(InputError, match="--locate"):
         load_scenes([path], 32, head="left", locate=True)
+    # window_s: one window per 5 frames (0.8 s at 6 fps), each span its own scene; the frames are the same ones
+    spans = located_windows(path, load_localiser(), span=5)  # every=10, as load_scenes locates
+    assert [w[0] for w in spans] == [0, 5, 10]
+    parts = load_scenes([path], 32, locate=True, window_s=0.8)
+    assert [(s.name, len(s.frames)) for s in parts] == [("lying.mp4#0", 5), ("lying.mp4#1", 5), ("lying.mp4#2", 2)]
+    source = list(read_video(path))
+    for (first, b, d), part in zip(spans, parts, strict=True):  # each span is cut through its own window
+        assert np.array_equal(part.frames[0], turned_crop(source[first], b, d, 32)[0])
+    with pytest.raises(InputError, match="window_s"):
+        load_scenes([path], 32, locate=True, window_s=-1.0)
 
 
 def test_locate_every_runs_the_localiser_at_the_asked_rate(tmp_path):

@@ -38,6 +38,7 @@ class TrainConfig:
     bg_threshold: float = 0.06  # colour difference to the background that still counts as background
     gap_s: tuple[float, float] | None = None  # pair frame gap in seconds (None: any two frames)
     min_moving: float = 0.0  # redraw pairs with less than this share of changed pixels
+    window_s: float = 0.0  # located scenes: seconds of video cut through one window (0: one per clip)
     minutes: float | None = None  # stop after this many minutes of training (checkpoint written)
     probe_frames: int = 32  # frames of the user's scenes for the quality signals and the before/after sheet
     init_rotation: float = 0.0  # turn the starting pose by this many degrees (screen-counterclockwise; trainer.orient)
@@ -57,6 +58,8 @@ class TrainConfig:
             raise InputError(f"--minutes {self.minutes} must be positive")
         if self.flip_axis not in ("auto", "x", "y"):
             raise InputError(f"--flip-axis {self.flip_axis!r}: use auto, x or y")
+        if self.window_s < 0:
+            raise InputError(f"window_s {self.window_s} must be >= 0 (0: one located window per clip)")
         if self.perceptual not in ("none", "effnet"):
             raise InputError(f"--perceptual {self.perceptual!r}: use none or effnet")
         if self.perceptual != "none" and self.vgg_weights:

@@ -197,17 +197,29 @@ def _full_frames(scene: Path) -> Iterator[np.ndarray]:
     return read_video(scene) if scene.is_file() else read_image_folder(scene)
 
 
-def located_window(scene: Path, localiser: Localiser, every: int = 10) -> tuple[CropBox, float]:
-    """One crop window for a whole static-camera scene from the localisation stage: the median centre and
-    length and the score-weighted mean direction of every `every`-th frame's location, framed and turned as
+def _window(found: Sequence[Location]) -> tuple[CropBox, float]:
+    """The median centre and length and the score-weighted mean direction of `found`, framed and turned as
     `tpt-live track --locate` does (`tpt_live.localise.crop_along`). Returns (box, degrees to turn)."""
-    found = [localiser.locate([f])[0] for i, f in enumerate(_full_frames(scene)) if i % every == 0]
-    if not found:
-        raise SourceError(f"{scene} holds no decodable frames")
     xs, ys, lengths = (np.median([getattr(f, k) for f in found]) for k in ("x", "y", "length"))
     direction = sum((f.score + 1e-6) * np.exp(1j * np.radians(f.angle)) for f in found)
     angle = float(np.degrees(np.angle(direction)) % 360.0)
     return crop_along(Location(float(xs), float(ys), float(lengths), angle, 1.0))
+
+
+def located_windows(
+    scene: Path, localiser: Localiser, span: int | None = None, every: int = 10
+) -> list[tuple[int, CropBox, float]]:
+    """Crop windows from the localisation stage for a static-camera scene: one per `span` consecutive frames
+    (None: one for the whole scene), each from every `every`-th frame of its span (at least its first).
+    Returns [(first frame, CropBox, degrees to turn), ...] in frame order."""
+    groups: dict[int, list[Location]] = {}
+    for i, f in enumerate(_full_frames(scene)):
+        k = 0 if span is None else i // span
+        if i % every == 0 or k not in groups:
+            groups.setdefault(k, []).append(localiser.locate([f])[0])
+    if not groups:
+        raise SourceError(f"{scene} holds no decodable frames")
+    return [(k * (span or 0), *_window(found)) for k, found in sorted(groups.items())]
 
 
 def load_scenes(
@@ -217,39 +229,57 @@ def load_scenes(
     cache_dir: Path | None = None,
     head: str = "up",
     locate: bool = False,
+    window_s: float = 0.0,
 ) -> list[Scene]:
     """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size, roi, head and locate).
 
     `head` (up, right, down, left: where the subject's head points in the picture) turns every model input
     so that the head points up, exactly as `tpt-live track --head` does (`tpt_live.crop.turn_input`).
-    `locate` cuts every frame of a scene through one window found by the shipped localiser
-    (`located_window`: subject-centred, turned head up), so both frames of a pair share crop and background.
+    `locate` cuts the frames of a scene through windows found by the shipped localiser (`located_windows`:
+    subject-centred, turned head up): one per `window_s` seconds of video (0, or no frame rate: one for the
+    whole scene), each span a scene of its own, so both frames of a pair share crop and background while the
+    windows follow a subject or camera that moves.
     """
     if locate and (roi is not None or head != "up"):
         raise InputError("--locate finds the crop and the turn itself: leave out --roi and --head")
     turns = head_turns(head)
     localiser = load_localiser() if locate else None
+    if window_s < 0:
+        raise InputError(f"window_s {window_s} must be >= 0 (0: one located window per clip)")
     out = []
     for scene in find_scenes(inputs):
+        fps = video_fps(scene) if scene.is_file() else None
+        span = max(2, round(window_s * fps)) if locate and window_s > 0 and fps else None
         located = default_localiser_path().stat().st_mtime_ns if locate else None
         key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox|head={head}|locate={located}"
+        key += f"|span={span}" if span else ""
         cached = cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy") if cache_dir else None
         if cached is not None and cached.exists():
             frames = np.asarray(np.load(cached), np.uint8)
         elif localiser is not None:
-            box, degrees = located_window(scene, localiser)
-            log.info("scene %s: located window %s, turned %.0f degrees", scene.name, box.as_list(), degrees)
-            frames = np.stack([turned_crop(f, box, degrees, size)[0] for f in _full_frames(scene)])
+            windows = located_windows(scene, localiser, span)
+            if len(windows) == 1:
+                _, box, degrees = windows[0]
+                log.info("scene %s: located window %s, turned %.0f degrees", scene.name, box.as_list(), degrees)
+            else:
+                angles = ", ".join(f"{d:.0f}" for _, _, d in windows)
+                log.info("scene %s: %d located windows of %d frames, turned %s degrees", scene.name,
+                         len(windows), span, angles)  # fmt: skip
+            crops, starts = [], [w[0] for w in windows]
+            for i, f in enumerate(_full_frames(scene)):
+                _, box, degrees = windows[int(np.searchsorted(starts, i, "right")) - 1]
+                crops.append(turned_crop(f, box, degrees, size)[0])
+            frames = np.stack(crops)
         else:
             frames = decode_video(scene, size, roi) if scene.is_file() else load_image_folder(scene, size, roi)
             frames = np.stack([turn_input(f, turns) for f in frames])
         if cached is not None and not cached.exists():
             cached.parent.mkdir(parents=True, exist_ok=True)
             np.save(cached, frames)
-        fps = video_fps(scene) if scene.is_file() else None
         log.info("scene %s: %d frames%s", scene.name, len(frames), f" at {fps:g} fps" if fps else "")
-        item = Scene(frames, fps, scene.name)
-        still = static_share(item.frames, item.background)
+        parts = [frames] if span is None else [frames[i : i + span] for i in range(0, len(frames), span)]
+        items = [Scene(f, fps, scene.name if span is None else f"{scene.name}#{k}") for k, f in enumerate(parts)]
+        still = float(np.mean([static_share(item.frames, item.background) for item in items]))
         if still < 0.5:
             log.warning(
                 "scene %s: only %.0f%% of the pixels match its background estimate: the camera moves or the "
@@ -257,5 +287,5 @@ def load_scenes(
                 scene.name,
                 100 * still,
             )
-        out.append(item)
+        out.extend(items)
     return out
