@@ -208,6 +208,7 @@ def test_adaptation_defaults_apply_only_with_init():
     assert adapt.minutes == ADAPTATION_MINUTES and adapt.background and adapt.gap_s == (0.2, 2.0)
     assert adapt.freeze_steps == ADAPTATION["freeze_steps"] and adapt.sigma_start == 1.0
     assert adapt.freeze_norm and not plain.freeze_norm and not train_config(True, freeze_norm=False).freeze_norm
+    assert (adapt.window_s, plain.window_s) == (3.0, 0.0)  # located windows follow the user's video
     mine = train_config(True, steps=50, background=False, gap_s=None, lr=1e-3)  # gap_s None: `--gap any`
     assert (mine.steps, mine.minutes, mine.background, mine.gap_s, mine.lr) == (50, None, False, None, 1e-3)
     timed = train_config(False, minutes=2.0)

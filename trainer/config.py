@@ -77,6 +77,7 @@ ADAPTATION: dict = {
     "min_moving": 0.002,  # skip pairs in which (almost) nothing moved
     "ckpt_every": 200,
     "freeze_norm": True,  # batches of one clip's crops must not replace the batch norms' statistics (measured)
+    "window_s": 3.0,  # located video: one crop window per 3 s, following a moving baby or camera (measured)
 }
 ADAPTATION_MINUTES = 10.0  # --init without --steps or --minutes trains this long
 UNBOUNDED_STEPS = 10**9  # --minutes without --steps
