@@ -140,6 +140,7 @@ def test_outputs_evidence_and_summary(still_run) -> None:
     assert "not a medical device" in summary["notice"].lower()
     assert summary["alerts"] == {"no_movement": 1} and summary["frames"] == len(clip.frames)
     assert summary["time_still"] > 20.0 and summary["time_active"] > 5.0
+    assert summary["camera_tilt"] is None  # no 3D from this backend: the 2D posture cue, read without a tilt
     header, *rows = (tmp / "features.csv").read_text().splitlines()
     assert header.startswith("t_start,t_end,frames,present_fraction,activity,left_wrist_speed_median") and rows
 
