@@ -265,9 +265,9 @@ def load_scenes(
                 angles = ", ".join(f"{d:.0f}" for _, _, d in windows)
                 log.info("scene %s: %d located windows of %d frames, turned %s degrees", scene.name,
                          len(windows), span, angles)  # fmt: skip
-            crops, starts = [], [w[0] for w in windows]
+            crops = []
             for i, f in enumerate(_full_frames(scene)):
-                _, box, degrees = windows[int(np.searchsorted(starts, i, "right")) - 1]
+                _, box, degrees = windows[0 if span is None else i // span]  # every span has its window
                 crops.append(turned_crop(f, box, degrees, size)[0])
             frames = np.stack(crops)
         else:
