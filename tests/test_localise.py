@@ -354,6 +354,9 @@ def test_training_scenes_through_located_windows_are_turned_head_up(tmp_path):
     source = list(read_video(path))
     for (first, b, d), part in zip(spans, parts, strict=True):  # each span is cut through its own window
         assert np.array_equal(part.frames[0], turned_crop(source[first], b, d, 32)[0])
+    # stabilise: this camera stands still, so taking its motion out changes no frame
+    still = load_scenes([path], 32, locate=True, window_s=0.8, stabilise=True)
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(parts, still, strict=True))
     with pytest.raises(InputError, match="window_s"):
         load_scenes([path], 32, locate=True, window_s=-1.0)
 

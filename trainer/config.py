@@ -39,6 +39,7 @@ class TrainConfig:
     gap_s: tuple[float, float] | None = None  # pair frame gap in seconds (None: any two frames)
     min_moving: float = 0.0  # redraw pairs with less than this share of changed pixels
     window_s: float = 0.0  # located scenes: seconds of video cut through one window (0: one per clip)
+    stabilise: bool = False  # with window_s: take the camera's motion out of each span (trainer.stabilise)
     minutes: float | None = None  # stop after this many minutes of training (checkpoint written)
     probe_frames: int = 32  # frames of the user's scenes for the quality signals and the before/after sheet
     init_rotation: float = 0.0  # turn the starting pose by this many degrees (screen-counterclockwise; trainer.orient)

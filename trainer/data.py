@@ -25,6 +25,7 @@ from tpt_live.localise import Location, crop_along, default_localiser_path
 from tpt_live.localiser_net import Localiser, load_localiser
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
 from trainer.background import estimate_background, static_share
+from trainer.stabilise import motion_extent, span_motions, warp_to_reference
 
 log = logging.getLogger(__name__)
 
@@ -206,20 +207,59 @@ def _window(found: Sequence[Location]) -> tuple[CropBox, float]:
     return crop_along(Location(float(xs), float(ys), float(lengths), angle, 1.0))
 
 
+def _to_reference(loc: Location, motion: np.ndarray) -> Location:
+    """`loc` moved by a (2, 3) similarity map (`trainer.stabilise`) into its span's first frame."""
+    x, y = motion[:, :2] @ np.array([loc.x, loc.y]) + motion[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(motion[:, :2]))))
+    turn = float(np.degrees(np.arctan2(motion[1, 0], motion[0, 0])))  # image axes: clockwise on screen
+    return Location(float(x), float(y), loc.length * scale, (loc.angle + turn) % 360.0, loc.score)
+
+
+def _locations(scene: Path, localiser: Localiser, span: int | None, every: int) -> dict[int, Location]:
+    """The localiser's finding on every `every`-th frame and on the first frame of every span, by frame index."""
+    found = {}
+    for i, f in enumerate(_full_frames(scene)):
+        if i % every == 0 or (span is not None and i % span == 0):
+            found[i] = localiser.locate([f])[0]
+    if not found:
+        raise SourceError(f"{scene} holds no decodable frames")
+    return found
+
+
+def _span_windows(
+    found: dict[int, Location], span: int | None, motions: Sequence[np.ndarray] | None = None
+) -> list[tuple[int, CropBox, float]]:
+    groups: dict[int, list[Location]] = {}
+    for i, loc in sorted(found.items()):
+        groups.setdefault(0 if span is None else i // span, []).append(
+            loc if motions is None else _to_reference(loc, motions[i])
+        )
+    return [(k * (span or 0), *_window(group)) for k, group in sorted(groups.items())]
+
+
 def located_windows(
     scene: Path, localiser: Localiser, span: int | None = None, every: int = 10
 ) -> list[tuple[int, CropBox, float]]:
     """Crop windows from the localisation stage for a static-camera scene: one per `span` consecutive frames
     (None: one for the whole scene), each from every `every`-th frame of its span (at least its first).
     Returns [(first frame, CropBox, degrees to turn), ...] in frame order."""
-    groups: dict[int, list[Location]] = {}
-    for i, f in enumerate(_full_frames(scene)):
-        k = 0 if span is None else i // span
-        if i % every == 0 or k not in groups:
-            groups.setdefault(k, []).append(localiser.locate([f])[0])
-    if not groups:
-        raise SourceError(f"{scene} holds no decodable frames")
-    return [(k * (span or 0), *_window(found)) for k, found in sorted(groups.items())]
+    return _span_windows(_locations(scene, localiser, span, every), span)
+
+
+def stabilised_windows(
+    scene: Path, localiser: Localiser, span: int, every: int = 10
+) -> tuple[list[tuple[int, CropBox, float]], list[np.ndarray]]:
+    """`located_windows` for a camera that may move: also the camera's motion within each span
+    (`trainer.stabilise.span_motions`, the subject's features left out: a disc of 0.75 body lengths around its
+    latest location), and the windows placed in each span's first frame, into which every frame of the span is
+    warped before it is cut. Returns (windows, per-frame (2, 3) maps)."""
+    found = _locations(scene, localiser, span, every)
+    latest, subjects = None, []
+    for i in range(max(found) + 1 + every):
+        latest = found.get(i, latest)
+        subjects.append(None if latest is None else (latest.x, latest.y, 0.75 * latest.length))
+    motions = span_motions(_full_frames(scene), span, subjects)
+    return _span_windows(found, span, motions), motions
 
 
 def load_scenes(
@@ -230,6 +270,7 @@ def load_scenes(
     head: str = "up",
     locate: bool = False,
     window_s: float = 0.0,
+    stabilise: bool = False,
 ) -> list[Scene]:
     """Decode every scene once (cached as .npy under `cache_dir` by path, mtime, size, roi, head and locate).
 
@@ -238,7 +279,9 @@ def load_scenes(
     `locate` cuts the frames of a scene through windows found by the shipped localiser (`located_windows`:
     subject-centred, turned head up): one per `window_s` seconds of video (0, or no frame rate: one for the
     whole scene), each span a scene of its own, so both frames of a pair share crop and background while the
-    windows follow a subject or camera that moves.
+    windows follow a subject or camera that moves. `stabilise` (with `window_s`) also takes out the camera's
+    own motion inside each span (`trainer.stabilise`): every frame is moved into its span's first frame
+    before it is cut, so a hand-held camera's pairs share a background as a static camera's do.
     """
     if locate and (roi is not None or head != "up"):
         raise InputError("--locate finds the crop and the turn itself: leave out --roi and --head")
@@ -253,11 +296,19 @@ def load_scenes(
         located = default_localiser_path().stat().st_mtime_ns if locate else None
         key = f"{scene.resolve()}|{scene.stat().st_mtime_ns}|{size}|{roi}|letterbox|head={head}|locate={located}"
         key += f"|span={span}" if span else ""
+        key += "|stabilised" if span and stabilise else ""
         cached = cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy") if cache_dir else None
         if cached is not None and cached.exists():
             frames = np.asarray(np.load(cached), np.uint8)
         elif localiser is not None:
-            windows = located_windows(scene, localiser, span)
+            motions = None
+            if span and stabilise:
+                windows, motions = stabilised_windows(scene, localiser, span)
+                h, w = next(iter(_full_frames(scene))).shape[:2]
+                log.info("scene %s: camera motion up to %.1f%% of the width within a span (taken out)", scene.name,
+                         100 * motion_extent(motions, w, h))  # fmt: skip
+            else:
+                windows = located_windows(scene, localiser, span)
             if len(windows) == 1:
                 _, box, degrees = windows[0]
                 log.info("scene %s: located window %s, turned %.0f degrees", scene.name, box.as_list(), degrees)
@@ -268,6 +319,7 @@ def load_scenes(
             crops = []
             for i, f in enumerate(_full_frames(scene)):
                 _, box, degrees = windows[0 if span is None else i // span]  # every span has its window
+                f = f if motions is None else warp_to_reference(f, motions[i])
                 crops.append(turned_crop(f, box, degrees, size)[0])
             frames = np.stack(crops)
         else:

@@ -139,9 +139,8 @@ def train(
         locate = model_cfg.framing == "located" and roi_box is None and head == "up"
     elif locate and model_cfg.framing != "located":  # it learns located crops, so track and evaluate locate for it
         model_cfg = dataclasses.replace(model_cfg, framing="located")
-    scenes = load_scenes(
-        data, size_px, roi_box, cache_dir=run_dir / "cache", head=head, locate=locate, window_s=cfg.window_s
-    )
+    scenes = load_scenes(data, size_px, roi_box, cache_dir=run_dir / "cache", head=head, locate=locate,
+                         window_s=cfg.window_s, stabilise=cfg.stabilise)  # fmt: skip
     validate = synth_validator(val, size_px) if val else None
     with _TrainDisplay(cfg.steps, cfg.minutes, quiet) as display:
         summary = run_training(
