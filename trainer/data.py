@@ -258,7 +258,16 @@ def stabilised_windows(
     for i in range(max(found) + 1 + every):
         latest = found.get(i, latest)
         subjects.append(None if latest is None else (latest.x, latest.y, 0.75 * latest.length))
-    motions = span_motions(_full_frames(scene), span, subjects)
+    shape: list[int] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        for f in _full_frames(scene):
+            shape[:] = f.shape[:2]
+            yield f
+
+    motions = span_motions(frames(), span, subjects)
+    log.info("scene %s: camera motion up to %.1f%% of the width within a span (taken out)", scene.name,
+             100 * motion_extent(motions, shape[1], shape[0]))  # fmt: skip
     return _span_windows(found, span, motions), motions
 
 
@@ -304,9 +313,6 @@ def load_scenes(
             motions = None
             if span and stabilise:
                 windows, motions = stabilised_windows(scene, localiser, span)
-                h, w = next(iter(_full_frames(scene))).shape[:2]
-                log.info("scene %s: camera motion up to %.1f%% of the width within a span (taken out)", scene.name,
-                         100 * motion_extent(motions, w, h))  # fmt: skip
             else:
                 windows = located_windows(scene, localiser, span)
             if len(windows) == 1:
