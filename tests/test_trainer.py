@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -6,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from tpt_live.checkpoint import default_model_path, load_model
 from tpt_live.crop import CropBox
@@ -86,11 +88,38 @@ def test_training_loss_falls_and_checkpoints_round_trip(clip_dir, tmp_path):
     assert state["step"] == 40
     for k, v in model.state_dict().items():
         assert torch.equal(v, state["model"][k])
+    decoder = load_file(str(run / "decoder.safetensors"))  # the decoder, for a later run to start from
+    assert decoder.keys() == state["decoder"].keys()
+    assert all(torch.equal(v, state["decoder"][k]) for k, v in decoder.items())
     # resume continues from step 40 to 50
     cfg2 = TrainConfig(**{**cfg.__dict__, "steps": 50})
     rows2 = []
     train(scenes, run, TINY, cfg2, device="cpu", resume=True, on_log=rows2.append)
     assert rows2[0]["step"] == 45 and torch.load(run / "last.pt", weights_only=True)["step"] == 50
+
+
+def test_decoder_init_starts_from_a_saved_decoder_and_refuses_a_foreign_one(clip_dir, tmp_path):
+    from tpt_live.errors import ModelError
+    from trainer.decoder import Decoder, load_decoder, save_decoder
+
+    torch.manual_seed(0)
+    scenes = load_scenes([clip_dir], 32)
+    saved = Decoder(18, (8, 16))
+    for p in saved.parameters():
+        p.data.normal_()
+    save_decoder(saved, tmp_path / "dec.safetensors")
+    cfg = TrainConfig(steps=1, batch=2, decoder_widths=(8, 16), lr_decoder=1e-12, grid_every=10, bf16=False)
+    runs = {}
+    for name, init in (("fresh", None), ("init", str(tmp_path / "dec.safetensors"))):
+        train(scenes, tmp_path / name, TINY, dataclasses.replace(cfg, decoder_init=init), device="cpu")
+        runs[name] = load_file(str(tmp_path / name / "decoder.safetensors"))
+    weights = [k for k in runs["init"] if k.endswith("weight")]
+    assert all(torch.allclose(runs["init"][k], saved.state_dict()[k], atol=1e-6) for k in weights)
+    assert not any(torch.allclose(runs["fresh"][k], saved.state_dict()[k], atol=1e-2) for k in weights)
+    with pytest.raises(ModelError, match="decoder_widths"):  # saved for other widths
+        load_decoder(Decoder(18, (8, 32)), str(tmp_path / "dec.safetensors"))
+    with pytest.raises(ModelError, match="not found"):
+        load_decoder(saved, str(tmp_path / "none.safetensors"))
 
 
 def test_boundary_activity_is_logged_and_pulls_displaced_parts_back(clip_dir, tmp_path):

@@ -15,6 +15,7 @@ class TrainConfig:
     lr: float = 2e-4  # Adam learning rate of the regressor
     lr_decoder: float = 5e-4  # Adam learning rate of the decoder
     decoder_widths: tuple[int, ...] = (32, 64, 128)  # the decoder U-Net's channels per level (trainer.decoder)
+    decoder_init: str | None = None  # start the decoder from a run's decoder.safetensors, or "default" (shipped)
     anchor_weight: float = 0.5  # weight of the anchor-link loss (0 disables it)
     boundary_weight: float = 1.0  # weight of the boundary loss (0 disables it)
     keep_weight: float = 0.0  # weight of the L1 to the starting model's keypoints on the same frames (--init)

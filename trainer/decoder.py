@@ -12,9 +12,15 @@ appearance frame and the painted template again.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from tpt_live.checkpoint import shipped_file
+from tpt_live.errors import ModelError
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -76,3 +82,27 @@ class Decoder(nn.Module):
             h = block(torch.cat([h, skip], 1))
         h = F.interpolate(h, size=full.shape[-2:], mode="bilinear", align_corners=False)
         return torch.sigmoid(self.head(torch.cat([h, full], 1)))
+
+
+def save_decoder(decoder: Decoder, path: Path) -> None:
+    """The decoder's weights and batch-norm statistics as safetensors (`RUN/decoder.safetensors`)."""
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}, str(tmp))
+    tmp.replace(path)
+
+
+def load_decoder(decoder: Decoder, name: str) -> Path:
+    """Start `decoder` from a saved one: a file written by `save_decoder` (any run's `decoder.safetensors`), or
+    "default", the decoder shipped beside the default model (`tpt_live/weights/decoder.safetensors`). Returns
+    the file. ModelError when it is missing or was saved for other parts or `decoder_widths`."""
+    path = shipped_file("decoder.safetensors") if name == "default" else Path(name)
+    if not path.is_file():
+        raise ModelError(f"decoder file {path} not found (decoder_init: a run's decoder.safetensors or 'default')")
+    try:
+        decoder.load_state_dict(load_file(str(path)))
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise ModelError(
+            f"{path} does not fit this decoder ({' '.join(str(exc).split())[:160]}); it must come from a run "
+            "with the same template and decoder_widths"
+        ) from None
+    return path

@@ -29,7 +29,7 @@ from tpt_live.template import load_template
 from trainer.background import pair_weight
 from trainer.config import TrainConfig
 from trainer.data import PairConfig, PairSampler, Scene
-from trainer.decoder import Decoder, paint_parts, part_colours
+from trainer.decoder import Decoder, load_decoder, paint_parts, part_colours, save_decoder
 from trainer.grid import save_grid
 from trainer.losses import Vgg19Relu32, anchor_loss, boundary_loss, reconstruction_loss
 from trainer.orient import rotate_model
@@ -185,9 +185,9 @@ def train(
     on_log: Callable[[dict], None] | None = None,
     init: Path | None = None,
 ) -> dict:
-    """Train and write `out_dir`/{model.safetensors, last.pt, metrics.jsonl, grid_*.png, before_after.png,
-    summary.json}; returns the summary (the last metrics row, the quality signals, how far the keypoints
-    moved, warnings)."""
+    """Train and write `out_dir`/{model.safetensors, decoder.safetensors, last.pt, metrics.jsonl, grid_*.png,
+    before_after.png, summary.json}; returns the summary (the last metrics row, the quality signals, how far
+    the keypoints moved, warnings)."""
     rank, world, dev = _dist_setup(device)
     torch.manual_seed(cfg.seed)
     if init is not None:  # fine-tune: start from a model file (its config and template win)
@@ -211,6 +211,8 @@ def train(
     if resume and last.exists():
         start = resume_from(last, module, opt, dev)
         log.info("resumed from %s at step %d", last, start)
+    elif cfg.decoder_init:
+        log.info("decoder started from %s", load_decoder(module.decoder, cfg.decoder_init))
     net: nn.Module = module
     if world > 1:
         net = nn.parallel.DistributedDataParallel(module, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -362,4 +364,5 @@ def _checkpoint(module: TrainModule, opt: torch.optim.Optimizer, step: int, out_
     tmp = out_dir / "last.pt.tmp"
     torch.save(state, tmp)
     tmp.replace(out_dir / "last.pt")
+    save_decoder(module.decoder, out_dir / "decoder.safetensors")  # a later run may start from it (decoder_init)
     save_model(module.model, out_dir / "model.safetensors", metrics=meta.get("last_metrics"), extra={"train": meta})
