@@ -120,6 +120,9 @@ def test_decoder_init_starts_from_a_saved_decoder_and_refuses_a_foreign_one(clip
         load_decoder(Decoder(18, (8, 32)), str(tmp_path / "dec.safetensors"))
     with pytest.raises(ModelError, match="not found"):
         load_decoder(saved, str(tmp_path / "none.safetensors"))
+    (tmp_path / "junk.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelError, match="not a decoder weights file"):
+        load_decoder(saved, str(tmp_path / "junk.safetensors"))
 
 
 def test_boundary_activity_is_logged_and_pulls_displaced_parts_back(clip_dir, tmp_path):

@@ -99,8 +99,12 @@ def load_decoder(decoder: Decoder, name: str) -> Path:
     if not path.is_file():
         raise ModelError(f"decoder file {path} not found (decoder_init: a run's decoder.safetensors or 'default')")
     try:
-        decoder.load_state_dict(load_file(str(path)))
-    except (RuntimeError, OSError, ValueError) as exc:
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - safetensors' own error, I/O and header errors all mean the same
+        raise ModelError(f"{path} is not a decoder weights file ({' '.join(str(exc).split())[:120]})") from None
+    try:
+        decoder.load_state_dict(state)
+    except (RuntimeError, ValueError) as exc:
         raise ModelError(
             f"{path} does not fit this decoder ({' '.join(str(exc).split())[:160]}); it must come from a run "
             "with the same template and decoder_widths"
