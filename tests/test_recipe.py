@@ -57,3 +57,12 @@ def test_the_from_scratch_recipe_builds_a_spatial_effnet_model_on_tpt64s_schedul
     assert (model_cfg.backbone, model_cfg.head, model_cfg.input_size) == ("effnet", "spatial", 64)
     _, tpt64 = resolve_recipe(load_recipe(ROOT / "recipes" / "tpt64.json"), {}, {})
     assert cfg == tpt64  # only the network differs from the shipped unsupervised recipe
+
+
+def test_the_decoder_recipe_trains_only_a_fresh_decoder_beside_the_shipped_regressor():
+    from trainer.config import TrainConfig
+
+    _, cfg = resolve_recipe(load_recipe(ROOT / "recipes" / "decoder.json"), {}, {}, init=default_model_path())
+    assert cfg.decoder_init is None  # not from the shipped decoder it makes
+    assert cfg.freeze_steps == cfg.steps == 600 and cfg.minutes is None  # the regressor never learns
+    assert cfg.decoder_widths == TrainConfig().decoder_widths and cfg.background and cfg.window_s == 3.0

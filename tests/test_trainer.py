@@ -14,8 +14,9 @@ from tpt_live.crop import CropBox
 from tpt_live.errors import InputError
 from tpt_live.model import ModelConfig
 from tpt_live.synth import SynthConfig, render_clip, write_clip
-from trainer.config import ADAPTATION, ADAPTATION_MINUTES, TrainConfig
+from trainer.config import ADAPTATION, ADAPTATION_MINUTES, SHIPPED_DECODER, TrainConfig
 from trainer.data import PairConfig, PairSampler, Scene, load_scenes
+from trainer.decoder import Decoder, load_decoder
 from trainer.loop import check_run_dir, mirror_axis, train
 from trainer.recipe import resolve_recipe
 
@@ -100,7 +101,7 @@ def test_training_loss_falls_and_checkpoints_round_trip(clip_dir, tmp_path):
 
 def test_decoder_init_starts_from_a_saved_decoder_and_refuses_a_foreign_one(clip_dir, tmp_path):
     from tpt_live.errors import ModelError
-    from trainer.decoder import Decoder, load_decoder, save_decoder
+    from trainer.decoder import save_decoder
 
     torch.manual_seed(0)
     scenes = load_scenes([clip_dir], 32)
@@ -238,7 +239,16 @@ def test_adaptation_defaults_apply_only_with_init():
     assert plain == TrainConfig()
     adapt = train_config(True)
     assert adapt.minutes == ADAPTATION_MINUTES and adapt.background and adapt.gap_s == (0.2, 2.0)
-    assert adapt.freeze_steps == ADAPTATION["freeze_steps"] and adapt.sigma_start == 1.0
+    assert adapt.sigma_start == 1.0
+    # the shipped default model starts its decoder from the shipped one, with a short warm-up; other models
+    # (and other decoder widths) start a fresh decoder with the longer one
+    assert (adapt.decoder_init, adapt.freeze_steps) == ("default", SHIPPED_DECODER["freeze_steps"])
+    other = resolve_recipe(None, {}, {}, init=default_model_path("tpt64"))[1]
+    assert (other.decoder_init, other.freeze_steps) == (None, ADAPTATION["freeze_steps"])
+    thin = train_config(True, decoder_widths=(16, 32, 64))
+    assert (thin.decoder_init, thin.freeze_steps) == (None, ADAPTATION["freeze_steps"])
+    assert plain.decoder_init is None
+    load_decoder(Decoder(18), "default")  # the shipped decoder fits the default model's template and widths
     assert adapt.freeze_norm and not plain.freeze_norm and not train_config(True, freeze_norm=False).freeze_norm
     assert (adapt.window_s, plain.window_s) == (3.0, 0.0)  # located windows follow the user's video
     mine = train_config(True, steps=50, background=False, gap_s=None, lr=1e-3)  # gap_s None: `--gap any`

@@ -81,14 +81,18 @@ ADAPTATION: dict = {
     "freeze_norm": True,  # batches of one clip's crops must not replace the batch norms' statistics (measured)
     "window_s": 3.0,  # located video: one crop window per 3 s, following a moving baby or camera (measured)
 }
+# With `--init default`: the decoder starts from the one shipped beside the default model (trained on synthetic
+# scenes with that model's regressor frozen; recipes/decoder.json), so a short warm-up is enough (measured).
+SHIPPED_DECODER: dict = {"decoder_init": "default", "freeze_steps": 20}
 ADAPTATION_MINUTES = 10.0  # --init without --steps or --minutes trains this long
 UNBOUNDED_STEPS = 10**9  # --minutes without --steps
 
 
-def adaptation_layer(adapt: bool, chosen: dict) -> dict:
-    """Settings that go under the recipe and the options: `ADAPTATION` when adapting (`--init`), and a time
+def adaptation_layer(adapt: bool, chosen: dict, shipped_decoder: bool = False) -> dict:
+    """Settings that go under the recipe and the options: `ADAPTATION` when adapting (`--init`), with
+    `SHIPPED_DECODER` over it when the shipped decoder fits the starting model (`shipped_decoder`), and a time
     bound without a step limit when `minutes` is chosen (or adapting) but `steps` is not."""
-    layer = dict(ADAPTATION) if adapt else {}
+    layer = {**ADAPTATION, **(SHIPPED_DECODER if shipped_decoder else {})} if adapt else {}
     if "steps" not in chosen and ("minutes" in chosen or adapt):
         layer["steps"] = UNBOUNDED_STEPS
         if adapt and "minutes" not in chosen:

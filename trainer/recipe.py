@@ -42,10 +42,11 @@ def resolve_recipe(
     train: dict[str, Any],
     init: str | Path | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
-    """Defaults < the adaptation layer (`trainer.config.adaptation_layer`: with `init`, and for a time bound
-    without steps) < recipe < options given; with `init` the model file decides the architecture (input size,
-    widths, backbone, head) and its framing. `train` holds only options the user gave (`gap_s` None: any two
-    frames, over the adaptation default)."""
+    """Defaults < the adaptation layer (`trainer.config.adaptation_layer`: with `init`, the shipped decoder with
+    the shipped default model and the default decoder widths, and for a time bound without steps) < recipe <
+    options given; with `init` the model file decides the architecture (input size, widths, backbone, head) and
+    its framing. `train` holds only options the user gave (`gap_s` None: any two frames, over the adaptation
+    default)."""
     recipe = recipe or {"model": {}, "train": {}}
     model_settings = {**recipe["model"], **model}
     if init is not None:
@@ -57,7 +58,18 @@ def resolve_recipe(
     if "widths" in model_settings:
         model_settings["widths"] = tuple(model_settings["widths"])
     chosen = {**recipe["train"], **train}
-    return ModelConfig(**model_settings), TrainConfig(**{**adaptation_layer(init is not None, chosen), **chosen})
+    own_widths = tuple(chosen.get("decoder_widths", TrainConfig.decoder_widths)) != TrainConfig.decoder_widths
+    layer = adaptation_layer(init is not None, chosen, init is not None and not own_widths and _is_default_model(init))
+    return ModelConfig(**model_settings), TrainConfig(**{**layer, **chosen})
+
+
+def _is_default_model(init: str | Path) -> bool:
+    """Whether `init` is the shipped default model with the shipped decoder beside it (the decoder was trained
+    with that model's regressor, so other starting models begin with a fresh decoder)."""
+    from tpt_live.checkpoint import default_model_path, shipped_file
+
+    shipped = default_model_path()
+    return shipped_file("decoder.safetensors").is_file() and Path(init).resolve() == shipped.resolve()
 
 
 def recipe_of(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict[str, Any]]:
