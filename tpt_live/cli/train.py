@@ -37,7 +37,11 @@ def train(
         float | None, typer.Option(help="With --init: L1 weight keeping keypoints near the starting model's.")
     ] = None,
     freeze_steps: Annotated[
-        int | None, typer.Option(help="First steps in which only the decoder learns (--init: 100).")
+        int | None,
+        typer.Option(
+            help="First steps in which only the decoder learns (--init default: 20, its decoder shipped; "
+            "other --init: 100)."
+        ),  # fmt: skip
     ] = None,
     coarse_steps: Annotated[int | None, typer.Option(help="Steps with one shared affine for all parts.")] = None,
     blend_steps: Annotated[int | None, typer.Option(help="Steps over which the parts then become free.")] = None,
