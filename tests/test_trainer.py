@@ -240,11 +240,13 @@ def test_adaptation_defaults_apply_only_with_init():
     adapt = train_config(True)
     assert adapt.minutes == ADAPTATION_MINUTES and adapt.background and adapt.gap_s == (0.2, 2.0)
     assert adapt.sigma_start == 1.0
-    # the shipped default model starts its decoder from the shipped one, with a short warm-up; other models
-    # (and other decoder widths) start a fresh decoder with the longer one
-    assert (adapt.decoder_init, adapt.freeze_steps) == ("default", SHIPPED_DECODER["freeze_steps"])
+    # the shipped default model starts its decoder from the shipped one, with a short warm-up and half the
+    # regressor's rate; other models (and other decoder widths) start a fresh decoder with the longer warm-up
+    assert (
+        (adapt.decoder_init, adapt.freeze_steps, adapt.lr) == ("default", 20, 1e-4) == tuple(SHIPPED_DECODER.values())
+    )
     other = resolve_recipe(None, {}, {}, init=default_model_path("tpt64"))[1]
-    assert (other.decoder_init, other.freeze_steps) == (None, ADAPTATION["freeze_steps"])
+    assert (other.decoder_init, other.freeze_steps, other.lr) == (None, ADAPTATION["freeze_steps"], ADAPTATION["lr"])
     thin = train_config(True, decoder_widths=(16, 32, 64))
     assert (thin.decoder_init, thin.freeze_steps) == (None, ADAPTATION["freeze_steps"])
     assert plain.decoder_init is None

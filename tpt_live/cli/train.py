@@ -26,7 +26,7 @@ def train(
         float | None, typer.Option(help="Stop after this many minutes, checkpoint written (with --init: 10).")
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Frame pairs per step, per process.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam learning rate of the regressor.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Regressor learning rate (--init default: 1e-4).")] = None,
     lr_decoder: Annotated[float | None, typer.Option(help="Adam learning rate of the decoder (--init: 1e-3).")] = None,
     anchor_weight: Annotated[float | None, typer.Option(help="Anchor-link loss weight, 0 disables.")] = None,
     boundary_weight: Annotated[float | None, typer.Option(help="Boundary loss weight, 0 disables.")] = None,
