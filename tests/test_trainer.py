@@ -122,8 +122,10 @@ def test_decoder_init_starts_from_a_saved_decoder_and_refuses_a_foreign_one(clip
     with pytest.raises(ModelError, match="not found"):
         load_decoder(saved, str(tmp_path / "none.safetensors"))
     (tmp_path / "junk.safetensors").write_bytes(b"not weights")
-    with pytest.raises(ModelError, match="not a decoder weights file"):
+    with pytest.raises(ModelError, match="not a readable tpt-live decoder file"):
         load_decoder(saved, str(tmp_path / "junk.safetensors"))
+    with pytest.raises(ModelError, match="not a tpt-live decoder file"):  # a model file is not a decoder file
+        load_decoder(saved, str(default_model_path()))
 
 
 def test_boundary_activity_is_logged_and_pulls_displaced_parts_back(clip_dir, tmp_path):

@@ -16,11 +16,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from tpt_live.checkpoint import shipped_file
+from tpt_live.checkpoint import read_meta, shipped_file, write_weights
 from tpt_live.errors import ModelError
+
+DECODER_FORMAT = "tpt-live/decoder"
+DECODER_VERSION = 1
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -56,6 +59,7 @@ class Decoder(nn.Module):
 
     def __init__(self, num_parts: int, widths: tuple[int, ...] = (32, 64, 128), head: int = 16) -> None:
         super().__init__()
+        self.num_parts, self.widths = num_parts, tuple(widths)
         full = 3 + 1 + 3
         cin = full + num_parts
         self.downs = nn.ModuleList()
@@ -84,29 +88,36 @@ class Decoder(nn.Module):
         return torch.sigmoid(self.head(torch.cat([h, full], 1)))
 
 
-def save_decoder(decoder: Decoder, path: Path) -> None:
-    """The decoder's weights and batch-norm statistics as safetensors (`RUN/decoder.safetensors`)."""
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in decoder.state_dict().items()}, str(tmp))
-    tmp.replace(path)
+def decoder_shape(decoder: Decoder) -> dict[str, object]:
+    """What a saved decoder must match to be loaded: the number of template parts and the widths."""
+    return {"num_parts": decoder.num_parts, "decoder_widths": list(decoder.widths)}
+
+
+def save_decoder(decoder: Decoder, path: Path, extra: dict | None = None) -> Path:
+    """The decoder's weights and batch-norm statistics (`RUN/decoder.safetensors` and its JSON sidecar), in
+    the layout of every tpt-live weights file (`tpt_live.checkpoint.write_weights`, format "tpt-live/decoder")."""
+    meta = {"format": DECODER_FORMAT, "format_version": DECODER_VERSION, **(extra or {})}
+    meta["config"] = {**meta.get("config", {}), **decoder_shape(decoder)}
+    return write_weights(path, dict(decoder.state_dict()), meta)
 
 
 def load_decoder(decoder: Decoder, name: str) -> Path:
     """Start `decoder` from a saved one: a file written by `save_decoder` (any run's `decoder.safetensors`), or
     "default", the decoder shipped beside the default model (`tpt_live/weights/decoder.safetensors`). Returns
-    the file. ModelError when it is missing or was saved for other parts or `decoder_widths`."""
+    the file. ModelError when it is missing, not a decoder file, or was saved for other parts or `decoder_widths`."""
     path = shipped_file("decoder.safetensors") if name == "default" else Path(name)
     if not path.is_file():
         raise ModelError(f"decoder file {path} not found (decoder_init: a run's decoder.safetensors or 'default')")
-    try:
-        state = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - safetensors' own error, I/O and header errors all mean the same
-        raise ModelError(f"{path} is not a decoder weights file ({' '.join(str(exc).split())[:120]})") from None
-    try:
-        decoder.load_state_dict(state)
-    except (RuntimeError, ValueError) as exc:
+    config = read_meta(path, DECODER_FORMAT, DECODER_VERSION, "decoder").get("config", {})
+    want = decoder_shape(decoder)
+    if {k: config.get(k) for k in want} != want:
+        got = {k: config.get(k) for k in want}
         raise ModelError(
-            f"{path} does not fit this decoder ({' '.join(str(exc).split())[:160]}); it must come from a run "
-            "with the same template and decoder_widths"
-        ) from None
+            f"{path} was saved for {got}, this run has {want}; it must come from a run with the same template "
+            "and decoder_widths"
+        )
+    try:
+        decoder.load_state_dict(load_file(str(path)))
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"{path} does not fit this decoder ({' '.join(str(exc).split())[:160]})") from None
     return path
