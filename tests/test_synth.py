@@ -188,3 +188,25 @@ def test_cli_scenario_writes_per_frame_labels(tmp_path):
     assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
     gt = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert len(gt["frames"]) == 8 and not any(f["present"] for f in gt["frames"])
+
+
+def test_prone_bodies_hold_their_arms_up_and_the_head_on_a_cheek() -> None:
+    """On its tummy the infant keeps its arms in a W beside the head (wrists above the shoulders, forearms
+    in the mat plane) and lies on one cheek; on its back the arms mostly lie below the shoulders."""
+    from tpt_live.synth.body import BodyParams, forward_kinematics
+    from tpt_live.synth.motion import sample_motion
+
+    def arms_up(scenario: str) -> tuple[float, float]:
+        up, yaw = [], []
+        for seed in range(6):
+            m = sample_motion(np.random.default_rng(seed), scenario, 90, 15.0)
+            joints, _ = forward_kinematics(BodyParams(), m.angles)
+            for side in ("left", "right"):
+                up.append(joints[:, JOINT_INDEX[f"{side}_wrist"], 1] > joints[:, JOINT_INDEX[f"{side}_shoulder"], 1])
+            yaw.append(np.abs(np.degrees(m.angles["head_yaw"])))
+        return float(np.mean(up)), float(np.median(np.concatenate(yaw)))
+
+    prone_up, prone_yaw = arms_up("prone")
+    supine_up, _ = arms_up("supine")
+    assert prone_up > 0.75 and supine_up < 0.5
+    assert prone_yaw > 55.0  # the head turned onto a cheek

@@ -35,6 +35,20 @@ _DOFS: dict[str, tuple[float, float, float, float]] = {
     "knee_twist": (10.0, 15.0, -30.0, 50.0),
     "ankle": (10.0, 14.0, -30.0, 45.0),
 }
+# A baby on its tummy: arms in a "W" beside the head (shoulders abducted, elbows bent towards the head in
+# the mat plane, twist ~90), legs frog-like (hips abducted, knees bent with the shins either on the mat
+# pointing down and in, twist ~-90, or lifted off it, twist ~0), the head turned onto one cheek or lifted.
+_PRONE: dict[str, tuple[float, float, float, float]] = {
+    "head_nod": (-6.0, 10.0, -35.0, 12.0),
+    "sh_abd": (115.0, 28.0, 25.0, 170.0),
+    "sh_elev": (2.0, 8.0, -15.0, 20.0),
+    "elbow": (85.0, 30.0, 20.0, 145.0),
+    "elbow_twist": (85.0, 20.0, 30.0, 120.0),
+    "hip_abd": (42.0, 15.0, 10.0, 80.0),
+    "hip_elev": (5.0, 8.0, -10.0, 30.0),
+    "knee": (75.0, 30.0, 10.0, 130.0),
+    "knee_twist": (-55.0, 35.0, -100.0, 20.0),
+}
 # Limb DOFs driven partly by the limb's shared component, and how strongly (correlation).
 _SHARED: dict[str, float] = {"sh_abd": 0.6, "elbow": 0.6, "hip_elev": 0.75, "knee": 0.75}
 _LIMB_OF: dict[str, str] = {
@@ -134,10 +148,9 @@ def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, floa
 
 def _dof_table(scenario: str, rng: np.random.Generator) -> dict[str, tuple[float, float, float, float]]:
     table = dict(_DOFS)
-    if scenario == "prone":  # limbs mostly in the mat plane, head turned to one side
-        table["sh_elev"] = (0.0, 10.0, -10.0, 30.0)
-        table["hip_elev"] = (5.0, 10.0, -5.0, 35.0)
-        table["head_yaw"] = (float(rng.choice([-55.0, 55.0])), 15.0, -80.0, 80.0)
+    if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
+        table.update(_PRONE)
+        table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)
     return table
 
 
@@ -170,10 +183,10 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
             common = wave_l(tau) if side == "l" else rho * wave_l(tau) + np.sqrt(1 - rho**2) * wave_r(tau)
             x = neutral + std * (c * common + np.sqrt(1.0 - c * c) * _wave(rng)(tau))
             values[f"{side}_{name}"] = _soft_clip(x, lo, hi)
-    for side in ("l", "r"):  # a supine infant cannot bend the knee into the mat: knee <= hip + 30 deg
+    for side in ("l", "r") if scenario != "prone" else ():  # on its back the knee cannot bend into the mat:
         cap = values[f"{side}_hip_elev"] + 30.0
         k = 6.0
-        knee = values[f"{side}_knee"]
+        knee = values[f"{side}_knee"]  # knee <= hip + 30 deg
         values[f"{side}_knee"] = -k * np.logaddexp(-knee / k, -cap / k)
     angles = {k: np.radians(values[k]) for k in POSE_FIELDS}
     yaw0 = rng.uniform(-12.0, 12.0)
