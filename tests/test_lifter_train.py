@@ -20,6 +20,7 @@ from trainer.lifter_train import (
     PoseSequences,
     bone_lengths,
     bone_loss,
+    ema_decay,
     load_sequences,
     reference_ratios,
     sample_rotations,
@@ -107,6 +108,21 @@ def test_tiny_unsupervised_run_loss_falls(synth_dir: Path, tmp_path: Path) -> No
     first, last = _first_last(tmp_path)
     assert last["cycle2d"] + last["cycle3d"] + last["bone"] < first["cycle2d"] + first["cycle3d"] + first["bone"]
     assert load_lifter(path).metadata["training"]["views"] == "infant"
+
+
+def test_ema_saves_a_moving_average_of_the_late_weights(synth_dir: Path, tmp_path: Path) -> None:
+    """The saved weights are an average (not the last step's) whose window is at most a third of the run."""
+    assert ema_decay(0.999, 3000) == 0.999 and ema_decay(0.999, 300) == pytest.approx(0.99)
+    assert ema_decay(0.0, 3000) == 0.0 and ema_decay(0.999, 2) == 0.0
+    torch.set_num_threads(1)
+    seqs = load_sequences([synth_dir])
+    weights = {}
+    for name, ema in (("plain", 0.0), ("again", 0.0), ("ema", 0.999)):
+        cfg = LifterTrainConfig(steps=30, batch=16, lr=1e-2, ema=ema)
+        weights[name] = dict(load_lifter(train_lifter(seqs, tmp_path / name, cfg, TINY)).state_dict())
+    keys = [k for k in weights["plain"] if k.endswith("weight")]
+    gap = {n: max(float((weights[n][k] - weights["plain"][k]).abs().max()) for k in keys) for n in ("again", "ema")}
+    assert gap["again"] == 0.0 and gap["ema"] > 1e-3  # runs repeat exactly; the average is not the last step
 
 
 def test_tiny_supervised_run_loss_falls(synth_dir: Path, tmp_path: Path) -> None:

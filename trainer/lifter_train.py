@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from tpt_live.errors import InputError
 from tpt_live.lifter import NECK, Lifter, LifterConfig, TemporalLifter, normalise_2d, rotation_matrix, save_lifter
@@ -76,6 +77,7 @@ class LifterTrainConfig:
     flow_steps: int = 1500  # steps fitting the flow before the lifter trains
     supervised: bool = False  # learn from 3D ground truth (scale-aligned L2) instead: the upper bound
     seed: int = 0  # initialisation, batches and views
+    ema: float | None = None  # decay of the saved moving average of the weights; None: 0.999 infant, 0 (off) upright
 
     def __post_init__(self) -> None:
         if self.views not in VIEWS:
@@ -309,6 +311,12 @@ def _prepare(seqs: PoseSequences, model_cfg: LifterConfig, flip: bool = True) ->
     return _Data(torch.cat(xs), torch.cat(gs) if gs else None, torch.cat(pairs), run_starts([len(x) for x in xs]))
 
 
+def ema_decay(ema: float, steps: int) -> float:
+    """The moving average's decay: `ema`, lowered so that its window (1 / (1 - decay) steps) is at most a third
+    of the run (so a short run saves an average of its late weights, not of its first ones); 0 turns it off."""
+    return max(0.0, min(ema, 1.0 - 3.0 / steps)) if ema > 0 else 0.0
+
+
 def train_lifter(
     seqs: PoseSequences,
     out: str | Path,
@@ -337,6 +345,8 @@ def train_lifter(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / cfg.steps))
     )
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr) if disc is not None else None
+    decay = ema_decay(cfg.ema if cfg.ema is not None else (0.999 if cfg.views == "infant" else 0.0), cfg.steps)
+    average = AveragedModel(lifter, multi_avg_fn=get_ema_multi_avg_fn(decay)) if decay > 0 else None
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
     metrics = (run_dir / "metrics.jsonl").open("w")
@@ -390,6 +400,8 @@ def train_lifter(
         loss.backward()
         opt.step()
         sched.step()
+        if average is not None:
+            average.update_parameters(lifter)
         if disc is not None and opt_d is not None:
             d_loss = ((disc(lifter.upright(x0)) - 1) ** 2).mean() + (disc(xr_n.detach()) ** 2).mean()
             opt_d.zero_grad()
@@ -404,6 +416,8 @@ def train_lifter(
             if on_log:
                 on_log(row)
     metrics.close()
+    if average is not None:
+        lifter.load_state_dict(average.module.state_dict())
     lifter.eval()
-    extra = {"training": {**asdict(cfg), "frames": len(data.x), "runs": len(seqs.kp2d)}}
+    extra = {"training": {**asdict(cfg), "ema_decay": decay, "frames": len(data.x), "runs": len(seqs.kp2d)}}
     return save_lifter(lifter, run_dir / "lifter.safetensors", extra=extra)

@@ -58,6 +58,12 @@ def train_lifter(
         typer.Option(help="The network sees each pose turned so its trunk points up (roll invariant; default on)."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, batches and views.")] = None,
+    ema: Annotated[
+        float | None,
+        typer.Option(
+            help="Decay of the moving average of the weights that is saved (default 0.999; 0: the last weights)."
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
@@ -75,8 +81,8 @@ def train_lifter(
         torch.set_num_threads(threads)
     cfg = LifterTrainConfig(**given(
         steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise, supervised=supervised, seed=seed,
-        bone_ratios=load_bone_ratios(bone_ratios) if bone_ratios else None, w_bone=bone_weight, w_sign=sign_weight,
-        w_limits=limits_weight,
+        ema=ema, bone_ratios=load_bone_ratios(bone_ratios) if bone_ratios else None, w_bone=bone_weight,
+        w_sign=sign_weight, w_limits=limits_weight,
     ))  # fmt: skip
     length = body_length or (INFANT_BODY_LENGTH_M if cfg.views == "infant" else ADULT_BODY_LENGTH_M)
     window = window or (UPRIGHT_WINDOW if cfg.views == "upright" and not cfg.supervised else 1)
