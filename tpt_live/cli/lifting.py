@@ -61,7 +61,7 @@ def train_lifter(
     ema: Annotated[
         float | None,
         typer.Option(
-            help="Decay of the moving average of the weights that is saved (default 0.999; 0: the last weights)."
+            help="Decay of the saved moving average of the weights (default 0.999 infant, 0 upright: the last weights)."
         ),
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
