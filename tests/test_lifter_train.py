@@ -114,6 +114,8 @@ def test_ema_saves_a_moving_average_of_the_late_weights(synth_dir: Path, tmp_pat
     """The saved weights are an average (not the last step's) whose window is at most a third of the run."""
     assert ema_decay(0.999, 3000) == 0.999 and ema_decay(0.999, 300) == pytest.approx(0.99)
     assert ema_decay(0.0, 3000) == 0.0 and ema_decay(0.999, 2) == 0.0
+    with pytest.raises(InputError, match="ema"):
+        LifterTrainConfig(ema=1.0)
     torch.set_num_threads(1)
     seqs = load_sequences([synth_dir])
     weights = {}

@@ -86,6 +86,8 @@ class LifterTrainConfig:
             raise InputError(f"prior {self.prior!r} is not one of {PRIORS}")
         if self.steps < 1:
             raise InputError(f"--steps {self.steps} must be 1 or more")
+        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+            raise InputError(f"--ema {self.ema} must be in [0, 1) (0: save the last weights)")
         if self.batch < 2:
             raise InputError(f"--batch {self.batch} must be 2 or more")
         if self.bone_ratios is not None and (
@@ -314,7 +316,7 @@ def _prepare(seqs: PoseSequences, model_cfg: LifterConfig, flip: bool = True) ->
 def ema_decay(ema: float, steps: int) -> float:
     """The moving average's decay: `ema`, lowered so that its window (1 / (1 - decay) steps) is at most a third
     of the run (so a short run saves an average of its late weights, not of its first ones); 0 turns it off."""
-    return max(0.0, min(ema, 1.0 - 3.0 / steps)) if ema > 0 else 0.0
+    return max(0.0, min(ema, 1.0 - 3.0 / steps))
 
 
 def train_lifter(

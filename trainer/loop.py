@@ -185,7 +185,7 @@ def train(
     on_log: Callable[[dict], None] | None = None,
     init: Path | None = None,
 ) -> dict:
-    """Train and write `out_dir`/{model.safetensors, decoder.safetensors, last.pt, metrics.jsonl, grid_*.png,
+    """Train and write `out_dir`/{model.safetensors, decoder.safetensors (+ .json), last.pt, metrics.jsonl, grid_*.png,
     before_after.png, summary.json}; returns the summary (the last metrics row, the quality signals, how far
     the keypoints moved, warnings)."""
     rank, world, dev = _dist_setup(device)
