@@ -196,17 +196,21 @@ def test_prone_bodies_hold_their_arms_up_and_the_head_on_a_cheek() -> None:
     from tpt_live.synth.body import BodyParams, forward_kinematics
     from tpt_live.synth.motion import sample_motion
 
-    def arms_up(scenario: str) -> tuple[float, float]:
-        up, yaw = [], []
+    def layout(scenario: str) -> tuple[float, float, float]:
+        """(share of frames with a wrist above its shoulder, median |forearm . anterior|, median |head yaw|)"""
+        up, lift, yaw = [], [], []
         for seed in range(6):
             m = sample_motion(np.random.default_rng(seed), scenario, 90, 15.0)
             joints, _ = forward_kinematics(BodyParams(), m.angles)
             for side in ("left", "right"):
-                up.append(joints[:, JOINT_INDEX[f"{side}_wrist"], 1] > joints[:, JOINT_INDEX[f"{side}_shoulder"], 1])
+                wrist, elbow = joints[:, JOINT_INDEX[f"{side}_wrist"]], joints[:, JOINT_INDEX[f"{side}_elbow"]]
+                up.append(wrist[:, 1] > joints[:, JOINT_INDEX[f"{side}_shoulder"], 1])
+                lift.append(np.abs(wrist - elbow)[:, 2] / np.linalg.norm(wrist - elbow, axis=1))
             yaw.append(np.abs(np.degrees(m.angles["head_yaw"])))
-        return float(np.mean(up)), float(np.median(np.concatenate(yaw)))
+        return float(np.mean(up)), float(np.median(np.concatenate(lift))), float(np.median(np.concatenate(yaw)))
 
-    prone_up, prone_yaw = arms_up("prone")
-    supine_up, _ = arms_up("supine")
+    prone_up, prone_lift, prone_yaw = layout("prone")
+    supine_up, supine_lift, _ = layout("supine")
     assert prone_up > 0.75 and supine_up < 0.5
+    assert prone_lift < 0.35 < supine_lift  # prone forearms lie in the mat plane
     assert prone_yaw > 55.0  # the head turned onto a cheek
