@@ -138,6 +138,7 @@ def test_outputs_evidence_and_summary(still_run) -> None:
     assert abs(len(frames) - ((end - alert["t"] + 5.0) * FPS + 1)) <= 2  # and 5 s before
     summary = json.loads((tmp / "summary.json").read_text())
     assert "not a medical device" in summary["notice"].lower()
+    assert "tummy" in summary["notice"]  # the posture cue's blind spot is stated where the user reads
     assert summary["alerts"] == {"no_movement": 1} and summary["frames"] == len(clip.frames)
     assert summary["time_still"] > 20.0 and summary["time_active"] > 5.0
     assert summary["camera_tilt"] is None  # no 3D from this backend: the 2D posture cue, read without a tilt

@@ -7,7 +7,10 @@ import threading
 from collections import deque
 from typing import Any
 
-NOT_MEDICAL = "Not a medical device: it does not replace supervision and may miss events or raise false alarms."
+NOT_MEDICAL = (
+    "Not a medical device: it does not replace supervision and may miss events or raise false alarms. "
+    "It cannot tell a baby on its tummy from one on its back: a prone baby is shown as supine or unknown."
+)
 
 
 class LiveState:
