@@ -95,6 +95,8 @@ def test_checkpoint_round_trip(tmp_path):
     x = torch.rand(3, 3, 32, 32)
     assert torch.equal(m.poses(x).keypoints, m2.poses(x).keypoints)
     assert m2.cfg == CFG and m2.template == m.template
+    save_model(m2, path)  # overwriting goes through a whole temporary file, then a rename
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
 
 
 def test_bad_model_files(tmp_path):

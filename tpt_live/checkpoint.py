@@ -47,15 +47,19 @@ def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any
         path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"tpt_live": json.dumps(meta)}
+    tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: a crash never leaves half a file
     if not any(isinstance(t, np.ndarray) for t in tensors.values()):
         from safetensors.torch import save_file
 
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata=header)
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=header)
     else:
         from safetensors.numpy import save_file as save_numpy
 
-        save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path), metadata=header)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+        save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=header)
+    tmp.replace(path)
+    sidecar = path.with_suffix(".json")
+    sidecar.with_name(sidecar.name + ".tmp").write_text(json.dumps(meta, indent=1) + "\n")
+    sidecar.with_name(sidecar.name + ".tmp").replace(sidecar)
     return path
 
 
