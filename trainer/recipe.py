@@ -58,18 +58,23 @@ def resolve_recipe(
     if "widths" in model_settings:
         model_settings["widths"] = tuple(model_settings["widths"])
     chosen = {**recipe["train"], **train}
-    own_widths = tuple(chosen.get("decoder_widths", TrainConfig.decoder_widths)) != TrainConfig.decoder_widths
-    layer = adaptation_layer(init is not None, chosen, init is not None and not own_widths and _is_default_model(init))
+    widths = chosen.get("decoder_widths", TrainConfig.decoder_widths)
+    layer = adaptation_layer(init is not None, chosen, init is not None and _shipped_decoder_fits(init, widths))
     return ModelConfig(**model_settings), TrainConfig(**{**layer, **chosen})
 
 
-def _is_default_model(init: str | Path) -> bool:
-    """Whether `init` is the shipped default model with the shipped decoder beside it (the decoder was trained
-    with that model's regressor, so other starting models begin with a fresh decoder)."""
-    from tpt_live.checkpoint import default_model_path, shipped_file
+def _shipped_decoder_fits(init: str | Path, widths: Any) -> bool:
+    """Whether `init` is the shipped default model and the decoder shipped beside it was saved for `widths` (its
+    header says so; the decoder was trained with that model's regressor, so other starting models, or other
+    widths, begin with a fresh decoder)."""
+    from tpt_live.checkpoint import default_model_path, read_meta, shipped_file
+    from trainer.decoder import DECODER_FORMAT, DECODER_VERSION
 
-    shipped = default_model_path()
-    return shipped_file("decoder.safetensors").is_file() and Path(init).resolve() == shipped.resolve()
+    decoder = shipped_file("decoder.safetensors")
+    if not decoder.is_file() or Path(init).resolve() != default_model_path().resolve():
+        return False
+    config = read_meta(decoder, DECODER_FORMAT, DECODER_VERSION, "decoder").get("config", {})
+    return config.get("decoder_widths") == list(widths)
 
 
 def recipe_of(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict[str, Any]]:
