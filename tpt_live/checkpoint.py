@@ -58,8 +58,9 @@ def write_weights(path: str | Path, tensors: dict[str, Any], meta: dict[str, Any
         save_numpy({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=header)
     tmp.replace(path)
     sidecar = path.with_suffix(".json")
-    sidecar.with_name(sidecar.name + ".tmp").write_text(json.dumps(meta, indent=1) + "\n")
-    sidecar.with_name(sidecar.name + ".tmp").replace(sidecar)
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    tmp.replace(sidecar)
     return path
 
 

@@ -110,8 +110,8 @@ def load_decoder(decoder: Decoder, name: str) -> Path:
         raise ModelError(f"decoder file {path} not found (decoder_init: a run's decoder.safetensors or 'default')")
     config = read_meta(path, DECODER_FORMAT, DECODER_VERSION, "decoder").get("config", {})
     want = decoder_shape(decoder)
-    if {k: config.get(k) for k in want} != want:
-        got = {k: config.get(k) for k in want}
+    got = {k: config.get(k) for k in want}
+    if got != want:
         raise ModelError(
             f"{path} was saved for {got}, this run has {want}; it must come from a run with the same template "
             "and decoder_widths"
