@@ -14,6 +14,7 @@ ground truth `present`. Prints one table and a JSON line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -94,7 +95,7 @@ def main() -> None:
     if args.train:  # record the held-out figures in the weights file itself
         net = load_presence(args.weights)
         metrics = {**net.metrics, "held_out": result["all"], "seeds": args.seeds}
-        save_presence(type(net)(net.weights, metrics), args.weights)
+        save_presence(dataclasses.replace(net, metrics=metrics), args.weights)  # keeps the temperature
     print(f"{'scenario':14s} {'frames':>7s} {'present':>8s} {'raw acc':>8s} {'avg acc':>8s}")
     for name in ("all", *MONITOR_SCENARIOS):
         r = result[name]
