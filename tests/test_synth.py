@@ -214,3 +214,31 @@ def test_prone_bodies_hold_their_arms_up_and_the_head_on_a_cheek() -> None:
     assert prone_up > 0.75 and supine_up < 0.5
     assert prone_lift < 0.35 < supine_lift  # prone forearms lie in the mat plane
     assert prone_yaw > 55.0  # the head turned onto a cheek
+
+
+def test_flexion_bends_hips_knees_and_elbows_and_leaves_the_rest_of_the_scene() -> None:
+    """`flexion` moves the resting posture of a baby on its back towards a young infant's flexed one; the
+    camera, look and other draws stay those of the same video without it, and the amount is recorded."""
+    from tpt_live.synth.clip import sample_scene
+
+    def mean_angles(flexion: float) -> dict[str, float]:
+        got: dict[str, list[float]] = {"l_hip_elev": [], "l_knee": [], "r_elbow": []}
+        for i in range(6):
+            scene = sample_scene(SynthConfig(64, 64, frames=30, fps=15.0, seed=5, index=i, flexion=flexion))
+            for k in got:
+                got[k].append(float(np.degrees(scene.motion.angles[k]).mean()))
+        return {k: float(np.mean(v)) for k, v in got.items()}
+
+    plain, flexed = mean_angles(0.0), mean_angles(1.0)
+    assert flexed["l_hip_elev"] > plain["l_hip_elev"] + 12.0
+    assert flexed["l_knee"] > plain["l_knee"] + 12.0 and flexed["r_elbow"] > plain["r_elbow"] + 15.0
+    a = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=2))
+    b = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=2, flexion=1.0))
+    assert a.camera.to_dict() == b.camera.to_dict() and a.appearance.to_dict() == b.appearance.to_dict()
+    assert a.motion.flexion == 0.0 and np.array_equal(a.motion.yaw, b.motion.yaw)
+    assert 0.0 < b.motion.flexion <= 1.0
+    assert render_clip(SynthConfig(32, 32, frames=1, seed=5, index=2, flexion=1.0)).gt["flexion"] == pytest.approx(
+        b.motion.flexion, abs=1e-4
+    )
+    with pytest.raises(InputError, match="flexion"):
+        SynthConfig(flexion=1.5)

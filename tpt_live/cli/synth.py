@@ -27,6 +27,10 @@ def synth(
         str,
         typer.Option("--look", help="plain (flat colours) or varied (shaded skin, clothes, clutter, photo-like)."),
     ] = "plain",
+    flexion: Annotated[
+        float,
+        typer.Option(help="Share of videos in a young infant's flexed resting posture (hips, knees, elbows bent)."),
+    ] = 0.0,
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -44,7 +48,15 @@ def synth(
 
     width, height = parse_size(size)
     config = SynthConfig(
-        width=width, height=height, frames=frames, fps=fps, seed=seed, pose=pose, world=world, look=look
+        width=width,
+        height=height,
+        frames=frames,
+        fps=fps,
+        seed=seed,
+        pose=pose,
+        world=world,
+        look=look,
+        flexion=flexion,
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")

@@ -68,6 +68,7 @@ class SynthConfig:
     pose: str = "supine"  # "supine", "side", "prone" or "mixed" (drawn per video)
     world: str = "default"  # "default" (centred, head up, 65-80% of the height), "wide" or "room" (docs/SYNTH.md)
     look: str = "plain"  # "plain" (flat colours, the original renders) or "varied" (photo-like, see docs/SYNTH.md)
+    flexion: float = 0.0  # share of videos in a young infant's flexed resting posture, by a per-video U(0, 1) amount
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -85,6 +86,8 @@ class SynthConfig:
             raise InputError(f"bad world '{self.world}': use one of {', '.join(WORLDS)}")
         if self.look not in LOOKS:
             raise InputError(f"bad look '{self.look}': use one of {', '.join(LOOKS)}")
+        if not 0.0 <= self.flexion <= 1.0:
+            raise InputError(f"bad flexion {self.flexion}: use a share in [0, 1]")
 
     @property
     def name(self) -> str:
@@ -149,7 +152,9 @@ def sample_scene(config: SynthConfig) -> Scene:
     """Draw body, appearance, camera and motion of video (`config.seed`, `config.index`)."""
     body = _sample_body(_rng(config, 0))
     appearance = sample_appearance(_rng(config, 1))
-    motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps)
+    flex = _rng(config, 13) if config.flexion > 0 else None  # its own stream: without it the draws stay as they were
+    amount = float(flex.uniform(0.0, 1.0)) if flex is not None and flex.random() < config.flexion else 0.0
+    motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount)
     cam = sample_camera_params(_rng(config, 2))
     if config.world in ("wide", "room"):  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
@@ -220,6 +225,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         "seed": config.seed,
         "index": config.index,
         "pose": scene.motion.scenario,
+        **({"flexion": round(scene.motion.flexion, 4)} if config.flexion > 0 else {}),  # absent: files as before
         "world": config.world,
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),

@@ -49,6 +49,11 @@ _PRONE: dict[str, tuple[float, float, float, float]] = {
     "knee": (75.0, 30.0, 10.0, 130.0),
     "knee_twist": (-55.0, 35.0, -100.0, 20.0),
 }
+# A young infant's flexed resting posture (supine or on its side): thighs raised and turned out, knees and
+# elbows bent, arms closer to the body. `sample_motion(flexion=f)` moves the neutral angles of `_DOFS` this far
+# (f = 1) towards these; spreads and limits stay.
+_FLEXED: dict[str, float] = {"hip_elev": 70.0, "hip_abd": 30.0, "knee": 90.0, "knee_twist": 25.0, "elbow": 100.0,
+                             "sh_abd": 40.0}  # fmt: skip
 # Limb DOFs driven partly by the limb's shared component, and how strongly (correlation).
 _SHARED: dict[str, float] = {"sh_abd": 0.6, "elbow": 0.6, "hip_elev": 0.75, "knee": 0.75}
 _LIMB_OF: dict[str, str] = {
@@ -74,6 +79,7 @@ class Motion:
     yaw: np.ndarray  # (F,) radians, rotation on the mat about world +z (counter-clockwise from above)
     drift: np.ndarray  # (F, 2) body offset as fractions of the image (x: of width, y: of height, down)
     activity: np.ndarray  # (F,) mean activity gate of the limbs, 0 = still, ~1 = moving
+    flexion: float = 0.0  # how far the resting posture was moved towards `_FLEXED` (0: not at all)
 
     def pose(self, frame: int) -> Pose:
         """Joint angles of one frame."""
@@ -146,18 +152,23 @@ def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, floa
     return scenario, float(np.pi / 2 * rng.choice([-1.0, 1.0]))
 
 
-def _dof_table(scenario: str, rng: np.random.Generator) -> dict[str, tuple[float, float, float, float]]:
+def _dof_table(scenario: str, rng: np.random.Generator, flexion: float) -> dict[str, tuple[float, float, float, float]]:
     table = dict(_DOFS)
     if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
         table.update(_PRONE)
         table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)
+        return table
+    for name, flexed in _FLEXED.items():
+        neutral, std, lo, hi = table[name]
+        table[name] = (neutral + flexion * (flexed - neutral), std, lo, hi)
     return table
 
 
-def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: float) -> Motion:
-    """Sample the joint trajectories of one video (`frames` frames at `fps`)."""
+def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: float, flexion: float = 0.0) -> Motion:
+    """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
+    resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`)."""
     scenario, roll = resolve_scenario(scenario, rng)
-    table = _dof_table(scenario, rng)
+    table = _dof_table(scenario, rng, flexion)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
     body_gate = _stillness_gate(rng, t, rate_hz=1.0 / 8.0)
@@ -206,4 +217,5 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
         yaw=np.radians(yaw),
         drift=drift,
         activity=np.mean(gates[1:], axis=0),
+        flexion=flexion if scenario != "prone" else 0.0,
     )
