@@ -72,6 +72,9 @@ def pretrain(
     world: Annotated[
         str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
     ] = None,
+    flexion: Annotated[
+        float | None, typer.Option(help="Share of scenes in a young infant's flexed resting posture (synth --flexion).")
+    ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     head: Annotated[
@@ -103,6 +106,7 @@ def pretrain(
                 batch=batch,
                 look=look,
                 world=world,
+                flexion=flexion,
                 wild_turns=wild_turns,
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,
