@@ -83,3 +83,21 @@ def test_parse_tilt() -> None:
     for bad in ("steep", "90", "-5"):
         with pytest.raises(InputError, match="--camera-tilt"):
             parse_tilt(bad)
+
+
+def test_a_torso_showing_its_back_in_2d_is_prone_whatever_the_lifter_says() -> None:
+    """The 2D handedness (signed width >= SIDE_2D: the subject's left on the picture's left) decides prone; a
+    torso that shows its front or its side keeps the 3D reading against the camera's tilt."""
+    from tpt_live.monitor.posture import signed_width_2d
+
+    front = supine_torso()  # the lifter's torso: facing the camera (it cannot output a back)
+    back_2d = front[:, :2].copy()
+    back_2d[:, 0] *= -1  # mirrored in the picture: left and right swap sides, the back faces the camera
+    assert signed_width_2d(back_2d) >= 0.25
+    assert posture_with_margin(front[:, :2], front) == ("supine", pytest.approx(1.0))
+    label, margin = posture_with_margin(back_2d, front)
+    assert label == "prone" and margin == pytest.approx(posture_with_margin(back_2d)[1]) and margin > 0.5
+    tilted = pitched(front, 50.0)  # a front seen by a pitched camera: the 3D reading with the tilt stands
+    assert posture_with_margin(tilted[:, :2], tilted, 50.0) == ("supine", pytest.approx(1.0))
+    side = rolled(front, 90.0)  # on its side: shoulders stacked in 2D, the 3D reading stands
+    assert posture_with_margin(side[:, :2], side)[0] == "side"

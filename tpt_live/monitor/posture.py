@@ -14,6 +14,13 @@ cross product in the image plane, divided by the squared trunk length, is about 
 seen from above (its left on the image right), +0.6 prone, and near 0 on the side (shoulders stacked);
 `|s| < SIDE_2D` counts as side. The 2D cue relies on the tracker telling left from right.
 
+With both cues, a torso whose 2D handedness shows its back to the camera (s >= SIDE_2D) is prone whatever the
+3D cue says: the sign of s is the sign of the 3D anterior's component along the optical axis, which depends on
+the 2D keypoints alone, and a camera anywhere above the mat sees a prone baby's back. The lifter cannot say it
+(its prior keeps torsos facing the camera); a 2D model that learnt anatomical left and right from prone
+renders can (docs/MONITOR.md). A torso that shows its front or its side keeps the 3D reading, which knows the
+camera's tilt.
+
 The monitor never reports a single frame's cue: `PostureVote` weighs each frame by its distance from the
 class boundary over a window and says `unknown` when the winning posture's confidence is low.
 """
@@ -71,14 +78,8 @@ def signed_width_2d(kp2d: np.ndarray) -> float:
 
 
 def posture(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0) -> str | None:
-    """'supine', 'side' or 'prone'; 3D when `kp3d` (J, 3) is given, else the 2D cue of `kp2d` (J, >=2)."""
-    if kp3d is not None:
-        a = facing_angle_3d(kp3d, tilt)
-        return "supine" if a < 45 else "prone" if a > 135 else "side"
-    if kp2d is None:
-        return None
-    s = signed_width_2d(kp2d)
-    return "side" if abs(s) < SIDE_2D else "supine" if s < 0 else "prone"
+    """'supine', 'side' or 'prone' (`posture_with_margin` without the margin)."""
+    return posture_with_margin(kp2d, kp3d, tilt)[0]
 
 
 def posture_with_margin(
@@ -89,7 +90,10 @@ def posture_with_margin(
     3D, for the facing angle a against the mat of a camera pitched `tilt` degrees: supine (45 - a) / 45,
     prone (a - 135) / 45, side min(a - 45, 135 - a) / 45.
     2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
+    Both: prone with the 2D margin where the 2D cue says prone (the back towards the camera), else the 3D reading.
     """
+    if kp3d is not None and kp2d is not None and signed_width_2d(kp2d) >= SIDE_2D:
+        kp3d = None  # the handedness shows the back: the 2D reading (prone) stands
     if kp3d is not None:
         a = facing_angle_3d(kp3d, tilt)
         label = "supine" if a < 45 else "prone" if a > 135 else "side"
