@@ -92,17 +92,15 @@ def posture_with_margin(
     2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
     Both: prone with the 2D margin where the 2D cue says prone (the back towards the camera), else the 3D reading.
     """
-    if kp3d is not None and kp2d is not None and signed_width_2d(kp2d) >= SIDE_2D:
-        kp3d = None  # the handedness shows the back: the 2D reading (prone) stands
-    if kp3d is not None:
+    s = None if kp2d is None else signed_width_2d(kp2d)
+    if kp3d is not None and (s is None or s < SIDE_2D):  # a back shown in 2D (s >= SIDE_2D) reads prone below
         a = facing_angle_3d(kp3d, tilt)
         label = "supine" if a < 45 else "prone" if a > 135 else "side"
         margins = {"supine": (45 - a) / 45, "prone": (a - 135) / 45, "side": min(a - 45, 135 - a) / 45}
         margin = margins[label]
         return label, float(np.clip(margin, 0.0, 1.0))
-    if kp2d is None:
+    if s is None:
         return None, 0.0
-    s = signed_width_2d(kp2d)
     if abs(s) < SIDE_2D:
         return "side", float(np.clip((SIDE_2D - abs(s)) / SIDE_2D, 0.0, 1.0))
     return ("supine" if s < 0 else "prone"), float(np.clip((abs(s) - SIDE_2D) / (FULL_2D - SIDE_2D), 0.0, 1.0))
