@@ -157,7 +157,6 @@ def _dof_table(scenario: str, rng: np.random.Generator, flexion: float) -> dict[
     if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
         table.update(_PRONE)
         table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)
-        return table
     for name, flexed in _FLEXED.items():
         neutral, std, lo, hi = table[name]
         table[name] = (neutral + flexion * (flexed - neutral), std, lo, hi)
@@ -168,6 +167,7 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
     """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
     resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`)."""
     scenario, roll = resolve_scenario(scenario, rng)
+    flexion = flexion if scenario != "prone" else 0.0  # a baby on its tummy keeps the prone layout
     table = _dof_table(scenario, rng, flexion)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
@@ -217,5 +217,5 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
         yaw=np.radians(yaw),
         drift=drift,
         activity=np.mean(gates[1:], axis=0),
-        flexion=flexion if scenario != "prone" else 0.0,
+        flexion=flexion,
     )
