@@ -122,6 +122,7 @@ class Result:
     location: Location | None = None  # the localiser's (smoothed) body axis, source pixels (locate mode)
     turn: float = 0.0  # degrees the model input was turned counter-clockwise (to bring the head up)
     box: CropBox | None = None  # the crop the model saw, source pixels
+    model_input: np.ndarray | None = None  # (S, S, 3) uint8 RGB: what the model saw (`keep_images` only)
     latency: float = 0.0  # seconds from decode to hand-over to the caller
 
 
@@ -312,8 +313,8 @@ class Tracker:
             raw = self.backend.infer(np.stack([c[0] for c in crops]))
             t = self.stats.charge("infer", t)
             poses = self._unturn(raw, [c[2] for c in crops])
-            for i, (frame, (_, box, degrees, loc)) in enumerate(zip(good, crops, strict=True)):
-                by_idx[frame.idx] = self._postprocess(frame, poses, i, box, degrees, loc)
+            for i, (frame, crop) in enumerate(zip(good, crops, strict=True)):
+                by_idx[frame.idx] = self._postprocess(frame, poses, i, crop)
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
 
@@ -365,12 +366,12 @@ class Tracker:
                 kp3d[i, :, :2] = poses.kp3d[i, :, :2] @ m[:2, :2].T
         return Poses(affines.astype(np.float32), keypoints.astype(np.float32), poses.consistency, kp3d=kp3d)
 
-    def _postprocess(
-        self, frame: Frame, poses: Poses, i: int, box: CropBox, turn: float = 0.0, location: Location | None = None
-    ) -> Result:
+    def _postprocess(self, frame: Frame, poses: Poses, i: int, crop: tuple) -> Result:
+        """The Result of frame i of a batch; crop: (model input, its box, turn in degrees, location)."""
+        model_input, box, turn, location = crop
         xy = to_source(poses.keypoints[i], box, self.size)
         score = poses.consistency[i].astype(np.float64)
-        kp3d_raw = self._lift(poses, i)
+        kp3d_raw = None if poses.kp3d is None else poses.kp3d[i].astype(np.float64)  # root-relative (J, 3)
         xy_s, kp3d_s = self.smoother.smooth(xy, score, frame.t, kp3d_raw)
         result = Result(
             frame=frame if self.config.keep_images else _without_pixels(frame),
@@ -382,14 +383,10 @@ class Tracker:
             box=box,
             location=location,
             turn=turn,
+            model_input=model_input if self.config.keep_images else None,
         )
         self._last = result
         return result
-
-    @staticmethod
-    def _lift(poses: Poses, i: int) -> np.ndarray | None:
-        """Root-relative 3D keypoints (J, 3) when the backend carries a lifter, else None."""
-        return None if poses.kp3d is None else poses.kp3d[i].astype(np.float64)
 
     # -- the caller's side --------------------------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
