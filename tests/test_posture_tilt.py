@@ -86,14 +86,14 @@ def test_parse_tilt() -> None:
 
 
 def test_a_torso_showing_its_back_in_2d_is_prone_whatever_the_lifter_says() -> None:
-    """The 2D handedness (signed width >= SIDE_2D: the subject's left on the picture's left) decides prone; a
+    """The 2D handedness (signed width >= BACK_2D: the subject's left on the picture's left) decides prone; a
     torso that shows its front or its side keeps the 3D reading against the camera's tilt."""
-    from tpt_live.monitor.posture import signed_width_2d
+    from tpt_live.monitor.posture import BACK_2D, signed_width_2d
 
     front = supine_torso()  # the lifter's torso: facing the camera (it cannot output a back)
     back_2d = front[:, :2].copy()
     back_2d[:, 0] *= -1  # mirrored in the picture: left and right swap sides, the back faces the camera
-    assert signed_width_2d(back_2d) >= 0.25
+    assert signed_width_2d(back_2d) >= BACK_2D
     assert posture_with_margin(front[:, :2], front) == ("supine", pytest.approx(1.0))
     label, margin = posture_with_margin(back_2d, front)
     assert label == "prone" and margin == pytest.approx(posture_with_margin(back_2d)[1]) and margin > 0.5
@@ -101,3 +101,19 @@ def test_a_torso_showing_its_back_in_2d_is_prone_whatever_the_lifter_says() -> N
     assert posture_with_margin(tilted[:, :2], tilted, 50.0) == ("supine", pytest.approx(1.0))
     side = rolled(front, 90.0)  # on its side: shoulders stacked in 2D, the 3D reading stands
     assert posture_with_margin(side[:, :2], side)[0] == "side"
+
+
+def test_a_second_models_handedness_replaces_the_trackers_own() -> None:
+    """`handed` (the handedness model's signed width of the same torso) decides the back; the tracker's own
+    keypoints and the lifter's 3D give the rest. A half-turned torso (between side and flat) is not a back."""
+    from tpt_live.monitor.posture import BACK_2D, SIDE_2D
+
+    front = supine_torso()
+    back_2d = front[:, :2].copy()
+    back_2d[:, 0] *= -1
+    label, margin = posture_with_margin(front[:, :2], front, handed=0.6)
+    assert label == "prone" and margin == pytest.approx(1.0)
+    assert posture_with_margin(back_2d, front, handed=-0.6) == ("supine", pytest.approx(1.0))
+    assert posture_with_margin(front[:, :2], front, handed=0.5 * (SIDE_2D + BACK_2D))[0] == "supine"
+    assert posture_with_margin(front[:, :2], None, handed=0.6)[0] == "prone"  # no 3D: the handedness still counts
+    assert posture_with_margin(front[:, :2], None, handed=0.0)[0] == "supine"  # else the tracker's own 2D reading

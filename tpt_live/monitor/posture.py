@@ -14,12 +14,13 @@ cross product in the image plane, divided by the squared trunk length, is about 
 seen from above (its left on the image right), +0.6 prone, and near 0 on the side (shoulders stacked);
 `|s| < SIDE_2D` counts as side. The 2D cue relies on the tracker telling left from right.
 
-With both cues, a torso whose 2D handedness shows its back to the camera (s >= SIDE_2D) is prone whatever the
-3D cue says: the sign of s is the sign of the 3D anterior's component along the optical axis, which depends on
-the 2D keypoints alone, and a camera anywhere above the mat sees a prone baby's back. The lifter cannot say it
-(its prior keeps torsos facing the camera); a 2D model that learnt anatomical left and right from prone
-renders can (docs/MONITOR.md). A torso that shows its front or its side keeps the 3D reading, which knows the
-camera's tilt.
+With both cues, a torso whose 2D handedness clearly shows its back to the camera (s >= BACK_2D) is prone
+whatever the 3D cue says: the sign of s is the sign of the 3D anterior's component along the optical axis,
+which depends on the 2D keypoints alone, and a camera anywhere above the mat sees a prone baby's back. The
+lifter cannot say it (its prior keeps torsos facing the camera); a 2D model that learnt anatomical left and
+right from prone renders can. The handedness may come from a second 2D model run on the same crop (the
+monitor's handedness model, docs/MONITOR.md) while the keypoints and the 3D come from the tracker's model. A
+torso that shows its front or its side keeps the 3D reading, which knows the camera's tilt.
 
 The monitor never reports a single frame's cue: `PostureVote` weighs each frame by its distance from the
 class boundary over a window and says `unknown` when the winning posture's confidence is low.
@@ -39,6 +40,7 @@ POSTURES = ("supine", "side", "prone")
 UNKNOWN = "unknown"  # reported when the cues are too weak or disagree (see `PostureVote`)
 SIDE_2D = 0.25  # |signed width / trunk length^2| below which the 2D cue says "side"
 FULL_2D = 0.6  # |signed width / trunk length^2| of a flat supine or prone torso (full 2D margin)
+BACK_2D = 0.4  # signed width from which the back is shown: prone whatever the 3D says (between side and flat)
 _P, _T = JOINT_INDEX["pelvis"], JOINT_INDEX["thorax"]
 _LS, _RS = JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]
 _LH, _RH = JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]
@@ -77,23 +79,29 @@ def signed_width_2d(kp2d: np.ndarray) -> float:
     return float(across[0] * up[1] - across[1] * up[0]) / trunk2
 
 
-def posture(kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0) -> str | None:
+def posture(
+    kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0, handed: float | None = None
+) -> str | None:
     """'supine', 'side' or 'prone' (`posture_with_margin` without the margin)."""
-    return posture_with_margin(kp2d, kp3d, tilt)[0]
+    return posture_with_margin(kp2d, kp3d, tilt, handed)[0]
 
 
 def posture_with_margin(
-    kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0
+    kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0, handed: float | None = None
 ) -> tuple[str | None, float]:
     """(posture, margin in [0, 1]): how far the cue lies from the nearest class boundary (0: on it, 1: far).
 
     3D, for the facing angle a against the mat of a camera pitched `tilt` degrees: supine (45 - a) / 45,
     prone (a - 135) / 45, side min(a - 45, 135 - a) / 45.
     2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
-    Both: prone with the 2D margin where the 2D cue says prone (the back towards the camera), else the 3D reading.
+    Both: prone with the 2D margin where the handedness shows the back (>= BACK_2D), else the 3D reading. The
+    handedness is `handed` (a second model's signed width of the same torso) when given, else kp2d's own.
     """
     s = None if kp2d is None else signed_width_2d(kp2d)
-    if kp3d is not None and (s is None or s < SIDE_2D):  # a back shown in 2D (s >= SIDE_2D) reads prone below
+    back = s if handed is None else handed
+    if back is not None and back >= BACK_2D:
+        return "prone", float(np.clip((back - SIDE_2D) / (FULL_2D - SIDE_2D), 0.0, 1.0))
+    if kp3d is not None:
         a = facing_angle_3d(kp3d, tilt)
         label = "supine" if a < 45 else "prone" if a > 135 else "side"
         margins = {"supine": (45 - a) / 45, "prone": (a - 135) / 45, "side": min(a - 45, 135 - a) / 45}
