@@ -238,25 +238,42 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
     assert "stable" not in pretrain_loss(model, x, kp[:2], vis[:2], PretrainConfig(stability=0.0))[1]
 
 
+MACHINE = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
+
+
+def stored_recipe(name: str) -> tuple[dict, dict]:
+    """(the pretraining settings a shipped model's file records, less MACHINE; the file's model config)."""
+    from tpt_live.checkpoint import default_model_path, read_metadata
+
+    meta = read_metadata(default_model_path(name))
+    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["metrics"]["pretrain"].items()}
+    return {k: v for k, v in stored.items() if k not in MACHINE}, meta["config"]
+
+
 def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     import dataclasses
 
-    from tpt_live.checkpoint import default_model_path, read_metadata
-
-    meta = read_metadata(default_model_path())
-    machine = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
-    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["metrics"]["pretrain"].items()}
-    stored = {k: v for k, v in stored.items() if k not in machine}
+    stored, config = stored_recipe("default")
+    machine = MACHINE
     # settings added after the shipped file was trained, whose defaults draw exactly what it was trained on
     later = {"flexion": 0.0}  # no flexed scenes: the renders of the stream-free default (tests/test_synth.py)
     stored = {**later, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
     assert {k: defaults[k] for k in later} == later
     assert stored == {k: defaults[k] for k in stored} and set(stored) == set(defaults) - set(machine)
-    config = meta["config"]
     assert (config["backbone"], config["framing"], config["input_size"], config["head"]) == (
         "effnet", "located", 128, PretrainConfig().head,
     )  # fmt: skip
+
+
+def test_the_shipped_handedness_model_is_todays_pretrain_defaults() -> None:
+    """`tpt-live pretrain --out RUN` with every default (docs/MONITOR.md, "A second model for the back")."""
+    import dataclasses
+
+    stored, config = stored_recipe("handedness")
+    defaults = dataclasses.asdict(PretrainConfig())
+    assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
+    assert config == stored_recipe("default")[1]  # the same network as the default: it reads the same crops
 
 
 def test_a_share_of_the_training_scenes_is_drawn_over_real_frames(tmp_path: Path) -> None:

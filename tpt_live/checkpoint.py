@@ -27,8 +27,10 @@ if TYPE_CHECKING:  # PyTorch is imported where weights are loaded or saved: read
 FORMAT = "tpt-live/model"
 FORMAT_VERSION = 1
 # Shipped 2D models by name (`--model NAME`, `--init NAME`): the default (EfficientNet-Lite0, 128 px, located
-# crops, pretrained on synthetic ground truth) and the purely unsupervised 64-px TPT model (docs/TRAINING.md).
-SHIPPED_MODELS = ("default", "tpt64")
+# crops, pretrained on synthetic ground truth), the purely unsupervised 64-px TPT model (docs/TRAINING.md), and
+# the monitor's handedness model: the default's recipe on renders with prone bodies, which tells a prone infant's
+# left from right (docs/MONITOR.md, "A second model for the back").
+SHIPPED_MODELS = ("default", "tpt64", "handedness")
 # Shipped lifters (`tpt_live.lifter`), by file name.
 DEFAULT_LIFTER = "lifter.safetensors"
 DEFAULT_SUPERVISED = "lifter_supervised.safetensors"
