@@ -3,6 +3,7 @@
 Usage:
   python benchmarks/monitor_real.py [--labels benchmarks/labels/infant_dev.json] [--clips DIR]
                                     [--presence W] [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
+                                    [--handedness M|off]
                                     [--camera-tilt auto|DEG] [--json OUT]
 
 For every clip in the labels file (a JSON of frame spans per clip, see benchmarks/labels/) and every
@@ -56,6 +57,7 @@ def run_region(
                              presence=Path(args.presence) if args.presence else None,
                              posture_net=Path(args.posture_net) if args.posture_net else None,
                              camera_tilt=parse_tilt(args.camera_tilt),
+                             handedness=None if args.handedness == "off" else args.handedness,
                              **({"refine": args.refine} if args.refine is not None else {}))  # fmt: skip
         with open_session(req, engines.open_backend, events.append, states.append) as session:
             session.run()
@@ -110,6 +112,7 @@ def main() -> None:
     p.add_argument("--model", default=None, help="2D model file (default: the shipped model)")
     p.add_argument("--backend", default="onnxruntime")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--handedness", default="handedness", help="`monitor --handedness` (a file, a name, or off)")
     p.add_argument("--no-infant-s", type=float, default=5.0, help="no_infant threshold (the clips are 10-16 s)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--camera-tilt", default="auto", help="`monitor --camera-tilt` (default: auto, the monitor's)")

@@ -97,14 +97,16 @@ def _clip(scenario: str, seconds: float, index: int = 0):
     return render_scenario(cfg, scenario)
 
 
-def _run(tmp: Path, sources: list, backend: GtBackend, on_state=None, **config) -> tuple[Monitor, list[dict]]:
+def _run(
+    tmp: Path, sources: list, backend: GtBackend, on_state=None, handedness=None, **config
+) -> tuple[Monitor, list[dict]]:
     events: list[dict] = []
     clock = FakeClock()
     queue = iter(sources)
     cfg = MonitorConfig(track=TrackConfig(batch=4), reopen_delay=8.0, **config)
     sink = EventSink(tmp / "events.jsonl", (), events.append)
     mon = Monitor(lambda: next(queue), backend, load_presence(), cfg, sink, tmp, overlay=Overlay(None, 64),
-                  on_state=on_state, clock=clock, sleep=clock.sleep)  # fmt: skip
+                  on_state=on_state, clock=clock, sleep=clock.sleep, handedness=handedness)  # fmt: skip
     mon.run()
     return mon, events
 
@@ -250,6 +252,34 @@ class _ClosingBackend(GtBackend):
         self.closed = True
 
 
+class MirrorBackend(_ClosingBackend):
+    """A handedness model that reads every body mirrored (its left on the picture's left: the back shown)."""
+
+    model_digest = "mirror"
+
+    def infer(self, frames: np.ndarray) -> Poses:
+        poses = super().infer(frames)
+        poses.keypoints[..., 0] = 63.0 - poses.keypoints[..., 0]
+        return poses
+
+
+def test_the_handedness_model_on_the_pose_models_crops_decides_a_back_shown(tmp_path) -> None:
+    """The second model sees exactly the crops the pose model saw; where its left/right shows the back, the
+    posture is prone, while the pose model's own keypoints (here a supine body's) still drive everything else."""
+    clip = _clip("still", 12.0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    states: list[dict] = []
+    _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, handedness=MirrorBackend(clip))
+    plain: list[dict] = []
+    _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=plain.append)
+    said = [s["posture"] for s in states if s["present"]]
+    assert said and said.count("prone") >= 0.8 * len(said), said
+    assert "prone" not in [s["posture"] for s in plain] and [s["energy"] for s in plain] == [
+        s["energy"] for s in states
+    ]
+
+
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:
     from track_helpers import write_video
 
@@ -301,6 +331,36 @@ def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_pat
     finally:
         session.close()
     other = tmp_path / "mine.safetensors"
-    session = open_session(MonitorRequest(str(clip), out=tmp_path / "o2", lifter=other), factory)
+    session = open_session(MonitorRequest(str(clip), out=tmp_path / "o2", lifter=other, handedness=None), factory)
     session.close()
-    assert asked[1]["lifter"] == other
+    assert asked[-1]["lifter"] == other
+
+
+def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_crops(tmp_path) -> None:
+    """The shipped handedness model runs beside a pose model with the same input; it is skipped beside one with
+    another input (or the same file), and a handedness file that cannot share the crops is a clear InputError."""
+    from track_helpers import write_video
+
+    from tpt_live.errors import InputError
+    from tpt_live.monitor.setup import MonitorRequest, open_session
+
+    clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)
+    opened: dict[str, GtBackend] = {}
+
+    def factory(model=None, **kwargs):
+        backend = MirrorBackend() if model == "handedness" else _ClosingBackend()
+        if model == "small.safetensors":
+            backend.input_size, backend.model_digest = 32, "small"
+        opened[str(model)] = backend
+        return backend
+
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o"), factory) as session:
+        assert session.monitor.handedness is opened["handedness"]
+    assert opened["handedness"].closed
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o", handedness=None), factory) as session:
+        assert session.monitor.handedness is None
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o", model="handedness"), factory) as session:
+        assert session.monitor.handedness is None  # the pose model itself: its own keypoints give the handedness
+    with pytest.raises(InputError, match="--handedness small.safetensors: it takes 32-px"):
+        open_session(MonitorRequest(str(clip), out=tmp_path / "o", handedness="small.safetensors"), factory)
+    assert opened["None"].closed and opened["small.safetensors"].closed

@@ -91,6 +91,14 @@ def monitor(
         str | None,
         typer.Option("--lifter", help="Lifter whose 3D torso gives the posture; default: the shipped posture lifter."),
     ] = None,
+    handedness: Annotated[
+        str,
+        typer.Option(
+            "--handedness",
+            help="2D model run on the pose model's crops whose left/right says when the back is shown (prone); "
+            "a file, a shipped model's name, or 'off' (docs/MONITOR.md).",
+        ),
+    ] = "handedness",
     reconnect: Annotated[
         int, typer.Option("--reconnect", help="A live source may be away --reconnect x --timeout s before reopening.")
     ] = MonitorRequest.reconnect,
@@ -141,6 +149,7 @@ def monitor(
         presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
+        handedness=None if handedness.strip().lower() == "off" else handedness,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

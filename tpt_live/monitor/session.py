@@ -31,7 +31,15 @@ from tpt_live.monitor.alerts import AlertConfig, AlertEngine
 from tpt_live.monitor.evidence import EvidenceConfig, EvidenceRecorder
 from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMeter
 from tpt_live.monitor.notify import EventSink
-from tpt_live.monitor.posture import UNKNOWN, MatTilt, PostureConfig, PostureVote, fuse, posture_with_margin
+from tpt_live.monitor.posture import (
+    UNKNOWN,
+    MatTilt,
+    PostureConfig,
+    PostureVote,
+    fuse,
+    posture_with_margin,
+    signed_width_2d,
+)
 from tpt_live.monitor.presence import PresenceConfig, PresenceDetector, PresenceNet
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 from tpt_live.track.pipeline import Result, TrackConfig, Tracker
@@ -123,6 +131,7 @@ class Monitor:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         posture_net: Any = None,
+        handedness: PoseBackend | None = None,
     ) -> None:
         self.open_source, self.backend, self.config = open_source, backend, config
         self.sink, self.live, self.overlay, self.on_state = sink, live, overlay, on_state
@@ -131,6 +140,7 @@ class Monitor:
         self.postures = PostureVote(config.posture)
         self.tilt = MatTilt(config.posture)
         self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
+        self.handedness = handedness  # a second 2D model on the same crops: whose left/right says a back is shown
         self.meter = MovementMeter(config.movement)
         self.engine = AlertEngine(config.alerts)
         self.evidence = EvidenceRecorder(out_dir / "evidence" if out_dir else None, config.evidence)
@@ -215,6 +225,13 @@ class Monitor:
         self._stopped = True
 
     # -- one frame ----------------------------------------------------------------------------------
+    def _handed(self, r: Result) -> float | None:
+        """The handedness model's signed width of the torso in the crop the pose model saw (None without it).
+        A turned, scaled crop keeps the sign and the value: the signed width is a ratio of image-plane areas."""
+        if self.handedness is None or r.model_input is None:
+            return None
+        return signed_width_2d(self.handedness.infer(r.model_input[None]).keypoints[0])
+
     def step(self, r: Result) -> dict[str, Any]:
         """Presence -> movement -> posture -> region -> alerts -> evidence -> features -> publish."""
         assert r.kp2d is not None and r.frame.net is not None  # ok frames of a fixed crop carry both
@@ -230,7 +247,7 @@ class Monitor:
         if present:
             image = self.posture_net.probabilities(r.frame.net) if self.posture_net is not None else None
             tilt = self.tilt.update(t, r.kp3d) if r.kp3d is not None else None
-            cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0)
+            cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0, self._handed(r))
             pose, pose_conf = self.postures.update(t, *fuse(cue, image))
             self.summary.camera_tilt = tilt
         else:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tpt_live.backend import PoseBackend
-from tpt_live.checkpoint import posture_lifter_path
+from tpt_live.checkpoint import default_model_path, posture_lifter_path
 from tpt_live.crop import CropBox, check_roi, square_box
 from tpt_live.errors import InputError
 from tpt_live.monitor.alerts import AlertConfig
@@ -65,6 +65,9 @@ class MonitorRequest:
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
     # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
     lifter: Path | None = None
+    # a second 2D model, run on the pose model's crops, whose left/right says when a back is shown (prone): a file,
+    # a shipped model's name, or None for none; the shipped one is skipped where it is absent or cannot share crops
+    handedness: str | None = "handedness"
     camera_tilt: float | None = None  # degrees the camera is pitched from straight down; None: estimated
     reconnect: int = 3  # a live source rides out reconnect x timeout seconds before it is reopened
     timeout: float = 10.0  # seconds an open or read of a live source may block
@@ -94,6 +97,7 @@ class Session:
     backend: PoseBackend
     web: Any = None  # the WebView, when serving
     url: str | None = None  # the web view's address (with the token where one is needed)
+    handedness: PoseBackend | None = None  # the handedness model, when one runs
     closed: bool = False  # set by close()
 
     def run(self) -> Summary:
@@ -107,7 +111,7 @@ class Session:
         try:
             self.monitor.close()
         finally:
-            _close_quietly(self.web, self.backend)
+            _close_quietly(self.web, self.handedness, self.backend)
 
     def __enter__(self) -> Session:
         return self
@@ -157,8 +161,9 @@ def open_session(
     lifter = req.lifter or posture_lifter_path()
     lifted = {"lifter": lifter} if lifter.is_file() or req.lifter else {}
     backend = open_backend(req.model, backend=req.backend, device=req.device, **lifted)
-    web = None
+    web, handedness = None, None
     try:
+        handedness = _open_handedness(req, open_backend, backend)
 
         def open_source() -> VideoSource:
             source = VideoSource(
@@ -176,8 +181,28 @@ def open_session(
         sink = EventSink(req.out / "events.jsonl", req.notify, on_event)
         overlay = Overlay(backend.template, backend.input_size)
         monitor = Monitor(open_source, backend, net, config, sink, req.out, live, overlay, on_state,
-                          posture_net=posture_net)  # fmt: skip
+                          posture_net=posture_net, handedness=handedness)  # fmt: skip
     except BaseException:
-        _close_quietly(web, backend)
+        _close_quietly(web, handedness, backend)
         raise
-    return Session(monitor, backend, web, web.url if web is not None else None)
+    return Session(monitor, backend, web, web.url if web is not None else None, handedness=handedness)
+
+
+def _open_handedness(req: MonitorRequest, open_backend: BackendFactory, pose: PoseBackend) -> PoseBackend | None:
+    """The handedness model of `req` on the pose backend's runtime, or None. It reads the pose model's own
+    crops, so it must take the same input; the shipped one is skipped (logged) where it cannot, or is absent."""
+    shipped = req.handedness == "handedness"
+    if req.handedness is None or (shipped and not default_model_path("handedness").is_file()):
+        return None
+    model = open_backend(req.handedness, backend=req.backend, device=req.device)
+    if model.model_digest == pose.model_digest:  # the pose model itself: its own keypoints give its handedness
+        model.close()
+        return None
+    if (model.input_size, model.framing) == (pose.input_size, pose.framing):
+        return model
+    model.close()
+    why = f"it takes {model.input_size}-px {model.framing} inputs, the pose model {pose.input_size}-px {pose.framing}"
+    if shipped:
+        log.info("no handedness model: %s", why)
+        return None
+    raise InputError(f"--handedness {req.handedness}: {why}")
