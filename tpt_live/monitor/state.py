@@ -9,7 +9,8 @@ from typing import Any
 
 NOT_MEDICAL = (
     "Not a medical device: it does not replace supervision and may miss events or raise false alarms. "
-    "It cannot tell a baby on its tummy from one on its back: a prone baby is shown as supine or unknown."
+    "Lying on the tummy (prone) has been checked on synthetic babies only: a real baby on its tummy may be shown "
+    "as supine or unknown."
 )
 
 
