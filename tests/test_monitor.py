@@ -341,7 +341,7 @@ def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_cro
     another input (or the same file), and a handedness file that cannot share the crops is a clear InputError."""
     from track_helpers import write_video
 
-    from tpt_live.errors import InputError
+    from tpt_live.errors import InputError, ModelError
     from tpt_live.monitor.setup import MonitorRequest, open_session
 
     clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)
@@ -361,6 +361,14 @@ def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_cro
         assert session.monitor.handedness is None
     with open_session(MonitorRequest(str(clip), out=tmp_path / "o", model="handedness"), factory) as session:
         assert session.monitor.handedness is None  # the pose model itself: its own keypoints give the handedness
+
+    def no_engine(model=None, **kwargs):
+        if model == "handedness":
+            raise ModelError("no TensorRT engine for handedness.safetensors")
+        return factory(model, **kwargs)
+
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o"), no_engine) as session:
+        assert session.monitor.handedness is None  # the shipped one that cannot open: the monitor runs without it
     with pytest.raises(InputError, match="--handedness small.safetensors: it takes 32-px"):
         open_session(MonitorRequest(str(clip), out=tmp_path / "o", handedness="small.safetensors"), factory)
     assert opened["None"].closed and opened["small.safetensors"].closed

@@ -18,7 +18,7 @@ import numpy as np
 from tpt_live.backend import PoseBackend
 from tpt_live.checkpoint import default_model_path, posture_lifter_path
 from tpt_live.crop import CropBox, check_roi, square_box
-from tpt_live.errors import InputError
+from tpt_live.errors import InputError, TptError
 from tpt_live.monitor.alerts import AlertConfig
 from tpt_live.monitor.evidence import EvidenceConfig
 from tpt_live.monitor.movement import MovementConfig
@@ -194,7 +194,13 @@ def _open_handedness(req: MonitorRequest, open_backend: BackendFactory, pose: Po
     shipped = req.handedness == "handedness"
     if req.handedness is None or (shipped and not default_model_path("handedness").is_file()):
         return None
-    model = open_backend(req.handedness, backend=req.backend, device=req.device)
+    try:
+        model = open_backend(req.handedness, backend=req.backend, device=req.device)
+    except TptError as exc:  # e.g. --backend tensorrt without an engine for it: the monitor runs on without it
+        if not shipped:
+            raise
+        log.warning("no handedness model (prone is then never reported): %s", exc)
+        return None
     if model.model_digest == pose.model_digest:  # the pose model itself: its own keypoints give its handedness
         model.close()
         return None
