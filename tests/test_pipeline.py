@@ -10,7 +10,8 @@ from track_helpers import FakeBackend, tiny_model_file, write_video
 
 from tpt_live.crop import full_box, to_source
 from tpt_live.errors import InputError
-from tpt_live.track.pipeline import QUEUE_BYTES, TrackConfig, Tracker, queue_depth
+from tpt_live.track.handoff import QUEUE_BYTES, queue_depth
+from tpt_live.track.pipeline import TrackConfig, Tracker
 from tpt_live.track.sources import VideoSource, resolve_sources
 
 
@@ -149,12 +150,11 @@ def test_bad_head_is_an_input_error():
 
 def test_queues_are_bounded_in_bytes_for_large_frames():
     """Full 4K frames (25 MB each) kept for an overlay: a few per queue, not 32; small frames keep 32."""
-    kept = TrackConfig(keep_images=True)
-    assert queue_depth(kept, 3840, 2160, 64) == 2  # 64 MiB // 24.9 MB
-    assert queue_depth(kept, 1920, 1080, 64) == 10
-    assert queue_depth(kept, 640, 480, 64) == 32  # the configured size
-    assert queue_depth(TrackConfig(), 3840, 2160, 64) == 32  # only the 64 x 64 model input is queued
-    assert queue_depth(TrackConfig(follow=True), 3840, 2160, 64) == 2  # follow mode always keeps frames
+    assert queue_depth(32, True, 3840, 2160, 64) == 2  # 64 MiB // 24.9 MB
+    assert queue_depth(32, True, 1920, 1080, 64) == 10
+    assert queue_depth(32, True, 640, 480, 64) == 32  # the configured size
+    assert queue_depth(32, False, 3840, 2160, 64) == 32  # only the 64 x 64 model input is queued
+    assert TrackConfig(follow=True).full_frames and not TrackConfig().full_frames  # follow mode always keeps frames
     assert QUEUE_BYTES // (3840 * 2160 * 3) == 2
 
 

@@ -1,5 +1,5 @@
-"""Hand-over between the tracker's threads: a one-frame mailbox for live sources and a put that gives up when
-the pipeline stops (`tpt_live.track.pipeline.Tracker`)."""
+"""Hand-over between the tracker's threads: a one-frame mailbox for live sources, a put that gives up when
+the pipeline stops, and the depth of the queues (`tpt_live.track.pipeline.Tracker`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,18 @@ import queue
 import threading
 
 from tpt_live.track.sources import Frame
+
+QUEUE_BYTES = 64 * 2**20  # pixel bytes each queue (and one batch) may hold; full frames count when kept
+
+
+def queue_depth(limit: int, full_frames: bool, width: int, height: int, size: int) -> int:
+    """Frames a queue may hold: `limit`, fewer when that many frames pass QUEUE_BYTES.
+
+    A frame carries the S x S model input, plus the full W x H frame when `full_frames` (kept for the caller, or
+    cropped from each frame). Never below 2, so decoding and inference still overlap.
+    """
+    per_frame = size * size * 3 + (width * height * 3 if full_frames else 0)
+    return max(2, min(limit, QUEUE_BYTES // max(per_frame, 1)))
 
 
 class LatestSlot:

@@ -46,7 +46,7 @@ from tpt_live.localise import (
     open_locator,
     refined,
 )
-from tpt_live.track.handoff import LatestSlot, put_unless_stopped
+from tpt_live.track.handoff import LatestSlot, put_unless_stopped, queue_depth
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
 
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 _END = object()  # sentinel: the producing stage has finished (or failed)
 STAGES = ("decode", "locate", "crop", "infer", "post", "write")  # `Stats.stage_s`; write: the caller's outputs
-QUEUE_BYTES = 64 * 2**20  # pixel bytes each queue (and one batch) may hold; full frames count when kept
 
 
 @dataclass(frozen=True)
@@ -167,12 +166,12 @@ class Tracker:
         self.stats = Stats()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
-        depth = queue_depth(config, *self._wh(), self.size)
-        self._batch = min(config.batch, queue_depth(replace(config, queue_size=config.batch), *self._wh(), self.size))
+        full, wh = config.keep_images or config.full_frames, (*self._wh(), self.size)
+        depth = queue_depth(config.queue_size, full, *wh)
+        self._batch = min(config.batch, queue_depth(config.batch, full, *wh))
         self._frames: queue.Queue = queue.Queue(depth)
         self._slot = LatestSlot()
-        results = replace(config, queue_size=max(config.queue_size, config.batch * 2))
-        self._results: queue.Queue = queue.Queue(queue_depth(results, *self._wh(), self.size))
+        self._results: queue.Queue = queue.Queue(queue_depth(max(config.queue_size, config.batch * 2), full, *wh))
         self._last: Result | None = None  # steers follow mode
         self._localiser = None
         # a folder of images may hold unrelated photos: each is located on its own, no running average
@@ -430,16 +429,6 @@ class Tracker:
         cancel = getattr(self.source, "cancel", None)  # VideoSource; stand-ins in tests may have none
         if cancel is not None:
             cancel()
-
-
-def queue_depth(config: TrackConfig, width: int, height: int, size: int) -> int:
-    """Frames a queue may hold: `config.queue_size`, fewer when that many frames pass QUEUE_BYTES.
-
-    A frame carries the S x S model input, plus the full W x H frame when `keep_images` (or follow mode).
-    Never below 2, so decoding and inference still overlap.
-    """
-    per_frame = size * size * 3 + (width * height * 3 if config.keep_images or config.full_frames else 0)
-    return max(2, min(config.queue_size, QUEUE_BYTES // max(per_frame, 1)))
 
 
 def _without_pixels(frame: Frame) -> Frame:
