@@ -7,6 +7,8 @@ on the image's right.
 
 from __future__ import annotations
 
+import numpy as np
+
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis",
     "thorax",
@@ -66,6 +68,26 @@ PART_GROUPS: dict[str, tuple[str, ...]] = {
     "shoulders": ("left_shoulder", "right_shoulder"),
     "hands": ("left_wrist", "right_wrist"),
 }
+
+
+# Signed width (`signed_width_2d`) from which a torso shows its back to the camera: between a torso on its
+# side (0.25) and a flat one (0.6); the monitor reads it as prone (tpt_live.monitor.posture).
+BACK_2D = 0.4
+
+
+def signed_width_2d(kp2d: np.ndarray) -> float:
+    """The 2D handedness of a torso: image-plane cross(left - right, up) / trunk length^2, up = pelvis -> thorax,
+    left - right across the shoulders and the hips (the mean of the two). About -0.6 for a flat torso facing the
+    camera with its head up the picture (its left on the picture's right), +0.6 for one showing its back, near
+    0 on its side. A turned or scaled picture keeps it (a ratio of areas); a mirrored one flips its sign.
+    kp2d: (J, >=2) pixels, x = col, y = row."""
+    up = kp2d[JOINT_INDEX["thorax"], :2] - kp2d[JOINT_INDEX["pelvis"], :2]
+    shoulders = kp2d[JOINT_INDEX["left_shoulder"], :2] - kp2d[JOINT_INDEX["right_shoulder"], :2]
+    across = 0.5 * (shoulders + kp2d[JOINT_INDEX["left_hip"], :2] - kp2d[JOINT_INDEX["right_hip"], :2])
+    trunk2 = float(up @ up)
+    if trunk2 < 1e-9:
+        return 0.0
+    return float(across[0] * up[1] - across[1] * up[0]) / trunk2
 
 
 def side(name: str) -> str:

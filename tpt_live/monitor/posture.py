@@ -34,13 +34,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.skeleton import JOINT_INDEX
+from tpt_live.skeleton import BACK_2D, JOINT_INDEX, signed_width_2d  # the 2D handedness (skeleton.py)
 
 POSTURES = ("supine", "side", "prone")
 UNKNOWN = "unknown"  # reported when the cues are too weak or disagree (see `PostureVote`)
 SIDE_2D = 0.25  # |signed width / trunk length^2| below which the 2D cue says "side"
 FULL_2D = 0.6  # |signed width / trunk length^2| of a flat supine or prone torso (full 2D margin)
-BACK_2D = 0.4  # signed width from which the back is shown: prone whatever the 3D says (between side and flat)
 _P, _T = JOINT_INDEX["pelvis"], JOINT_INDEX["thorax"]
 _LS, _RS = JOINT_INDEX["left_shoulder"], JOINT_INDEX["right_shoulder"]
 _LH, _RH = JOINT_INDEX["left_hip"], JOINT_INDEX["right_hip"]
@@ -67,16 +66,6 @@ def facing_angle_3d(kp3d: np.ndarray, tilt: float = 0.0) -> float:
     if anterior is None:
         return 90.0
     return float(np.degrees(np.arccos(np.clip(anterior @ mat_normal(tilt), -1.0, 1.0))))
-
-
-def signed_width_2d(kp2d: np.ndarray) -> float:
-    """Image-plane cross(left - right, up) / trunk length^2 (see the module docstring). kp2d: (J, >=2) pixels."""
-    up = kp2d[_T, :2] - kp2d[_P, :2]
-    across = 0.5 * ((kp2d[_LS, :2] - kp2d[_RS, :2]) + (kp2d[_LH, :2] - kp2d[_RH, :2]))
-    trunk2 = float(up @ up)
-    if trunk2 < 1e-9:
-        return 0.0
-    return float(across[0] * up[1] - across[1] * up[0]) / trunk2
 
 
 def posture(
