@@ -161,3 +161,32 @@ def test_queues_are_bounded_in_bytes_for_large_frames():
 def test_track_config_errors_name_only_what_is_wrong():
     with pytest.raises(InputError, match=r"^--batch 0 must be 1 or more$"):
         TrackConfig(batch=0)
+
+
+class _Back(FakeBackend):
+    """A handedness model that reads every crop as a flat torso showing its back (signed width +0.75)."""
+
+    model_digest = "back"
+
+    def infer(self, frames):
+        from tpt_live.skeleton import JOINT_INDEX
+
+        poses = super().infer(frames)
+        kp = poses.keypoints
+        kp[:, JOINT_INDEX["pelvis"]], kp[:, JOINT_INDEX["thorax"]] = (16, 20), (16, 12)
+        for side, x in (("left", 13), ("right", 19)):  # the subject's left on the picture's left: the back
+            kp[:, JOINT_INDEX[f"{side}_shoulder"]], kp[:, JOINT_INDEX[f"{side}_hip"]] = (x, 12), (x, 20)
+        return poses
+
+
+def test_a_handedness_model_reading_the_opposite_relabels_left_and_right(video):
+    """The pose model's own points (here never a back) keep their places; their left and right labels trade."""
+    from tpt_live.skeleton import FLIP_INDEX, signed_width_2d
+
+    assert signed_width_2d(_Back().infer(np.zeros((1, 32, 32, 3), np.uint8)).keypoints[0]) == pytest.approx(0.75)
+    plain = list(Tracker(_source(video), FakeBackend(kp3d=True), TrackConfig(batch=4)).results())
+    relabelled = list(Tracker(_source(video), FakeBackend(kp3d=True), TrackConfig(batch=4), _Back()).results())
+    assert len(plain) == len(relabelled) == 20
+    for a, b in zip(plain, relabelled, strict=True):
+        assert a.kp2d_raw is not None and b.kp2d_raw is not None
+        np.testing.assert_allclose(b.kp2d_raw[:, :2], a.kp2d_raw[list(FLIP_INDEX), :2])

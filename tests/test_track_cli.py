@@ -40,6 +40,8 @@ def assets(tmp_path_factory):
         (["{empty}"], 3, "empty"),
         (["{video}", "--locate", "--localiser", "missing.safetensors"], 2, "localiser file"),
         (["{video}", "--look-again", "-1"], 2, "--look-again -1.0 must be >= 0"),
+        (["{video}", "--handedness", "missing.safetensors"], 2, "missing.safetensors"),
+        (["{video}", "--handedness", "default"], 2, "--handedness default: it takes 128-px located inputs"),
     ],
 )
 def test_bad_input_is_one_line_and_an_exit_code(assets, tmp_path, args, code, needle):
@@ -69,6 +71,29 @@ def test_track_writes_a_valid_file(assets, tmp_path):
     assert len(doc["frames"]) == 12 and "12 frames" in r.stderr
     assert doc["crop"] == {"mode": "full", "roi": None, "head": "up"}
     assert doc["backend"]["flip"] is False
+    assert "handedness" not in doc  # the shipped one reads 128-px located crops: skipped beside this 32-px model
+
+
+def test_the_handedness_model_is_named_in_the_header(assets, tmp_path):
+    from track_helpers import FakeBackend
+
+    from tpt_live.track.runner import TrackRequest, run_track
+
+    class Second(FakeBackend):
+        model_name, model_digest = "second", "2"
+
+    opened = []
+
+    def factory(model=None, **kwargs):
+        opened.append(Second() if model == "second" else FakeBackend())
+        return opened[-1]
+
+    out = tmp_path / "o.json"
+    (summary,) = run_track(TrackRequest((str(assets[0]),), out, handedness="second", backend="torch"), factory)
+    doc = json.loads(out.read_text())
+    validate(doc, "json_file")
+    assert summary.error is None and doc["handedness"] == {"name": "second", "digest": "2"}
+    assert [type(b).__name__ for b in opened] == ["FakeBackend", "Second"]
 
 
 def test_flip_is_recorded(assets, tmp_path):
@@ -125,12 +150,12 @@ def test_options_reach_the_delegate(monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "run_track", fake_run_track)
     args = ["track", "a.mp4", "b.mp4", "--out", str(tmp_path), "--format", "csv", "--roi", "1,2,30,40"]
     args += ["--jobs", "2", "--no-smooth", "--beta", "0.5", "--reconnect", "7", "--batch", "4", "--head", "left", "-q"]
-    args += ["--flip"]
+    args += ["--flip", "--handedness", "off"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     req = seen["request"]
     assert req.sources == ("a.mp4", "b.mp4") and req.fmt == "csv" and req.jobs == 2 and req.reconnect == 7
-    assert req.flip
+    assert req.flip and req.handedness is None
     assert req.config.roi.as_list() == [1, 2, 30, 40] and req.config.batch == 4 and req.config.head == "left"
     assert not req.config.smoothing.enabled and req.config.smoothing.beta == 0.5
     assert seen["open"] is engines.open_backend

@@ -98,7 +98,7 @@ def monitor(
             help="2D model run on the pose model's crops whose left/right says when the back is shown (prone); "
             "a file, a shipped model's name, or 'off' (docs/MONITOR.md).",
         ),
-    ] = "handedness",
+    ] = str(MonitorRequest.handedness),
     reconnect: Annotated[
         int, typer.Option("--reconnect", help="A live source may be away --reconnect x --timeout s before reopening.")
     ] = MonitorRequest.reconnect,
@@ -133,6 +133,7 @@ def monitor(
     from tpt_live.monitor.setup import open_session
     from tpt_live.monitor.state import NOT_MEDICAL
     from tpt_live.monitor.webview import is_loopback, parse_bind
+    from tpt_live.track.handedness import parse_handedness
 
     interrupt_on_sigterm()
     quiet_logs(quiet)
@@ -149,7 +150,7 @@ def monitor(
         presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
-        handedness=None if handedness.strip().lower() == "off" else handedness,
+        handedness=parse_handedness(handedness),
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

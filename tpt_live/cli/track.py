@@ -73,6 +73,14 @@ def track(
         bool,
         typer.Option("--flip", help="Average each crop's pose with its mirror image's (~2x the model time)."),
     ] = TrackRequest.flip,
+    handedness: Annotated[
+        str,
+        typer.Option(
+            "--handedness",
+            help="A second model read 4 times a second on the same crops: where its left and right are the other "
+            "way round, the pose's are swapped (a baby on its tummy; docs/TRACKING.md); 'off' for none.",
+        ),
+    ] = str(TrackRequest.handedness),
     batch: Annotated[int, typer.Option("--batch", help="Frames per inference call (files).")] = TrackConfig.batch,
     save_video: Annotated[
         str | None, typer.Option("--save-video", help="Write the overlay as H.264 .mp4 (a folder for several sources).")
@@ -109,6 +117,7 @@ def track(
 
     import engines
     from tpt_live.crop import parse_roi
+    from tpt_live.track.handedness import parse_handedness
     from tpt_live.track.runner import run_track
 
     interrupt_on_sigterm()
@@ -128,7 +137,7 @@ def track(
     request = TrackRequest(
         sources=tuple(sources), out=Path(out), fmt=fmt, model=model, backend=backend, device=device,
         precision=precision, flip=flip, config=config, save_video=Path(save_video) if save_video else None, show=show,
-        jobs=jobs, reconnect=reconnect, timeout=timeout,
+        jobs=jobs, reconnect=reconnect, timeout=timeout, handedness=parse_handedness(handedness),
     )  # fmt: skip
     if show:
         from tpt_live.track.overlay import Window

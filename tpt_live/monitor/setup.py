@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from tpt_live.backend import PoseBackend
-from tpt_live.checkpoint import default_model_path, posture_lifter_path
+from tpt_live.checkpoint import posture_lifter_path
 from tpt_live.crop import CropBox, check_roi, square_box
-from tpt_live.errors import InputError, TptError
+from tpt_live.errors import InputError
 from tpt_live.monitor.alerts import AlertConfig
 from tpt_live.monitor.evidence import EvidenceConfig
 from tpt_live.monitor.movement import MovementConfig
@@ -28,6 +28,7 @@ from tpt_live.monitor.posture_image import load_posture
 from tpt_live.monitor.presence import load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
 from tpt_live.monitor.state import LiveState
+from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness
 from tpt_live.track.outputs import ensure_folder
 from tpt_live.track.overlay import Overlay
 from tpt_live.track.pipeline import TrackConfig
@@ -67,7 +68,7 @@ class MonitorRequest:
     lifter: Path | None = None
     # a second 2D model, run on the pose model's crops, whose left/right says when a back is shown (prone): a file,
     # a shipped model's name, or None for none; the shipped one is skipped where it is absent or cannot share crops
-    handedness: str | None = "handedness"
+    handedness: str | None = SHIPPED_HANDEDNESS
     camera_tilt: float | None = None  # degrees the camera is pitched from straight down; None: estimated
     reconnect: int = 3  # a live source rides out reconnect x timeout seconds before it is reopened
     timeout: float = 10.0  # seconds an open or read of a live source may block
@@ -163,7 +164,10 @@ def open_session(
     backend = open_backend(req.model, backend=req.backend, device=req.device, **lifted)
     web, handedness = None, None
     try:
-        handedness = _open_handedness(req, open_backend, backend)
+        optional = req.handedness == SHIPPED_HANDEDNESS  # the shipped default: skipped where it cannot run
+        handedness = open_handedness(
+            req.handedness, open_backend, backend, optional, backend=req.backend, device=req.device
+        )
 
         def open_source() -> VideoSource:
             source = VideoSource(
@@ -186,29 +190,3 @@ def open_session(
         _close_quietly(web, handedness, backend)
         raise
     return Session(monitor, backend, web, web.url if web is not None else None, handedness=handedness)
-
-
-def _open_handedness(req: MonitorRequest, open_backend: BackendFactory, pose: PoseBackend) -> PoseBackend | None:
-    """The handedness model of `req` on the pose backend's runtime, or None. It reads the pose model's own
-    crops, so it must take the same input; the shipped one is skipped (logged) where it cannot, or is absent."""
-    shipped = req.handedness == "handedness"
-    if req.handedness is None or (shipped and not default_model_path("handedness").is_file()):
-        return None
-    try:
-        model = open_backend(req.handedness, backend=req.backend, device=req.device)
-    except TptError as exc:  # e.g. --backend tensorrt without an engine for it: the monitor runs on without it
-        if not shipped:
-            raise
-        log.warning("no handedness model (prone is then never reported): %s", exc)
-        return None
-    if model.model_digest == pose.model_digest:  # the pose model itself: its own keypoints give its handedness
-        model.close()
-        return None
-    if (model.input_size, model.framing) == (pose.input_size, pose.framing):
-        return model
-    model.close()
-    why = f"it takes {model.input_size}-px {model.framing} inputs, the pose model {pose.input_size}-px {pose.framing}"
-    if shipped:
-        log.info("no handedness model: %s", why)
-        return None
-    raise InputError(f"--handedness {req.handedness}: {why}")

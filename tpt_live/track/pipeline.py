@@ -46,6 +46,7 @@ from tpt_live.localise import (
     open_locator,
     refined,
 )
+from tpt_live.track.handedness import Relabel, swapped
 from tpt_live.track.handoff import LatestSlot, put_unless_stopped, queue_depth
 from tpt_live.track.smoothing import PoseSmoother, SmoothingConfig
 from tpt_live.track.sources import Frame, VideoSource
@@ -158,7 +159,10 @@ class Stats:
 class Tracker:
     """Tracks one subject through one source. Iterate `results()` once; `stats` fills as it goes."""
 
-    def __init__(self, source: VideoSource, backend: PoseBackend, config: TrackConfig) -> None:
+    def __init__(
+        self, source: VideoSource, backend: PoseBackend, config: TrackConfig, handedness: PoseBackend | None = None
+    ) -> None:
+        """handedness: a second model on the same crops whose left and right relabel the pose (`track.handedness`)."""
         config = config.resolved(backend.framing)
         self.source, self.backend, self.config = source, backend, config
         self.size = backend.input_size
@@ -177,6 +181,8 @@ class Tracker:
         # a folder of images may hold unrelated photos: each is located on its own, no running average
         self._stills = source.spec.kind == "images"
         self._locations = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if self._stills else None)
+        self._relabel = Relabel(handedness, stills=self._stills) if handedness is not None else None
+        self._swapping = False  # the last frame's labels were swapped (a change restarts the smoother)
         self._located_t: float | None = None
         self._due: list[bool] = []  # which frames of the batch the localiser ran on (locate mode)
         self._axis: Location | None = None  # `refine`: the axis of the last frame the localiser ran on
@@ -312,7 +318,14 @@ class Tracker:
             raw = self.backend.infer(np.stack([c[0] for c in crops]))
             t = self.stats.charge("infer", t)
             poses = self._unturn(raw, [c[2] for c in crops])
+            swaps = np.zeros(len(good), bool)
+            if self._relabel is not None:  # its inference counts as the infer stage
+                swaps = self._relabel.swaps(np.stack([c[0] for c in crops]), [f.t for f in good], poses)
+                poses, t = swapped(poses, swaps), self.stats.charge("infer", t)
             for i, (frame, crop) in enumerate(zip(good, crops, strict=True)):
+                if swaps[i] != self._swapping:  # left and right trade places: their filters start again
+                    self.smoother.reset()
+                    self._swapping = bool(swaps[i])
                 by_idx[frame.idx] = self._postprocess(frame, poses, i, crop)
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]

@@ -23,6 +23,7 @@ import numpy as np
 from tpt_live.backend import PoseBackend
 from tpt_live.crop import check_roi, square_box
 from tpt_live.errors import InputError, SourceError, TptError
+from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness
 from tpt_live.track.outputs import ensure_folder, guess_format, make_header, open_writer, output_path, record
 from tpt_live.track.pipeline import Stats, TrackConfig, Tracker
 from tpt_live.track.sources import ReconnectPolicy, SourceSpec, VideoSource, open_container, resolve_sources
@@ -42,6 +43,9 @@ class TrackRequest:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | fp16 | bf16 | int8
     flip: bool = False  # test-time flip averaging (`TptModel.regress`): about 2x the model's time
+    # a model whose left and right relabel the pose (`track.handedness`; None: off); the shipped one is skipped where
+    # it cannot run beside the pose model
+    handedness: str | None = SHIPPED_HANDEDNESS
     config: TrackConfig = field(default_factory=TrackConfig)  # crop, batching, smoothing
     save_video: Path | None = None  # overlay video file (one source) or folder (several)
     show: bool = False  # show the overlay in a window
@@ -107,7 +111,12 @@ def _crop_header(config: TrackConfig) -> dict[str, Any]:
 
 
 def track_one(
-    spec: SourceSpec, request: TrackRequest, backend: PoseBackend, many: bool, progress: Progress | None = None
+    spec: SourceSpec,
+    request: TrackRequest,
+    backend: PoseBackend,
+    many: bool,
+    progress: Progress | None = None,
+    handedness: PoseBackend | None = None,
 ) -> SourceSummary:
     """Track one source into its output(s). TptErrors propagate; Ctrl-C leaves finished files."""
     from tpt_live.track.overlay import Overlay, VideoWriter, Window, hud_line
@@ -125,7 +134,8 @@ def track_one(
         check_roi(request.config.roi, info.width, info.height)
     fmt = guess_format(request.out, request.fmt)
     out = output_path(request.out, fmt, spec.name, many)
-    header = make_header(info, backend, cfg.smoothing, _crop_header(asked))
+    relabel = {"handedness": {"name": handedness.model_name, "digest": handedness.model_digest}} if handedness else None
+    header = make_header(info, backend, cfg.smoothing, _crop_header(asked), relabel)
     writer = open_writer(fmt, out, header, spec.name)
     video = window = overlay = None
     video_path = None
@@ -136,7 +146,7 @@ def track_one(
     if overlay_wanted:
         overlay = Overlay(backend.template, backend.input_size)
         window = Window(f"tpt-live: {spec.name}") if request.show else None
-    tracker = Tracker(source, backend, cfg)
+    tracker = Tracker(source, backend, cfg, handedness)
     if progress is not None:
         progress.start(spec.name, info.frame_count)
     results = tracker.results()
@@ -186,18 +196,30 @@ def _time_base(text: str) -> Any:
         return None
 
 
-def _guarded(spec: SourceSpec, request: TrackRequest, backend: PoseBackend, many: bool, progress: Any) -> SourceSummary:
+def _guarded(spec: SourceSpec, request: TrackRequest, backends: tuple, many: bool, progress: Any) -> SourceSummary:
     """track_one with a source's TptError turned into its summary (the other sources go on)."""
     try:
-        return track_one(spec, request, backend, many, progress)
+        return track_one(spec, request, backends[0], many, progress, backends[1])
     except TptError as exc:
         return SourceSummary(spec.uri, error=str(exc), exit_code=exc.exit_code)
 
 
-def _open(request: TrackRequest, open_backend: BackendFactory) -> PoseBackend:
-    return open_backend(
-        request.model, backend=request.backend, device=request.device, precision=request.precision, flip=request.flip
-    )
+def _open(request: TrackRequest, open_backend: BackendFactory) -> tuple[PoseBackend, PoseBackend | None]:
+    """(the pose backend, the handedness model beside it or None); close both with `_close`."""
+    runtime = {"backend": request.backend, "device": request.device}
+    pose = open_backend(request.model, precision=request.precision, flip=request.flip, **runtime)
+    try:
+        optional = request.handedness == SHIPPED_HANDEDNESS
+        return pose, open_handedness(request.handedness, open_backend, pose, optional, **runtime)
+    except BaseException:
+        pose.close()
+        raise
+
+
+def _close(backends: tuple[PoseBackend, PoseBackend | None]) -> None:
+    for backend in backends[::-1]:
+        if backend is not None:
+            backend.close()
 
 
 def run_track(
@@ -219,14 +241,14 @@ def run_track(
     if request.jobs > 1 and len(todo) > 1:
         done = _run_parallel(todo, request, open_backend, progress)
     elif todo:
-        backend = _open(request, open_backend)
+        backends = _open(request, open_backend)
         try:
             for spec in todo:
-                done.append(_guarded(spec, request, backend, many, progress))
+                done.append(_guarded(spec, request, backends, many, progress))
         except TrackInterrupted as exc:
             raise TrackInterrupted(done + exc.summaries) from None
         finally:
-            backend.close()
+            _close(backends)
     by_uri = {s.uri: s for s in done}
     return [by_uri.get(s.uri) or failed[s.uri] or SourceSummary(s.uri) for s in specs]
 
@@ -266,13 +288,13 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def _worker(spec: SourceSpec, request: TrackRequest, open_backend: BackendFactory) -> SourceSummary:
     try:
-        backend = _open(request, open_backend)
+        backends = _open(request, open_backend)
     except TptError as exc:
         return SourceSummary(spec.uri, error=str(exc), exit_code=exc.exit_code)
     try:
-        return _guarded(spec, request, backend, True, None)
+        return _guarded(spec, request, backends, True, None)
     finally:
-        backend.close()
+        _close(backends)
 
 
 def _run_parallel(
