@@ -41,6 +41,9 @@ def evaluate(
     flip: Annotated[
         bool, typer.Option("--flip", help="Average each crop's pose with its mirror image's, as `track --flip`.")
     ] = False,
+    handedness: Annotated[
+        str, typer.Option("--handedness", help="Relabel left and right by this model, as `track --handedness`.")
+    ] = "handedness",
     lifter: Annotated[
         str | None, typer.Option("--lifter", help="Lifter file for the 3D figures; default: the shipped lifter.")
     ] = None,
@@ -62,12 +65,16 @@ def evaluate(
 
     from engines import open_backend
     from tpt_live.evaluation.evaluate2d import evaluate_2d, evaluate_located, load_labelled, template_baseline
+    from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness, parse_handedness, relabelled
+
+    optional = handedness == SHIPPED_HANDEDNESS  # the shipped default: skipped where it cannot run beside the model
 
     if Path(data).is_file() and not roi:  # a COCO keypoints file: whole-image and given-box protocols
         from tpt_live.cli.common import given
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, CocoConfig, evaluate_coco, table_rows
 
         engine = open_backend(model, backend=backend, flip=flip)
+        relabel = open_handedness(parse_handedness(handedness), open_backend, engine, optional, backend=backend)
         locator = None
         if locate or engine.framing == "located":  # a located model always gets the located protocols
             from tpt_live.localiser_net import load_localiser
@@ -77,7 +84,7 @@ def evaluate(
                 locator.look_again = look_again
         coco = evaluate_coco(
             data,
-            lambda f: engine.infer(f).keypoints,
+            relabelled(engine, relabel),
             engine.input_size,
             engine.template,
             CocoConfig(**given(refine=refine)),
@@ -105,13 +112,16 @@ def evaluate(
         return
     lifters = _load_lifters(lifter, supervised_lifter)  # a bad lifter file fails before any figure is printed
     engine = open_backend(model, backend=backend, flip=flip)
+    relabel = open_handedness(parse_handedness(handedness), open_backend, engine, optional, backend=backend)
     size = engine.input_size
     from tpt_live.crop import parse_roi
 
     located = engine.framing == "located" and not roi  # the model sees the localiser's crops: track does that
     predicted: list[np.ndarray] = []  # the 2D model's keypoints, kept for the 3D figures
     if located:
-        result, videos, predicted = evaluate_located(data, engine, size, engine.template, localiser, refine, look_again)
+        result, videos, predicted = evaluate_located(
+            data, engine, size, engine.template, localiser, refine, look_again, relabel
+        )
         baseline = result.get("template_only_error_pct")
     else:
         videos = load_labelled(data, size, parse_roi(roi) if roi else None)

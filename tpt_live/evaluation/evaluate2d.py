@@ -111,6 +111,7 @@ def evaluate_located(
     localiser: str | None = None,
     refine: int | None = None,
     look_again: float | None = None,
+    handedness: object | None = None,
 ) -> tuple[dict, list[LabelledVideo], list[np.ndarray]]:
     """The located protocol on `tpt-live synth` output: every video goes through `tpt-live track` itself
     (localiser, crop and turn, no smoothing); predictions and ground truth are both mapped into the input the
@@ -118,7 +119,8 @@ def evaluate_located(
     crop whatever crop the tracker chose. With `template`, `template_only_error_pct` is the untransformed
     template placed in the tracker's crops. Returns the metrics, the videos (`kp2d` in source pixels, `box`
     the identity (0, 0, S, S), no frames) and the predictions in source pixels. `localiser`: a localiser
-    file (None: the shipped one); `refine`, `look_again`: `track --refine`, `--look-again` (None: their defaults)."""
+    file (None: the shipped one); `refine`, `look_again`: `track --refine`, `--look-again` (None: their defaults);
+    `handedness`: `track --handedness`'s model (a PoseBackend), or None."""
     from tpt_live.crop import to_source, unturn_points_by
     from tpt_live.track.pipeline import TrackConfig, Tracker
     from tpt_live.track.sources import VideoSource, resolve_sources
@@ -129,7 +131,7 @@ def evaluate_located(
         config = TrackConfig(locate=True, head="auto", localiser=localiser)
         config = config if refine is None else replace(config, refine=refine)
         config = config if look_again is None else replace(config, look_again=look_again)
-        results = list(Tracker(source, backend, config).results())  # type: ignore[arg-type]
+        results = list(Tracker(source, backend, config, handedness).results())  # type: ignore[arg-type]
         kp2d = np.array([f["kp2d"] for f in gt["frames"]], np.float64)
         if len(results) != len(kp2d) or any(r.kp2d_raw is None or r.box is None for r in results):
             raise SourceError(f"{gt_path.stem}: {len(results)} tracked frames for {len(kp2d)} ground-truth records")
