@@ -18,6 +18,7 @@ import numpy as np
 from tpt_live.backend import PoseBackend, Poses
 from tpt_live.errors import BackendUnavailable, InputError
 from tpt_live.localise import default_localiser_path
+from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness
 from tpt_live.track.pipeline import STAGES
 from tpt_live.track.runner import BackendFactory, SourceSummary, TrackRequest, track_one
 from tpt_live.track.sources import VideoSource, resolve_sources
@@ -84,9 +85,11 @@ def bench_track(
     batch: int = 8,
     model: str | None = None,
     locate: bool | None = None,
+    handedness: PoseBackend | None = None,
 ) -> BenchRow:
     """End to end into a JSON file (and an overlay video when `video`), for up to `seconds`; `locate` as
-    `track --locate/--no-locate` (None: the model's framing decides, as `track` without either)."""
+    `track --locate/--no-locate` (None: the model's framing decides, as `track` without either); `handedness`:
+    the model `track` relabels left and right with by default (`track.handedness`), when it runs beside this one."""
     from tpt_live.track.pipeline import TrackConfig
 
     spec = resolve_sources([src])[0]
@@ -96,12 +99,14 @@ def bench_track(
             config=TrackConfig(batch=batch, locate=locate),
             save_video=Path(tmp) / "bench.mp4" if video else None,
         )  # fmt: skip
-        summary = track_one(spec, req, backend, many=False)
+        summary = track_one(spec, req, backend, many=False, handedness=handedness)
     label = "track" if locate is None else "track --locate" if locate else "track --no-locate"
     return _row(label + " + video" if video else label, backend, summary)
 
 
-def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> BenchRow:
+def bench_live(
+    src: str, backend: PoseBackend, seconds: float, delay: float, handedness: PoseBackend | None = None
+) -> BenchRow:
     """Replay `src` in real time as a live source for `seconds`, the model slowed to `delay` s per frame."""
     from tpt_live.track.pipeline import TrackConfig
 
@@ -109,7 +114,7 @@ def bench_live(src: str, backend: PoseBackend, seconds: float, delay: float) -> 
     slowed = SlowedBackend(backend, delay) if delay > 0 else backend
     with tempfile.TemporaryDirectory(prefix="tpt-bench-") as tmp:
         req = TrackRequest((src,), Path(tmp) / "live.json", config=TrackConfig(), pace=True, max_seconds=seconds)
-        summary = track_one(spec, req, slowed, many=False)
+        summary = track_one(spec, req, slowed, many=False, handedness=handedness)
     note = f"model {delay * 1e3:.0f} ms/frame; " if delay > 0 else ""
     note += f"late p95 {summary.latency_p95_late * 1e3:.0f} ms"
     return _row("live", backend, summary, note)
@@ -134,18 +139,24 @@ def run_bench(
         except BackendUnavailable as exc:
             log.warning("skipping backend %s: %s", name, exc)
             continue
-        try:
+        hand = None
+        try:  # track's default second model, where it runs beside this one
+            hand = open_handedness(SHIPPED_HANDEDNESS, open_backend, backend, True, backend=name, device="cpu")
             if not rows:
                 rows.append(bench_decode(src, backend.input_size, seconds))
-            backend.infer(np.zeros((8, backend.input_size, backend.input_size, 3), np.uint8))  # warm-up
-            rows.append(bench_track(src, backend, seconds, video=False, model=model))
+            for b in (backend, hand):  # warm-up
+                if b is not None:
+                    b.infer(np.zeros((8, backend.input_size, backend.input_size, 3), np.uint8))
+            rows.append(bench_track(src, backend, seconds, video=False, model=model, handedness=hand))
             if backend.framing == "located":  # the default locates: also the whole frame, for comparison
-                rows.append(bench_track(src, backend, seconds, video=False, model=model, locate=False))
+                rows.append(bench_track(src, backend, seconds, False, model=model, locate=False, handedness=hand))
             elif default_localiser_path().is_file():
-                rows.append(bench_track(src, backend, seconds, video=False, model=model, locate=True))
-            rows.append(bench_track(src, backend, seconds, video=True, model=model))
-            rows.append(bench_live(src, backend, seconds, live_delay))
+                rows.append(bench_track(src, backend, seconds, False, model=model, locate=True, handedness=hand))
+            rows.append(bench_track(src, backend, seconds, video=True, model=model, handedness=hand))
+            rows.append(bench_live(src, backend, seconds, live_delay, hand))
         finally:
+            if hand is not None:
+                hand.close()
             backend.close()
     return rows
 
