@@ -140,7 +140,9 @@ class Monitor:
         self.postures = PostureVote(config.posture)
         self.tilt = MatTilt(config.posture)
         self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
-        self.handedness = handedness  # a second 2D model on the same crops: whose left/right says a back is shown
+        # a second 2D model on the same crops: it relabels a prone baby's left and right in the tracker
+        # (`track.handedness`) and, read on every frame, says when a back is shown (the posture cue)
+        self.handedness = handedness
         self.meter = MovementMeter(config.movement)
         self.engine = AlertEngine(config.alerts)
         self.evidence = EvidenceRecorder(out_dir / "evidence" if out_dir else None, config.evidence)
@@ -207,7 +209,7 @@ class Monitor:
 
     def _track(self, source: VideoSource) -> int:
         """Monitor every frame of one opened source; returns the number of frames tracked."""
-        tracker = Tracker(source, self.backend, replace(self.config.track, keep_images=True))
+        tracker = Tracker(source, self.backend, replace(self.config.track, keep_images=True), self.handedness)
         results = tracker.results()
         seen = 0
         try:
