@@ -164,10 +164,7 @@ def open_session(
     backend = open_backend(req.model, backend=req.backend, device=req.device, **lifted)
     web, handedness = None, None
     try:
-        optional = req.handedness == SHIPPED_HANDEDNESS  # the shipped default: skipped where it cannot run
-        handedness = open_handedness(
-            req.handedness, open_backend, backend, optional, backend=req.backend, device=req.device
-        )
+        handedness = open_handedness(req.handedness, open_backend, backend, backend=req.backend, device=req.device)
 
         def open_source() -> VideoSource:
             source = VideoSource(

@@ -141,7 +141,7 @@ def run_bench(
             continue
         hand = None
         try:  # track's default second model, where it runs beside this one
-            hand = open_handedness(SHIPPED_HANDEDNESS, open_backend, backend, True, backend=name, device="cpu")
+            hand = open_handedness(SHIPPED_HANDEDNESS, open_backend, backend, backend=name, device="cpu")
             if not rows:
                 rows.append(bench_decode(src, backend.input_size, seconds))
             for b in (backend, hand):  # warm-up

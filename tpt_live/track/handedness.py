@@ -81,13 +81,14 @@ def swapped(poses: Poses, which: np.ndarray) -> Poses:
 
 
 def open_handedness(
-    model: str | None, open_backend: Callable[..., PoseBackend], pose: PoseBackend, optional: bool, **kwargs: Any
+    model: str | None, open_backend: Callable[..., PoseBackend], pose: PoseBackend, **kwargs: Any
 ) -> PoseBackend | None:
     """The handedness model `model` (a file or a shipped name; None: none) on the runtime `open_backend` gives
     with `kwargs`, beside the pose backend `pose`, or None. It reads the pose model's own crops, so it must take
-    the same input; the pose model itself needs none (its own keypoints give its handedness). `optional` (the
-    shipped default): a model that is absent, cannot open or cannot share the crops is skipped with a log line;
-    otherwise that is an error (InputError, or the runtime's own)."""
+    the same input; the pose model itself needs none (its own keypoints give its handedness). The shipped one (the
+    default, `SHIPPED_HANDEDNESS`) is skipped with a log line where it is absent, cannot open or cannot share the
+    crops; any other model is then an error (InputError, or the runtime's own)."""
+    optional = model == SHIPPED_HANDEDNESS
     if model is None or (optional and not _installed(model)):
         return None
     try:
@@ -114,9 +115,10 @@ def open_handedness(
 
 def _installed(model: str) -> bool:
     try:
-        return resolve_model_file(model).is_file()
+        resolve_model_file(model)  # raises for a file that is not there
     except TptError:
         return False
+    return True
 
 
 def relabelled(pose: PoseBackend, handedness: PoseBackend | None) -> Callable[[np.ndarray], np.ndarray]:

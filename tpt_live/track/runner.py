@@ -209,8 +209,7 @@ def _open(request: TrackRequest, open_backend: BackendFactory) -> tuple[PoseBack
     runtime = {"backend": request.backend, "device": request.device}
     pose = open_backend(request.model, precision=request.precision, flip=request.flip, **runtime)
     try:
-        optional = request.handedness == SHIPPED_HANDEDNESS
-        return pose, open_handedness(request.handedness, open_backend, pose, optional, **runtime)
+        return pose, open_handedness(request.handedness, open_backend, pose, **runtime)
     except BaseException:
         pose.close()
         raise
