@@ -75,6 +75,37 @@ def test_varied_records_its_choices(varied: list) -> None:
     assert len({c.gt["appearance"]["clothing"] + c.gt["appearance"]["background"] for c in varied}) > 1
 
 
+def test_random_look_keeps_the_varied_geometry_and_dresses_every_segment_apart() -> None:
+    from tpt_live.synth.body import SEGMENT_NAMES
+    from tpt_live.synth.look_render import _materials
+
+    for world, index in (("default", 0), ("wide", 1)):
+        varied, rand = (render_clip(_small(world, index, look, 6)) for look in ("varied", "random"))
+        for key in ("kp2d", "kp3d", "visible"):  # same body, motion, camera and occluders
+            assert [f[key] for f in varied.gt["frames"]] == [f[key] for f in rand.gt["frames"]]
+        assert rand.gt["appearance"]["look"] == "random" and varied.gt["appearance"]["look"] == "varied"
+        assert rand.gt["appearance"]["clothing"] == varied.gt["appearance"]["clothing"]
+        assert np.abs(varied.frames.astype(int) - rand.frames.astype(int)).mean() > 5
+        again = render_clip(_small(world, index, "random", 6))
+        assert np.array_equal(again.frames, rand.frames)
+    look = sample_scene(_small("wide", 1, "random")).look
+    assert look is not None and look.random_fabrics is not None
+    mats = _materials(look)
+    body = [n for n in SEGMENT_NAMES if n != "head"]
+    assert all(mats[n] == ("fabric", look.random_fabrics[n]) for n in body)
+    assert len({tuple(np.round(look.random_fabrics[n].base, 6)) for n in body}) == len(body)  # each its own
+
+
+def test_training_looks_cycle() -> None:
+    from trainer.localiser_train import check_look, scene_look
+
+    assert [scene_look("mixed_random", i) for i in range(4)] == ["plain", "varied", "random", "plain"]
+    assert [scene_look("mixed", i) for i in range(3)] == ["plain", "varied", "plain"]
+    assert scene_look("random", 5) == "random"
+    with pytest.raises(InputError, match="mixed_random"):
+        check_look("photoreal")
+
+
 def test_varied_visibility_agrees_with_projection(varied: list) -> None:
     for clip in varied:
         kp2d = np.array([f["kp2d"] for f in clip.gt["frames"]])

@@ -34,7 +34,9 @@ from trainer.real_frames import RealFrames, check_real_share, real_backdrop, rec
 
 log = logging.getLogger(__name__)
 ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
-TRAIN_LOOKS = ("plain", "varied", "mixed")  # a training set's synth look; "mixed": every other scene varied
+# a training set's synth look: one of synth's, or "mixed" (every other scene varied), or "mixed_random" (plain,
+# varied and random in turn)
+TRAIN_LOOKS = ("plain", "varied", "random", "mixed", "mixed_random")
 
 
 def check_look(look: str) -> None:
@@ -42,7 +44,7 @@ def check_look(look: str) -> None:
     from tpt_live.errors import InputError
 
     if look not in TRAIN_LOOKS:
-        raise InputError(f"--look {look!r}: use plain, varied or mixed")
+        raise InputError(f"--look {look!r}: use one of {', '.join(TRAIN_LOOKS)}")
 
 
 TRAIN_WORLDS = ("wide", "room")  # synth worlds a training set may come from (docs/SYNTH.md)
@@ -58,7 +60,11 @@ def check_world(world: str) -> None:
 
 def scene_look(look: str, index: int) -> str:
     """The synth look of scene `index` of a training set in `look` (one of TRAIN_LOOKS)."""
-    return look if look != "mixed" else ("varied" if index % 2 else "plain")
+    if look == "mixed":
+        return "varied" if index % 2 else "plain"
+    if look == "mixed_random":
+        return ("plain", "varied", "random")[index % 3]
+    return look
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,11 @@ def train_localiser(
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     batch: Annotated[int | None, typer.Option(help="Frames per step.")] = None,
     look: Annotated[
-        str | None, typer.Option(help="Synthetic look: plain, varied or mixed (every other scene).")
+        str | None,
+        typer.Option(
+            help="Synthetic look: plain, varied, random, mixed (plain and varied in turn) or mixed_random (plain,"
+            " varied and random in turn)."
+        ),
     ] = None,
     world: Annotated[
         str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
@@ -61,7 +65,11 @@ def pretrain(
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     batch: Annotated[int | None, typer.Option(help="Located inputs per step.")] = None,
     look: Annotated[
-        str | None, typer.Option(help="Synthetic look: plain, varied or mixed (every other scene).")
+        str | None,
+        typer.Option(
+            help="Synthetic look: plain, varied, random, mixed (plain and varied in turn) or mixed_random (plain,"
+            " varied and random in turn)."
+        ),
     ] = None,
     wild_turns: Annotated[
         float | None, typer.Option(help="Share of inputs turned anywhere (teaches the model the localiser's misses).")

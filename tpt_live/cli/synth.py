@@ -25,7 +25,11 @@ def synth(
     ] = "default",
     look: Annotated[
         str,
-        typer.Option("--look", help="plain (flat colours) or varied (shaded skin, clothes, clutter, photo-like)."),
+        typer.Option(
+            "--look",
+            help="plain (flat colours), varied (shaded skin, clothes, clutter, photo-like) or random (varied, with"
+            " every body part, the skin and the mat in random textures).",
+        ),
     ] = "plain",
     flexion: Annotated[
         float,

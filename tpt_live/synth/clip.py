@@ -25,6 +25,7 @@ from tpt_live.errors import InputError
 from tpt_live.skeleton import BONES, JOINT_NAMES
 from tpt_live.synth.appearance import Appearance, mat_texture, sample_appearance
 from tpt_live.synth.body import (
+    SEGMENT_NAMES,
     BodyParams,
     Pose,
     Segment,
@@ -46,7 +47,7 @@ from tpt_live.synth.camera import (
     sample_room_params,
     sample_wide_params,
 )
-from tpt_live.synth.look import LOOKS, Look, sample_look
+from tpt_live.synth.look import LOOKS, Look, randomise_textures, sample_look
 from tpt_live.synth.motion import SCENARIOS, Motion, sample_motion
 from tpt_live.synth.render import Renderer
 
@@ -67,7 +68,9 @@ class SynthConfig:
     index: int = 0  # video index within the dataset: video i is the same whatever the video count
     pose: str = "supine"  # "supine", "side", "prone" or "mixed" (drawn per video)
     world: str = "default"  # "default" (centred, head up, 65-80% of the height), "wide" or "room" (docs/SYNTH.md)
-    look: str = "plain"  # "plain" (flat colours, the original renders) or "varied" (photo-like, see docs/SYNTH.md)
+    look: str = (
+        "plain"  # "plain" (flat colours, the original renders), "varied" (photo-like) or "random" (docs/SYNTH.md)
+    )
     flexion: float = 0.0  # share of videos in a young infant's flexed resting posture, by a per-video U(0, 1) amount
 
     def __post_init__(self) -> None:
@@ -161,8 +164,11 @@ def sample_scene(config: SynthConfig) -> Scene:
     if config.world == "room":  # and its own on top: the wide world's draws stay as they were
         cam = sample_room_params(_rng(config, 12), cam)
     scene = _scene(config.width, config.height, body, appearance, cam, motion)
-    if config.look == "varied":  # its own stream too: the plain look's draws stay as they were
-        scene = replace(scene, look=sample_look(_rng(config, 10)))
+    if config.look in ("varied", "random"):  # its own stream too: the plain look's draws stay as they were
+        look = sample_look(_rng(config, 10))
+        if config.look == "random":  # and its own on top: the varied look's draws stay as they were
+            look = randomise_textures(look, SEGMENT_NAMES, _rng(config, 14))
+        scene = replace(scene, look=look)
     return scene
 
 

@@ -13,12 +13,12 @@ blanket, toys, an adult's hand, crib bars) are extra z-buffered segments: a join
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-LOOKS: tuple[str, ...] = ("plain", "varied")
+LOOKS: tuple[str, ...] = ("plain", "varied", "random")
 CLOTHING: tuple[str, ...] = ("onesie", "bodysuit", "diaper", "sleep_sack")
 CLOTH_PATTERNS: tuple[str, ...] = ("plain", "stripes", "dots", "print", "check", "heather")
 BACKGROUNDS: tuple[str, ...] = ("sheet", "blanket", "wood", "carpet", "playmat")
@@ -200,11 +200,12 @@ class Look:
     saturation: float
     contrast: float
     extra: dict[str, Any] = field(default_factory=dict)
+    random_fabrics: dict[str, Fabric] | None = None  # the "random" look: a fabric per body segment name
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary (the `appearance` of the ground truth)."""
         return {
-            "look": "varied",
+            "look": "varied" if self.random_fabrics is None else "random",
             "skin": _col(self.skin),
             "skin_tone": round(self.skin_tone, 3),
             "clothing": self.clothing,
@@ -351,4 +352,33 @@ def sample_look(rng: np.random.Generator) -> Look:
         jpeg_quality=int(rng.integers(25, 85)) if rng.random() < 0.6 else 0,
         saturation=float(rng.uniform(0.8, 1.15)),
         contrast=float(rng.uniform(0.85, 1.1)),
+    )
+
+
+def random_fabric(rng: np.random.Generator) -> Fabric:
+    """Any colours, any pattern, at any scale and angle (extreme texture randomisation)."""
+    return Fabric(
+        base=rng.uniform(0.0, 1.0, 3),
+        second=rng.uniform(0.0, 1.0, 3),
+        third=rng.uniform(0.0, 1.0, 3),
+        pattern=str(rng.choice(CLOTH_PATTERNS)),
+        period=float(np.exp(rng.uniform(np.log(0.004), np.log(0.08)))),
+        angle=float(rng.uniform(0.0, np.pi)),
+        seed=int(rng.integers(1, 2**20)),
+    )
+
+
+def randomise_textures(look: Look, segments: tuple[str, ...], rng: np.random.Generator) -> Look:
+    """The "random" look: `look` with every body segment in `segments` (but the head) dressed in a fabric of its
+    own, the skin (head, ears) and hair in any colour, and the mat, blankets and floor in random fabrics, so that
+    only shape and shading are left to tell a body part (docs/SYNTH.md)."""
+    return replace(
+        look,
+        skin=rng.uniform(0.0, 1.0, 3),
+        hair=rng.uniform(0.0, 1.0, 3),
+        bg_fabric=random_fabric(rng),
+        bg_colour=rng.uniform(0.0, 1.0, 3),
+        cover_fabric=random_fabric(rng),
+        under_blanket=None if look.under_blanket is None else random_fabric(rng),
+        random_fabrics={name: random_fabric(rng) for name in segments if name != "head"},
     )

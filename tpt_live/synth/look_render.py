@@ -335,6 +335,8 @@ def _materials(look: Look) -> dict[str, tuple[str, object]]:
         mats["adult_hand:sleeve"] = ("colour", look.hand.sleeve if look.hand.sleeve is not None else look.hand.skin)
     if look.bars is not None:
         mats["bars"] = ("colour", look.bars.colour)
+    for name, fabric in (look.random_fabrics or {}).items():  # the "random" look: every segment its own fabric
+        mats[name] = ("fabric", fabric)
     return mats
 
 
