@@ -58,6 +58,8 @@ def run_region(
                              posture_net=Path(args.posture_net) if args.posture_net else None,
                              camera_tilt=parse_tilt(args.camera_tilt),
                              handedness=None if args.handedness == "off" else args.handedness,
+                             **({"posture_confidence": args.posture_confidence}
+                                if args.posture_confidence is not None else {}),
                              **({"refine": args.refine} if args.refine is not None else {}))  # fmt: skip
         with open_session(req, engines.open_backend, events.append, states.append) as session:
             session.run()
@@ -117,6 +119,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--camera-tilt", default="auto", help="`monitor --camera-tilt` (default: auto, the monitor's)")
     p.add_argument("--refine", type=int, default=None, help="`monitor --refine` (default: the monitor's)")
+    p.add_argument("--posture-confidence", type=float, default=None, help="`monitor --posture-confidence`")
     args = p.parse_args()
     labels = json.loads(args.labels.read_text())["clips"]
     results: dict = {}

@@ -321,12 +321,13 @@ def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_pat
         asked.append(kwargs)
         return GtBackend()
 
-    req = MonitorRequest(str(clip), out=tmp_path / "o", refine=2, look_again=0.0, camera_tilt=30.0)
+    req = MonitorRequest(str(clip), out=tmp_path / "o", refine=2, look_again=0.0, camera_tilt=30.0,
+                         posture_confidence=0.3)  # fmt: skip
     session = open_session(req, factory)
     try:
         track = session.monitor.config.track
         assert (track.refine, track.look_again, track.locate_every) == (2, 0.0, 0.1)
-        assert session.monitor.tilt.tilt == 30.0
+        assert session.monitor.tilt.tilt == 30.0 and session.monitor.postures.config.min_confidence == 0.3
         assert asked[0]["lifter"] == posture_lifter_path()
     finally:
         session.close()

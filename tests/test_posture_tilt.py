@@ -117,3 +117,30 @@ def test_a_second_models_handedness_replaces_the_trackers_own() -> None:
     assert posture_with_margin(front[:, :2], front, handed=0.5 * (SIDE_2D + BACK_2D))[0] == "supine"
     assert posture_with_margin(front[:, :2], None, handed=0.6)[0] == "prone"  # no 3D: the handedness still counts
     assert posture_with_margin(front[:, :2], None, handed=0.0)[0] == "supine"  # else the tracker's own 2D reading
+
+
+def test_posture_confidence_sets_where_the_vote_says_unknown(tmp_path, monkeypatch, capsys) -> None:
+    """`monitor --posture-confidence`: the vote's threshold (docs/MONITOR.md, the operating point); bad values
+    are a one-line error with exit code 2."""
+    import sys
+
+    from tpt_live.cli.app import main
+    from tpt_live.monitor.posture import PostureVote
+    from tpt_live.monitor.setup import MonitorRequest
+
+    def reported(threshold: float) -> list[str]:
+        vote = PostureVote(PostureConfig(min_confidence=threshold))
+        return [vote.update(i / 10, "supine", 0.45)[0] for i in range(30)]  # every frame supine, 20 deg from 45
+
+    assert set(reported(0.5)) == {"unknown"} and set(reported(0.4)) == {"supine"}
+    assert MonitorRequest("a.mp4", posture_confidence=0.4).posture_confidence == 0.4
+    assert MonitorRequest("a.mp4").posture_confidence == PostureConfig().min_confidence == 0.5
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InputError, match="--posture-confidence"):
+            MonitorRequest("a.mp4", posture_confidence=bad)
+    monkeypatch.setattr(sys, "argv", ["tpt-live", "monitor", "a.mp4", "--posture-confidence", "2", "-q"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len([line for line in err if "--posture-confidence" in line]) == 1
+    assert "Traceback" not in "\n".join(err)

@@ -113,6 +113,14 @@ def monitor(
             "crib rail); 'auto' estimates it from the baby's torso (docs/MONITOR.md).",
         ),
     ] = "auto",
+    posture_confidence: Annotated[
+        float,
+        typer.Option(
+            "--posture-confidence",
+            help="Report a posture only when its confidence (0-1) reaches this, else 'unknown'; lower: fewer"
+            " unknowns and more wrong answers (measured in docs/MONITOR.md).",
+        ),
+    ] = MonitorRequest.posture_confidence,
     token_file: Annotated[
         str | None, typer.Option("--token-file", help="Read the web view token from this file (or $TPT_LIVE_TOKEN).")
     ] = None,
@@ -150,7 +158,7 @@ def monitor(
         presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
-        handedness=parse_handedness(handedness),
+        handedness=parse_handedness(handedness), posture_confidence=posture_confidence,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")

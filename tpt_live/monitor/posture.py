@@ -113,7 +113,9 @@ class PostureConfig:
 
     def __post_init__(self) -> None:
         if self.window <= 0 or not 0.0 <= self.min_confidence <= 1.0:
-            raise InputError(f"posture window {self.window} must be > 0 and min_confidence in [0, 1]")
+            raise InputError(
+                f"posture window {self.window} s must be > 0 and --posture-confidence {self.min_confidence} in [0, 1]"
+            )
         if self.camera_tilt is not None and not 0.0 <= self.camera_tilt < 90.0:
             raise InputError(f"--camera-tilt {self.camera_tilt} must be 'auto' or degrees in [0, 90)")
         if not 0.0 <= self.max_tilt < 90.0 or self.tilt_window <= 0:

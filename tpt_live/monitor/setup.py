@@ -70,11 +70,13 @@ class MonitorRequest:
     # a shipped model's name, or None for none; the shipped one is skipped where it is absent or cannot share crops
     handedness: str | None = SHIPPED_HANDEDNESS
     camera_tilt: float | None = None  # degrees the camera is pitched from straight down; None: estimated
+    posture_confidence: float = PostureConfig.min_confidence  # below it the posture is reported "unknown"
     reconnect: int = 3  # a live source rides out reconnect x timeout seconds before it is reopened
     timeout: float = 10.0  # seconds an open or read of a live source may block
 
     def __post_init__(self) -> None:
         ReconnectPolicy(self.reconnect, self.timeout)  # InputError for a bad --reconnect or --timeout
+        PostureConfig(min_confidence=self.posture_confidence)  # InputError out of [0, 1]
         if self.roi is not None and self.crib is not None:
             raise InputError("pass --roi or --crib, not both")
         for target in self.notify:
@@ -155,7 +157,7 @@ def open_session(
         alerts=req.alerts,
         movement=req.movement,
         evidence=req.evidence,
-        posture=PostureConfig(camera_tilt=req.camera_tilt),
+        posture=PostureConfig(camera_tilt=req.camera_tilt, min_confidence=req.posture_confidence),
     )
     net = load_presence(req.presence)
     posture_net = load_posture(req.posture_net)
