@@ -112,10 +112,10 @@ class PostureConfig:
     tilt_window: float = 300.0  # seconds of torsos the estimate remembers
 
     def __post_init__(self) -> None:
-        if self.window <= 0 or not 0.0 <= self.min_confidence <= 1.0:
-            raise InputError(
-                f"posture window {self.window} s must be > 0 and --posture-confidence {self.min_confidence} in [0, 1]"
-            )
+        if self.window <= 0:
+            raise InputError(f"posture window {self.window} s must be > 0")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise InputError(f"--posture-confidence {self.min_confidence} must be in [0, 1]")
         if self.camera_tilt is not None and not 0.0 <= self.camera_tilt < 90.0:
             raise InputError(f"--camera-tilt {self.camera_tilt} must be 'auto' or degrees in [0, 90)")
         if not 0.0 <= self.max_tilt < 90.0 or self.tilt_window <= 0:

@@ -68,9 +68,7 @@ class SynthConfig:
     index: int = 0  # video index within the dataset: video i is the same whatever the video count
     pose: str = "supine"  # "supine", "side", "prone" or "mixed" (drawn per video)
     world: str = "default"  # "default" (centred, head up, 65-80% of the height), "wide" or "room" (docs/SYNTH.md)
-    look: str = (
-        "plain"  # "plain" (flat colours, the original renders), "varied" (photo-like) or "random" (docs/SYNTH.md)
-    )
+    look: str = "plain"  # "plain" (flat colours, the original renders), "varied" or "random" (docs/SYNTH.md)
     flexion: float = 0.0  # share of videos in a young infant's flexed resting posture, by a per-video U(0, 1) amount
 
     def __post_init__(self) -> None:
