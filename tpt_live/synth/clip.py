@@ -25,7 +25,6 @@ from tpt_live.errors import InputError
 from tpt_live.skeleton import BONES, JOINT_NAMES
 from tpt_live.synth.appearance import Appearance, mat_texture, sample_appearance
 from tpt_live.synth.body import (
-    SEGMENT_NAMES,
     BodyParams,
     Pose,
     Segment,
@@ -165,7 +164,7 @@ def sample_scene(config: SynthConfig) -> Scene:
     if config.look in ("varied", "random"):  # its own stream too: the plain look's draws stay as they were
         look = sample_look(_rng(config, 10))
         if config.look == "random":  # and its own on top: the varied look's draws stay as they were
-            look = randomise_textures(look, SEGMENT_NAMES, _rng(config, 14))
+            look = randomise_textures(look, _rng(config, 14))
         scene = replace(scene, look=look)
     return scene
 

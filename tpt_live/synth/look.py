@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from tpt_live.synth.body import SEGMENT_NAMES
+
 LOOKS: tuple[str, ...] = ("plain", "varied", "random")
 CLOTHING: tuple[str, ...] = ("onesie", "bodysuit", "diaper", "sleep_sack")
 CLOTH_PATTERNS: tuple[str, ...] = ("plain", "stripes", "dots", "print", "check", "heather")
@@ -368,8 +370,8 @@ def random_fabric(rng: np.random.Generator) -> Fabric:
     )
 
 
-def randomise_textures(look: Look, segments: tuple[str, ...], rng: np.random.Generator) -> Look:
-    """The "random" look: `look` with every body segment in `segments` (but the head) dressed in a fabric of its
+def randomise_textures(look: Look, rng: np.random.Generator) -> Look:
+    """The "random" look: `look` with every body segment (but the head) dressed in a fabric of its
     own, the skin (head, ears) and hair in any colour, and the mat, blankets and floor in random fabrics, so that
     only shape and shading are left to tell a body part (docs/SYNTH.md)."""
     return replace(
@@ -380,5 +382,5 @@ def randomise_textures(look: Look, segments: tuple[str, ...], rng: np.random.Gen
         bg_colour=rng.uniform(0.0, 1.0, 3),
         cover_fabric=random_fabric(rng),
         under_blanket=None if look.under_blanket is None else random_fabric(rng),
-        random_fabrics={name: random_fabric(rng) for name in segments if name != "head"},
+        random_fabrics={name: random_fabric(rng) for name in SEGMENT_NAMES if name != "head"},
     )
