@@ -2,7 +2,8 @@
 
 Usage:
   python benchmarks/monitor_real.py [--labels benchmarks/labels/infant_dev.json] [--clips DIR]
-                                    [--presence W] [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
+                                    [--presence W] [--presence-view frame|both]
+                                    [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
                                     [--handedness M|off]
                                     [--camera-tilt auto|DEG] [--json OUT]
 
@@ -55,6 +56,7 @@ def run_region(
         req = MonitorRequest(src=str(clip), out=Path(out), model=args.model, backend=args.backend, device=args.device,
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
+                             presence_view=args.presence_view,
                              posture_net=Path(args.posture_net) if args.posture_net else None,
                              camera_tilt=parse_tilt(args.camera_tilt),
                              handedness=None if args.handedness == "off" else args.handedness,
@@ -104,6 +106,7 @@ def main() -> None:
     p.add_argument("--labels", type=Path, default=LABELS)
     p.add_argument("--clips", type=Path, default=Path("../shared/data/infant_dev"), help="folder of the clips")
     p.add_argument("--presence", default=None, help="presence weights (default: the shipped file)")
+    p.add_argument("--presence-view", default="both", choices=("frame", "both"), help="`monitor --presence-view`")
     p.add_argument("--posture-net", default=None, help="image posture classifier (default: the shipped file)")
     p.add_argument(
         "--head",
@@ -148,6 +151,7 @@ def main() -> None:
     summary = {
         "labels": str(args.labels),
         "presence": args.presence or "shipped",
+        "presence_view": args.presence_view,
         "posture_net": args.posture_net or "shipped",
         "no_infant_s": args.no_infant_s,
         "results": results,

@@ -9,6 +9,11 @@ seed (active, absent, leave_return, still, roll; mixed postures; 64x64, 96x64 an
 them as H.264, decodes them with `tpt_live.track.sources.VideoSource` at model input S = 64 as `tpt-live
 monitor` does, and compares the per-frame presence (raw, and averaged over 1 s of stream time) with the
 ground truth `present`. Prints one table and a JSON line.
+
+--monitor VIEW runs each clip through the monitor session instead (`tpt_live.monitor.setup.open_session`, the
+shipped pose model and localiser, `tpt-live monitor CLIP --presence-view VIEW`), so the presence net also sees
+the pose model's window around the baby with VIEW `both`; raw is the per-frame combined probability >= 0.5,
+averaged the monitor's own present/absent state.
 """
 
 from __future__ import annotations
@@ -51,7 +56,12 @@ def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int
                         assert frame.net is not None
                         raw, avg = detector.update(frame.net, frame.t)
                         rows[scenario].append((gt["present"], raw >= 0.5, detector.present(avg)))
-    out: dict = {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips, "frames": frames}
+    return summarise(rows, {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips,
+                            "frames": frames})  # fmt: skip
+
+
+def summarise(rows: dict[str, list[tuple[bool, bool, bool]]], out: dict) -> dict:
+    """Accuracy per scenario and overall of (truth, raw >= 0.5, averaged state) rows, added to `out`."""
     every = [r for v in rows.values() for r in v]
     for name, sel in (("all", every), *rows.items()):
         a = np.array(sel, bool)
@@ -68,6 +78,35 @@ def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int
     return out
 
 
+def monitor_rows(video: Path, weights: Path, view: str, out: Path) -> list[tuple[float, bool]]:
+    """(raw probability, present state) per decoded frame of one `tpt-live monitor` run over `video`."""
+    import engines
+    from tpt_live.monitor.setup import MonitorRequest, open_session
+
+    states: list[dict] = []
+    req = MonitorRequest(src=str(video), out=out, backend="onnxruntime", presence=weights, presence_view=view)
+    with open_session(req, engines.open_backend, None, states.append) as session:
+        session.run()
+    return [(s["presence_raw"], bool(s["present"])) for s in sorted(states, key=lambda s: s["frame"])]
+
+
+def evaluate_monitor(weights: Path, seeds: list[int], clips: int, frames: int, view: str) -> dict:
+    rows: dict[str, list[tuple[bool, bool, bool]]] = {s: [] for s in MONITOR_SCENARIOS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            for scenario in MONITOR_SCENARIOS:
+                for i in range(clips):
+                    w, h = SHAPES[i % len(SHAPES)]
+                    cfg = SynthConfig(width=w, height=h, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
+                    clip = render_scenario(cfg, scenario)
+                    video, _ = write_clip(clip, Path(tmp))
+                    got = monitor_rows(video, weights, view, Path(tmp) / "out")
+                    for (raw, state), gt in zip(got, clip.gt["frames"], strict=True):
+                        rows[scenario].append((gt["present"], raw >= 0.5, state))
+    return summarise(rows, {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips,
+                            "frames": frames, "monitor_view": view})  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", action="store_true", help="fit the CNN first and write --weights")
@@ -78,6 +117,7 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=6, help="clips per scenario and seed")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--monitor", choices=("both", "frame"), default=None, help="run the monitor, --presence-view VIEW")
     args = p.parse_args()
     print("command:", " ".join(sys.argv), flush=True)
     if args.train:
@@ -91,7 +131,10 @@ def main() -> None:
         net = train_presence(cfg, on_log=lambda row: print(row, flush=True))
         print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)
         save_presence(net, args.weights)
-    result = evaluate(args.weights, args.seeds, args.clips, args.frames, args.size)
+    if args.monitor:
+        result = evaluate_monitor(args.weights, args.seeds, args.clips, args.frames, args.monitor)
+    else:
+        result = evaluate(args.weights, args.seeds, args.clips, args.frames, args.size)
     if args.train:  # record the held-out figures in the weights file itself
         net = load_presence(args.weights)
         metrics = {**net.metrics, "held_out": result["all"], "seeds": args.seeds}

@@ -148,6 +148,31 @@ def test_outputs_evidence_and_summary(still_run) -> None:
     assert header.startswith("t_start,t_end,frames,present_fraction,activity,left_wrist_speed_median") and rows
 
 
+def test_presence_sees_the_located_window_only(tmp_path, monkeypatch) -> None:
+    """Presence's second view is the pose model's input where the tracker located the baby, and nothing where
+    it cut a fixed region (this fake backend sees whole frames): that would only show the picture again."""
+    from tpt_live.localise import Location
+    from tpt_live.monitor.presence import PresenceDetector
+    from tpt_live.monitor.session import subject_window
+    from tpt_live.track.pipeline import Result
+
+    seen: list = []
+    update = PresenceDetector.update
+
+    def spy(self, rgb, t, subject=None):
+        seen.append(subject)
+        return update(self, rgb, t, subject)
+
+    monkeypatch.setattr(PresenceDetector, "update", spy)
+    clip = _clip("active", 2.0)
+    _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
+    assert len(seen) == len(clip.frames) and all(s is None for s in seen)
+    window = np.zeros((128, 128, 3), np.uint8)
+    frame = Frame(0, 0.0, "ok")
+    assert subject_window(Result(frame, model_input=window, location=Location(5, 5, 10, 0, 1))) is window
+    assert subject_window(Result(frame, model_input=window)) is None
+
+
 def test_no_movement_never_fires_during_movement(tmp_path) -> None:
     clip = _clip("active", 40.0, index=1)
     _, events = _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
@@ -328,12 +353,15 @@ def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_pat
         track = session.monitor.config.track
         assert (track.refine, track.look_again, track.locate_every) == (2, 0.0, 0.1)
         assert session.monitor.tilt.tilt == 30.0 and session.monitor.postures.config.min_confidence == 0.3
+        assert session.monitor.presence.config.subject  # --presence-view both, the default
         assert asked[0]["lifter"] == posture_lifter_path()
     finally:
         session.close()
     other = tmp_path / "mine.safetensors"
-    session = open_session(MonitorRequest(str(clip), out=tmp_path / "o2", lifter=other, handedness=None), factory)
+    session = open_session(MonitorRequest(str(clip), out=tmp_path / "o2", lifter=other, handedness=None,
+                                          presence_view="frame"), factory)  # fmt: skip
     session.close()
+    assert not session.monitor.presence.config.subject
     assert asked[-1]["lifter"] == other
 
 

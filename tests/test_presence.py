@@ -8,7 +8,15 @@ import pytest
 from tpt_live.errors import InputError
 from tpt_live.monitor.movement import MovementConfig, MovementMeter, window_features
 from tpt_live.monitor.posture import posture, signed_width_2d
-from tpt_live.monitor.presence import INPUT, PresenceDetector, PresenceNet, load_presence, presence_input, save_presence
+from tpt_live.monitor.presence import (
+    INPUT,
+    PresenceConfig,
+    PresenceDetector,
+    PresenceNet,
+    load_presence,
+    presence_input,
+    save_presence,
+)
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.synth.scenarios import MONITOR_SCENARIOS, render_scenario
 
@@ -66,13 +74,41 @@ def test_shipped_presence_tells_absent_from_present(clips: dict) -> None:
 def test_detector_averages_over_stream_time() -> None:
     net = PresenceNet({}, {})
     det = PresenceDetector(net)
-    probs = iter([1.0, 0.0, 0.0])
-    net_probability = lambda rgb: next(probs)  # noqa: E731
-    object.__setattr__(net, "probability", net_probability)
+    logits = iter([50.0, -50.0, -50.0])
+    object.__setattr__(net, "calibrated", lambda rgb: next(logits))
     assert det.update(np.zeros((8, 8, 3), np.uint8), 0.0) == (1.0, 1.0)
     _, avg = det.update(np.zeros((8, 8, 3), np.uint8), 0.5)  # one time constant later
     assert avg == pytest.approx(np.exp(-1.0))
     assert presence_input(np.zeros((64, 64, 3), np.uint8)).shape == (INPUT, INPUT, 3)
+
+
+def test_detector_averages_the_logits_of_the_picture_and_the_subject_window() -> None:
+    """`PresenceConfig.subject` (monitor --presence-view both): the calibrated logits of the two views are
+    averaged; without a window, or with the view off, the picture alone decides."""
+    net = PresenceNet({}, {})
+    object.__setattr__(net, "calibrated", lambda rgb: float(rgb[0, 0, 0]) - 100.0)  # pixel value -> logit
+    frame, window = np.full((8, 8, 3), 98, np.uint8), np.full((16, 16, 3), 106, np.uint8)  # logits -2 and +6
+    both = PresenceDetector(net, PresenceConfig(tau=0, subject=True))
+    assert both.update(frame, 0.0, window)[0] == pytest.approx(1 / (1 + np.exp(-2.0)))  # (-2 + 6) / 2
+    assert both.update(frame, 0.1)[0] == pytest.approx(1 / (1 + np.exp(2.0)))  # no window
+    off = PresenceDetector(net, PresenceConfig(subject=False))  # monitor --presence-view frame
+    assert off.update(frame, 0.0, window)[0] == pytest.approx(1 / (1 + np.exp(2.0)))
+
+
+def test_presence_view_is_checked(monkeypatch, capsys) -> None:
+    import sys
+
+    from tpt_live.cli.app import main
+    from tpt_live.monitor.setup import MonitorRequest
+
+    assert MonitorRequest("a.mp4").presence_view == "both"
+    with pytest.raises(InputError, match="--presence-view"):
+        MonitorRequest("a.mp4", presence_view="crop")
+    monkeypatch.setattr(sys, "argv", ["tpt-live", "monitor", "a.mp4", "--presence-view", "crop", "-q"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len([line for line in err if "--presence-view" in line]) == 1
 
 
 def test_missing_weights() -> None:

@@ -84,6 +84,14 @@ def monitor(
     presence: Annotated[
         str | None, typer.Option("--presence", help="Presence weights; default: the shipped file.")
     ] = None,
+    presence_view: Annotated[
+        str,
+        typer.Option(
+            "--presence-view",
+            help="'both': the presence net judges the whole picture and the pose model's located window around the"
+            " baby, averaged (finds babies small in the picture); 'frame': the picture only (docs/MONITOR.md).",
+        ),
+    ] = MonitorRequest.presence_view,
     posture_net: Annotated[
         str | None, typer.Option("--posture-net", help="Image posture classifier; default: the shipped file.")
     ] = None,
@@ -155,7 +163,8 @@ def monitor(
         alerts=_ALERTS.tuned(thresholds, confirm_s, cooldown_s),
         movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),
         evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
-        presence=Path(presence) if presence else None, reconnect=reconnect, timeout=timeout,
+        presence=Path(presence) if presence else None, presence_view=presence_view, reconnect=reconnect,
+        timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
         handedness=parse_handedness(handedness), posture_confidence=posture_confidence,

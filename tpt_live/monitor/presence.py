@@ -25,6 +25,7 @@ from tpt_live.errors import InputError, ModelError
 PRESENCE_FORMAT = "tpt-live/presence"
 PRESENCE_VERSION = 1
 INPUT = 32  # the net's input side, pixels
+PRESENCE_VIEWS = ("both", "frame")  # what the net judges: the picture and the pose model's window, or the picture
 LAYERS = ("conv0", "conv1", "conv2")
 
 
@@ -73,10 +74,17 @@ class PresenceNet:
         """x: (B, INPUT, INPUT, 3) float32 from `presence_input` -> (B,) logits (> 0: infant present)."""
         return cnn_logits(self.weights, x)[:, 0]
 
+    def calibrated(self, rgb: np.ndarray) -> float:
+        """The calibrated logit (logit / temperature) of one (S, S, 3) uint8 RGB input."""
+        return float(self.logits(presence_input(rgb)[None])[0]) / self.temperature
+
     def probability(self, rgb: np.ndarray) -> float:
         """P(infant in view) of one (S, S, 3) uint8 RGB model input (calibrated: logit / temperature)."""
-        z = float(self.logits(presence_input(rgb)[None])[0]) / self.temperature
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        return sigmoid(self.calibrated(rgb))
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
 def save_presence(net: PresenceNet, path: Path) -> Path:
@@ -115,6 +123,7 @@ class PresenceConfig:
     tau: float = 0.5  # seconds: time constant of the exponential average of the per-frame probability
     threshold: float = 0.5  # averaged probability above which the infant counts as present
     band: float = 0.1  # hysteresis: "present" from threshold + band/2 up, "absent" from threshold - band/2 down
+    subject: bool = True  # also judge the pose model's located window and average the two calibrated logits
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -136,9 +145,15 @@ class PresenceDetector:
         self._t = 0.0
         self._present: bool | None = None  # hysteresis state; None: decided by the threshold alone
 
-    def update(self, rgb: np.ndarray, t: float) -> tuple[float, float]:
-        """(raw probability, averaged probability) for a model input (S, S, 3) uint8 RGB at stream time t (s)."""
-        p = self.net.probability(rgb)
+    def update(self, rgb: np.ndarray, t: float, subject: np.ndarray | None = None) -> tuple[float, float]:
+        """(raw probability, averaged probability) at stream time t (s) for the whole picture `rgb` (the decoder's
+        (S, S, 3) uint8 RGB input) and, with `config.subject`, the window the pose model saw (`subject`, any
+        size; None where there is none): the mean of the two calibrated logits, so each view can outvote the
+        other only by being surer."""
+        z = self.net.calibrated(rgb)
+        if self.config.subject and subject is not None:
+            z = (z + self.net.calibrated(subject)) / 2.0
+        p = sigmoid(z)
         if self._p is None or self.config.tau == 0:
             self._p = p
         else:

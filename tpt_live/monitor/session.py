@@ -114,6 +114,13 @@ def _hud(state: dict[str, Any]) -> str:
     return f"t={state['t']:.1f}s  {state['posture'] or '?'}  energy={energy if energy is None else round(energy, 2)}"
 
 
+def subject_window(r: Result) -> np.ndarray | None:
+    """The pose model's input when the tracker located the baby (a window at the body's own scale: presence's
+    second view, `PresenceConfig.subject`); None when it cut a fixed region (`--head`, a model that sees whole
+    frames), which shows the presence net nothing the whole picture does not."""
+    return r.model_input if r.location is not None else None
+
+
 class Monitor:
     """One monitoring session over a source that may be lost and reopened. `run()` returns the summary."""
 
@@ -239,7 +246,7 @@ class Monitor:
         assert r.kp2d is not None and r.frame.net is not None  # ok frames of a fixed crop carry both
         t = self._offset + r.frame.t
         self._camera(t)
-        p_raw, p_avg = self.presence.update(r.frame.net, t)
+        p_raw, p_avg = self.presence.update(r.frame.net, t, subject_window(r))
         present = self.presence.present(p_avg)
         energy = self.meter.update(r.kp2d, t) if present else None
         if not present:

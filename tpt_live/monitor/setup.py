@@ -25,7 +25,7 @@ from tpt_live.monitor.movement import MovementConfig
 from tpt_live.monitor.notify import EventSink, parse_notify
 from tpt_live.monitor.posture import PostureConfig
 from tpt_live.monitor.posture_image import load_posture
-from tpt_live.monitor.presence import load_presence
+from tpt_live.monitor.presence import PRESENCE_VIEWS, PresenceConfig, load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
 from tpt_live.monitor.state import LiveState
 from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness
@@ -63,6 +63,7 @@ class MonitorRequest:
     movement: MovementConfig = field(default_factory=MovementConfig)  # moving threshold, feature window
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
     presence: Path | None = None  # presence weights; None: the shipped file
+    presence_view: str = "both"  # "both": the picture and the pose model's located window; "frame": the picture
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
     # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
     lifter: Path | None = None
@@ -77,6 +78,8 @@ class MonitorRequest:
     def __post_init__(self) -> None:
         ReconnectPolicy(self.reconnect, self.timeout)  # InputError for a bad --reconnect or --timeout
         PostureConfig(min_confidence=self.posture_confidence)  # InputError out of [0, 1]
+        if self.presence_view not in PRESENCE_VIEWS:
+            raise InputError(f"bad --presence-view '{self.presence_view}': use one of {', '.join(PRESENCE_VIEWS)}")
         if self.roi is not None and self.crib is not None:
             raise InputError("pass --roi or --crib, not both")
         for target in self.notify:
@@ -158,6 +161,7 @@ def open_session(
         movement=req.movement,
         evidence=req.evidence,
         posture=PostureConfig(camera_tilt=req.camera_tilt, min_confidence=req.posture_confidence),
+        presence=PresenceConfig(subject=req.presence_view == "both"),
     )
     net = load_presence(req.presence)
     posture_net = load_posture(req.posture_net)
