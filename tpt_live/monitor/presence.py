@@ -1,13 +1,14 @@
 """Is an infant in view? A tiny CNN on the model-input crop, run in numpy, smoothed over stream time.
 
 The pose model always outputs a pose, so presence needs its own evidence. `PresenceNet` is a three-layer
-strided CNN (3 -> C0 -> C1 -> C2 channels, as the file holds them; 3x3, stride 2, ReLU; mean and max
-pooled; one logistic unit)
-on the crop the pose model sees, downsized to 32 x 32. It is trained on synthetic frames with and
-without the infant (`trainer.presence_train`); the weights file describes itself (format, version,
-input size, metrics; `tpt_live.checkpoint.write_weights` layout). `PresenceDetector` adds an exponential average over
-stream time, and hysteresis, so one odd frame does not flip the state. The probability is calibrated:
-the logit is divided by a temperature fitted on held-out synthetic frames (stored in the file).
+strided CNN (3 -> C0 -> C1 -> C2 channels, as the file holds them; 3x3, stride 2, ReLU; mean and max pooled;
+one logistic unit) on the whole picture (the decoder's model input) downsized to 32 x 32, and with
+`PresenceConfig.subject` also on the window the tracker cut around the located baby, the two calibrated logits
+averaged. It is trained on synthetic frames with and without the infant (`trainer.presence_train`); the weights
+file describes itself (format, version, input size, metrics; `tpt_live.checkpoint.write_weights` layout).
+`PresenceDetector` adds an exponential average over stream time, and hysteresis, so one odd frame does not flip
+the state. Each view's probability is calibrated: the logit is divided by a temperature fitted on held-out
+synthetic frames (stored in the file).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class PresenceNet:
 
 
 def sigmoid(z: float) -> float:
+    """The logistic function, its argument clipped to +-50."""
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
