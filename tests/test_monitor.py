@@ -16,7 +16,7 @@ import pytest
 from track_helpers import PARTS
 
 from tpt_live.backend import Poses
-from tpt_live.crop import full_box
+from tpt_live.crop import CropBox, full_box
 from tpt_live.errors import SourceError, SourceUnavailable
 from tpt_live.monitor.alerts import AlertConfig, RuleConfig
 from tpt_live.monitor.notify import EventSink
@@ -149,8 +149,9 @@ def test_outputs_evidence_and_summary(still_run) -> None:
 
 
 def test_presence_sees_the_located_window_only(tmp_path, monkeypatch) -> None:
-    """Presence's second view is the pose model's input where the tracker located the baby, and nothing where
-    it cut a fixed region (this fake backend sees whole frames): that would only show the picture again."""
+    """Presence's second view is the pose model's input where the tracker located the baby in a window at most half
+    the searched picture's side, and nothing where it cut a fixed region (this fake backend sees whole frames) or
+    the window is about as large as the picture: that would only show the same pixels again."""
     from tpt_live.localise import Location
     from tpt_live.monitor.presence import PresenceDetector
     from tpt_live.monitor.session import subject_window
@@ -167,10 +168,11 @@ def test_presence_sees_the_located_window_only(tmp_path, monkeypatch) -> None:
     clip = _clip("active", 2.0)
     _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
     assert len(seen) == len(clip.frames) and all(s is None for s in seen)
-    window = np.zeros((128, 128, 3), np.uint8)
-    frame = Frame(0, 0.0, "ok")
-    assert subject_window(Result(frame, model_input=window, location=Location(5, 5, 10, 0, 1))) is window
-    assert subject_window(Result(frame, model_input=window)) is None
+    window, frame, here = np.zeros((128, 128, 3), np.uint8), Frame(0, 0.0, "ok"), Location(5, 5, 10, 0, 1)
+    located = Result(frame, model_input=window, location=here, box=CropBox(0, 0, 40, 40))
+    assert subject_window(located, 80.0) is window  # the window is half the searched side: twice the detail
+    assert subject_window(located, 79.0) is None  # less than twice: the same pixels again
+    assert subject_window(Result(frame, model_input=window, box=CropBox(0, 0, 40, 40)), 640.0) is None  # not located
 
 
 def test_no_movement_never_fires_during_movement(tmp_path) -> None:

@@ -88,8 +88,8 @@ def monitor(
         str,
         typer.Option(
             "--presence-view",
-            help="'both': the presence net judges the whole picture and the pose model's located window around the"
-            " baby, averaged (finds babies small in the picture); 'frame': the picture only (docs/MONITOR.md).",
+            help="'both': the presence net judges the whole picture and, where it is at most half the picture, the"
+            " pose model's window around the located baby, averaged (finds small babies); 'frame': the picture only.",
         ),
     ] = MonitorRequest.presence_view,
     posture_net: Annotated[

@@ -26,6 +26,7 @@ from tpt_live.errors import InputError, ModelError
 PRESENCE_FORMAT = "tpt-live/presence"
 PRESENCE_VERSION = 1
 INPUT = 32  # the net's input side, pixels
+WINDOW_ZOOM = 2.0  # the second view is used where the located window is at most half the searched picture's side
 PRESENCE_VIEWS = ("both", "frame")  # what the net judges: the picture and the pose model's window, or the picture
 LAYERS = ("conv0", "conv1", "conv2")
 

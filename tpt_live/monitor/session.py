@@ -40,7 +40,7 @@ from tpt_live.monitor.posture import (
     posture_with_margin,
     signed_width_2d,
 )
-from tpt_live.monitor.presence import PresenceConfig, PresenceDetector, PresenceNet
+from tpt_live.monitor.presence import WINDOW_ZOOM, PresenceConfig, PresenceDetector, PresenceNet
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 from tpt_live.track.pipeline import Result, TrackConfig, Tracker
 from tpt_live.track.sources import VideoSource
@@ -114,11 +114,15 @@ def _hud(state: dict[str, Any]) -> str:
     return f"t={state['t']:.1f}s  {state['posture'] or '?'}  energy={energy if energy is None else round(energy, 2)}"
 
 
-def subject_window(r: Result) -> np.ndarray | None:
-    """The pose model's input when the tracker located the baby (a window at the body's own scale: presence's
-    second view, `PresenceConfig.subject`); None when it cut a fixed region (`--head`, a model that sees whole
-    frames), which shows the presence net nothing the whole picture does not."""
-    return r.model_input if r.location is not None else None
+def subject_window(r: Result, searched: float) -> np.ndarray | None:
+    """The pose model's input where the tracker located the baby and its window shows the body at least
+    `WINDOW_ZOOM` times the scale of the searched picture (`searched`: the longer side, source pixels, of the frame
+    or the `--roi`): presence's second view, `PresenceConfig.subject`. None otherwise: a fixed region (`--head`, a
+    model that sees whole frames) or a window about as large as the picture shows the presence net only the same
+    pixels again, resampled."""
+    if r.location is None or r.box is None or r.box.w * WINDOW_ZOOM > searched:
+        return None
+    return r.model_input
 
 
 class Monitor:
@@ -246,7 +250,7 @@ class Monitor:
         assert r.kp2d is not None and r.frame.net is not None  # ok frames of a fixed crop carry both
         t = self._offset + r.frame.t
         self._camera(t)
-        p_raw, p_avg = self.presence.update(r.frame.net, t, subject_window(r))
+        p_raw, p_avg = self.presence.update(r.frame.net, t, subject_window(r, self._searched(r)))
         present = self.presence.present(p_avg)
         energy = self.meter.update(r.kp2d, t) if present else None
         if not present:
@@ -297,6 +301,13 @@ class Monitor:
             self.presence.reset()
             self.postures.reset()
         self._last_t, self._last_wall = t, self.clock()
+
+    def _searched(self, r: Result) -> float:
+        """The longer side (source pixels) of what the tracker searches: the `--roi` box, else the frame."""
+        roi = self.config.track.roi
+        if roi is not None:
+            return float(max(roi.w, roi.h))
+        return float(max(r.frame.image.shape[:2])) if r.frame.image is not None else 0.0
 
     def _inside(self, kp2d: np.ndarray) -> bool | None:
         """Most keypoints (source pixels) inside the region; None without a region."""
