@@ -25,13 +25,20 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from tpt_live.monitor.presence import PresenceDetector, default_presence_path, load_presence, save_presence  # noqa: E402
+from tpt_live.monitor.presence import (  # noqa: E402
+    PresenceDetector,
+    PresenceNet,
+    default_presence_path,
+    load_presence,
+    save_presence,
+)
 from tpt_live.synth import SynthConfig, write_clip  # noqa: E402
 from tpt_live.synth.scenarios import MONITOR_SCENARIOS, render_scenario  # noqa: E402
 from tpt_live.track.sources import SourceSpec, VideoSource  # noqa: E402
@@ -39,9 +46,8 @@ from tpt_live.track.sources import SourceSpec, VideoSource  # noqa: E402
 SHAPES = ((64, 64), (96, 64), (64, 48))
 
 
-def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int) -> dict:
-    net = load_presence(weights)
-    rows: dict[str, list[tuple[bool, bool, bool]]] = {s: [] for s in MONITOR_SCENARIOS}
+def held_out_clips(seeds: list[int], clips: int, frames: int) -> Iterator[tuple[str, dict, Path]]:
+    """(scenario, ground truth, H.264 video) of `clips` clips per scenario and seed, written to a temporary folder."""
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             for scenario in MONITOR_SCENARIOS:
@@ -50,14 +56,30 @@ def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int
                     cfg = SynthConfig(width=w, height=h, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
                     clip = render_scenario(cfg, scenario)
                     video, _ = write_clip(clip, Path(tmp))
-                    detector = PresenceDetector(net)
-                    source = VideoSource(SourceSpec(str(video), "file", video.stem), size)
-                    for frame, gt in zip(source.frames(), clip.gt["frames"], strict=True):
-                        assert frame.net is not None
-                        raw, avg = detector.update(frame.net, frame.t)
-                        rows[scenario].append((gt["present"], raw >= 0.5, detector.present(avg)))
-    return summarise(rows, {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips,
-                            "frames": frames})  # fmt: skip
+                    yield scenario, clip.gt, video
+
+
+def detector_rows(video: Path, net: PresenceNet, size: int) -> list[tuple[float, bool]]:
+    """(raw probability, present state) per decoded frame of the bare detector on the decoder's S x S input."""
+    detector = PresenceDetector(net)
+    out = []
+    for frame in VideoSource(SourceSpec(str(video), "file", video.stem), size).frames():
+        assert frame.net is not None
+        raw, avg = detector.update(frame.net, frame.t)
+        out.append((raw, detector.present(avg)))
+    return out
+
+
+def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int, view: str | None = None) -> dict:
+    """Presence accuracy on the held-out clips: the bare detector, or with `view` the whole monitor."""
+    net = load_presence(weights)
+    rows: dict[str, list[tuple[bool, bool, bool]]] = {s: [] for s in MONITOR_SCENARIOS}
+    for scenario, gt, video in held_out_clips(seeds, clips, frames):
+        got = monitor_rows(video, weights, view, video.parent / "out") if view else detector_rows(video, net, size)
+        for (raw, state), truth in zip(got, gt["frames"], strict=True):
+            rows[scenario].append((truth["present"], raw >= 0.5, state))
+    about = {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips, "frames": frames}
+    return summarise(rows, {**about, "monitor_view": view} if view else about)
 
 
 def summarise(rows: dict[str, list[tuple[bool, bool, bool]]], out: dict) -> dict:
@@ -90,23 +112,6 @@ def monitor_rows(video: Path, weights: Path, view: str, out: Path) -> list[tuple
     return [(s["presence_raw"], bool(s["present"])) for s in sorted(states, key=lambda s: s["frame"])]
 
 
-def evaluate_monitor(weights: Path, seeds: list[int], clips: int, frames: int, view: str) -> dict:
-    rows: dict[str, list[tuple[bool, bool, bool]]] = {s: [] for s in MONITOR_SCENARIOS}
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            for scenario in MONITOR_SCENARIOS:
-                for i in range(clips):
-                    w, h = SHAPES[i % len(SHAPES)]
-                    cfg = SynthConfig(width=w, height=h, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed")
-                    clip = render_scenario(cfg, scenario)
-                    video, _ = write_clip(clip, Path(tmp))
-                    got = monitor_rows(video, weights, view, Path(tmp) / "out")
-                    for (raw, state), gt in zip(got, clip.gt["frames"], strict=True):
-                        rows[scenario].append((gt["present"], raw >= 0.5, state))
-    return summarise(rows, {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips,
-                            "frames": frames, "monitor_view": view})  # fmt: skip
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", action="store_true", help="fit the CNN first and write --weights")
@@ -131,10 +136,7 @@ def main() -> None:
         net = train_presence(cfg, on_log=lambda row: print(row, flush=True))
         print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)
         save_presence(net, args.weights)
-    if args.monitor:
-        result = evaluate_monitor(args.weights, args.seeds, args.clips, args.frames, args.monitor)
-    else:
-        result = evaluate(args.weights, args.seeds, args.clips, args.frames, args.size)
+    result = evaluate(args.weights, args.seeds, args.clips, args.frames, args.size, args.monitor)
     if args.train:  # record the held-out figures in the weights file itself
         net = load_presence(args.weights)
         metrics = {**net.metrics, "held_out": result["all"], "seeds": args.seeds}
