@@ -34,9 +34,9 @@ from trainer.real_frames import RealFrames, check_real_share, real_backdrop, rec
 
 log = logging.getLogger(__name__)
 ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
-# a training set's synth look: one of synth's, or "mixed" (every other scene varied), or "mixed_random" (plain,
-# varied and random in turn)
-TRAIN_LOOKS = ("plain", "varied", "random", "mixed", "mixed_random")
+# a training set's synth look: one of synth's, or a mix whose scenes take its looks in turn
+MIXED_LOOKS = {"mixed": ("plain", "varied"), "mixed_random": ("plain", "varied", "random")}
+TRAIN_LOOKS = ("plain", "varied", "random", *MIXED_LOOKS)
 
 
 def check_look(look: str) -> None:
@@ -60,11 +60,8 @@ def check_world(world: str) -> None:
 
 def scene_look(look: str, index: int) -> str:
     """The synth look of scene `index` of a training set in `look` (one of TRAIN_LOOKS)."""
-    if look == "mixed":
-        return "varied" if index % 2 else "plain"
-    if look == "mixed_random":
-        return ("plain", "varied", "random")[index % 3]
-    return look
+    looks = MIXED_LOOKS.get(look, (look,))
+    return looks[index % len(looks)]
 
 
 @dataclass(frozen=True)
