@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from tpt_live.errors import InputError
-from tpt_live.monitor.posture import MatTilt, PostureConfig, facing_angle_3d, parse_tilt, posture_with_margin
+from tpt_live.monitor.posture import (
+    MatTilt,
+    PostureConfig,
+    TorsoMean,
+    facing_angle_3d,
+    parse_tilt,
+    posture_with_margin,
+)
 from tpt_live.skeleton import JOINT_INDEX, NUM_JOINTS
 
 
@@ -144,3 +151,31 @@ def test_posture_confidence_sets_where_the_vote_says_unknown(tmp_path, monkeypat
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len([line for line in err if "--posture-confidence" in line]) == 1
     assert "Traceback" not in "\n".join(err)
+
+
+def test_the_torso_mean_reads_a_noisy_supine_torso_supine_where_each_frame_reads_side() -> None:
+    frames = [rolled(supine_torso(), 50.0), rolled(supine_torso(), -50.0)]  # rolled either way past the 45 deg line
+    assert [posture_with_margin(None, kp)[0] for kp in frames] == ["side", "side"]
+    mean = TorsoMean(PostureConfig(torso_window=1.0))
+    for i in range(10):
+        torso = mean.update(i * 0.1, frames[i % 2])
+    assert torso is not None and np.linalg.norm(torso) == pytest.approx(np.cos(np.radians(50.0)))
+    label, margin = posture_with_margin(None, frames[1], torso=torso)  # the frame's own kp3d gives way to the mean
+    assert label == "supine" and margin == pytest.approx(np.cos(np.radians(50.0)))  # facing 0 deg, scaled by agreement
+
+
+def test_the_torso_mean_forgets_old_frames_and_resets() -> None:
+    mean = TorsoMean(PostureConfig(torso_window=1.0))
+    for i in range(10):
+        mean.update(i * 0.1, rolled(supine_torso(), 90.0))  # on its side, anterior +x
+    for i in range(10, 21):
+        torso = mean.update(i * 0.1, supine_torso())  # then 1.1 s on its back: the side frames have left
+    assert torso is not None and torso == pytest.approx([0.0, 0.0, -1.0])
+    assert mean.update(2.1, None) == pytest.approx([0.0, 0.0, -1.0])  # a frame without a torso does not count
+    mean.reset()
+    assert mean.update(2.2, None) is None
+    own = TorsoMean(PostureConfig(torso_window=0.0))  # no history: the frame's own direction
+    own.update(0.0, rolled(supine_torso(), 90.0))
+    assert own.update(0.1, supine_torso()) == pytest.approx([0.0, 0.0, -1.0])
+    with pytest.raises(InputError, match="torso_window"):
+        PostureConfig(torso_window=-1.0)

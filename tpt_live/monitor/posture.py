@@ -60,12 +60,17 @@ def mat_normal(tilt: float) -> np.ndarray:
     return np.array([0.0, -np.sin(r), -np.cos(r)])
 
 
+def facing_angle(anterior: np.ndarray | None, tilt: float = 0.0) -> float:
+    """Degrees between an anterior direction (any non-zero length) and the mat's upward normal; 90 for None."""
+    norm = 0.0 if anterior is None else float(np.linalg.norm(anterior))
+    if anterior is None or norm < 1e-9:
+        return 90.0
+    return float(np.degrees(np.arccos(np.clip(anterior @ mat_normal(tilt) / norm, -1.0, 1.0))))
+
+
 def facing_angle_3d(kp3d: np.ndarray, tilt: float = 0.0) -> float:
     """Degrees between the torso's anterior direction and the mat's upward normal (module docstring)."""
-    anterior = anterior_3d(kp3d)
-    if anterior is None:
-        return 90.0
-    return float(np.degrees(np.arccos(np.clip(anterior @ mat_normal(tilt), -1.0, 1.0))))
+    return facing_angle(anterior_3d(kp3d), tilt)
 
 
 def posture(
@@ -76,12 +81,17 @@ def posture(
 
 
 def posture_with_margin(
-    kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0, handed: float | None = None
+    kp2d: np.ndarray | None,
+    kp3d: np.ndarray | None = None,
+    tilt: float = 0.0,
+    handed: float | None = None,
+    torso: np.ndarray | None = None,
 ) -> tuple[str | None, float]:
     """(posture, margin in [0, 1]): how far the cue lies from the nearest class boundary (0: on it, 1: far).
 
     3D, for the facing angle a against the mat of a camera pitched `tilt` degrees: supine (45 - a) / 45,
-    prone (a - 135) / 45, side min(a - 45, 135 - a) / 45.
+    prone (a - 135) / 45, side min(a - 45, 135 - a) / 45. The anterior direction is `torso` when given (a
+    `TorsoMean` over recent frames; the margin is scaled by its length, the frames' agreement), else kp3d's own.
     2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
     Both: prone with the 2D margin where the handedness shows the back (>= BACK_2D), else the 3D reading. The
     handedness is `handed` (a second model's signed width of the same torso) when given, else kp2d's own.
@@ -90,12 +100,13 @@ def posture_with_margin(
     back = s if handed is None else handed
     if back is not None and back >= BACK_2D:
         return "prone", float(np.clip((back - SIDE_2D) / (FULL_2D - SIDE_2D), 0.0, 1.0))
-    if kp3d is not None:
-        a = facing_angle_3d(kp3d, tilt)
+    anterior = torso if torso is not None else None if kp3d is None else anterior_3d(kp3d)
+    if torso is not None or kp3d is not None:
+        a = facing_angle(anterior, tilt)
         label = "supine" if a < 45 else "prone" if a > 135 else "side"
         margins = {"supine": (45 - a) / 45, "prone": (a - 135) / 45, "side": min(a - 45, 135 - a) / 45}
-        margin = margins[label]
-        return label, float(np.clip(margin, 0.0, 1.0))
+        agreement = 1.0 if torso is None else min(float(np.linalg.norm(torso)), 1.0)
+        return label, float(np.clip(margins[label] * agreement, 0.0, 1.0))
     if s is None:
         return None, 0.0
     if abs(s) < SIDE_2D:
@@ -110,6 +121,7 @@ class PostureConfig:
     camera_tilt: float | None = None  # degrees the camera is pitched from straight down; None: estimated (MatTilt)
     max_tilt: float = 60.0  # the largest tilt the estimate may reach
     tilt_window: float = 300.0  # seconds of torsos the estimate remembers
+    torso_window: float = 2.0  # seconds of torso directions averaged before the facing angle is read (`TorsoMean`)
 
     def __post_init__(self) -> None:
         if self.window <= 0:
@@ -118,6 +130,8 @@ class PostureConfig:
             raise InputError(f"--posture-confidence {self.min_confidence} must be in [0, 1]")
         if self.camera_tilt is not None and not 0.0 <= self.camera_tilt < 90.0:
             raise InputError(f"--camera-tilt {self.camera_tilt} must be 'auto' or degrees in [0, 90)")
+        if self.torso_window < 0:
+            raise InputError(f"torso_window {self.torso_window} s must be >= 0")
         if not 0.0 <= self.max_tilt < 90.0 or self.tilt_window <= 0:
             raise InputError(f"max_tilt {self.max_tilt} must be in [0, 90) and tilt_window {self.tilt_window} > 0")
 
@@ -172,6 +186,40 @@ class MatTilt:
         while self._leans and self._leans[0][0] < t - self.config.tilt_window:
             self._leans.popleft()
         return self.tilt
+
+
+class TorsoMean:
+    """The torso's anterior direction averaged over the last `torso_window` seconds of stream time.
+
+    Each frame's lifted torso is noisy, and noise in a direction always moves it away from the mat's normal on
+    average: a supine torso read frame by frame drifts towards "side" and `unknown` in proportion to the
+    noise, not to the body. Averaging the unit directions first and reading the facing angle of the mean
+    removes that bias; the mean's length (1: every frame points the same way, near 0: they cancel) scales the
+    margin, so frames that disagree still weaken the cue (`posture_with_margin`'s `torso`). Frames without a
+    torso do not count; `reset()` when the infant leaves the view. A window of 0 keeps no history (each
+    frame's own direction, the behaviour before stop 36).
+    """
+
+    def __init__(self, config: PostureConfig | None = None) -> None:
+        self.config = config or PostureConfig()
+        self._directions: deque[tuple[float, np.ndarray]] = deque()
+
+    def reset(self) -> None:
+        self._directions.clear()
+
+    def update(self, t: float, kp3d: np.ndarray | None) -> np.ndarray | None:
+        """The mean unit anterior (length <= 1) after adding the torso of the frame at stream time t (s);
+        None while no frame in the window had a torso."""
+        anterior = None if kp3d is None else anterior_3d(kp3d)
+        if self.config.torso_window == 0:
+            return anterior
+        if anterior is not None:
+            self._directions.append((t, anterior))
+        while self._directions and self._directions[0][0] <= t - self.config.torso_window:
+            self._directions.popleft()
+        if not self._directions:
+            return None
+        return np.mean([d for _, d in self._directions], axis=0)
 
 
 class PostureVote:

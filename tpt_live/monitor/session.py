@@ -36,6 +36,7 @@ from tpt_live.monitor.posture import (
     MatTilt,
     PostureConfig,
     PostureVote,
+    TorsoMean,
     fuse,
     posture_with_margin,
     signed_width_2d,
@@ -149,6 +150,7 @@ class Monitor:
         self.clock, self.sleep = clock, sleep
         self.presence = PresenceDetector(presence, config.presence)
         self.postures = PostureVote(config.posture)
+        self.torso = TorsoMean(config.posture)
         self.tilt = MatTilt(config.posture)
         self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
         # a second 2D model on the same crops: it relabels a prone baby's left and right in the tracker
@@ -260,11 +262,13 @@ class Monitor:
         if present:
             image = self.posture_net.probabilities(r.frame.net) if self.posture_net is not None else None
             tilt = self.tilt.update(t, r.kp3d) if r.kp3d is not None else None
-            cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0, self._handed(r))
+            torso = self.torso.update(t, r.kp3d)
+            cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0, self._handed(r), torso)
             pose, pose_conf = self.postures.update(t, *fuse(cue, image))
             self.summary.camera_tilt = tilt
         else:
             self.postures.reset()
+            self.torso.reset()
         inside = self._inside(r.kp2d) if present else None
         conditions = {"no_infant": not present, "posture": present and pose in ("side", "prone")}
         if energy is not None:
