@@ -5,7 +5,7 @@ Usage:
                                     [--presence W] [--presence-view frame|both]
                                     [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
                                     [--handedness M|off]
-                                    [--camera-tilt auto|DEG] [--json OUT]
+                                    [--camera-tilt auto|DEG] [--mirror] [--json OUT]
 
 For every clip in the labels file (a JSON of frame spans per clip, see benchmarks/labels/) and every
 labelled region, runs the monitor session exactly as `tpt-live monitor CLIP [--roi x,y,w,h] --out DIR -q`
@@ -68,6 +68,34 @@ def run_region(
     return states, events
 
 
+def mirror_clip(src: Path, dst: Path) -> int:
+    """Write `src` mirrored left-right to `dst` (H.264, same frame rate); its width in pixels."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
+        for frame in inp.decode(vin):
+            rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24")[:, ::-1])
+            out.mux(vout.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(vout.encode())
+        return int(vout.width)
+
+
+def mirrored_spec(spec: dict, width: int) -> dict:
+    """The labels of a clip mirrored left-right: regions x -> width - x - w, head left <-> right; presence and
+    posture spans unchanged (a mirrored picture of a baby on its back is a baby on its back)."""
+    flip = {"left": "right", "right": "left"}
+    out = json.loads(json.dumps(spec))
+    out["head"] = flip.get(spec.get("head", "up"), spec.get("head", "up"))
+    for region in out["regions"]:
+        if region["roi"]:
+            x, y, w, h = (int(v) for v in region["roi"].split(","))
+            region["roi"] = f"{width - x - w},{y},{w},{h}"
+    return out
+
+
 def score(states: list[dict], events: list[dict], region: dict, posture_spans: list[dict]) -> dict:
     present_spans = region["present"]
     truth = np.array([in_spans(s["frame"], present_spans) for s in states], bool)
@@ -123,42 +151,61 @@ def main() -> None:
     p.add_argument("--camera-tilt", default="auto", help="`monitor --camera-tilt` (default: auto, the monitor's)")
     p.add_argument("--refine", type=int, default=None, help="`monitor --refine` (default: the monitor's)")
     p.add_argument("--posture-confidence", type=float, default=None, help="`monitor --posture-confidence`")
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also run every clip mirrored left-right (regions and head mirrored, postures kept): a cue that reads "
+        "the body's layout instead of its anatomy reads a mirrored baby on its back as one on its tummy",
+    )
     args = p.parse_args()
     labels = json.loads(args.labels.read_text())["clips"]
     results: dict = {}
-    for name, spec in labels.items():
-        clip = args.clips / name
-        if not clip.is_file():
-            sys.exit(f"{clip}: not found (pass --clips)")
-        for region in spec["regions"]:
-            head = None if args.head == "model" else (args.head or spec.get("head", "up"))
-            states, events = run_region(clip, region["roi"], head, args)
-            r = score(states, events, region, spec["posture"])
-            results[f"{name}:{region['name']}"] = {"roi": region["roi"], "head": head, **r}
-            post = r.get("posture_share")
-            fired = [e["t"] for e in r["alerts"] if e["kind"] == "no_infant" and e["event"] == "alert"]
-            tilts = [s["camera_tilt"] for s in states if s.get("camera_tilt") is not None]
-            r["camera_tilt_end"] = tilts[-1] if tilts else None
-            line = (
-                f"{name:20s} {region['name']:8s} roi={region['roi'] or 'full':14s} frames={r['frames']:4d} "
-                f"labelled_present={r['label_present_frames']:4d} presence_acc={r['presence_accuracy']:.3f} "
-                f"mean_p={r['mean_presence']:.3f} no_infant={f't={fired[0]:.2f}' if fired else 'never'}"
-            )
-            if post:
-                line += f" tilt={r['camera_tilt_end']}"
-                line += f" posture_acc={r['posture_accuracy']:.3f} share={post}"
-            print(line, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for name, spec in labels.items():
+            clip = args.clips / name
+            if not clip.is_file():
+                sys.exit(f"{clip}: not found (pass --clips)")
+            runs.append((name, clip, spec))
+            if args.mirror:
+                copy = Path(tmp) / Path(name).name
+                runs.append((f"{name} (mirrored)", copy, mirrored_spec(spec, mirror_clip(clip, copy))))
+        for name, clip, spec in runs:
+            run_clip(name, clip, spec, args, results)
     summary = {
         "labels": str(args.labels),
         "presence": args.presence or "shipped",
         "presence_view": args.presence_view,
         "posture_net": args.posture_net or "shipped",
         "no_infant_s": args.no_infant_s,
+        "mirror": args.mirror,
         "results": results,
     }
     print(json.dumps(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def run_clip(name: str, clip: Path, spec: dict, args: argparse.Namespace, results: dict) -> None:
+    """Every labelled region of one clip: run, score, print a line, add to `results`."""
+    for region in spec["regions"]:
+        head = None if args.head == "model" else (args.head or spec.get("head", "up"))
+        states, events = run_region(clip, region["roi"], head, args)
+        r = score(states, events, region, spec["posture"])
+        results[f"{name}:{region['name']}"] = {"roi": region["roi"], "head": head, **r}
+        post = r.get("posture_share")
+        fired = [e["t"] for e in r["alerts"] if e["kind"] == "no_infant" and e["event"] == "alert"]
+        tilts = [s["camera_tilt"] for s in states if s.get("camera_tilt") is not None]
+        r["camera_tilt_end"] = tilts[-1] if tilts else None
+        line = (
+            f"{name:20s} {region['name']:8s} roi={region['roi'] or 'full':14s} frames={r['frames']:4d} "
+            f"labelled_present={r['label_present_frames']:4d} presence_acc={r['presence_accuracy']:.3f} "
+            f"mean_p={r['mean_presence']:.3f} no_infant={f't={fired[0]:.2f}' if fired else 'never'}"
+        )
+        if post:
+            line += f" tilt={r['camera_tilt_end']}"
+            line += f" posture_acc={r['posture_accuracy']:.3f} share={post}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
