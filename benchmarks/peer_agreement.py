@@ -135,6 +135,7 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
     }
     if use.any():
         result.update(pck(pred[use], gt[use], ok[use], torso[use]))
+        result["torso_shape"] = torso_shape(pred[use], gt[use], ok[use])
         template = _template(model)
         if template is not None:
             size = int(doc["model"]["input_size"])
@@ -152,6 +153,29 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
         _contact_sheet(clip, picks, gt, ok, pred, boxes, sheet, side)
         result["sheet"] = str(sheet)
     return result
+
+
+def torso_shape(pred: np.ndarray, gt: np.ndarray, ok: np.ndarray) -> dict:
+    """Median ratios, tpt-live over the peer, of the shoulder width, the hip width and the trunk length
+    (shoulder midpoint to hip midpoint), on frames where the peer is confident of all four joints: 1 where the
+    two draw torsos of the same shape; a width ratio well under 1 is a torso drawn narrow (left and right
+    pulled together), which the monitor's posture cue reads as a body turned on its side."""
+    from tpt_live.skeleton import JOINT_INDEX
+
+    ls, rs, lh, rh = (JOINT_INDEX[n] for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip"))
+    use = ok[:, [ls, rs, lh, rh]].all(1) & np.isfinite(pred).all((1, 2))
+    if not use.any():
+        return {}
+
+    def measures(kp: np.ndarray) -> np.ndarray:
+        trunk = np.linalg.norm((kp[:, ls] + kp[:, rs]) / 2 - (kp[:, lh] + kp[:, rh]) / 2, axis=-1)
+        widths = [np.linalg.norm(kp[:, a] - kp[:, b], axis=-1) for a, b in ((ls, rs), (lh, rh))]
+        return np.stack([*widths, trunk])
+
+    ours, theirs = measures(pred[use]), measures(gt[use])
+    ratio = np.median(ours / np.maximum(theirs, 1e-6), axis=1)
+    names = ("shoulder_width", "hip_width", "trunk_length")
+    return {"frames": int(use.sum()), **{k: round(float(v), 3) for k, v in zip(names, ratio, strict=True)}}
 
 
 def _template(model: str | None):
@@ -243,10 +267,13 @@ def run(clips: list[Path], out: Path, peer_python: str, min_conf: float, frames:
         r = score(clip, peer, poses, d / "sheet.png", min_conf, frames, model, head=head)
         (d / "agreement.json").write_text(json.dumps(r, indent=1) + "\n")
         rows.append(r)
-    lines = ["| clip | frames scored / all | PCK@0.2 | strict | PCK@0.1 | template only @0.2 |", "|---" * 6 + "|"]
+    head_row = "| clip | scored / all | PCK@0.2 | strict | PCK@0.1 | template only @0.2 | shoulder width | hip width |"
+    lines = [head_row, "|---" * 8 + "|"]
     for r in rows:
         figures = [r.get(k) for k in ("pck@0.2", "pck@0.2_strict", "pck@0.1")]
         figures.append(r.get("template_only", {}).get("pck@0.2"))
+        shape = r.get("torso_shape", {})
+        figures += [shape.get("shoulder_width"), shape.get("hip_width")]
         cells = " | ".join("-" if v is None else f"{v:.2f}" for v in figures)
         lines.append(f"| {Path(r['clip']).name} | {r['frames_scored']} / {r['frames']} | {cells} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
