@@ -80,6 +80,7 @@ class PretrainConfig:
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
+    swap_tolerant: bool = False  # the joint loss takes the better of the labels and their left/right swap, per input
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
@@ -265,7 +266,11 @@ def pretrain_loss(
     s = model.cfg.input_size
     out = model.poses(x)
     weight = 0.5 + 0.5 * vis.float()
-    joint = ((out.keypoints - kp).abs().sum(-1) * weight).sum() / weight.sum() / s
+    per_input = ((out.keypoints - kp).abs().sum(-1) * weight).sum(-1)  # (B,)
+    if cfg.swap_tolerant:  # either labelling of left and right may win, for the whole body at once
+        swapped = ((out.keypoints[:, list(FLIP_INDEX)] - kp).abs().sum(-1) * weight).sum(-1)
+        per_input = torch.minimum(per_input, swapped)
+    joint = per_input.sum() / weight.sum() / s
     links = anchor_loss(out.anchors, model.links, s)
     shape = shape_penalty(out.affines)
     loss = joint + cfg.link_weight * links + cfg.shape_weight * shape

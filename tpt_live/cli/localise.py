@@ -88,6 +88,13 @@ def pretrain(
     head: Annotated[
         str | None, typer.Option(help="Part model head: dense, or spatial (a spatial softmax places each part).")
     ] = None,
+    swap_tolerant: Annotated[
+        bool | None,
+        typer.Option(
+            "--swap-tolerant/--no-swap-tolerant",
+            help="Score each input's joints against its labels or their left/right swap, whichever is closer.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str | None, typer.Option(help="Where the network trains: cpu, or cuda on a GPU.")] = None,
@@ -120,6 +127,7 @@ def pretrain(
                 backgrounds=tuple(backgrounds) if backgrounds else None,
                 real_share=real_share,
                 head=head,
+                swap_tolerant=swap_tolerant,
                 seed=seed,
                 threads=threads,
                 device=device,
