@@ -22,8 +22,9 @@ right from prone renders can. The handedness may come from a second 2D model run
 monitor's handedness model, docs/MONITOR.md) while the keypoints and the 3D come from the tracker's model. A
 torso that shows its front or its side keeps the 3D reading, which knows the camera's tilt.
 
-The monitor never reports a single frame's cue: `PostureVote` weighs each frame by its distance from the
-class boundary over a window and says `unknown` when the winning posture's confidence is low.
+The monitor never reports a single frame's cue: it reads the 3D facing angle of the torso direction averaged
+over the last seconds (`TorsoMean`), and `PostureVote` weighs each frame by its distance from the class boundary
+over a window and says `unknown` when the winning posture's confidence is low.
 """
 
 from __future__ import annotations
