@@ -387,6 +387,7 @@ def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_cro
 
     with open_session(MonitorRequest(str(clip), out=tmp_path / "o"), factory) as session:
         assert session.monitor.handedness is opened["handedness"]
+    assert set(opened) == {"monitor", "handedness"}  # without --model: the shipped monitor model, not track's default
     assert opened["handedness"].closed
     with open_session(MonitorRequest(str(clip), out=tmp_path / "o", handedness=None), factory) as session:
         assert session.monitor.handedness is None
@@ -402,4 +403,4 @@ def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_cro
         assert session.monitor.handedness is None  # the shipped one that cannot open: the monitor runs without it
     with pytest.raises(InputError, match="--handedness small.safetensors: it takes 32-px"):
         open_session(MonitorRequest(str(clip), out=tmp_path / "o", handedness="small.safetensors"), factory)
-    assert opened["None"].closed and opened["small.safetensors"].closed
+    assert opened["monitor"].closed and opened["small.safetensors"].closed

@@ -239,7 +239,7 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
 
 
 MACHINE = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
-LATER = {"swap_tolerant": False}  # options added after both shipped files, at the value they were trained with
+STRICT = {"swap_tolerant": False}  # files trained before the option, with the labels' own left and right
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -253,7 +253,7 @@ def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
         pred = model.poses(x).keypoints
     vis = torch.ones(2, len(JOINT_NAMES), dtype=torch.bool)
     labels = torch.stack([pred[0], pred[1][list(FLIP_INDEX)]])  # the second input labelled the other way round
-    plain, tolerant = PretrainConfig(stability=0.0), PretrainConfig(stability=0.0, swap_tolerant=True)
+    plain, tolerant = PretrainConfig(stability=0.0, swap_tolerant=False), PretrainConfig(stability=0.0)
     assert float(pretrain_loss(model, x, labels, vis, tolerant)[1]["joint"]) == pytest.approx(0.0, abs=1e-6)
     swapped_half = float(pretrain_loss(model, x, labels, vis, plain)[1]["joint"])
     assert swapped_half > 0.01  # strict: the swapped input counts in full
@@ -275,7 +275,7 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     stored, config = stored_recipe("default")
     machine = MACHINE
     # settings added after the shipped file was trained, whose defaults draw exactly what it was trained on
-    later = {"flexion": 0.0, **LATER}  # no flexed scenes: the renders of the stream-free default (tests/test_synth.py)
+    later = {"flexion": 0.0}  # no flexed scenes: the renders of the stream-free default (tests/test_synth.py)
     stored = {**later, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
     assert {k: defaults[k] for k in later} == later
@@ -285,15 +285,26 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     )  # fmt: skip
 
 
-def test_the_shipped_handedness_model_is_todays_pretrain_defaults() -> None:
-    """`tpt-live pretrain --out RUN` with every default (docs/MONITOR.md, "A second model for the back")."""
+def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_labels() -> None:
+    """`tpt-live pretrain --out RUN --no-swap-tolerant`, every other setting the default (docs/MONITOR.md, "A
+    second model for the back"): it must learn the infant's anatomical left and right, so never swap-tolerant."""
     import dataclasses
 
     stored, config = stored_recipe("handedness")
-    stored = {**LATER, **stored}
-    defaults = dataclasses.asdict(PretrainConfig())
+    stored = {**STRICT, **stored}
+    defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert config == stored_recipe("default")[1]  # the same network as the default: it reads the same crops
+
+
+def test_the_shipped_monitor_model_is_the_previous_default_recipe() -> None:
+    """The monitor's 2D model (docs/MONITOR.md, "Two 2D models") is the default until stop 36: today's recipe with
+    strict labels, trained before the flexion option, the same network as the default."""
+    stored, config = stored_recipe("monitor")
+    assert "swap_tolerant" not in stored and "flexion" not in stored
+    expected = {**dataclasses.asdict(PretrainConfig()), **STRICT}
+    assert {**stored, **STRICT} == {k: expected[k] for k in stored} | STRICT
+    assert config == stored_recipe("default")[1]
 
 
 def test_a_share_of_the_training_scenes_is_drawn_over_real_frames(tmp_path: Path) -> None:

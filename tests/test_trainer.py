@@ -249,6 +249,8 @@ def test_adaptation_defaults_apply_only_with_init():
     )
     other = resolve_recipe(None, {}, {}, init=default_model_path("tpt64"))[1]
     assert (other.decoder_init, other.freeze_steps, other.lr) == (None, ADAPTATION["freeze_steps"], ADAPTATION["lr"])
+    # the previous default, same network and template: the shipped decoder learnt with another regressor
+    assert resolve_recipe(None, {}, {}, init=default_model_path("monitor"))[1].decoder_init is None
     thin = train_config(True, decoder_widths=(16, 32, 64))
     assert (thin.decoder_init, thin.freeze_steps) == (None, ADAPTATION["freeze_steps"])
     assert plain.decoder_init is None

@@ -29,8 +29,10 @@ FORMAT_VERSION = 1
 # Shipped 2D models by name (`--model NAME`, `--init NAME`): the default (EfficientNet-Lite0, 128 px, located
 # crops, pretrained on synthetic ground truth), the purely unsupervised 64-px TPT model (docs/TRAINING.md), and
 # the monitor's handedness model: the default's recipe on renders with prone bodies, which tells a prone infant's
-# left from right (docs/MONITOR.md, "A second model for the back").
-SHIPPED_MODELS = ("default", "tpt64", "handedness")
+# left from right (docs/MONITOR.md, "A second model for the back"), and the monitor's own 2D model: the default
+# until stop 36, whose keypoints the monitor's posture cue was measured on (docs/MONITOR.md, "Two 2D models").
+SHIPPED_MODELS = ("default", "tpt64", "handedness", "monitor")
+MONITOR_MODEL = "monitor"  # `tpt-live monitor` without --model
 # Shipped lifters (`tpt_live.lifter`), by file name.
 DEFAULT_LIFTER = "lifter.safetensors"
 DEFAULT_SUPERVISED = "lifter_supervised.safetensors"

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from tpt_live.checkpoint import load_model, resolve_device, save_model
+from tpt_live.checkpoint import file_digest, load_model, resolve_device, save_model
 from tpt_live.errors import InputError
 from tpt_live.model import EffnetRegressor, ModelConfig, TptModel, normalise, warp_template
 from tpt_live.template import load_template
@@ -224,7 +224,8 @@ def train(
     autocast = (lambda: torch.autocast(dev.type, dtype=amp_dtype)) if cfg.bf16 else nullcontext
     metrics_file = open(out_dir / "metrics.jsonl", "a" if start else "w") if rank == 0 else None  # noqa: SIM115
     meta = {"train_config": dataclasses.asdict(cfg), "world_size": world, "frames": sampler.num_frames,
-            "init": str(init) if init is not None else None}  # fmt: skip
+            "init": str(init) if init is not None else None,
+            "init_digest": file_digest(init) if init is not None else None}  # fmt: skip
     final: dict = {}
     warnings: list[str] = []
     t0, seen = time.time(), 0
@@ -364,5 +365,6 @@ def _checkpoint(module: TrainModule, opt: torch.optim.Optimizer, step: int, out_
     tmp = out_dir / "last.pt.tmp"
     torch.save(state, tmp)
     tmp.replace(out_dir / "last.pt")
-    save_decoder(module.decoder, out_dir / "decoder.safetensors")  # a later run may start from it (decoder_init)
+    # a later run may start from it (decoder_init); the starting model's digest says which regressor it learnt with
+    save_decoder(module.decoder, out_dir / "decoder.safetensors", {"init_digest": meta.get("init_digest")})
     save_model(module.model, out_dir / "model.safetensors", metrics=meta.get("last_metrics"), extra={"train": meta})

@@ -80,7 +80,7 @@ class PretrainConfig:
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
-    swap_tolerant: bool = False  # the joint loss takes the better of the labels and their left/right swap, per input
+    swap_tolerant: bool = True  # the joint loss takes the better of the labels and their left/right swap, per input
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU

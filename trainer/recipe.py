@@ -64,17 +64,18 @@ def resolve_recipe(
 
 
 def _shipped_decoder_fits(init: str | Path, widths: Any) -> bool:
-    """Whether `init` is the shipped default model and the decoder shipped beside it was saved for `widths` (its
-    header says so; the decoder was trained with that model's regressor, so other starting models, or other
-    widths, begin with a fresh decoder)."""
-    from tpt_live.checkpoint import default_model_path, read_meta, shipped_file
+    """Whether `init` is the shipped default model and the decoder shipped beside it was saved for `widths` and
+    trained from that very file (its header's `init_digest`; the decoder was trained with that model's regressor,
+    so other starting models, a default replaced since, or other widths begin with a fresh decoder)."""
+    from tpt_live.checkpoint import default_model_path, file_digest, read_meta, shipped_file
     from trainer.decoder import DECODER_FORMAT, DECODER_VERSION
 
-    decoder = shipped_file("decoder.safetensors")
-    if not decoder.is_file() or Path(init).resolve() != default_model_path().resolve():
+    decoder, model = shipped_file("decoder.safetensors"), default_model_path()
+    if not decoder.is_file() or Path(init).resolve() != model.resolve():
         return False
-    config = read_meta(decoder, DECODER_FORMAT, DECODER_VERSION, "decoder").get("config", {})
-    return config.get("decoder_widths") == list(widths)
+    meta = read_meta(decoder, DECODER_FORMAT, DECODER_VERSION, "decoder")
+    same_widths = meta.get("config", {}).get("decoder_widths") == list(widths)
+    return same_widths and meta.get("init_digest") == file_digest(model)
 
 
 def recipe_of(model_cfg: ModelConfig, train_cfg: TrainConfig) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,8 @@ def monitor(
         str, typer.Option("--out", "-o", help="Folder: events.jsonl, features.csv, summary.json, evidence/.")
     ] = str(MonitorRequest.out),
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Checkpoint, ONNX file or engine; default: the shipped model.")
+        str | None,
+        typer.Option("--model", "-m", help="Checkpoint, ONNX file, engine or shipped name (default: monitor)."),
     ] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto, torch, onnxruntime or tensorrt.")] = "auto",
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tpt_live.backend import PoseBackend
-from tpt_live.checkpoint import posture_lifter_path
+from tpt_live.checkpoint import MONITOR_MODEL, posture_lifter_path
 from tpt_live.crop import CropBox, check_roi, square_box
 from tpt_live.errors import InputError
 from tpt_live.monitor.alerts import AlertConfig
@@ -43,7 +43,7 @@ BackendFactory = Callable[..., PoseBackend]  # open_backend(model, backend=, dev
 class MonitorRequest:
     src: str  # camera index, /dev/videoN, URL or video file
     out: Path = Path("monitor_out")  # events.jsonl, features.csv, summary.json, evidence/
-    model: str | None = None  # pose model file; None: the shipped default
+    model: str | None = None  # pose model file or shipped name; None: the shipped monitor model (MONITOR_MODEL)
     backend: str = "auto"  # auto | torch | onnxruntime | tensorrt
     device: str = "auto"  # auto | cpu | cuda
     pace: bool = False  # play a file as a live source would (real time)
@@ -167,7 +167,8 @@ def open_session(
     posture_net = load_posture(req.posture_net)
     lifter = req.lifter or posture_lifter_path()
     lifted = {"lifter": lifter} if lifter.is_file() or req.lifter else {}
-    backend = open_backend(req.model, backend=req.backend, device=req.device, **lifted)
+    model = req.model if req.model is not None else MONITOR_MODEL
+    backend = open_backend(model, backend=req.backend, device=req.device, **lifted)
     web, handedness = None, None
     try:
         handedness = open_handedness(req.handedness, open_backend, backend, backend=req.backend, device=req.device)
