@@ -69,18 +69,15 @@ def run_region(
 
 
 def mirror_clip(src: Path, dst: Path) -> int:
-    """Write `src` mirrored left-right to `dst` (H.264, same frame rate); its width in pixels."""
-    import av
+    """Write `src` mirrored left-right to `dst` (H.264 at libx264's default quality, crf 23, same frame rate, as
+    `scripts/split_clip.py` re-encodes); its width in pixels."""
+    from tpt_live.videoio import read_video, write_video
+    from trainer.data import video_fps
 
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vin = inp.streams.video[0]
-        vout = out.add_stream("libx264", rate=vin.average_rate)
-        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
-        for frame in inp.decode(vin):
-            rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24")[:, ::-1])
-            out.mux(vout.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        out.mux(vout.encode())
-        return int(vout.width)
+    frames = [np.ascontiguousarray(f[:, ::-1]) for f in read_video(src)]
+    height, width = frames[0].shape[:2]
+    write_video(dst, frames, video_fps(src) or 30.0, (width, height), crf=23)
+    return width
 
 
 def mirrored_spec(spec: dict, width: int) -> dict:
