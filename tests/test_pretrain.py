@@ -240,6 +240,7 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
 
 MACHINE = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
 STRICT = {"swap_tolerant": False}  # files trained before the option, with the labels' own left and right
+WHOLE_GRID = {"peak_radius": 0.0}  # files that decode over the whole grid (trained before the option, or told so)
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -276,6 +277,8 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     machine = MACHINE
     # settings added after the shipped file was trained, whose defaults draw exactly what it was trained on
     later = {"flexion": 0.0}  # no flexed scenes: the renders of the stream-free default (tests/test_synth.py)
+    # decoding only (training reads the whole grid): recorded in the file's model config after training (stop 37)
+    later |= {"peak_radius": config["peak_radius"]}
     stored = {**later, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
     assert {k: defaults[k] for k in later} == later
@@ -291,10 +294,10 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
     import dataclasses
 
     stored, config = stored_recipe("handedness")
-    stored = {**STRICT, **stored}
-    defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT}
+    stored = {**STRICT, **WHOLE_GRID, **stored}  # its signed width is read over the whole grid (`--peak-radius 0`)
+    defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
-    assert config == stored_recipe("default")[1]  # the same network as the default: it reads the same crops
+    assert reads_the_whole_grid_with_the_defaults_network(config)
 
 
 def test_the_shipped_monitor_model_is_the_previous_default_recipe() -> None:
@@ -304,7 +307,14 @@ def test_the_shipped_monitor_model_is_the_previous_default_recipe() -> None:
     assert "swap_tolerant" not in stored and "flexion" not in stored
     expected = {**dataclasses.asdict(PretrainConfig()), **STRICT}
     assert stored == {k: expected[k] for k in stored}
-    assert config == stored_recipe("default")[1]
+    assert reads_the_whole_grid_with_the_defaults_network(config)
+
+
+def reads_the_whole_grid_with_the_defaults_network(config: dict) -> bool:
+    """The default model's network (it reads the same crops), decoded over the whole grid (`peak_radius` 0 or not
+    recorded: the file was trained before the option)."""
+    network = {k: v for k, v in stored_recipe("default")[1].items() if k != "peak_radius"}
+    return config.get("peak_radius", 0.0) == 0.0 and {k: v for k, v in config.items() if k != "peak_radius"} == network
 
 
 def test_a_share_of_the_training_scenes_is_drawn_over_real_frames(tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ class ModelConfig:
     # "located" (a crop framed and turned upright from the localiser's body axis: `track` then locates by default)
     head: str = "dense"  # effnet only: "dense" (flattened grid -> hidden layer -> affines) or "spatial"
     # (per part a spatial softmax on a stride-8 grid places the part; `EffnetRegressor`)
+    peak_radius: float = 0.0  # spatial head, at inference (eval mode): read each part's softmax only within this
+    # many grid cells of its peak (0: the whole grid), so a part torn between two places is put at one of them,
+    # not between; training always reads the whole grid, so every cell gets gradient
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -46,6 +49,8 @@ class ModelConfig:
             raise InputError(f"input_size {self.input_size} must be a multiple of 32 for the effnet backbone")
         if self.backbone == "scratch" and (self.input_size < 16 or self.input_size % (2 ** len(self.widths)) != 0):
             raise InputError(f"input_size {self.input_size} must be >= 16 and divisible by 2**{len(self.widths)}")
+        if self.peak_radius < 0 or (self.peak_radius and self.head != "spatial"):
+            raise InputError(f"peak_radius {self.peak_radius}: use 0, or a positive radius with the spatial head")
         if not self.widths or any(w <= 0 for w in self.widths):
             raise InputError(f"widths {self.widths} must be positive")
 
@@ -160,6 +165,16 @@ class EffnetRegressor(_AffineRegressor):
         self.linear = nn.Parameter(torch.zeros(num_parts, 2 * width, 4))
         self.linear_bias = nn.Parameter(torch.zeros(num_parts, 4))
         self.num_parts = num_parts
+        self.peak_radius = cfg.peak_radius * 8.0  # input pixels
+
+    def _weights(self, logits: Tensor) -> Tensor:
+        """(B, K, N) logits -> each part's softmax over the grid; in eval mode within `peak_radius` of its peak
+        if set (the masked cells keep a finite logit, so ONNX and TensorRT see plain arithmetic)."""
+        if self.peak_radius and not self.training:
+            peak = self.grid[logits.argmax(-1)]  # (B, K, 2)
+            far = ((self.grid[None, None] - peak.unsqueeze(2)) ** 2).sum(-1) > self.peak_radius**2
+            logits = logits.masked_fill(far, -1e4)
+        return logits.softmax(-1)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.spatial:
@@ -167,7 +182,7 @@ class EffnetRegressor(_AffineRegressor):
         fine, coarse = self.trunk(x * 0.25 + 0.5)
         f = self.mix(self.lateral(fine) + F.interpolate(self.top(coarse), scale_factor=2.0, mode="nearest"))
         flat = f.flatten(2)  # (B, C, N)
-        weights = (self.logits(f).flatten(2) + self.prior).softmax(-1)  # (B, K, N)
+        weights = self._weights(self.logits(f).flatten(2) + self.prior)  # (B, K, N)
         centre = weights @ self.grid  # (B, K, 2)
         pooled = torch.einsum("bkn,bcn->bkc", weights, flat)
         pooled = torch.cat([pooled, flat.mean(-1, keepdim=True).transpose(1, 2).expand_as(pooled)], -1)

@@ -81,6 +81,8 @@ class PretrainConfig:
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
     swap_tolerant: bool = True  # the joint loss takes the better of the labels and their left/right swap, per input
+    peak_radius: float = 1.5  # the saved model's decoding at run time (`ModelConfig.peak_radius`; training reads the
+    # whole grid): each part within 1.5 cells of its peak, the peak cell and its 8 neighbours
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
@@ -89,8 +91,8 @@ class PretrainConfig:
 
     @property
     def model(self) -> ModelConfig:
-        """The part model's settings: the shipped architecture (`PRETRAINED`) with this head."""
-        return replace(PRETRAINED, head=self.head)
+        """The part model's settings: the shipped architecture (`PRETRAINED`) with this head and decoding."""
+        return replace(PRETRAINED, head=self.head, peak_radius=self.peak_radius if self.head == "spatial" else 0.0)
 
     def __post_init__(self) -> None:
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:

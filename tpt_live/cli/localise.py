@@ -95,6 +95,10 @@ def pretrain(
             help="Score each input's joints against its labels or their left/right swap, whichever is closer.",
         ),
     ] = None,
+    peak_radius: Annotated[
+        float | None,
+        typer.Option(help="Run-time decoding: read each part within this many grid cells of its peak (0: all)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str | None, typer.Option(help="Where the network trains: cpu, or cuda on a GPU.")] = None,
@@ -128,6 +132,7 @@ def pretrain(
                 real_share=real_share,
                 head=head,
                 swap_tolerant=swap_tolerant,
+                peak_radius=peak_radius,
                 seed=seed,
                 threads=threads,
                 device=device,
