@@ -66,3 +66,12 @@ def test_the_decoder_recipe_trains_only_a_fresh_decoder_beside_the_shipped_regre
     assert cfg.decoder_init is None  # not from the shipped decoder it makes
     assert cfg.freeze_steps == cfg.steps == 600 and cfg.minutes is None  # the regressor never learns
     assert cfg.decoder_widths == TrainConfig().decoder_widths and cfg.background and cfg.window_s == 3.0
+
+
+def test_the_shipped_decoder_was_trained_beside_the_shipped_default_model():
+    """Adaptation (`tpt-live train --init default`) starts from the shipped decoder only while its header names the
+    shipped default file it was trained beside (`init_digest`): a default replaced or re-headed without a decoder
+    trained anew would silently start adaptation from a fresh decoder."""
+    from trainer.recipe import _shipped_decoder_fits
+
+    assert _shipped_decoder_fits(default_model_path(), TrainConfig().decoder_widths)
