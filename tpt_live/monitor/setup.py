@@ -50,9 +50,10 @@ class MonitorRequest:
     roi: CropBox | None = None  # region (and crop), source pixels
     crib: Path | None = None  # region polygon file ([[x, y], ...] source pixels)
     head: str | None = TrackConfig.head  # where the head points in the picture (None: the model's framing decides)
-    # refinement passes of located crops (`track --refine`) and seconds between localiser runs: 0 and 0.1 s here,
-    # not track's 1 and 0.2 s, as the posture cue reads real supine babies less surely with those (docs/MONITOR.md)
-    refine: int = 0
+    # refinement passes of located crops (`track --refine`): track's 1 since stop 37 (with the torso averaged over
+    # the window, the refined crops read real and synthetic postures more surely; docs/MONITOR.md); seconds between
+    # localiser runs: 0.1 s here, not track's 0.2 s, as the posture cue reads real supine babies less surely with it
+    refine: int = TrackConfig.refine
     locate_every: float = 0.1
     look_again: float = TrackConfig.look_again  # the localiser's second look, as track's (docs/LOCALISE.md)
     serve: tuple[str, int] | None = None  # web view bind (host, port)
