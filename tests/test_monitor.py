@@ -169,10 +169,13 @@ def test_presence_sees_the_located_window_only(tmp_path, monkeypatch) -> None:
     _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
     assert len(seen) == len(clip.frames) and all(s is None for s in seen)
     window, frame, here = np.zeros((128, 128, 3), np.uint8), Frame(0, 0.0, "ok"), Location(5, 5, 10, 0, 1)
-    located = Result(frame, model_input=window, location=here, box=CropBox(0, 0, 40, 40))
-    assert subject_window(located, 80.0) is window  # the window is half the searched side: twice the detail
+    refined = np.ones((128, 128, 3), np.uint8)  # the crop `refine` cut along the pose model's own keypoints
+    located = Result(frame, model_input=refined, location=here, box=CropBox(0, 0, 60, 60),
+                     located=(window, CropBox(0, 0, 40, 40)))  # fmt: skip
+    assert subject_window(located, 80.0) is window  # the localiser's window, half the searched side: twice the detail
     assert subject_window(located, 79.0) is None  # less than twice: the same pixels again
-    assert subject_window(Result(frame, model_input=window, box=CropBox(0, 0, 40, 40)), 640.0) is None  # not located
+    fixed = Result(frame, model_input=window, box=CropBox(0, 0, 40, 40))
+    assert subject_window(fixed, 640.0) is None  # not located
 
 
 def test_no_movement_never_fires_during_movement(tmp_path) -> None:

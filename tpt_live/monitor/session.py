@@ -116,14 +116,15 @@ def _hud(state: dict[str, Any]) -> str:
 
 
 def subject_window(r: Result, searched: float) -> np.ndarray | None:
-    """The pose model's input where the tracker located the baby and its window shows the body at least
+    """The localiser's window where the tracker located the baby and that window shows the body at least
     `WINDOW_ZOOM` times the scale of the searched picture (`searched`: the longer side, source pixels, of the frame
     or the `--roi`): presence's second view, `PresenceConfig.subject`. None otherwise: a fixed region (`--head`, a
     model that sees whole frames) or a window about as large as the picture shows the presence net only the same
-    pixels again, resampled."""
-    if r.location is None or r.box is None or r.box.w * WINDOW_ZOOM > searched:
+    pixels again, resampled. It is the localiser's own crop, not the one `refine` cut along the pose model's
+    keypoints: on an empty region those keypoints frame whatever the pose model took for a body (docs/MONITOR.md)."""
+    if r.location is None or r.located is None or r.located[1].w * WINDOW_ZOOM > searched:
         return None
-    return r.model_input
+    return r.located[0]
 
 
 class Monitor:

@@ -67,10 +67,9 @@ class TrackConfig:
     keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
     queue_size: int = 32  # frames buffered between decoder and inference (files)
     stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
-    head: str | None = None  # where the head points in the picture ("auto": the localiser says, per frame;
-    # None: "auto" when locating, else "up")
-    locate: bool | None = None  # find the subject in every whole frame (tpt_live.localise) and crop around it;
-    # None: when the model was trained on located crops (`ModelConfig.framing`) and --follow is not set
+    head: str | None = None  # where the head points ("auto": the localiser says, per frame; None: auto if locating)
+    locate: bool | None = None  # find the subject in each frame (tpt_live.localise), crop around it; None: when the
+    # model was trained on located crops (`ModelConfig.framing`) and --follow is not set
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
     locate_every: float = 0.2  # seconds between localiser runs in a video (0: every frame)
     refine: int = 1  # locate mode with the located angle: passes that cut each frame again along the model's axis
@@ -123,6 +122,7 @@ class Result:
     turn: float = 0.0  # degrees the model input was turned counter-clockwise (to bring the head up)
     box: CropBox | None = None  # the crop the model saw, source pixels
     model_input: np.ndarray | None = None  # (S, S, 3) uint8 RGB: what the model saw (`keep_images` only)
+    located: tuple[np.ndarray | None, CropBox] | None = None  # the localiser's own crop: (input if keep_images, box)
     latency: float = 0.0  # seconds from decode to hand-over to the caller
 
 
@@ -178,8 +178,7 @@ class Tracker:
         self._results: queue.Queue = queue.Queue(queue_depth(max(config.queue_size, config.batch * 2), full, *wh))
         self._last: Result | None = None  # steers follow mode
         self._localiser = None
-        # a folder of images may hold unrelated photos: each is located on its own, no running average
-        self._stills = source.spec.kind == "images"
+        self._stills = source.spec.kind == "images"  # unrelated photos, maybe: each located alone, no running average
         self._locations = LocationFilter(FilterConfig(0.0, 0.0, 0.0, 0.0, 0.0) if self._stills else None)
         self._relabel = Relabel(handedness, stills=self._stills) if handedness is not None else None
         self._swapping = False  # the last frame's labels were swapped (a change restarts the smoother)
@@ -309,6 +308,7 @@ class Tracker:
                 k, t = head_turns(self.config.head or "up"), time.perf_counter()
                 crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
                 self.stats.charge("crop", t)
+            located = crops  # the localiser's own crops, before any refinement (Result.located)
             if self.config.locate and self.config.head == "auto" and self.config.refine:
                 axis = self._axis
                 for _ in range(self.config.refine):
@@ -326,7 +326,7 @@ class Tracker:
                 if swaps[i] != self._swapping:  # left and right trade places: their filters start again
                     self.smoother.reset()
                     self._swapping = bool(swaps[i])
-                by_idx[frame.idx] = self._postprocess(frame, poses, i, crop)
+                by_idx[frame.idx] = self._postprocess(frame, poses, i, crop, located[i])
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
 
@@ -378,8 +378,8 @@ class Tracker:
                 kp3d[i, :, :2] = poses.kp3d[i, :, :2] @ m[:2, :2].T
         return Poses(affines.astype(np.float32), keypoints.astype(np.float32), poses.consistency, kp3d=kp3d)
 
-    def _postprocess(self, frame: Frame, poses: Poses, i: int, crop: tuple) -> Result:
-        """The Result of frame i of a batch; crop: (model input, its box, turn in degrees, location)."""
+    def _postprocess(self, frame: Frame, poses: Poses, i: int, crop: tuple, located: tuple) -> Result:
+        """Frame i's Result; crop and located (the localiser's own): (model input, box, turn in degrees, location)."""
         model_input, box, turn, location = crop
         xy = to_source(poses.keypoints[i], box, self.size)
         score = poses.consistency[i].astype(np.float64)
@@ -396,6 +396,7 @@ class Tracker:
             location=location,
             turn=turn,
             model_input=model_input if self.config.keep_images else None,
+            located=None if location is None else (located[0] if self.config.keep_images else None, located[1]),
         )
         self._last = result
         return result
