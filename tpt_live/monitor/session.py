@@ -122,7 +122,7 @@ def subject_window(r: Result, searched: float) -> np.ndarray | None:
     model that sees whole frames) or a window about as large as the picture shows the presence net only the same
     pixels again, resampled. It is the localiser's own crop, not the one `refine` cut along the pose model's
     keypoints: on an empty region those keypoints frame whatever the pose model took for a body (docs/MONITOR.md)."""
-    if r.location is None or r.located is None or r.located[1].w * WINDOW_ZOOM > searched:
+    if r.location is None or r.located is None or r.located[1] is None or r.located[1].w * WINDOW_ZOOM > searched:
         return None
     return r.located[0]
 

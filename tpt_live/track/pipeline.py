@@ -278,7 +278,7 @@ class Tracker:
         for frame, image, d in zip(frames, bgr, due, strict=True):
             loc = self._locations.update(next(found), frame.t) if d else self._locations.held
             assert loc is not None  # the first frame is always due
-            if refining and not d:  # cut in `_refine`, along the refined axis where there is one
+            if refining and not d and not self.config.keep_images:  # cut in `_refine` (keep_images: Result.located)
                 out.append((None, None, loc.angle, loc))
                 continue
             if self.config.head == "auto":
