@@ -107,9 +107,11 @@ def test_refinement_calls_the_model_again_only_on_the_localisers_frames(tmp_path
         tracker._localiser = _Fixed()  # type: ignore[assignment]
         assert len(list(tracker.results())) == 12
         assert backend.calls == calls, (every, passes, backend.calls)
-    # with images kept (the monitor), every located frame also carries the localiser's own crop (presence's window)
+    # with keep_located (the monitor), every located frame also carries the localiser's own crop (presence's window)
     source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
-    cfg = TrackConfig(locate=True, head="auto", locate_every=1e9, batch=4, refine=1, keep_images=True)
+    cfg = TrackConfig(
+        locate=True, head="auto", locate_every=1e9, batch=4, refine=1, keep_images=True, keep_located=True
+    )
     tracker = Tracker(source, FakeBackend(), cfg)
     tracker._localiser = _Fixed()  # type: ignore[assignment]
     kept = [r.located for r in tracker.results()]

@@ -122,7 +122,7 @@ def subject_window(r: Result, searched: float) -> np.ndarray | None:
     model that sees whole frames) or a window about as large as the picture shows the presence net only the same
     pixels again, resampled. It is the localiser's own crop, not the one `refine` cut along the pose model's
     keypoints: on an empty region those keypoints frame whatever the pose model took for a body (docs/MONITOR.md)."""
-    if r.location is None or r.located is None or r.located[1] is None or r.located[1].w * WINDOW_ZOOM > searched:
+    if r.located is None or r.located[1] is None or r.located[1].w * WINDOW_ZOOM > searched:  # None: not located
         return None
     return r.located[0]
 
@@ -223,7 +223,8 @@ class Monitor:
 
     def _track(self, source: VideoSource) -> int:
         """Monitor every frame of one opened source; returns the number of frames tracked."""
-        tracker = Tracker(source, self.backend, replace(self.config.track, keep_images=True), self.handedness)
+        config = replace(self.config.track, keep_images=True, keep_located=True)  # presence's window: the located crop
+        tracker = Tracker(source, self.backend, config, self.handedness)
         results = tracker.results()
         seen = 0
         try:

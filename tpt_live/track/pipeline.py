@@ -65,11 +65,11 @@ class TrackConfig:
     follow_config: FollowConfig = field(default_factory=FollowConfig)  # margin and limits of follow mode
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # One-Euro settings
     keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
+    keep_located: bool = False  # with keep_images: the localiser's own crop of every located frame (Result.located)
     queue_size: int = 32  # frames buffered between decoder and inference (files)
     stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
     head: str | None = None  # where the head points ("auto": the localiser says, per frame; None: auto if locating)
-    locate: bool | None = None  # find the subject in each frame (tpt_live.localise), crop around it; None: when the
-    # model was trained on located crops (`ModelConfig.framing`) and --follow is not set
+    locate: bool | None = None  # locate the subject in each frame; None: if the model saw located crops, no --follow
     localiser: str | None = None  # localiser file for `locate` (None: the shipped one)
     locate_every: float = 0.2  # seconds between localiser runs in a video (0: every frame)
     refine: int = 1  # locate mode with the located angle: passes that cut each frame again along the model's axis
@@ -95,9 +95,8 @@ class TrackConfig:
             raise InputError("--follow excludes --roi and --locate: pick one way to crop")
 
     def resolved(self, framing: str) -> TrackConfig:
-        """This config with `locate` and `head` decided for a model of `framing` (`PoseBackend.framing`):
-        a model trained on located crops (or `--head auto`) locates unless --follow or --no-locate; with --roi it
-        locates inside that region (a located model misreads a box that is not framed around the body)."""
+        """This config with `locate` and `head` decided for a model of `framing` (`PoseBackend.framing`): a model
+        trained on located crops (or `--head auto`) locates unless --follow or --no-locate, inside --roi if given."""
         auto = (framing == "located" or self.head == "auto") and not self.follow
         locate = auto if self.locate is None else self.locate
         return replace(self, locate=locate, head=self.head or ("auto" if locate else "up"))
@@ -122,7 +121,7 @@ class Result:
     turn: float = 0.0  # degrees the model input was turned counter-clockwise (to bring the head up)
     box: CropBox | None = None  # the crop the model saw, source pixels
     model_input: np.ndarray | None = None  # (S, S, 3) uint8 RGB: what the model saw (`keep_images` only)
-    located: tuple[np.ndarray | None, CropBox] | None = None  # the localiser's own crop: (input if keep_images, box)
+    located: tuple[np.ndarray | None, CropBox | None] | None = None  # the localiser's crop (input if keep_located, box)
     latency: float = 0.0  # seconds from decode to hand-over to the caller
 
 
@@ -278,7 +277,7 @@ class Tracker:
         for frame, image, d in zip(frames, bgr, due, strict=True):
             loc = self._locations.update(next(found), frame.t) if d else self._locations.held
             assert loc is not None  # the first frame is always due
-            if refining and not d and not self.config.keep_images:  # cut in `_refine` (keep_images: Result.located)
+            if refining and not d and not self.config.keep_located:  # cut in `_refine` (keep_located: Result.located)
                 out.append((None, None, loc.angle, loc))
                 continue
             if self.config.head == "auto":
@@ -396,7 +395,7 @@ class Tracker:
             location=location,
             turn=turn,
             model_input=model_input if self.config.keep_images else None,
-            located=None if location is None else (located[0] if self.config.keep_images else None, located[1]),
+            located=None if location is None else (located[0] if self.config.keep_located else None, located[1]),
         )
         self._last = result
         return result
