@@ -1,0 +1,62 @@
+"""A clip (or a folder of photos) as a night-vision camera would show it: greyscale, optionally with sensor noise.
+
+    python scripts/grey_clip.py CLIP.mp4 --out CLIP_grey.mp4 [--noise 6] [--seed 0]
+    python scripts/grey_clip.py PHOTOS/ --out PHOTOS_grey/        # every .png/.jpg; other files copied as they are
+
+Every frame becomes the mean of its three channels (the same grey in R, G and B), plus Gaussian noise of
+`--noise` grey levels per pixel (0: none), re-encoded at the clip's own frame rate (H.264, crf 18,
+`tpt_live.videoio.write_video`). The frames keep their size and their order, so keypoints labelled on the
+colour clip (a peer's, docs/EVALUATION.md) score the greyscale one too. A folder's photos are written under
+the same names (a COCO file beside them, copied, then scores the greyscale photos).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tpt_live.videoio import read_video, write_video
+from trainer.data import video_fps
+
+PHOTOS = (".png", ".jpg", ".jpeg")
+
+
+def grey(frame: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> the same size in grey, with `noise` grey levels of Gaussian noise."""
+    level = frame.astype(np.float32).mean(-1, keepdims=True)
+    if noise > 0:
+        level = level + rng.normal(0.0, noise, level.shape)
+    return np.repeat(np.clip(np.rint(level), 0, 255).astype(np.uint8), 3, -1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--noise", type=float, default=0.0, help="std of the per-pixel noise, grey levels")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    if args.clip.is_dir():
+        args.out.mkdir(parents=True, exist_ok=True)
+        for file in sorted(args.clip.iterdir()):
+            if file.suffix.lower() in PHOTOS:
+                image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+                cv2.imwrite(str(args.out / file.name), grey(image[..., ::-1], args.noise, rng))
+            elif file.is_file():
+                shutil.copy(file, args.out / file.name)
+        print(f"{args.out}: greyscale copies of {args.clip}")
+        return
+    frames = [grey(f, args.noise, rng) for f in read_video(args.clip)]
+    height, width = frames[0].shape[:2]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    n = write_video(args.out, frames, video_fps(args.clip) or 30.0, (width, height))
+    print(f"{args.out}: {n} greyscale frames")
+
+
+if __name__ == "__main__":
+    main()
