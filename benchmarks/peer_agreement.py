@@ -12,6 +12,11 @@ Steps (each its own subcommand; `run` chains them):
     .venv/bin/python benchmarks/peer_agreement.py score CLIP peer.json poses.json \\
         --sheet sheet.png --json agreement.json                                            # project venv
     .venv/bin/python benchmarks/peer_agreement.py run CLIP... --out DIR                   # all three, per clip
+    .venv/bin/python benchmarks/peer_agreement.py versus peer_variant.json peer.json       # the peer against itself
+
+`versus` scores the peer's run on a changed clip (e.g. `scripts/grey_clip.py`'s greyscale copy, frame for frame)
+against its run on the original, as `score` scores tpt-live, except that frames where it found nobody count
+as misses (tpt-live gives a pose on every frame).
 
 `peer` imports only mediapipe, av, numpy (never tpt_live). It runs `mp.solutions.pose` (model_complexity=1,
 tracking mode) on every decoded frame and saves COCO-17 keypoints [x, y, visibility] in source pixels
@@ -155,6 +160,25 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
     return result
 
 
+def versus(variant: Path, reference: Path, min_conf: float) -> dict:
+    """PCK of the peer's keypoints in `variant` against its own confident ones in `reference` (same frames);
+    a frame where the variant found nobody counts every scored joint as a miss."""
+    from tpt_live.evaluation.coco import coco17_to_joints, pck, torso_diagonal
+
+    rxy, rvis = _load_peer(reference)
+    vxy, vvis = _load_peer(variant, len(rxy))
+    gt, ok = coco17_to_joints(np.nan_to_num(rxy), rvis >= min_conf)
+    pred, _ = coco17_to_joints(vxy, np.isfinite(vxy).all(-1))
+    torso = torso_diagonal(gt, ok)
+    use = np.isfinite(torso) & (torso > 0)
+    missed = ~np.isfinite(vxy).all((1, 2))
+    pred = np.where(np.isfinite(pred), pred, 1e9)  # nobody found (or a joint it cannot derive): a miss
+    result = {"frames": int(len(rxy)), "variant_found": int((~missed).sum()), "frames_scored": int(use.sum())}
+    if use.any():
+        result.update({k: v for k, v in pck(pred[use], gt[use], ok[use], torso[use]).items() if "pck" in k})
+    return result
+
+
 def torso_shape(pred: np.ndarray, gt: np.ndarray, ok: np.ndarray) -> dict:
     """Median ratios, tpt-live over the peer, of the shoulder width, the hip width and the trunk length
     (shoulder midpoint to hip midpoint), on frames where the peer is confident of all four joints: 1 where the
@@ -291,6 +315,10 @@ def main() -> None:
     s.add_argument("clip", type=Path)
     s.add_argument("peer", type=Path)
     s.add_argument("poses", type=Path)
+    v = sub.add_parser("versus", help="the peer on a changed clip against itself on the original (project venv)")
+    v.add_argument("variant", type=Path)
+    v.add_argument("reference", type=Path)
+    v.add_argument("--min-conf", type=float, default=0.5)
     r = sub.add_parser("run", help="peer + track + score for several clips (project venv)")
     r.add_argument("clips", type=Path, nargs="+")
     r.add_argument("--out", type=Path, required=True)
@@ -315,6 +343,8 @@ def main() -> None:
         if a.json:
             a.json.write_text(json.dumps(result, indent=1) + "\n")
         print(json.dumps({k: result.get(k) for k in ("frames_scored", "pck@0.2", "pck@0.2_strict", "pck@0.1")}))
+    elif a.cmd == "versus":
+        print(json.dumps(versus(a.variant, a.reference, a.min_conf)))
     else:
         run(a.clips, a.out, a.peer_python, a.min_conf, a.frames, a.model, a.track_arg, a.peer_roi, a.head)
 

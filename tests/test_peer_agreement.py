@@ -1,8 +1,9 @@
-"""benchmarks/peer_agreement.py's torso-shape diagnostic: widths and trunk length against the peer's."""
+"""benchmarks/peer_agreement.py: the torso-shape diagnostic (widths and trunk length against the peer's) and `versus`."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,3 +37,22 @@ def test_torso_shape_is_the_median_ratio_over_frames_the_peer_is_sure_of() -> No
     assert peer_agreement.torso_shape(pred, gt, ok) == {}
     ok[:] = True
     assert peer_agreement.torso_shape(pred, gt, ok)["trunk_length"] == pytest.approx(1.0)  # median of 1, 1, 2
+
+
+def _peer_file(path: Path, frames: list) -> Path:
+    path.write_text(json.dumps({"frames": [{"idx": i, "kp": kp} for i, kp in enumerate(frames)]}))
+    return path
+
+
+def test_versus_counts_the_frames_the_peer_lost_as_misses(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    body = np.column_stack([rng.uniform(0, 100, (17, 2)), np.ones(17)])
+    body[[5, 6, 11, 12], :2] = (0.0, 0.0), (30.0, 0.0), (0.0, 40.0), (30.0, 40.0)  # both torso diagonals 50 px
+    moved = body.copy()
+    moved[:, 0] += 6.0  # 0.12 torso diagonals: inside PCK@0.2, outside PCK@0.1
+    ref = _peer_file(tmp_path / "ref.json", [body.tolist()] * 4)
+    var = _peer_file(tmp_path / "var.json", [body.tolist(), moved.tolist(), None, body.tolist()])
+    got = peer_agreement.versus(var, ref, 0.5)
+    assert got["frames"] == 4 and got["variant_found"] == 3 and got["frames_scored"] == 4
+    assert got["pck@0.2"] == pytest.approx(0.75)  # the lost frame: every joint a miss
+    assert got["pck@0.1"] == pytest.approx(0.5)  # the moved frame misses at 0.1 too
