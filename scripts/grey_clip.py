@@ -46,6 +46,8 @@ def main() -> None:
         for file in sorted(args.clip.iterdir()):
             if file.suffix.lower() in PHOTOS:
                 image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+                if image is None:
+                    raise SystemExit(f"{file}: not a readable image")
                 cv2.imwrite(str(args.out / file.name), grey(image[..., ::-1], args.noise, rng))
             elif file.is_file():
                 shutil.copy(file, args.out / file.name)
