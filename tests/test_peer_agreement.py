@@ -1,4 +1,4 @@
-"""benchmarks/peer_agreement.py: the torso-shape diagnostic (widths and trunk length against the peer's) and `versus`."""
+"""benchmarks/peer_agreement.py: the torso-shape diagnostic (widths, trunk length against the peer's) and `versus`."""
 
 from __future__ import annotations
 
