@@ -166,7 +166,7 @@ def versus(variant: Path, reference: Path, min_conf: float) -> dict:
     from tpt_live.evaluation.coco import coco17_to_joints, pck, torso_diagonal
 
     rxy, rvis = _load_peer(reference)
-    vxy, vvis = _load_peer(variant, len(rxy))
+    vxy, _ = _load_peer(variant, len(rxy))
     gt, ok = coco17_to_joints(np.nan_to_num(rxy), rvis >= min_conf)
     pred, _ = coco17_to_joints(vxy, np.isfinite(vxy).all(-1))
     torso = torso_diagonal(gt, ok)

@@ -13,6 +13,7 @@ the same names (a COCO file beside them, copied, then scores the greyscale photo
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,8 @@ PHOTOS = (".png", ".jpg", ".jpeg")
 
 
 def grey(frame: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> the same size in grey, with `noise` grey levels of Gaussian noise."""
+    """(H, W, 3) uint8 (RGB or BGR: the mean does not care) -> the same size in grey, with `noise` grey levels
+    of Gaussian noise."""
     level = frame.astype(np.float32).mean(-1, keepdims=True)
     if noise > 0:
         level = level + rng.normal(0.0, noise, level.shape)
@@ -48,15 +50,18 @@ def main() -> None:
                 image = cv2.imread(str(file), cv2.IMREAD_COLOR)
                 if image is None:
                     raise SystemExit(f"{file}: not a readable image")
-                cv2.imwrite(str(args.out / file.name), grey(image[..., ::-1], args.noise, rng))
+                cv2.imwrite(str(args.out / file.name), grey(image, args.noise, rng))
             elif file.is_file():
                 shutil.copy(file, args.out / file.name)
         print(f"{args.out}: greyscale copies of {args.clip}")
         return
-    frames = [grey(f, args.noise, rng) for f in read_video(args.clip)]
-    height, width = frames[0].shape[:2]
+    frames = (grey(f, args.noise, rng) for f in read_video(args.clip))  # streamed: long clips fit in memory
+    first = next(frames, None)
+    if first is None:
+        raise SystemExit(f"{args.clip}: no frames")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    n = write_video(args.out, frames, video_fps(args.clip) or 30.0, (width, height))
+    size = (first.shape[1], first.shape[0])
+    n = write_video(args.out, itertools.chain([first], frames), video_fps(args.clip) or 30.0, size)
     print(f"{args.out}: {n} greyscale frames")
 
 
