@@ -214,3 +214,20 @@ def test_box_located_finds_the_subject_inside_the_box(coco_file):
         assert head[1] < pelvis[1]  # head up
         assert 0 <= head[0] < size and 0 <= pelvis[1] < size  # in view
         assert abs(head[0] - pelvis[0]) < 0.25 * size  # the body axis is near vertical
+
+
+def test_axis_protocol_cuts_along_the_annotated_body_axis(coco_file):
+    """The axis protocol (a perfect localiser): the input it makes shows each person's annotated head and pelvis
+    where the template has them, whatever way the person lies."""
+    from tpt_live.crop import turn_matrix
+
+    path, kp2d = coco_file
+    data, size = load_coco(path), 64
+    inputs, boxes, people, turns = crops(data, "axis", size, CocoConfig())
+    assert inputs.shape == (3, size, size, 3)
+    template = load_template("infant").joints(size)
+    for truth, box, k in zip(kp2d, boxes, turns, strict=True):
+        m = turn_matrix(k, size)
+        seen = to_model(truth, box, size) @ m[:2, :2].T + m[:2, 2]
+        for name in ("head", "pelvis"):
+            assert np.abs(seen[J[name]] - template[J[name]]).max() < 1.0, name

@@ -26,6 +26,10 @@ Protocols (`evaluate_coco`):
 - `box_located` (with a localiser): every annotated person's square box (as `box`) is cut out at its own
   resolution, and the localiser then finds, frames and turns the subject within it: what `tpt-live track`
   does by default with a located model (`ModelConfig.framing`) on a photo cropped around the subject.
+- `axis` (with the located ones): every annotated person whose head and pelvis are labelled is cut and turned
+  along its own annotated body axis (`localise.body_axis`), as the located protocols cut along the localiser's:
+  the part model behind a perfect localiser. Beside `located`, it tells how much of the error is the
+  localiser's (docs/EVALUATION.md).
 
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
 keypoints are taken as given, as every COCO tool does).
@@ -44,7 +48,7 @@ import numpy as np
 
 from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_points_by
 from tpt_live.errors import InputError
-from tpt_live.localise import Location, crop_along, refined
+from tpt_live.localise import Location, body_axis, crop_along, refined
 from tpt_live.localiser_net import Localiser
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
 from tpt_live.template import Template
@@ -81,7 +85,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "trunk": ("pelvis", "thorax"),
 }
 THRESHOLDS = (0.1, 0.2)  # fractions of the torso diagonal
-PROTOCOLS = ("image", "box", "located", "box_located")
+PROTOCOLS = ("image", "box", "located", "box_located", "axis")
 
 
 def coco17_to_joints(xy: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,6 +287,12 @@ def cuts(data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser:
             box, k = crop_along(loc)
             net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
             out.append(Cut(net, exact, largest, k, image, (0.0, 0.0), loc))
+        for person in persons if protocol == "axis" else []:
+            x, y, length, angle = body_axis(person.gt)
+            if person.labelled[[JOINT_INDEX["head"], JOINT_INDEX["pelvis"]]].all() and length > 0:
+                box, k = crop_along(Location(float(x), float(y), float(length), float(angle), 1.0))
+                net, exact = turned_crop(image, box, k, size)
+                out.append(Cut(net, exact, person, k))
         for person in persons if protocol.startswith("box") else []:
             box = person_box(person.bbox, config.margin)
             if protocol == "box":
@@ -332,6 +342,8 @@ def evaluate_coco(
     result: dict = {"n_images": len(data.images), "skipped": data.skipped, "protocols": {}}
     for protocol in PROTOCOLS if localiser is not None else PROTOCOLS[:2]:  # the located ones need a localiser
         made = cuts(data, protocol, size, config, localiser)
+        if not made:  # `axis`: no person with a labelled head and pelvis
+            continue
         pred = _predict_source(made, predict, size, config.batch)
         for _ in range(config.refine if protocol.endswith("located") else 0):
             for cut, p in zip(made, pred, strict=True):
@@ -354,8 +366,8 @@ def evaluate_coco(
         f"tpt_live/evaluation/coco.py); image: whole image letterboxed to {size}x{size}, scored on the largest "
         "scorable person; located: the localiser's crop and turn of the whole image, same person; box: square "
         f"crop around each annotated box (+{config.margin:g} of its longer side per side); box_located: the "
-        "localiser's crop and turn inside that box; pck@* allow a "
-        "left/right swap per person, *_strict do not"
+        "localiser's crop and turn inside that box; axis: cut and turned along the annotated head-pelvis axis; "
+        "pck@* allow a left/right swap per person, *_strict do not"
     )
     return result
 
