@@ -139,21 +139,21 @@ class OrtBackend:
         if self.history is not None:
             self.history.reset()
 
-    def infer(self, frames: np.ndarray) -> Poses:
-        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row); lift: `PoseBackend.infer`."""
         frames = check_frames(frames, self.input_size)
         feed = {self.input_name: frames}
         if self.history is not None:
             feed |= dict(zip(HISTORY_INPUTS, self.history.inputs(), strict=True))
         values = self.session.run(self.output_names, feed)
         out = dict(zip(self.output_names, values, strict=True))
-        if self.history is not None:
+        if self.history is not None and lift:
             self.history.push(out["keypoints"])
         return Poses(
             affines=out["affines"],
             keypoints=out["keypoints"],
             consistency=out["consistency"],
-            kp3d=out.get("kp3d"),
+            kp3d=out.get("kp3d") if lift else None,
         )
 
     def close(self) -> None:

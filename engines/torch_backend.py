@@ -98,8 +98,8 @@ class TorchBackend:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision])
 
-    def infer(self, frames: np.ndarray) -> Poses:
-        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row); lift: `PoseBackend.infer`."""
         frames = check_frames(frames, self.input_size)
         with torch.inference_mode():
             x = torch.from_numpy(frames).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
@@ -108,7 +108,7 @@ class TorchBackend:
             with self._autocast():
                 affines = self.model.regress(normalise(x), self.flip)
             out = self.model.read_out(affines)
-            kp3d = self.lifter(out.keypoints).cpu().numpy() if self.lifter is not None else None
+            kp3d = self.lifter(out.keypoints).cpu().numpy() if self.lifter is not None and lift else None
             return Poses(
                 affines=out.affines.cpu().numpy(),
                 keypoints=out.keypoints.cpu().numpy(),

@@ -89,8 +89,8 @@ class TrtBackend:
         if self.history is not None:
             self.history.reset()
 
-    def infer(self, frames: np.ndarray) -> Poses:
-        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row)."""
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses in model-input pixels (x=col, y=row); lift: `PoseBackend.infer`."""
         frames = check_frames(frames, self.input_size)
         lo, hi = self.batch_range
         if len(frames) < lo:
@@ -101,14 +101,15 @@ class TrtBackend:
                 part = frames[i : i + hi]
                 padded = np.concatenate([part, np.repeat(part[-1:], lo - len(part), 0)]) if len(part) < lo else part
                 chunks.append({k: v[: len(part)] for k, v in self._run(padded).items()})
-                self.history.push(chunks[-1]["keypoints"])
+                if lift:
+                    self.history.push(chunks[-1]["keypoints"])
         else:
             chunks = [self._run(frames[i : i + hi]) for i in range(0, len(frames), hi)]
         if self.history is None and len(chunks[-1]["keypoints"]) < lo:  # a short tail: rerun the last full window
             tail = len(frames) % hi
             chunks[-1] = {k: v[-tail:] for k, v in self._run(frames[-hi:]).items()}
         out = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-        return Poses(out["affines"], out["keypoints"], out["consistency"], kp3d=out.get("kp3d"))
+        return Poses(out["affines"], out["keypoints"], out["consistency"], kp3d=out.get("kp3d") if lift else None)
 
     def _run(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch

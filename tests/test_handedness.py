@@ -97,7 +97,7 @@ class _Scripted:
 
     model_digest, input_size, framing = "scripted", 32, "frame"
 
-    def infer(self, frames: np.ndarray):
+    def infer(self, frames: np.ndarray, lift: bool = True):
         from tpt_live.backend import Poses
 
         code = frames[:, 0, 0, 0]

@@ -155,3 +155,22 @@ def test_open_backend_takes_a_lifter_file_on_pytorch_and_onnx_runtime(tmp_path: 
         open_backend(checkpoint, backend="torch", lifter=tmp_path / "missing.safetensors")
     with pytest.raises(InputError, match="lifter file is given with a checkpoint"):
         open_backend(checkpoint, backend="tensorrt", lifter=lifter_file)
+
+
+def test_a_second_look_without_lifting_leaves_the_window_alone(graph: Path) -> None:
+    """`infer(..., lift=False)` (the refine pass's second look) gives no 3D and does not advance a temporal
+    lifter's history, on both runtimes: the track's 3D is that of a track without the extra call."""
+    frames = np.random.default_rng(5).integers(0, 256, (6, S, S, 3), dtype=np.uint8)
+    for make in (lambda: TorchBackend(tiny_model(), device="cpu", lifter=_random_lifter()),
+                 lambda: OrtBackend(graph, threads=1)):  # fmt: skip
+        plain, looked = make(), make()
+        ref = [plain.infer(frames[:3]).kp3d, plain.infer(frames[3:]).kp3d]
+        first = looked.infer(frames[:3]).kp3d
+        extra = looked.infer(frames[::-1], lift=False)
+        assert extra.kp3d is None and extra.keypoints.shape == (6, NUM_JOINTS, 2)
+        np.testing.assert_allclose(first, ref[0], atol=1e-6)
+        np.testing.assert_allclose(looked.infer(frames[3:]).kp3d, ref[1], atol=1e-6)
+        lifted = make()
+        lifted.infer(frames[:3])
+        lifted.infer(frames[::-1])  # the same extra call, lifted: the window moves and the 3D changes
+        assert np.abs(lifted.infer(frames[3:]).kp3d - ref[1]).max() > 1e-4

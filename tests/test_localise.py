@@ -266,8 +266,8 @@ def test_unturn_handles_a_different_turn_per_frame():
     from tpt_live.track.pipeline import Tracker
 
     class _Brightest(FakeBackend):
-        def infer(self, frames):
-            poses = super().infer(frames)
+        def infer(self, frames, lift: bool = True):
+            poses = super().infer(frames, lift)
             for b, frame in enumerate(frames):
                 y, x = np.unravel_index(np.argmax(frame.sum(-1)), frame.shape[:2])
                 poses.keypoints[b] = (x, y)
@@ -398,9 +398,9 @@ def test_located_model_inputs_are_rgb(tmp_path):
             return [Location(40.0, 28.0, 30.0, 0.0, 1.0) for _ in frames]
 
     class _Recording(FakeBackend):
-        def infer(self, frames):
+        def infer(self, frames, lift: bool = True):
             self.seen = np.concatenate([getattr(self, "seen", frames[:0]), frames])
-            return super().infer(frames)
+            return super().infer(frames, lift)
 
     path = write_video(tmp_path / "v.mp4", 6, 96, 64)
     backend = _Recording()

@@ -71,7 +71,7 @@ class GtBackend:
             for im, f in zip(c.frames, c.gt["frames"], strict=True)
         }
 
-    def infer(self, frames: np.ndarray) -> Poses:
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
         b = len(frames)
         kp = np.stack([self.kp[f.tobytes()] for f in frames])
         eye = np.tile(np.eye(2, 3, dtype=np.float32), (b, PARTS, 1, 1))
@@ -287,8 +287,8 @@ class MirrorBackend(_ClosingBackend):
 
     model_digest = "mirror"
 
-    def infer(self, frames: np.ndarray) -> Poses:
-        poses = super().infer(frames)
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
+        poses = super().infer(frames, lift)
         poses.keypoints[..., 0] = 63.0 - poses.keypoints[..., 0]
         return poses
 

@@ -52,8 +52,8 @@ def test_kp3d_is_lifted_and_smoothed(video):
 class _Small(FakeBackend):
     """Keypoints spread over model pixels 12..19 only: a small subject."""
 
-    def infer(self, frames):
-        poses = super().infer(frames)
+    def infer(self, frames, lift: bool = True):
+        poses = super().infer(frames, lift)
         poses.keypoints = 12 + (poses.keypoints - 2) * 7 / 27
         return poses
 
@@ -78,10 +78,10 @@ def test_real_torch_backend_keypoints_inside_the_frame(video, tmp_path):
 
 
 class _Broken(FakeBackend):
-    def infer(self, frames):
+    def infer(self, frames, lift: bool = True):
         if len(self.calls) == 1:
             raise RuntimeError("boom")
-        return super().infer(frames)
+        return super().infer(frames, lift)
 
 
 def test_a_failing_stage_stops_the_others_and_is_raised(video):
@@ -115,8 +115,8 @@ def test_closing_the_generator_stops_the_threads(video):
 class _Brightest(FakeBackend):
     """Every keypoint at the brightest input pixel (x=col, y=row): a backend whose answer follows the image."""
 
-    def infer(self, frames: np.ndarray):
-        poses = super().infer(frames)
+    def infer(self, frames: np.ndarray, lift: bool = True):
+        poses = super().infer(frames, lift)
         for b, frame in enumerate(frames):
             y, x = np.unravel_index(np.argmax(frame.sum(-1)), frame.shape[:2])
             poses.keypoints[b] = (x, y)
@@ -133,8 +133,8 @@ def test_turned_input_gives_the_same_source_points(video, head):
 
 def test_turned_affines_map_the_template_back_to_the_unturned_input(video):
     class _Seen(_Brightest):
-        def infer(self, frames):
-            poses = super().infer(frames)
+        def infer(self, frames, lift: bool = True):
+            poses = super().infer(frames, lift)
             poses.affines[:] = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 5.0]])  # a shift, in the turned input
             return poses
 
@@ -168,10 +168,10 @@ class _Back(FakeBackend):
 
     model_digest = "back"
 
-    def infer(self, frames):
+    def infer(self, frames, lift: bool = True):
         from tpt_live.skeleton import JOINT_INDEX
 
-        poses = super().infer(frames)
+        poses = super().infer(frames, lift)
         kp = poses.keypoints
         kp[:, JOINT_INDEX["pelvis"]], kp[:, JOINT_INDEX["thorax"]] = (16, 20), (16, 12)
         for side, x in (("left", 13), ("right", 19)):  # the subject's left on the picture's left: the back

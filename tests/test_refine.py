@@ -107,6 +107,7 @@ def test_refinement_calls_the_model_again_only_on_the_localisers_frames(tmp_path
         tracker._localiser = _Fixed()  # type: ignore[assignment]
         assert len(list(tracker.results())) == 12
         assert backend.calls == calls, (every, passes, backend.calls)
+        assert backend.lifted == 12  # a temporal lifter's history gets each frame once: the refine passes do not lift
     # with keep_located (the monitor), every located frame also carries the localiser's own crop (presence's window)
     source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
     cfg = TrackConfig(

@@ -62,16 +62,18 @@ class FakeBackend:
     def __init__(self, input_size: int = 32, delay: float = 0.0, kp3d: bool = False) -> None:
         self.input_size, self.delay, self.with_3d = input_size, delay, kp3d
         self.calls: list[int] = []
+        self.lifted = 0  # frames inferred with lift=True
 
-    def infer(self, frames: np.ndarray) -> Poses:
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
         assert frames.dtype == np.uint8 and frames.shape[1:] == (self.input_size, self.input_size, 3)
         self.calls.append(len(frames))
+        self.lifted += len(frames) if lift else 0
         if self.delay:
             time.sleep(self.delay)
         b = len(frames)
         kp = np.tile(np.linspace(2, self.input_size - 3, NUM_JOINTS, dtype=np.float32)[:, None], (b, 1, 2))
         affines = np.tile(np.eye(2, 3, dtype=np.float32), (b, PARTS, 1, 1))
-        kp3d = np.zeros((b, NUM_JOINTS, 3), np.float32) if self.with_3d else None
+        kp3d = np.zeros((b, NUM_JOINTS, 3), np.float32) if self.with_3d and lift else None
         return Poses(affines, kp, np.full((b, NUM_JOINTS), 0.9, np.float32), kp3d)
 
     def close(self) -> None:

@@ -38,8 +38,9 @@ class PoseBackend(Protocol):
     framing: str  # what the model expects to see: "frame" or "located" (`ModelConfig.framing`)
     flip: bool  # each frame's pose is averaged with its mirror image's (`TptModel.regress`, `track --flip`)
 
-    def infer(self, frames: np.ndarray) -> Poses:
-        """frames: (B, S, S, 3) uint8 RGB -> Poses."""
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
+        """frames: (B, S, S, 3) uint8 RGB -> Poses. lift=False: no 3D (kp3d None), and a temporal lifter's history
+        stays as it was: for a second look at frames that are lifted in another call (`track --refine`)."""
         ...
 
     def close(self) -> None:

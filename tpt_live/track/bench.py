@@ -47,9 +47,9 @@ class SlowedBackend:
         self.input_size, self.model_name, self.model_digest = inner.input_size, inner.model_name, inner.model_digest
         self.template, self.framing, self.flip = inner.template, inner.framing, inner.flip
 
-    def infer(self, frames: np.ndarray) -> Poses:
+    def infer(self, frames: np.ndarray, lift: bool = True) -> Poses:
         start = time.perf_counter()
-        poses = self.inner.infer(frames)
+        poses = self.inner.infer(frames, lift)
         time.sleep(max(0.0, self.delay - (time.perf_counter() - start)))
         return poses
 

@@ -339,7 +339,8 @@ class Tracker:
         due = [i for i, d in enumerate(self._due) if d]
         axes: dict[int, Location | None] = {}
         if due:
-            poses = self._unturn(self.backend.infer(np.stack([crops[i][0] for i in due])), [crops[i][2] for i in due])
+            poses = self.backend.infer(np.stack([crops[i][0] for i in due]), lift=False)  # lifted in the last pass
+            poses = self._unturn(poses, [crops[i][2] for i in due])
             t = self.stats.charge("infer", t)
             for i, kp in zip(due, poses.keypoints, strict=True):
                 axes[i] = refined(to_source(kp, crops[i][1], self.size), crops[i][3])
