@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tpt_live.evaluation.coco import coco17_to_joints  # noqa: E402
 from tpt_live.localise import FilterConfig, LocationFilter, body_axis  # noqa: E402
 from tpt_live.localiser_net import load_localiser  # noqa: E402
-from tpt_live.videoio import read_video  # noqa: E402
-from trainer.data import video_fps  # noqa: E402
+from tpt_live.videoio import read_video, video_fps  # noqa: E402
 from trainer.localiser_train import score_locations  # noqa: E402
 
 

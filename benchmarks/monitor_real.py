@@ -71,13 +71,9 @@ def run_region(
 def mirror_clip(src: Path, dst: Path) -> int:
     """Write `src` mirrored left-right to `dst` (H.264 at libx264's default quality, crf 23, same frame rate, as
     `scripts/split_clip.py` re-encodes); its width in pixels."""
-    from tpt_live.videoio import read_video, write_video
-    from trainer.data import video_fps
+    from tpt_live.videoio import transcode
 
-    frames = [np.ascontiguousarray(f[:, ::-1]) for f in read_video(src)]
-    height, width = frames[0].shape[:2]
-    write_video(dst, frames, video_fps(src) or 30.0, (width, height), crf=23)
-    return width
+    return transcode(src, dst, lambda f: np.ascontiguousarray(f[:, ::-1]), crf=23)
 
 
 def mirrored_spec(spec: dict, width: int) -> dict:

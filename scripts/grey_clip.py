@@ -13,15 +13,14 @@ the same names (a COCO file beside them, copied, then scores the greyscale photo
 from __future__ import annotations
 
 import argparse
-import itertools
 import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from tpt_live.videoio import read_video, write_video
-from trainer.data import video_fps
+from tpt_live.errors import InputError
+from tpt_live.videoio import transcode
 
 PHOTOS = (".png", ".jpg", ".jpeg")
 
@@ -55,14 +54,11 @@ def main() -> None:
                 shutil.copy(file, args.out / file.name)
         print(f"{args.out}: greyscale copies of {args.clip}")
         return
-    frames = (grey(f, args.noise, rng) for f in read_video(args.clip))  # streamed: long clips fit in memory
-    first = next(frames, None)
-    if first is None:
-        raise SystemExit(f"{args.clip}: no frames")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    size = (first.shape[1], first.shape[0])
-    n = write_video(args.out, itertools.chain([first], frames), video_fps(args.clip) or 30.0, size)
-    print(f"{args.out}: {n} greyscale frames")
+    try:
+        transcode(args.clip, args.out, lambda f: grey(f, args.noise, rng))  # streamed: long clips fit in memory
+    except InputError as exc:
+        raise SystemExit(str(exc)) from None
+    print(f"{args.out}: greyscale copy of {args.clip}")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tpt_live.videoio import read_video, write_video
-from trainer.data import video_fps
+from tpt_live.videoio import read_video, video_fps, write_video
 
 
 def main() -> None:

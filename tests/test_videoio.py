@@ -74,3 +74,17 @@ def test_sized_reads_letterbox_never_squash(tmp_path: Path) -> None:
         assert small[:4].max() < 20 and small[12:].max() < 20  # black bars
         assert small[5:11, 1:7, 0].min() > 200 and small[5:11, 1:7, 2].max() < 40  # red left
         assert small[5:11, 9:15, 2].min() > 200 and small[5:11, 9:15, 0].max() < 40  # blue right
+
+
+def test_transcode_changes_every_frame_and_keeps_the_rate(tmp_path: Path) -> None:
+    from tpt_live.videoio import transcode, video_fps
+
+    frames = _frames()
+    write_video(tmp_path / "a.mp4", frames, 15.0, (64, 48))
+    assert transcode(tmp_path / "a.mp4", tmp_path / "out" / "b.mp4", lambda f: f[::2, ::-1].copy()) == 64
+    got = list(read_video(tmp_path / "out" / "b.mp4"))
+    assert len(got) == 8 and got[0].shape == (24, 64, 3) and video_fps(tmp_path / "out" / "b.mp4") == 15.0
+    assert np.abs(got[5].astype(int) - frames[5][::2, ::-1].astype(int)).mean() < 8.0  # mirrored, every other row
+    with pytest.raises(SourceError, match="not found"):
+        transcode(tmp_path / "none.mp4", tmp_path / "c.mp4", lambda f: f)
+    assert not (tmp_path / "c.mp4").exists()

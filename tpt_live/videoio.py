@@ -5,8 +5,9 @@ Frames are (H, W, 3) uint8 RGB arrays, rows top to bottom.
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -115,6 +116,30 @@ def write_video(
 # File kinds every command recognises (tracking, training, calibration), lower-case suffixes.
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"})
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def video_fps(path: Path | str) -> float | None:
+    """Average frame rate of the first video stream (None when the container does not say)."""
+    try:
+        with av.open(str(path)) as c:
+            rate = c.streams.video[0].average_rate
+    except (av.FFmpegError, IndexError):
+        return None
+    return float(rate) if rate else None
+
+
+def transcode(src: Path | str, dst: Path | str, change: Callable[[np.ndarray], np.ndarray], crf: int = 18) -> int:
+    """Re-encode the video `src` as `dst` (`write_video`, its own frame rate, 30 where the container gives none)
+    with every frame passed through `change` ((H, W, 3) uint8 RGB -> (H', W', 3), one size for all), streamed
+    frame by frame. Returns the width of the frames written; a video without frames is an InputError."""
+    frames = (change(f) for f in read_video(src))
+    first = next(frames, None)
+    if first is None:
+        raise InputError(f"{src}: no frames")
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    size = (first.shape[1], first.shape[0])
+    write_video(dst, itertools.chain([first], frames), video_fps(src) or 30.0, size, crf=crf)
+    return size[0]
 
 
 def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray]:

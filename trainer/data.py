@@ -14,7 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
 import numpy as np
 import torch
 from torch import Tensor
@@ -23,7 +22,7 @@ from tpt_live.crop import CropBox, crop_resize, head_turns, square_box, turn_inp
 from tpt_live.errors import InputError, SourceError
 from tpt_live.localise import Location, crop_along, default_localiser_path
 from tpt_live.localiser_net import Localiser, load_localiser
-from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video
+from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image_folder, read_video, video_fps
 from trainer.background import estimate_background, static_share
 from trainer.stabilise import motion_extent, span_motions, warp_to_reference
 
@@ -44,16 +43,6 @@ def decode_video(path: Path, size: int, roi: CropBox | None = None) -> np.ndarra
     if not frames:
         raise SourceError(f"{path} holds no decodable frames")
     return np.stack(frames)
-
-
-def video_fps(path: Path) -> float | None:
-    """Average frame rate of the first video stream (None when the container does not say)."""
-    try:
-        with av.open(str(path)) as c:
-            rate = c.streams.video[0].average_rate
-    except (av.FFmpegError, IndexError):
-        return None
-    return float(rate) if rate else None
 
 
 def load_image_folder(path: Path, size: int, roi: CropBox | None = None) -> np.ndarray:
