@@ -168,14 +168,15 @@ def test_presence_sees_the_located_window_only(tmp_path, monkeypatch) -> None:
     clip = _clip("active", 2.0)
     _run(tmp_path, [ClipSource(clip)], GtBackend(clip))
     assert len(seen) == len(clip.frames) and all(s is None for s in seen)
-    window, frame, here = np.zeros((128, 128, 3), np.uint8), Frame(0, 0.0, "ok"), Location(5, 5, 10, 0, 1)
+    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    frame, here = Frame(0, 0.0, "ok", image=image), Location(60, 50, 16, 0, 1)  # a window of 16 x 256 / 95 px
     refined = np.ones((128, 128, 3), np.uint8)  # the crop `refine` cut along the pose model's own keypoints
-    located = Result(frame, model_input=refined, location=here, box=CropBox(0, 0, 60, 60),
-                     located=(window, CropBox(0, 0, 40, 40)))  # fmt: skip
-    assert subject_window(located, 80.0) is window  # the localiser's window, half the searched side: twice the detail
-    assert subject_window(located, 79.0) is None  # less than twice: the same pixels again
-    fixed = Result(frame, model_input=window, box=CropBox(0, 0, 40, 40))
-    assert subject_window(fixed, 640.0) is None  # not located
+    located = Result(frame, model_input=refined, location=here, box=CropBox(0, 0, 60, 60))
+    window = subject_window(located, 88.0, "auto", 128)  # the localiser's window, half the searched side
+    assert window is not None and window.shape == (128, 128, 3) and not np.array_equal(window, refined)
+    assert subject_window(located, 85.0, "auto", 128) is None  # less than twice the detail: the same pixels again
+    fixed = Result(frame, model_input=refined, box=CropBox(0, 0, 40, 40))
+    assert subject_window(fixed, 640.0, "up", 128) is None  # not located
 
 
 def test_no_movement_never_fires_during_movement(tmp_path) -> None:

@@ -80,13 +80,12 @@ def test_refinement_corrects_a_misframed_crop_with_the_shipped_model(tmp_path) -
         results = list(tracker.results())
         raw = np.stack([r.kp2d_raw[:, :2] for r in results])  # type: ignore[index]
         errors[passes] = float((np.linalg.norm(raw - gt, axis=-1).mean(-1) / truth[:, 2]).mean())
-        boxes[passes] = [(r.box, r.location, r.located[1]) for r in results]  # type: ignore[index]
+        boxes[passes] = [(r.box, r.location) for r in results]
     # without refinement the model sees the localiser's crop; with it, a crop of its own making
-    assert all(abs(box.w - crop_along(loc)[0].w) < 2 for box, loc, _ in boxes[0])  # type: ignore[union-attr, arg-type]
-    assert any(abs(box.w - crop_along(loc)[0].w) >= 2 for box, loc, _ in boxes[2])  # type: ignore[union-attr, arg-type]
-    # and the localiser's own crop stays in the result either way (presence's second view, docs/MONITOR.md)
-    assert all(own == box for box, _, own in boxes[0])
-    assert all(abs(own.w - crop_along(loc)[0].w) < 2 for _, loc, own in boxes[2])  # type: ignore[union-attr, arg-type]
+    assert all(abs(box.w - crop_along(loc)[0].w) < 2 for box, loc in boxes[0])  # type: ignore[union-attr, arg-type]
+    assert any(abs(box.w - crop_along(loc)[0].w) >= 2 for box, loc in boxes[2])  # type: ignore[union-attr, arg-type]
+    # and the localiser's location stays in the result either way (presence's second view is cut there)
+    assert [loc for _, loc in boxes[0]] == [loc for _, loc in boxes[2]]
     assert errors[2] < 0.8 * errors[0], errors
 
 
@@ -108,12 +107,29 @@ def test_refinement_calls_the_model_again_only_on_the_localisers_frames(tmp_path
         assert len(list(tracker.results())) == 12
         assert backend.calls == calls, (every, passes, backend.calls)
         assert backend.lifted == 12  # a temporal lifter's history gets each frame once: the refine passes do not lift
-    # with keep_located (the monitor), every located frame also carries the localiser's own crop (presence's window)
-    source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
-    cfg = TrackConfig(
-        locate=True, head="auto", locate_every=1e9, batch=4, refine=1, keep_images=True, keep_located=True
-    )
-    tracker = Tracker(source, FakeBackend(), cfg)
-    tracker._localiser = _Fixed()  # type: ignore[assignment]
-    kept = [r.located for r in tracker.results()]
-    assert len(kept) == 12 and all(k is not None and k[0].shape == (32, 32, 3) and k[1] is not None for k in kept)
+
+
+def test_the_monitors_window_is_the_localisers_crop(tmp_path) -> None:
+    """The monitor cuts presence's second view from the frame at the result's location (`subject_window`): without
+    refinement that is exactly the input the pose model saw, with the located direction or a fixed --head."""
+    from track_helpers import FakeBackend
+    from track_helpers import write_video as write_test_video
+
+    from tpt_live.monitor.session import subject_window
+
+    class _Turning:
+        def locate(self, frames: list, bgr: bool = False, region=None) -> list[Location]:
+            return [Location(40.0 + 2 * i, 20.0, 12.0, 30.0 * i, 1.0) for i in range(len(frames))]
+
+    path = write_test_video(tmp_path / "v.mp4", 8, 96, 48)
+    for head in ("auto", "left"):
+        source = VideoSource(resolve_sources([str(path)])[0], 32, fixed_crop=False)
+        cfg = TrackConfig(locate=True, head=head, locate_every=0.0, batch=4, refine=0, keep_images=True)
+        tracker = Tracker(source, FakeBackend(), cfg)
+        tracker._localiser = _Turning()  # type: ignore[assignment]
+        results = list(tracker.results())
+        assert len(results) == 8 and (head != "auto" or len({r.turn for r in results}) > 1)  # turned per frame
+        for r in results:
+            window = subject_window(r, 1e9, head, 32)
+            assert window is not None and np.array_equal(window, r.model_input), head
+            assert subject_window(r, 1.0, head, 32) is None  # a window larger than half the picture: not used

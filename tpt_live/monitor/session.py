@@ -43,7 +43,7 @@ from tpt_live.monitor.posture import (
 )
 from tpt_live.monitor.presence import WINDOW_ZOOM, PresenceConfig, PresenceDetector, PresenceNet
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
-from tpt_live.track.pipeline import Result, TrackConfig, Tracker
+from tpt_live.track.pipeline import Result, TrackConfig, Tracker, located_input
 from tpt_live.track.sources import VideoSource
 
 log = logging.getLogger(__name__)
@@ -115,16 +115,18 @@ def _hud(state: dict[str, Any]) -> str:
     return f"t={state['t']:.1f}s  {state['posture'] or '?'}  energy={energy if energy is None else round(energy, 2)}"
 
 
-def subject_window(r: Result, searched: float) -> np.ndarray | None:
+def subject_window(r: Result, searched: float, head: str, size: int) -> np.ndarray | None:
     """The localiser's window where the tracker located the baby and that window shows the body at least
     `WINDOW_ZOOM` times the scale of the searched picture (`searched`: the longer side, source pixels, of the frame
     or the `--roi`): presence's second view, `PresenceConfig.subject`. None otherwise: a fixed region (`--head`, a
     model that sees whole frames) or a window about as large as the picture shows the presence net only the same
-    pixels again, resampled. It is the localiser's own crop, not the one `refine` cut along the pose model's
-    keypoints: on an empty region those keypoints frame whatever the pose model took for a body (docs/MONITOR.md)."""
-    if r.located is None or r.located[1] is None or r.located[1].w * WINDOW_ZOOM > searched:  # None: not located
+    pixels again, resampled. It is the localiser's own crop (`pipeline.located_input` at `r.location`, the tracker's
+    resolved `head`, S = `size`), not the one `refine` cut along the pose model's keypoints: on an empty region
+    those keypoints frame whatever the pose model took for a body (docs/MONITOR.md)."""
+    if r.location is None or r.frame.image is None:  # not located
         return None
-    return r.located[0]
+    window, box, _ = located_input(r.frame.image, r.location, head, size)
+    return None if box.w * WINDOW_ZOOM > searched else window
 
 
 class Monitor:
@@ -165,6 +167,7 @@ class Monitor:
         self.summary = Summary()
         self.state: dict[str, Any] = {}
         self._region = np.asarray(config.region, np.float32) if config.region else None
+        self._head = config.track.resolved(backend.framing).head or "up"  # as the Tracker resolves it: "auto" locates
         self._offset = 0.0  # stream time of the current source's t = 0
         self._last_t: float | None = None
         self._last_wall = 0.0
@@ -223,7 +226,7 @@ class Monitor:
 
     def _track(self, source: VideoSource) -> int:
         """Monitor every frame of one opened source; returns the number of frames tracked."""
-        config = replace(self.config.track, keep_images=True, keep_located=True)  # presence's window: the located crop
+        config = replace(self.config.track, keep_images=True)  # presence's window is cut from the frame
         tracker = Tracker(source, self.backend, config, self.handedness)
         results = tracker.results()
         seen = 0
@@ -254,7 +257,8 @@ class Monitor:
         assert r.kp2d is not None and r.frame.net is not None  # ok frames of a fixed crop carry both
         t = self._offset + r.frame.t
         self._camera(t)
-        p_raw, p_avg = self.presence.update(r.frame.net, t, subject_window(r, self._searched(r)))
+        window = subject_window(r, self._searched(r), self._head, self.backend.input_size)
+        p_raw, p_avg = self.presence.update(r.frame.net, t, window)
         present = self.presence.present(p_avg)
         energy = self.meter.update(r.kp2d, t) if present else None
         if not present:

@@ -65,7 +65,6 @@ class TrackConfig:
     follow_config: FollowConfig = field(default_factory=FollowConfig)  # margin and limits of follow mode
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # One-Euro settings
     keep_images: bool = False  # pass full BGR frames on to the caller (overlay, window)
-    keep_located: bool = False  # with keep_images: the localiser's own crop of every located frame (Result.located)
     queue_size: int = 32  # frames buffered between decoder and inference (files)
     stall_timeout: float = 60.0  # seconds without any frame before the source is declared stalled
     head: str | None = None  # where the head points ("auto": the localiser says, per frame; None: auto if locating)
@@ -121,7 +120,6 @@ class Result:
     turn: float = 0.0  # degrees the model input was turned counter-clockwise (to bring the head up)
     box: CropBox | None = None  # the crop the model saw, source pixels
     model_input: np.ndarray | None = None  # (S, S, 3) uint8 RGB: what the model saw (`keep_images` only)
-    located: tuple[np.ndarray | None, CropBox | None] | None = None  # the localiser's crop (input if keep_located, box)
     latency: float = 0.0  # seconds from decode to hand-over to the caller
 
 
@@ -277,15 +275,10 @@ class Tracker:
         for frame, image, d in zip(frames, bgr, due, strict=True):
             loc = self._locations.update(next(found), frame.t) if d else self._locations.held
             assert loc is not None  # the first frame is always due
-            if refining and not d and not self.config.keep_located:  # cut in `_refine` (keep_located: Result.located)
+            if refining and not d:  # cut in `_refine`
                 out.append((None, None, loc.angle, loc))
                 continue
-            if self.config.head == "auto":
-                out.append(self._cut_along(image, loc, loc))
-                continue
-            box, turns = crop_for(loc, head_turns(self.config.head or "up"))
-            net, degrees = turn_input(crop_resize(image, box, self.size), turns), 90.0 * turns
-            out.append((np.ascontiguousarray(net[..., ::-1]), box, degrees, loc))  # BGR -> RGB on S x S only
+            out.append((*located_input(image, loc, self.config.head or "up", self.size), loc))
         self.stats.charge("crop", t)
         return out
 
@@ -307,7 +300,6 @@ class Tracker:
                 k, t = head_turns(self.config.head or "up"), time.perf_counter()
                 crops = [(turn_input(net, k), box, 90.0 * k, None) for net, box in map(self._crop, good)]
                 self.stats.charge("crop", t)
-            located = crops  # the localiser's own crops, before any refinement (Result.located)
             if self.config.locate and self.config.head == "auto" and self.config.refine:
                 axis = self._axis
                 for _ in range(self.config.refine):
@@ -325,7 +317,7 @@ class Tracker:
                 if swaps[i] != self._swapping:  # left and right trade places: their filters start again
                     self.smoother.reset()
                     self._swapping = bool(swaps[i])
-                by_idx[frame.idx] = self._postprocess(frame, poses, i, crop, located[i])
+                by_idx[frame.idx] = self._postprocess(frame, poses, i, crop)
             self.stats.charge("post", t)
         return [by_idx[f.idx] for f in batch]
 
@@ -348,16 +340,10 @@ class Tracker:
         for i, (frame, crop) in enumerate(zip(frames, crops, strict=True)):
             axis = axes[i] if i in axes else axis
             if axis is not None or crop[0] is None:  # the localiser's crop where the axis strayed
-                crop = self._cut_along(frame.image, axis or crop[3], crop[3])  # type: ignore[arg-type]
+                crop = (*located_input(frame.image, axis or crop[3], "auto", self.size), crop[3])  # type: ignore[arg-type]
             out.append(crop)
         self.stats.charge("crop", t)
         return out, axis
-
-    def _cut_along(self, image: np.ndarray, axis: Location, loc: Location) -> tuple:
-        """(RGB input cut from BGR `image` along `axis`, turned head up; its box; the turn in degrees; `loc`)."""
-        box, degrees = crop_along(axis)
-        net, box = turned_crop(image, box, degrees, self.size)
-        return np.ascontiguousarray(net[..., ::-1]), box, degrees, loc  # BGR -> RGB on S x S only
 
     def _unturn(self, poses: Poses, turns: list[float]) -> Poses:
         """Poses of turned inputs -> poses of the unturned inputs: keypoints and affines (model-input pixels),
@@ -378,8 +364,8 @@ class Tracker:
                 kp3d[i, :, :2] = poses.kp3d[i, :, :2] @ m[:2, :2].T
         return Poses(affines.astype(np.float32), keypoints.astype(np.float32), poses.consistency, kp3d=kp3d)
 
-    def _postprocess(self, frame: Frame, poses: Poses, i: int, crop: tuple, located: tuple) -> Result:
-        """Frame i's Result; crop and located (the localiser's own): (model input, box, turn in degrees, location)."""
+    def _postprocess(self, frame: Frame, poses: Poses, i: int, crop: tuple) -> Result:
+        """Frame i's Result; crop: (model input, box, turn in degrees, location)."""
         model_input, box, turn, location = crop
         xy = to_source(poses.keypoints[i], box, self.size)
         score = poses.consistency[i].astype(np.float64)
@@ -396,7 +382,6 @@ class Tracker:
             location=location,
             turn=turn,
             model_input=model_input if self.config.keep_images else None,
-            located=None if location is None else (located[0] if self.config.keep_located else None, located[1]),
         )
         self._last = result
         return result
@@ -443,6 +428,19 @@ class Tracker:
         cancel = getattr(self.source, "cancel", None)  # VideoSource; stand-ins in tests may have none
         if cancel is not None:
             cancel()
+
+
+def located_input(image: np.ndarray, loc: Location, head: str, size: int) -> tuple[np.ndarray, CropBox, float]:
+    """The part model's S x S RGB input cut from BGR `image` for `loc`, its box (source pixels) and its turn in
+    degrees counter-clockwise: along the located direction itself for `head` "auto" (`crop.turned_crop`), else
+    framed for and turned by `head`'s quarter turns."""
+    if head == "auto":
+        box, degrees = crop_along(loc)
+        net, box = turned_crop(image, box, degrees, size)
+    else:
+        box, turns = crop_for(loc, head_turns(head))
+        net, degrees = turn_input(crop_resize(image, box, size), turns), 90.0 * turns
+    return np.ascontiguousarray(net[..., ::-1]), box, degrees  # BGR -> RGB on S x S only
 
 
 def _without_pixels(frame: Frame) -> Frame:
