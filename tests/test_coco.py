@@ -231,3 +231,25 @@ def test_axis_protocol_cuts_along_the_annotated_body_axis(coco_file):
         seen = to_model(truth, box, size) @ m[:2, :2].T + m[:2, 2]
         for name in ("head", "pelvis"):
             assert np.abs(seen[J[name]] - template[J[name]]).max() < 1.0, name
+
+
+def test_axis_errors_measure_the_localisers_axis_against_the_labels(coco_file):
+    """The located protocols' `localiser_axis`: the located centre (offset back into the image), length and
+    direction against the annotated body axis, in axis lengths, a ratio and degrees."""
+    from tpt_live.evaluation.coco import Cut, axis_errors
+    from tpt_live.localise import Location, body_axis
+
+    path, _ = coco_file
+    people = [p for persons in load_coco(path).images.values() for p in persons]
+    net, box, made = np.zeros((8, 8, 3), np.uint8), CropBox(0, 0, 8, 8), []
+    for person in people:
+        x, y, length, angle = body_axis(person.gt)
+        a = np.radians(angle)
+        across = 0.5 * length * np.array([np.cos(a), np.sin(a)])  # perpendicular to the head direction
+        # found in a picture cut out at (10, 5): half a length across the axis, 1.5x as long, turned 330 degrees
+        loc = Location(x + across[0] - 10, y + across[1] - 5, 1.5 * length, (angle + 330.0) % 360.0, 1.0)
+        made.append(Cut(net, box, person, location=loc, offset=(10.0, 5.0)))
+    r = axis_errors([*made, Cut(net, box, people[0])])  # a cut without a location is not counted
+    assert r == pytest.approx({"people": len(people), "centre_per_length": 0.5, "length_ratio": 1.5,
+                               "direction_deg": 30.0})  # fmt: skip
+    assert axis_errors([Cut(net, box, people[0])]) is None

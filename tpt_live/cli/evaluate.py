@@ -93,7 +93,15 @@ def evaluate(
             table.add_column(col)
         for row in table_rows(coco):
             table.add_row(*row)
-        Console(stderr=True).print(table)
+        console = Console(stderr=True)
+        console.print(table)
+        for name, r in coco["protocols"].items():
+            if (axis := r.get("localiser_axis")) is not None:
+                console.print(
+                    f"{name}: the localiser's body axis against the labels' ({axis['people']} people), medians: "
+                    f"centre {axis['centre_per_length']:.2f} axis lengths off, length x{axis['length_ratio']:.2f}, "
+                    f"direction {axis['direction_deg']:.0f} degrees off"
+                )
         if json_out:
             Path(json_out).write_text(json.dumps(coco, indent=1) + "\n")
         return

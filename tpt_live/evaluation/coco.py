@@ -317,6 +317,25 @@ def crops(
     return np.stack([c.net for c in made]), [c.box for c in made], [c.person for c in made], [c.turn for c in made]
 
 
+def axis_errors(made: list[Cut]) -> dict | None:
+    """The localiser's body axis (each cut's `location`) against the annotated one (`localise.body_axis`), over the
+    cuts whose person has a labelled head and pelvis: the medians of the centre's distance in annotated axis
+    lengths, of the length ratio and of the direction's error in degrees; None without such a cut."""
+    rows = []
+    for cut in made:
+        person, loc = cut.person, cut.location
+        x, y, length, angle = body_axis(person.gt)
+        if loc is None or not person.labelled[[JOINT_INDEX["head"], JOINT_INDEX["pelvis"]]].all() or not length > 0:
+            continue
+        centre = np.hypot(loc.x + cut.offset[0] - x, loc.y + cut.offset[1] - y) / length
+        rows.append((centre, loc.length / length, abs((loc.angle - angle + 180.0) % 360.0 - 180.0)))
+    if not rows:
+        return None
+    med = np.median(np.array(rows), axis=0)
+    return {"people": len(rows), "centre_per_length": float(med[0]), "length_ratio": float(med[1]),
+            "direction_deg": float(med[2])}  # fmt: skip
+
+
 def _predict_source(made: list[Cut], predict: Predict, size: int, batch: int) -> np.ndarray:
     """(P, J, 2) predictions for the cuts, in image pixels."""
     inputs = np.stack([c.net for c in made])
@@ -354,6 +373,8 @@ def evaluate_coco(
         labelled = np.stack([p.labelled for p in people])
         torso = np.array([p.torso for p in people])
         scores = pck(pred, gt, labelled, torso)
+        if protocol.endswith("located") and (axis := axis_errors(made)) is not None:
+            scores["localiser_axis"] = axis  # the location is the localiser's: refinement cuts without moving it
         if template is not None:
             joints = template.joints(size).astype(np.float64)
             base = np.stack(
