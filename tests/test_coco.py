@@ -164,6 +164,9 @@ def test_untrained_model_scores_as_its_template_through_the_cli(coco_file, tmp_p
         assert r["n_people"] == 3
         for key in ("pck@0.1", "pck@0.2", "pck@0.2_strict"):
             assert r[key] == pytest.approx(r["template_only"][key]) and 0.0 <= r[key] <= 1.0
+        for part, v in r["per_part"].items():  # the template's per-part figures too (the axis protocol's limbs)
+            t = r["template_only"]["per_part"][part]["pck@0.2"]
+            assert (v["pck@0.2"] is None and t is None) or v["pck@0.2"] == pytest.approx(t)
 
 
 def test_evaluate_coco_matches_an_oracle(coco_file):

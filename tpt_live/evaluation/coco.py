@@ -380,7 +380,7 @@ def evaluate_coco(
             base = np.stack(
                 [to_source(unturn_points_by(joints, k, size), b, size) for b, k in zip(boxes, turns, strict=True)]
             )
-            scores["template_only"] = {k: v for k, v in pck(base, gt, labelled, torso).items() if k.startswith("pck")}
+            scores["template_only"] = pck(base, gt, labelled, torso)
         result["protocols"][protocol] = scores
     result["protocol"] = (
         f"PCK of the torso diagonal, thresholds {THRESHOLDS}; joints {SCORED_JOINTS} (COCO map in "
