@@ -288,9 +288,8 @@ def cuts(data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser:
             net, exact = turned_crop(image, box, k, size) if k else (crop_resize(image, box, size), box)
             out.append(Cut(net, exact, largest, k, image, (0.0, 0.0), loc))
         for person in persons if protocol == "axis" else []:
-            x, y, length, angle = body_axis(person.gt)
-            if person.labelled[[JOINT_INDEX["head"], JOINT_INDEX["pelvis"]]].all() and length > 0:
-                box, k = crop_along(Location(float(x), float(y), float(length), float(angle), 1.0))
+            if (axis := annotated_axis(person)) is not None:
+                box, k = crop_along(axis)
                 net, exact = turned_crop(image, box, k, size)
                 out.append(Cut(net, exact, person, k))
         for person in persons if protocol.startswith("box") else []:
@@ -317,18 +316,25 @@ def crops(
     return np.stack([c.net for c in made]), [c.box for c in made], [c.person for c in made], [c.turn for c in made]
 
 
+def annotated_axis(person: Person) -> Location | None:
+    """The person's annotated body axis (`localise.body_axis`, image pixels), None unless head and pelvis are
+    labelled apart."""
+    x, y, length, angle = (float(v) for v in body_axis(person.gt))
+    labelled = person.labelled[[JOINT_INDEX["head"], JOINT_INDEX["pelvis"]]].all()
+    return Location(x, y, length, angle, 1.0) if labelled and length > 0 else None
+
+
 def axis_errors(made: list[Cut]) -> dict | None:
-    """The localiser's body axis (each cut's `location`) against the annotated one (`localise.body_axis`), over the
-    cuts whose person has a labelled head and pelvis: the medians of the centre's distance in annotated axis
-    lengths, of the length ratio and of the direction's error in degrees; None without such a cut."""
+    """The localiser's body axis (each cut's `location`) against the annotated one (`annotated_axis`), over the
+    cuts whose person has one: the medians of the centre's distance in annotated axis lengths, of the length
+    ratio and of the direction's error in degrees; None without such a cut."""
     rows = []
     for cut in made:
-        person, loc = cut.person, cut.location
-        x, y, length, angle = body_axis(person.gt)
-        if loc is None or not person.labelled[[JOINT_INDEX["head"], JOINT_INDEX["pelvis"]]].all() or not length > 0:
+        loc, truth = cut.location, annotated_axis(cut.person)
+        if loc is None or truth is None:
             continue
-        centre = np.hypot(loc.x + cut.offset[0] - x, loc.y + cut.offset[1] - y) / length
-        rows.append((centre, loc.length / length, abs((loc.angle - angle + 180.0) % 360.0 - 180.0)))
+        centre = np.hypot(loc.x + cut.offset[0] - truth.x, loc.y + cut.offset[1] - truth.y) / truth.length
+        rows.append((centre, loc.length / truth.length, abs((loc.angle - truth.angle + 180.0) % 360.0 - 180.0)))
     if not rows:
         return None
     med = np.median(np.array(rows), axis=0)
