@@ -93,6 +93,16 @@ def _load_peer(path: Path, n: int | None = None) -> tuple[np.ndarray, np.ndarray
     return xy, vis
 
 
+def _peer_labels(path: Path, n: int | None, min_conf: float) -> tuple[np.ndarray, ...]:
+    """The peer's frames as labels: its points (`_load_peer`), our joints and which are confident (visibility >=
+    `min_conf`, `coco17_to_joints`), and each frame's torso diagonal (NaN where it has none)."""
+    from tpt_live.evaluation.coco import coco17_to_joints, torso_diagonal
+
+    xy, vis = _load_peer(path, n)
+    gt, ok = coco17_to_joints(np.nan_to_num(xy), vis >= min_conf)
+    return xy, gt, ok, torso_diagonal(gt, ok)
+
+
 def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
     """tpt-live `track` JSON -> ((N, J, 2) kp2d, NaN on frames without a pose; per-frame box or None; header).
     The header's `turns` holds the degrees each frame's model input was turned by `track --locate` (None
@@ -123,12 +133,10 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
     `head` is the `track --head` the poses were made with (the template-only figure turns with it).
     """
     from tpt_live.crop import HEAD_TURNS, CropBox, to_source, unturn_points_by
-    from tpt_live.evaluation.coco import coco17_to_joints, pck, torso_diagonal
+    from tpt_live.evaluation.coco import pck
 
     pred, boxes, doc = _load_poses(poses)
-    pxy, pvis = _load_peer(peer, len(pred))
-    gt, ok = coco17_to_joints(np.nan_to_num(pxy), pvis >= min_conf)
-    torso = torso_diagonal(gt, ok)
+    pxy, gt, ok, torso = _peer_labels(peer, len(pred), min_conf)
     use = np.isfinite(torso) & (torso > 0) & np.isfinite(pred).all((1, 2))
     result: dict = {
         "clip": str(clip),
@@ -163,13 +171,11 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
 def versus(variant: Path, reference: Path, min_conf: float) -> dict:
     """PCK of the peer's keypoints in `variant` against its own confident ones in `reference` (same frames);
     a frame where the variant found nobody counts every scored joint as a miss."""
-    from tpt_live.evaluation.coco import coco17_to_joints, pck, torso_diagonal
+    from tpt_live.evaluation.coco import coco17_to_joints, pck
 
-    rxy, rvis = _load_peer(reference)
+    rxy, gt, ok, torso = _peer_labels(reference, None, min_conf)
     vxy, _ = _load_peer(variant, len(rxy))
-    gt, ok = coco17_to_joints(np.nan_to_num(rxy), rvis >= min_conf)
     pred, _ = coco17_to_joints(vxy, np.isfinite(vxy).all(-1))
-    torso = torso_diagonal(gt, ok)
     use = np.isfinite(torso) & (torso > 0)
     missed = ~np.isfinite(vxy).all((1, 2))
     pred = np.where(np.isfinite(pred), pred, 1e9)  # nobody found (or a joint it cannot derive): a miss
