@@ -1,7 +1,7 @@
 """A clip (or a folder of photos) as a night-vision camera would show it: greyscale, optionally with sensor noise.
 
     python scripts/grey_clip.py CLIP.mp4 --out CLIP_grey.mp4 [--noise 6] [--seed 0]
-    python scripts/grey_clip.py PHOTOS/ --out PHOTOS_grey/        # every .png/.jpg; other files copied as they are
+    python scripts/grey_clip.py PHOTOS/ --out PHOTOS_grey/        # every image; other files copied as they are
 
 Every frame becomes the mean of its three channels (the same grey in R, G and B), plus Gaussian noise of
 `--noise` grey levels per pixel (0: none), re-encoded at the clip's own frame rate (H.264, crf 18,
@@ -20,9 +20,7 @@ import cv2
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.videoio import transcode
-
-PHOTOS = (".png", ".jpg", ".jpeg")
+from tpt_live.videoio import IMAGE_SUFFIXES, transcode
 
 
 def grey(frame: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -45,7 +43,7 @@ def main() -> None:
     if args.clip.is_dir():
         args.out.mkdir(parents=True, exist_ok=True)
         for file in sorted(args.clip.iterdir()):
-            if file.suffix.lower() in PHOTOS:
+            if file.suffix.lower() in IMAGE_SUFFIXES:  # the images tpt-live reads (a COCO file's photos)
                 image = cv2.imread(str(file), cv2.IMREAD_COLOR)
                 if image is None:
                     raise SystemExit(f"{file}: not a readable image")
