@@ -424,3 +424,17 @@ def test_train_localiser_writes_a_file_with_both_looks_figures(tmp_path):
     assert 0.0 <= metrics["found"] <= 1.0 and 0.0 <= metrics["found_second_look"] <= 1.0
     loaded = load_localiser(tmp_path / "loc" / "localiser.safetensors")
     assert loaded.look_again == 3.5 and len(loaded.locate([np.zeros((40, 60, 3), np.uint8)])) == 1
+
+
+def test_located_box_is_the_box_located_input_cuts():
+    """The monitor decides whether to cut presence's window from `located_box` alone; it must be the very box
+    `located_input` returns, along the located direction and for fixed head directions, at any length."""
+    from tpt_live.localise import Location, located_box, located_input
+
+    image = np.zeros((240, 320, 3), np.uint8)
+    rng = np.random.default_rng(3)
+    for _ in range(12):
+        loc = Location(*rng.uniform((0, 0, 5, 0), (320, 240, 300, 360)), 1.0)
+        for head in ("auto", "up", "left", "down"):
+            for size in (32, 128):
+                assert located_box(loc, head, size) == located_input(image, loc, head, size)[1], (loc, head, size)

@@ -283,6 +283,22 @@ def turned_crop(image: np.ndarray, box: CropBox, degrees: float, size: int) -> t
     turned with bilinear interpolation, so the corners show the frame, not padding, wherever the frame has it.
     Its side is a multiple of 2^n where `shrink` may halve it n times (a box at least 2^n S wide).
     """
+    big, big_size, exact = _turn_geometry(box, size)
+    block = crop_resize(image, big, big_size)
+    m = turn_matrix(degrees, size)
+    shift = (big_size - size) / 2.0  # big-input pixel v = unturned input pixel u + shift
+    warp = m[:2, :2], m[:2, 2] - m[:2, :2] @ np.full(2, shift)
+    affine = np.column_stack(warp).astype(np.float64)
+    return cv2.warpAffine(block, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)), exact
+
+
+def turned_box(box: CropBox, size: int) -> CropBox:
+    """The box `turned_crop(image, box, degrees, size)` returns, without cutting anything."""
+    return _turn_geometry(box, size)[2]
+
+
+def _turn_geometry(box: CropBox, size: int) -> tuple[CropBox, int, CropBox]:
+    """`turned_crop`'s concentric larger box, the side it is resized to, and the unturned input's exact box."""
     w = int(round(box.w))
     step = 2 ** max(int(np.log2(max(w, 1) / size)), 0)
     big_side = -(-(w + 2 * int(np.ceil(w * (np.sqrt(2.0) - 1) / 2 + 1))) // step) * step
@@ -290,13 +306,7 @@ def turned_crop(image: np.ndarray, box: CropBox, degrees: float, size: int) -> t
     big = CropBox(round(cx - (big_side - 1) / 2), round(cy - (big_side - 1) / 2), big_side, big_side)
     big_size = max(int(round(size * big_side / box.w)), size)
     side = big_side * size / big_size  # the unturned input's side in source pixels, concentric with `big`
-    exact = CropBox(big.x + (big_side - side) / 2, big.y + (big_side - side) / 2, side, side)
-    block = crop_resize(image, big, big_size)
-    m = turn_matrix(degrees, size)
-    shift = (big_size - size) / 2.0  # big-input pixel v = unturned input pixel u + shift
-    warp = m[:2, :2], m[:2, 2] - m[:2, :2] @ np.full(2, shift)
-    affine = np.column_stack(warp).astype(np.float64)
-    return cv2.warpAffine(block, affine, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)), exact
+    return big, big_size, CropBox(big.x + (big_side - side) / 2, big.y + (big_side - side) / 2, side, side)
 
 
 def unturn_degrees(degrees: float, size: int) -> np.ndarray:

@@ -30,7 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from tpt_live.checkpoint import shipped_file
-from tpt_live.crop import CropBox, letterbox, paste, shrink, to_source
+from tpt_live.crop import (
+    CropBox,
+    crop_resize,
+    head_turns,
+    letterbox,
+    paste,
+    shrink,
+    to_source,
+    turn_input,
+    turned_box,
+    turned_crop,
+)
 from tpt_live.skeleton import JOINT_INDEX
 
 # The localiser's second look (`Locator.locate`): window side in axis lengths (docs/LOCALISE.md, "Second look").
@@ -89,6 +100,26 @@ def crop_along(loc: Location) -> tuple[CropBox, float]:
     """Like `crop_for`, framed along the located direction itself: the box (to turn with `crop.turned_crop`)
     and the turn, `loc.angle` degrees counter-clockwise, that brings the head exactly up."""
     return _framed(loc, loc.angle), loc.angle
+
+
+def located_box(loc: Location, head: str, size: int) -> CropBox:
+    """The source box `located_input(image, loc, head, size)` returns, without cutting anything."""
+    if head == "auto":
+        return turned_box(crop_along(loc)[0], size)
+    return crop_for(loc, head_turns(head))[0]
+
+
+def located_input(image: np.ndarray, loc: Location, head: str, size: int) -> tuple[np.ndarray, CropBox, float]:
+    """The part model's S x S RGB input cut from BGR `image` for `loc`, its box (source pixels) and its turn in
+    degrees counter-clockwise: along the located direction itself for `head` "auto" (`crop.turned_crop`), else
+    framed for and turned by `head`'s quarter turns."""
+    if head == "auto":
+        box, degrees = crop_along(loc)
+        net, box = turned_crop(image, box, degrees, size)
+    else:
+        box, turns = crop_for(loc, head_turns(head))
+        net, degrees = turn_input(crop_resize(image, box, size), turns), 90.0 * turns
+    return np.ascontiguousarray(net[..., ::-1]), box, degrees  # BGR -> RGB on S x S only
 
 
 def refined(keypoints: np.ndarray, prior: Location, max_shift: float = 0.5, max_scale: float = 2.0) -> Location | None:

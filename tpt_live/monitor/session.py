@@ -27,6 +27,7 @@ import numpy as np
 
 from tpt_live.backend import PoseBackend
 from tpt_live.errors import InputError, SourceError, SourceUnavailable
+from tpt_live.localise import located_box, located_input
 from tpt_live.monitor.alerts import AlertConfig, AlertEngine
 from tpt_live.monitor.evidence import EvidenceConfig, EvidenceRecorder
 from tpt_live.monitor.movement import FeatureWriter, MovementConfig, MovementMeter
@@ -43,7 +44,7 @@ from tpt_live.monitor.posture import (
 )
 from tpt_live.monitor.presence import WINDOW_ZOOM, PresenceConfig, PresenceDetector, PresenceNet
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
-from tpt_live.track.pipeline import Result, TrackConfig, Tracker, located_input
+from tpt_live.track.pipeline import Result, TrackConfig, Tracker
 from tpt_live.track.sources import VideoSource
 
 log = logging.getLogger(__name__)
@@ -120,13 +121,14 @@ def subject_window(r: Result, searched: float, head: str, size: int) -> np.ndarr
     `WINDOW_ZOOM` times the scale of the searched picture (`searched`: the longer side, source pixels, of the frame
     or the `--roi`): presence's second view, `PresenceConfig.subject`. None otherwise: a fixed region (`--head`, a
     model that sees whole frames) or a window about as large as the picture shows the presence net only the same
-    pixels again, resampled. It is the localiser's own crop (`pipeline.located_input` at `r.location`, the tracker's
+    pixels again, resampled. It is the localiser's own crop (`localise.located_input` at `r.location`, the tracker's
     resolved `head`, S = `size`), not the one `refine` cut along the pose model's keypoints: on an empty region
     those keypoints frame whatever the pose model took for a body (docs/MONITOR.md)."""
     if r.location is None or r.frame.image is None:  # not located
         return None
-    window, box, _ = located_input(r.frame.image, r.location, head, size)
-    return None if box.w * WINDOW_ZOOM > searched else window
+    if located_box(r.location, head, size).w * WINDOW_ZOOM > searched:  # measured before anything is cut
+        return None
+    return located_input(r.frame.image, r.location, head, size)[0]
 
 
 class Monitor:

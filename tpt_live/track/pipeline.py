@@ -31,7 +31,6 @@ from tpt_live.crop import (
     head_turns,
     to_source,
     turn_input,
-    turned_crop,
     unturn_degrees,
     unturn_points_by,
 )
@@ -41,8 +40,7 @@ from tpt_live.localise import (
     FilterConfig,
     Location,
     LocationFilter,
-    crop_along,
-    crop_for,
+    located_input,
     open_locator,
     refined,
 )
@@ -428,19 +426,6 @@ class Tracker:
         cancel = getattr(self.source, "cancel", None)  # VideoSource; stand-ins in tests may have none
         if cancel is not None:
             cancel()
-
-
-def located_input(image: np.ndarray, loc: Location, head: str, size: int) -> tuple[np.ndarray, CropBox, float]:
-    """The part model's S x S RGB input cut from BGR `image` for `loc`, its box (source pixels) and its turn in
-    degrees counter-clockwise: along the located direction itself for `head` "auto" (`crop.turned_crop`), else
-    framed for and turned by `head`'s quarter turns."""
-    if head == "auto":
-        box, degrees = crop_along(loc)
-        net, box = turned_crop(image, box, degrees, size)
-    else:
-        box, turns = crop_for(loc, head_turns(head))
-        net, degrees = turn_input(crop_resize(image, box, size), turns), 90.0 * turns
-    return np.ascontiguousarray(net[..., ::-1]), box, degrees  # BGR -> RGB on S x S only
 
 
 def _without_pixels(frame: Frame) -> Frame:
