@@ -14,6 +14,8 @@ from tpt_live.evaluation.coco import (
     COCO_KEYPOINTS,
     SCORED_JOINTS,
     CocoConfig,
+    Person,
+    body_offsets,
     coco17_to_joints,
     crops,
     evaluate_coco,
@@ -99,6 +101,30 @@ def test_pck_of_ground_truth_shifted_wrists_and_a_swap():
     assert r["pck@0.1"] == r["pck@0.2"] == 1.0
     assert r["pck@0.2_strict"] == pytest.approx(3 / 15) and r["per_part_strict"]["hips"]["pck@0.2"] == 0.0
     assert r["per_part_strict"]["trunk"]["pck@0.2"] == 1.0
+
+
+def test_body_offsets_measure_a_shift_in_each_persons_own_frame():
+    """A prediction shifted by a fixed offset in the body frame (0.2 torso diagonals toward the head, 0.1 to the
+    right of the person turned head up) reads back as that offset for every joint, at any body direction; a
+    prediction with left and right exchanged reads as no offset (the swap the tolerant scores take); people
+    without a labelled head and pelvis are left out."""
+    upright = _upright_person()  # head up: toward the head is -y, across (right) is +x; torso diagonal 100 px
+    people, shifted, swapped = [], [], []
+    for degrees in (0.0, 90.0, 200.0, 315.0):
+        a = np.radians(degrees)  # turned clockwise on screen (y down) about the pelvis
+        turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        gt = (upright - upright[J["pelvis"]]) @ turn.T + (300.0, 250.0)
+        people.append(Person(None, CropBox(0, 0, 1, 1), gt, np.ones(len(JOINT_NAMES), bool), 100.0))
+        shifted.append(gt + turn @ np.array([10.0, -20.0]))
+        swapped.append(gt[list(FLIP_INDEX)])
+    r = body_offsets(np.stack(shifted), people)
+    assert r is not None and r["people"] == 4 and len(r["joints"]) == len(JOINT_NAMES)
+    for o in r["joints"].values():
+        assert o["toward_head"] == pytest.approx(0.2) and o["across"] == pytest.approx(0.1) and o["n"] == 4
+    r = body_offsets(np.stack(swapped), people)
+    assert r is not None and all(abs(o["toward_head"]) + abs(o["across"]) < 1e-9 for o in r["joints"].values())
+    headless = Person(None, CropBox(0, 0, 1, 1), people[0].gt, np.arange(len(JOINT_NAMES)) != J["head"], 100.0)
+    assert body_offsets(np.stack(shifted[:1]), [headless]) is None
 
 
 def test_person_box_is_square_around_the_annotated_box():

@@ -102,6 +102,10 @@ def evaluate(
                     f"centre {axis['centre_per_length']:.2f} axis lengths off, length x{axis['length_ratio']:.2f}, "
                     f"direction {axis['direction_deg']:.0f} degrees off"
                 )
+            if (offset := r.get("body_offset")) is not None:  # the largest mean offsets: systematic, not random
+                joints = sorted(offset["joints"].items(), key=lambda j: -np.hypot(j[1]["toward_head"], j[1]["across"]))
+                shown = ", ".join(f"{j} {o['toward_head']:+.2f} / {o['across']:+.2f}" for j, o in joints[:4])
+                console.print(f"{name}: largest mean offsets (torso diagonals, toward the head / across): {shown}")
         if json_out:
             Path(json_out).write_text(json.dumps(coco, indent=1) + "\n")
         return

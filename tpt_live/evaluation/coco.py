@@ -134,12 +134,7 @@ def pck(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray, torso: np.ndarra
     labelled = np.asarray(labelled, bool) & np.isfinite(gt).all(-1)
     if pred.shape != gt.shape or labelled.shape != gt.shape[:2] or len(torso) != len(gt):
         raise ValueError(f"pred {pred.shape}, gt {gt.shape}, labelled {labelled.shape}, torso {len(torso)} disagree")
-    torso = np.asarray(torso, np.float64)[:, None]
-    gt0 = np.where(labelled[..., None], gt, 0.0)
-    strict = np.linalg.norm(pred - gt0, axis=-1) / torso
-    flipped = np.linalg.norm(pred[:, list(FLIP_INDEX)] - gt0, axis=-1) / torso
-    n = np.maximum(labelled.sum(1), 1)
-    use = (flipped * labelled).sum(1) / n < (strict * labelled).sum(1) / n
+    strict, flipped, use = _errors(pred, gt, labelled, torso)
     tolerant = np.where(use[:, None], flipped, strict)
     out: dict = {"n_people": int(len(gt)), "n_joints": int(labelled.sum())}
     for kind, err in (("", tolerant), ("_strict", strict)):
@@ -151,6 +146,42 @@ def pck(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray, torso: np.ndarra
                 parts.setdefault(part, {})[f"pck@{t:g}"] = _share(err[:, cols] < t, labelled[:, cols])
         out[f"per_part{kind}"] = parts
     return out
+
+
+def _errors(pred: np.ndarray, gt: np.ndarray, labelled: np.ndarray, torso: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(N, J) distances in torso diagonals as predicted and with left/right swapped, and (N,) whether the swap
+    is closer on average over each person's labelled joints (the swap the tolerant scores take)."""
+    torso = np.asarray(torso, np.float64)[:, None]
+    gt0 = np.where(labelled[..., None], gt, 0.0)
+    strict = np.linalg.norm(pred - gt0, axis=-1) / torso
+    flipped = np.linalg.norm(pred[:, list(FLIP_INDEX)] - gt0, axis=-1) / torso
+    n = np.maximum(labelled.sum(1), 1)
+    return strict, flipped, (flipped * labelled).sum(1) / n < (strict * labelled).sum(1) / n
+
+
+def body_offsets(pred: np.ndarray, people: list[Person]) -> dict | None:
+    """Each joint's mean offset from its label in the person's own body frame, in torso diagonals, over the people
+    with an annotated body axis (`annotated_axis`): `toward_head` along the pelvis-to-head direction, `across` to
+    the right of the person turned head up; limbs with the left/right swap the tolerant scores take. Random errors
+    average out; a convention of the labels or a bias of the model does not (docs/EVALUATION.md)."""
+    gt = np.stack([p.gt for p in people])
+    labelled = np.stack([p.labelled for p in people]) & np.isfinite(gt).all(-1)
+    use = _errors(pred, gt, labelled, np.array([p.torso for p in people]))[2]
+    pred = np.where(use[:, None, None], pred[:, list(FLIP_INDEX)], pred)
+    sums, counts, n = np.zeros((len(JOINT_NAMES), 2)), np.zeros(len(JOINT_NAMES)), 0
+    for p, q, ok, person in zip(pred, gt, labelled, people, strict=True):
+        if (axis := annotated_axis(person)) is None:
+            continue
+        a = np.radians(axis.angle)
+        frame = np.array([[np.sin(a), -np.cos(a)], [np.cos(a), np.sin(a)]])  # rows: toward the head, across
+        sums[ok] += (p[ok] - q[ok]) @ frame.T / person.torso
+        counts[ok] += 1
+        n += 1
+    if n == 0:
+        return None
+    joints = {JOINT_NAMES[j]: {"toward_head": round(float(sums[j, 0] / c), 4), "across": round(float(sums[j, 1] / c),
+              4), "n": int(c)} for j, c in enumerate(counts) if c}  # fmt: skip
+    return {"people": n, "joints": joints}
 
 
 def _share(hit: np.ndarray, labelled: np.ndarray) -> float | None:
@@ -379,6 +410,8 @@ def evaluate_coco(
         labelled = np.stack([p.labelled for p in people])
         torso = np.array([p.torso for p in people])
         scores = pck(pred, gt, labelled, torso)
+        if (offsets := body_offsets(pred, people)) is not None:
+            scores["body_offset"] = offsets
         if protocol.endswith("located") and (axis := axis_errors(made)) is not None:
             scores["localiser_axis"] = axis  # the location is the localiser's: refinement cuts without moving it
         if template is not None:
