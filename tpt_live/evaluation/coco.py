@@ -179,8 +179,9 @@ def body_offsets(pred: np.ndarray, people: list[Person]) -> dict | None:
         n += 1
     if n == 0:
         return None
-    joints = {JOINT_NAMES[j]: {"toward_head": round(float(sums[j, 0] / c), 4), "across": round(float(sums[j, 1] / c),
-              4), "n": int(c)} for j, c in enumerate(counts) if c}  # fmt: skip
+    mean = (sums / np.maximum(counts, 1)[:, None]).round(4)
+    rows = ({"toward_head": float(a), "across": float(b), "n": int(c)} for (a, b), c in zip(mean, counts, strict=True))
+    joints = {name: row for name, row, c in zip(JOINT_NAMES, rows, counts, strict=True) if c}
     return {"people": n, "joints": joints}
 
 
