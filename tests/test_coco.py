@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -114,7 +115,7 @@ def test_body_offsets_measure_a_shift_in_each_persons_own_frame():
         a = np.radians(degrees)  # turned clockwise on screen (y down) about the pelvis
         turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         gt = (upright - upright[J["pelvis"]]) @ turn.T + (300.0, 250.0)
-        people.append(Person(None, CropBox(0, 0, 1, 1), gt, np.ones(len(JOINT_NAMES), bool), 100.0))
+        people.append(Person(Path("p.png"), CropBox(0, 0, 1, 1), gt, np.ones(len(JOINT_NAMES), bool), 100.0))
         shifted.append(gt + turn @ np.array([10.0, -20.0]))
         swapped.append(gt[list(FLIP_INDEX)])
     r = body_offsets(np.stack(shifted), people)
@@ -123,7 +124,7 @@ def test_body_offsets_measure_a_shift_in_each_persons_own_frame():
         assert o["toward_head"] == pytest.approx(0.2) and o["across"] == pytest.approx(0.1) and o["n"] == 4
     r = body_offsets(np.stack(swapped), people)
     assert r is not None and all(abs(o["toward_head"]) + abs(o["across"]) < 1e-9 for o in r["joints"].values())
-    headless = Person(None, CropBox(0, 0, 1, 1), people[0].gt, np.arange(len(JOINT_NAMES)) != J["head"], 100.0)
+    headless = Person(Path("p.png"), CropBox(0, 0, 1, 1), people[0].gt, np.arange(len(JOINT_NAMES)) != J["head"], 100.0)
     assert body_offsets(np.stack(shifted[:1]), [headless]) is None
 
 
