@@ -46,12 +46,14 @@ def presence_input(rgb: np.ndarray) -> np.ndarray:
 def _conv_s2(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """3x3 convolution, stride 2, zero padding 1 (torch `Conv2d(c, o, 3, 2, 1)`): (B, H, W, C) -> (B, H/2, W/2, O).
 
-    w: (O, C, 3, 3) in torch layout; output pixel i reads input rows 2i-1 .. 2i+1.
+    w: (O, C, 3, 3) in torch layout; output pixel i reads input rows 2i-1 .. 2i+1. One matrix product of the
+    (B h w, C 9) windows (a small copy) with the (C 9, O) kernel.
     """
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     win = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2))[:, ::2, ::2]  # (B, h, w, C, 3, 3)
-    out: np.ndarray = np.einsum("bhwcij,ocij->bhwo", win, w, optimize=True) + b
-    return out
+    n, h, w_out, c = win.shape[:4]
+    out: np.ndarray = win.reshape(n * h * w_out, c * 9) @ w.reshape(len(w), c * 9).T + b
+    return out.reshape(n, h, w_out, len(w))
 
 
 def cnn_logits(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
