@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from tpt_live.monitor.presence import (  # noqa: E402
     PresenceDetector,
-    PresenceNet,
+    PresenceEnsemble,
     default_presence_path,
     load_presence,
     save_presence,
@@ -59,7 +59,7 @@ def held_out_clips(seeds: list[int], clips: int, frames: int) -> Iterator[tuple[
                     yield scenario, clip.gt, video
 
 
-def detector_rows(video: Path, net: PresenceNet, size: int) -> list[tuple[float, bool]]:
+def detector_rows(video: Path, net: PresenceEnsemble, size: int) -> list[tuple[float, bool]]:
     """(raw probability, present state) per decoded frame of the bare detector on the decoder's S x S input."""
     detector = PresenceDetector(net)
     out = []

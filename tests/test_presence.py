@@ -12,6 +12,7 @@ from tpt_live.monitor.presence import (
     INPUT,
     PresenceConfig,
     PresenceDetector,
+    PresenceEnsemble,
     PresenceNet,
     load_presence,
     presence_input,
@@ -40,8 +41,41 @@ def test_numpy_forward_matches_torch(tmp_path) -> None:
         ref = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
     np.testing.assert_allclose(PresenceNet(weights, {}).logits(x), ref, atol=1e-4)
     loaded = load_presence(save_presence(PresenceNet(weights, {"a": 1}), tmp_path / "p.safetensors"))
-    assert loaded.metrics == {"a": 1}
-    np.testing.assert_allclose(loaded.logits(x), ref, atol=1e-4)
+    assert loaded.metrics == {"a": 1} and len(loaded.members) == 1  # one net: an ensemble of one
+    np.testing.assert_allclose(loaded.members[0].logits(x), ref, atol=1e-4)
+
+
+def _net(seed: int, temperature: float = 1.0) -> PresenceNet:
+    rng = np.random.default_rng(seed)
+    shapes = {"conv0": (4, 3), "conv1": (5, 4), "conv2": (6, 5)}
+    weights = {f"{k}.weight": rng.normal(0, 0.3, (o, c, 3, 3)).astype(np.float32) for k, (o, c) in shapes.items()}
+    weights |= {f"{k}.bias": rng.normal(0, 0.1, o).astype(np.float32) for k, (o, _) in shapes.items()}
+    weights |= {"head.weight": rng.normal(0, 0.5, (1, 12)).astype(np.float32), "head.bias": np.zeros(1, np.float32)}
+    return PresenceNet(weights, {}, temperature)
+
+
+def test_ensemble_averages_the_members_calibrated_logits_and_round_trips(tmp_path) -> None:
+    from tpt_live.checkpoint import write_weights
+    from tpt_live.errors import ModelError
+
+    a, b = _net(1, 0.5), _net(2, 2.0)
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    x = presence_input(rgb)[None]
+    za, zb = float(a.logits(x)[0]) / 0.5, float(b.logits(x)[0]) / 2.0
+    assert abs(za - zb) > 0.1  # the members disagree, so the mean is not either one
+    ens = load_presence(save_presence(PresenceEnsemble((a, b), {"k": 2}), tmp_path / "e.safetensors"))
+    assert [m.temperature for m in ens.members] == [0.5, 2.0] and ens.metrics == {"k": 2}
+    assert ens.calibrated(rgb) == pytest.approx((za + zb) / 2, abs=1e-5)
+    assert ens.probability(rgb) == pytest.approx(1 / (1 + np.exp(-(za + zb) / 2)), abs=1e-6)
+    # a version-1 file (one net, keys without a member prefix, one temperature) still loads
+    meta = {"format": "tpt-live/presence", "format_version": 1, "config": {"input": INPUT},
+            "calibration": {"temperature": 0.5}}  # fmt: skip
+    old = load_presence(write_weights(tmp_path / "v1.safetensors", a.weights, meta))
+    assert len(old.members) == 1 and old.calibrated(rgb) == pytest.approx(za, abs=1e-5)
+    meta = {**meta, "format_version": 2, "calibration": {"temperatures": [1.0, 1.0, 1.0]}}  # three named, two held
+    tensors = {f"member{i}.{k}": v for i, m in enumerate((a, b)) for k, v in m.weights.items()}
+    with pytest.raises(ModelError, match="member temperatures"):
+        load_presence(write_weights(tmp_path / "bad.safetensors", tensors, meta))
 
 
 def test_scenario_labels(clips: dict) -> None:
@@ -72,10 +106,10 @@ def test_shipped_presence_tells_absent_from_present(clips: dict) -> None:
 
 
 def test_detector_averages_over_stream_time() -> None:
-    net = PresenceNet({}, {})
+    net = PresenceEnsemble((PresenceNet({}, {}),), {})
     det = PresenceDetector(net)
     logits = iter([50.0, -50.0, -50.0])
-    object.__setattr__(net, "calibrated", lambda rgb: next(logits))
+    object.__setattr__(net, "calibrated_many", lambda rgbs: np.array([next(logits) for _ in rgbs]))
     assert det.update(np.zeros((8, 8, 3), np.uint8), 0.0) == (1.0, 1.0)
     _, avg = det.update(np.zeros((8, 8, 3), np.uint8), 0.5)  # one time constant later
     assert avg == pytest.approx(np.exp(-1.0))
@@ -85,8 +119,9 @@ def test_detector_averages_over_stream_time() -> None:
 def test_detector_averages_the_logits_of_the_picture_and_the_subject_window() -> None:
     """`PresenceConfig.subject` (monitor --presence-view both): the calibrated logits of the two views are
     averaged; without a window, or with the view off, the picture alone decides."""
-    net = PresenceNet({}, {})
-    object.__setattr__(net, "calibrated", lambda rgb: float(rgb[0, 0, 0]) - 100.0)  # pixel value -> logit
+    net = PresenceEnsemble((PresenceNet({}, {}),), {})
+    logit = lambda rgbs: np.array([float(rgb[0, 0, 0]) - 100.0 for rgb in rgbs])  # noqa: E731 (pixel value -> logit)
+    object.__setattr__(net, "calibrated_many", logit)
     frame, window = np.full((8, 8, 3), 98, np.uint8), np.full((16, 16, 3), 106, np.uint8)  # logits -2 and +6
     both = PresenceDetector(net, PresenceConfig(tau=0, subject=True))
     assert both.update(frame, 0.0, window)[0] == pytest.approx(1 / (1 + np.exp(-2.0)))  # (-2 + 6) / 2
@@ -159,10 +194,15 @@ def test_train_presence_command_writes_a_loadable_self_describing_file(tmp_path)
     from tpt_live.cli import app
 
     out = tmp_path / "p.safetensors"
-    args = ["train-presence", "--out", str(out), "--clips", "6", "--hard-clips", "4", "--epochs", "1", "--quiet"]
+    args = ["train-presence", "--out", str(out), "--clips", "6", "--hard-clips", "4", "--epochs", "1", "--quiet",
+            "--members", "2"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     net = load_presence(out)
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["format"] == "tpt-live/presence" and meta["config"] == {"input": INPUT}
-    assert set(net.weights) == set(load_presence().weights)
+    shipped = load_presence().members[0].weights
+    assert len(net.members) == 2 and all(set(m.weights) == set(shipped) for m in net.members)
+    assert [m["train_seed"] for m in meta["metrics"]["members"]] == [1000, 2000]  # each member on its own draws
+    assert meta["metrics"]["recipe"]["members"] == 2 and meta["metrics"]["recipe"]["seed"] == 1000
+    assert not np.array_equal(net.members[0].weights["head.weight"], net.members[1].weights["head.weight"])

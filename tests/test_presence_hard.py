@@ -34,10 +34,10 @@ def test_hysteresis_holds_the_state_inside_the_band() -> None:
 
 
 def test_temperature_is_stored_and_divides_the_logit(tmp_path) -> None:
-    net = load_presence()
+    net = load_presence().members[0]
     rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     hot = load_presence(save_presence(PresenceNet(net.weights, {}, temperature=2.5), tmp_path / "t.safetensors"))
-    assert hot.temperature == 2.5
+    assert hot.members[0].temperature == 2.5
     z = float(net.logits(presence_input(rgb)[None])[0])  # the raw logit
     assert hot.probability(rgb) == pytest.approx(1 / (1 + np.exp(-z / 2.5)), abs=1e-4)
 

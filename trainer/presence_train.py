@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from tpt_live.crop import full_box, paste, plan_resize
-from tpt_live.monitor.presence import INPUT, LAYERS, PresenceNet, presence_input
+from tpt_live.errors import InputError
+from tpt_live.monitor.presence import INPUT, LAYERS, PresenceEnsemble, PresenceNet, presence_input
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 from trainer.presence_data import camera_augment, crop_box, model_input, texture
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 MIX: tuple[tuple[str, float], ...] = (("active", 0.25), ("absent", 0.3), ("leave_return", 0.25), ("roll", 0.1),
                                       ("still", 0.1))  # fmt: skip
 WIDTHS = (16, 32, 64)  # channels of the three convolutions (the shipped file's)
+MEMBER_SEED_STRIDE = 1000  # seed offset between ensemble members (a dataset uses seed .. seed + 500)
 SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (80, 64), (64, 80), (96, 64), (64, 48))  # (width, height)
 
 
@@ -51,6 +53,11 @@ class PresenceTrainConfig:
     real_share: float = 0.5  # with backgrounds: share of the hard clips drawn over a real frame
     real_negatives: float = 0.3  # with backgrounds: real-only crops added, as a share of the hard frames
     hard_world: str = "room"  # synth world of the hard clips ("room": also filmed across the room; "mixed": both)
+    members: int = 3  # nets in the file (`train_ensemble`): member i trains on seed + MEMBER_SEED_STRIDE x i
+
+    def __post_init__(self) -> None:
+        if self.members < 1:
+            raise InputError(f"presence members {self.members} must be >= 1")
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -273,6 +280,18 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     metrics = {**net.metrics, "calibration_frames": len(cx), **accuracy(net, cx, cy)}
     log.info("presence temperature %.3f on %d calibration frames", temperature, len(cx))
     return PresenceNet(weights, metrics, temperature)
+
+
+def train_ensemble(config: PresenceTrainConfig, on_log: Callable[[dict], None] | None = None) -> PresenceEnsemble:
+    """`config.members` nets, each `train_presence` on draws of its own seeds (member i: seed + MEMBER_SEED_STRIDE
+    x i, so no two members share a scene or a calibration frame). Metrics: the recipe and background names, and
+    each member's own figures under "members"."""
+    members = [train_presence(replace(config, seed=config.seed + MEMBER_SEED_STRIDE * i), on_log)
+               for i in range(config.members)]  # fmt: skip
+    shared = {k: members[0].metrics[k] for k in ("recipe", "backgrounds") if k in members[0].metrics}
+    shared["recipe"] = {k: v for k, v in asdict(config).items() if k != "backgrounds"}
+    own = [{k: v for k, v in m.metrics.items() if k not in shared} | {"temperature": m.temperature} for m in members]
+    return PresenceEnsemble(tuple(members), {**shared, "members": own})
 
 
 def accuracy(net: PresenceNet, x: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -33,13 +33,17 @@ def train_presence(
     widths: Annotated[str | None, typer.Option(help="Channels of the three convolutions, e.g. 16,32,64.")] = None,
     size: Annotated[int | None, typer.Option(help="Model input S the frames are letterboxed into.")] = None,
     seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
+    members: Annotated[
+        int | None, typer.Option(help="Nets in the file, each on draws of its own seeds; their logits are averaged.")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
     """Train the presence CNN (is an infant in view?) on synthetic scenes; `tpt-live monitor --presence` uses it.
 
-    Unset options keep trainer.presence_train.PresenceTrainConfig's defaults (the shipped file's recipe);
-    `python benchmarks/presence_eval.py --weights OUT` measures it on held-out clips.
+    Unset options keep trainer.presence_train.PresenceTrainConfig's defaults (the shipped file's recipe: three
+    nets, each on draws of its own seeds, their calibrated logits averaged); `python benchmarks/presence_eval.py
+    --weights OUT` measures it on held-out clips.
     """
     from pathlib import Path
 
@@ -47,8 +51,7 @@ def train_presence(
 
     from tpt_live.errors import InputError
     from tpt_live.monitor.presence import save_presence
-    from trainer.presence_train import PresenceTrainConfig
-    from trainer.presence_train import train_presence as run_training
+    from trainer.presence_train import PresenceTrainConfig, train_ensemble
 
     if threads:
         torch.set_num_threads(threads)
@@ -62,6 +65,7 @@ def train_presence(
             epochs=epochs,
             size=size,
             seed=seed,
+            members=members,
             widths=chans,
             backgrounds=tuple(backgrounds) if backgrounds else None,
             hard_world=hard_world,
@@ -72,7 +76,7 @@ def train_presence(
         if not quiet:
             typer.echo(" ".join(f"{k}={v}" for k, v in row.items()), err=True)
 
-    path = save_presence(run_training(cfg, on_log=show), Path(out))
+    path = save_presence(train_ensemble(cfg, on_log=show), Path(out))
     typer.echo(f"presence weights: {path}", err=True)
 
 

@@ -8,7 +8,9 @@ averaged. It is trained on synthetic frames with and without the infant (`traine
 file describes itself (format, version, input size, metrics; `tpt_live.checkpoint.write_weights` layout).
 `PresenceDetector` adds an exponential average over stream time, and hysteresis, so one odd frame does not flip
 the state. Each view's probability is calibrated: the logit is divided by a temperature fitted on held-out
-synthetic frames (stored in the file).
+synthetic frames (stored in the file). A file may hold several such nets trained alike on other draws
+(`PresenceEnsemble`, format version 2): their calibrated logits are averaged, because one tiny net's answers on
+real footage move with its training draws as much as with its recipe (docs/MONITOR.md, "An ensemble").
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tpt_live.checkpoint import shipped_file
 from tpt_live.errors import InputError, ModelError
 
 PRESENCE_FORMAT = "tpt-live/presence"
-PRESENCE_VERSION = 1
+PRESENCE_VERSION = 2  # 2: several members, "member{i}." key prefixes; 1 (still read): one net
 INPUT = 32  # the net's input side, pixels
 WINDOW_ZOOM = 2.0  # the second view is used where the located window is at most half the searched picture's side
 PRESENCE_VIEWS = ("both", "frame")  # what the net judges: the picture and the pose model's window, or the picture
@@ -68,7 +70,8 @@ def cnn_logits(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PresenceNet:
-    """Weights of the presence CNN (torch layout) and what the file says about itself."""
+    """Weights of one presence CNN (torch layout), its temperature and what its training says about it; the
+    monitor reads nets through `PresenceEnsemble`."""
 
     weights: dict[str, np.ndarray]  # conv{k}.weight (O, C, 3, 3), conv{k}.bias (O,), head.weight (1, 2 C), head.bias
     metrics: dict  # held-out figures recorded at training time
@@ -78,33 +81,57 @@ class PresenceNet:
         """x: (B, INPUT, INPUT, 3) float32 from `presence_input` -> (B,) logits (> 0: infant present)."""
         return cnn_logits(self.weights, x)[:, 0]
 
-    def calibrated(self, rgb: np.ndarray) -> float:
-        """The calibrated logit (logit / temperature) of one (S, S, 3) uint8 RGB input."""
-        return float(self.logits(presence_input(rgb)[None])[0]) / self.temperature
-
-    def probability(self, rgb: np.ndarray) -> float:
-        """P(infant in view) of one (S, S, 3) uint8 RGB model input (calibrated: logit / temperature)."""
-        return sigmoid(self.calibrated(rgb))
-
 
 def sigmoid(z: float) -> float:
     """The logistic function, its argument clipped to +-50."""
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-def save_presence(net: PresenceNet, path: Path) -> Path:
-    """Write the weights (`tpt_live.checkpoint.write_weights` layout: metadata inside, JSON sidecar)."""
+@dataclass(frozen=True)
+class PresenceEnsemble:
+    """Presence nets trained alike on other draws (`tpt-live train-presence --members K`); the calibrated logit is
+    the mean of the members' calibrated logits, so the probability is the sigmoid of that mean."""
+
+    members: tuple[PresenceNet, ...]
+    metrics: dict  # the file's metrics (each member's own under "members")
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ModelError("a presence ensemble needs at least one member")
+
+    def calibrated(self, rgb: np.ndarray) -> float:
+        """The mean over members of the calibrated logit of one (S, S, 3) uint8 RGB input."""
+        return float(self.calibrated_many([rgb])[0])
+
+    def calibrated_many(self, rgbs: list[np.ndarray]) -> np.ndarray:
+        """`calibrated` of several uint8 RGB inputs of any sizes at once: (N,) float64."""
+        x = np.stack([presence_input(rgb) for rgb in rgbs])
+        return np.mean([m.logits(x) / m.temperature for m in self.members], axis=0)
+
+    def probability(self, rgb: np.ndarray) -> float:
+        """P(infant in view) of one (S, S, 3) uint8 RGB model input (sigmoid of `calibrated`)."""
+        return sigmoid(self.calibrated(rgb))
+
+
+def save_presence(net: PresenceEnsemble | PresenceNet, path: Path) -> Path:
+    """Write the weights (`tpt_live.checkpoint.write_weights` layout: metadata inside, JSON sidecar); a single
+    net is written as an ensemble of one."""
     from tpt_live.checkpoint import write_weights
 
+    ens = net if isinstance(net, PresenceEnsemble) else PresenceEnsemble((net,), net.metrics)
     meta = {"format": PRESENCE_FORMAT, "format_version": PRESENCE_VERSION, "config": {"input": INPUT}}
-    meta["metrics"] = net.metrics
-    meta["calibration"] = {"temperature": net.temperature}
-    return write_weights(path, {k: np.asarray(v, np.float32) for k, v in net.weights.items()}, meta)
+    meta["metrics"] = ens.metrics
+    meta["calibration"] = {"temperatures": [m.temperature for m in ens.members]}
+    tensors = {
+        f"member{i}.{k}": np.asarray(v, np.float32) for i, m in enumerate(ens.members) for k, v in m.weights.items()
+    }
+    return write_weights(path, tensors, meta)
 
 
-def load_presence(path: Path | str | None = None) -> PresenceNet:
-    """Load presence weights (None: the shipped file). InputError when a given file is missing (exit 2);
-    ModelError when the shipped file is absent or a file is foreign (exit 4)."""
+def load_presence(path: Path | str | None = None) -> PresenceEnsemble:
+    """Load presence weights (None: the shipped file); a version-1 file (one net) loads as an ensemble of one.
+    InputError when a given file is missing (exit 2); ModelError when the shipped file is absent or a file is
+    foreign (exit 4)."""
     from safetensors.numpy import load_file
 
     from tpt_live.checkpoint import read_meta
@@ -117,10 +144,20 @@ def load_presence(path: Path | str | None = None) -> PresenceNet:
     meta = read_meta(path, PRESENCE_FORMAT, PRESENCE_VERSION, "presence")
     if meta.get("config", {}).get("input") != INPUT:
         raise ModelError(f"{path}: presence input {meta.get('config')} is not {INPUT} px")
-    temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
-    if not temperature > 0:
-        raise ModelError(f"{path}: presence temperature {temperature} must be > 0")
-    return PresenceNet(load_file(str(path)), meta.get("metrics", {}), temperature)
+    tensors, calibration = load_file(str(path)), meta.get("calibration", {})
+    if int(meta.get("format_version", 1)) < 2:
+        groups, temperatures = [tensors], [calibration.get("temperature", 1.0)]
+    else:
+        temperatures = list(calibration.get("temperatures", []))
+        groups = [{k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith(f"member{i}.")}
+                  for i in range(len(temperatures))]  # fmt: skip
+        if sum(map(len, groups)) != len(tensors) or not all(groups):
+            raise ModelError(f"{path}: presence tensors do not match its {len(temperatures)} member temperatures")
+    if not all(float(t) > 0 for t in temperatures):
+        raise ModelError(f"{path}: presence temperatures {temperatures} must be > 0")
+    metrics = meta.get("metrics", {})
+    members = tuple(PresenceNet(w, {}, float(t)) for w, t in zip(groups, temperatures, strict=True))
+    return PresenceEnsemble(members, metrics)
 
 
 @dataclass(frozen=True)
@@ -141,7 +178,7 @@ class PresenceConfig:
 class PresenceDetector:
     """Per-frame presence probability, averaged over stream time. Call `reset()` between streams."""
 
-    def __init__(self, net: PresenceNet, config: PresenceConfig | None = None) -> None:
+    def __init__(self, net: PresenceEnsemble, config: PresenceConfig | None = None) -> None:
         self.net, self.config = net, config or PresenceConfig()
         self.reset()
 
@@ -155,10 +192,8 @@ class PresenceDetector:
         (S, S, 3) uint8 RGB input) and, with `config.subject`, the window the pose model saw (`subject`, any
         size; None where there is none): the mean of the two calibrated logits, so each view can outvote the
         other only by being surer."""
-        z = self.net.calibrated(rgb)
-        if self.config.subject and subject is not None:
-            z = (z + self.net.calibrated(subject)) / 2.0
-        p = sigmoid(z)
+        views = [rgb, subject] if self.config.subject and subject is not None else [rgb]
+        p = sigmoid(float(np.mean(self.net.calibrated_many(views))))
         if self._p is None or self.config.tau == 0:
             self._p = p
         else:

@@ -42,7 +42,7 @@ from tpt_live.monitor.posture import (
     posture_with_margin,
     signed_width_2d,
 )
-from tpt_live.monitor.presence import WINDOW_ZOOM, PresenceConfig, PresenceDetector, PresenceNet
+from tpt_live.monitor.presence import WINDOW_ZOOM, PresenceConfig, PresenceDetector, PresenceEnsemble
 from tpt_live.monitor.state import NOT_MEDICAL, LiveState
 from tpt_live.track.pipeline import Result, TrackConfig, Tracker
 from tpt_live.track.sources import VideoSource
@@ -138,7 +138,7 @@ class Monitor:
         self,
         open_source: Callable[[], VideoSource],
         backend: PoseBackend,
-        presence: PresenceNet,
+        presence: PresenceEnsemble,
         config: MonitorConfig,
         sink: EventSink,
         out_dir: Path | None = None,
