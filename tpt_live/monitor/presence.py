@@ -10,7 +10,8 @@ file describes itself (format, version, input size, metrics; `tpt_live.checkpoin
 the state. Each view's probability is calibrated: the logit is divided by a temperature fitted on held-out
 synthetic frames (stored in the file). A file may hold several such nets trained alike on other draws
 (`PresenceEnsemble`, format version 2): their calibrated logits are averaged, because one tiny net's answers on
-real footage move with its training draws as much as with its recipe (docs/MONITOR.md, "An ensemble").
+real footage move with its training draws as much as with its recipe (docs/MONITOR.md, "Three nets instead of
+one").
 """
 
 from __future__ import annotations
