@@ -53,7 +53,7 @@ class PresenceTrainConfig:
     real_share: float = 0.5  # with backgrounds: share of the hard clips drawn over a real frame
     real_negatives: float = 0.3  # with backgrounds: real-only crops added, as a share of the hard frames
     hard_world: str = "room"  # synth world of the hard clips ("room": also filmed across the room; "mixed": both)
-    members: int = 3  # nets in the file (`train_ensemble`): member i trains on seed + MEMBER_SEED_STRIDE x i
+    members: int = 1  # nets in the file (`train_ensemble`): member i trains on seed + MEMBER_SEED_STRIDE x i
 
     def __post_init__(self) -> None:
         if self.members < 1:

@@ -41,9 +41,9 @@ def train_presence(
 ) -> None:
     """Train the presence CNN (is an infant in view?) on synthetic scenes; `tpt-live monitor --presence` uses it.
 
-    Unset options keep trainer.presence_train.PresenceTrainConfig's defaults (the shipped file's recipe: three
-    nets, each on draws of its own seeds, their calibrated logits averaged); `python benchmarks/presence_eval.py
-    --weights OUT` measures it on held-out clips.
+    Unset options keep trainer.presence_train.PresenceTrainConfig's defaults (the shipped file's recipe: one
+    net; `--members K` trains K on draws of their own seeds and averages their calibrated logits);
+    `python benchmarks/presence_eval.py --weights OUT` measures it on held-out clips.
     """
     from pathlib import Path
 
