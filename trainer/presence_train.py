@@ -288,8 +288,9 @@ def train_ensemble(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     each member's own figures under "members"."""
     members = [train_presence(replace(config, seed=config.seed + MEMBER_SEED_STRIDE * i), on_log)
                for i in range(config.members)]  # fmt: skip
-    shared = {k: members[0].metrics[k] for k in ("recipe", "backgrounds") if k in members[0].metrics}
-    shared["recipe"] = {k: v for k, v in asdict(config).items() if k != "backgrounds"}
+    shared: dict[str, Any] = {"recipe": {k: v for k, v in asdict(config).items() if k != "backgrounds"}}
+    if "backgrounds" in members[0].metrics:
+        shared["backgrounds"] = members[0].metrics["backgrounds"]
     own = [{k: v for k, v in m.metrics.items() if k not in shared} | {"temperature": m.temperature} for m in members]
     return PresenceEnsemble(tuple(members), {**shared, "members": own})
 
