@@ -150,6 +150,7 @@ def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
         ("--size", "63x64"),
         ("--fps", "0"),
         ("--pose", "upside-down"),
+        ("--hands", "1.5"),
     ],
 )
 def test_cli_rejects_bad_arguments(
@@ -242,3 +243,38 @@ def test_flexion_bends_hips_knees_and_elbows_and_leaves_the_rest_of_the_scene() 
     )
     with pytest.raises(InputError, match="flexion"):
         SynthConfig(flexion=1.5)
+
+
+def test_held_hands_put_the_wrist_at_the_face_or_chest_and_leave_the_rest_of_the_scene() -> None:
+    """Each `HAND_POSES` layout holds the hand near the head (cheek) or the thorax (mouth, chest) over random
+    bodies and motion, where a free arm's hand is far from both; `hands` draws the layouts per arm from a
+    stream of its own (every other draw of the video unchanged), records them, and never holds a prone arm."""
+    from tpt_live.synth.body import forward_kinematics, sample_body
+    from tpt_live.synth.clip import sample_scene
+    from tpt_live.synth.motion import HAND_POSES, sample_motion
+
+    def wrist_to(layout: int, joint: str) -> float:
+        """Median distance (m) of the left wrist from `joint` over 6 bodies x 40 frames, left arm in `layout`."""
+        out = []
+        for seed in range(6):
+            rng = np.random.default_rng(seed)
+            m = sample_motion(rng, "supine", 40, 15.0, hands=(layout, -1))
+            joints, _ = forward_kinematics(sample_body(rng), m.angles)
+            out.append(np.linalg.norm(joints[:, JOINT_INDEX["left_wrist"]] - joints[:, JOINT_INDEX[joint]], axis=1))
+        return float(np.median(np.concatenate(out)))
+
+    assert len(HAND_POSES) == 3
+    assert wrist_to(0, "head") < 0.11 < 0.18 < wrist_to(-1, "head")  # the cheek
+    assert max(wrist_to(1, "thorax"), wrist_to(2, "thorax")) < 0.10 < 0.15 < wrist_to(-1, "thorax")  # mouth, chest
+    a = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1))
+    b = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1, hands=1.0))
+    assert a.motion.hands == (-1, -1) and min(b.motion.hands) >= 0
+    assert a.camera.to_dict() == b.camera.to_dict() and np.array_equal(a.motion.yaw, b.motion.yaw)
+    assert np.array_equal(a.motion.angles["l_knee"], b.motion.angles["l_knee"])
+    assert not np.array_equal(a.motion.angles["l_elbow"], b.motion.angles["l_elbow"])
+    prone = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1, pose="prone", hands=1.0))
+    assert prone.motion.hands == (-1, -1)
+    assert render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1, hands=1.0)).gt["hands"] == list(b.motion.hands)
+    assert "hands" not in render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1)).gt
+    with pytest.raises(InputError, match="hands"):
+        SynthConfig(hands=-0.1)

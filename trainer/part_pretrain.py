@@ -77,6 +77,7 @@ class PretrainConfig:
     look: str = "mixed"  # synth look of the scenes: "plain", "varied" or "mixed" (every other scene varied)
     world: str = "wide"  # synth world of the scenes: "wide" or "room" (also filmed across the room)
     flexion: float = 0.0  # share of scenes in a young infant's flexed resting posture (`tpt-live synth --flexion`)
+    hands: float = 0.0  # share of arms held with the hand at the face or chest (`tpt-live synth --hands`)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
@@ -103,8 +104,9 @@ class PretrainConfig:
         _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
         check_real_share(self.real_share)
-        if not 0.0 <= self.flexion <= 1.0:
-            raise InputError(f"flexion {self.flexion} must be a share in [0, 1]")
+        for name, share in (("flexion", self.flexion), ("hands", self.hands)):
+            if not 0.0 <= share <= 1.0:
+                raise InputError(f"{name} {share} must be a share in [0, 1]")
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +152,7 @@ def render_scene(
     w, h = ASPECTS[i % len(ASPECTS)]
     look = scene_look(cfg.look, i)
     scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look,
-                        flexion=cfg.flexion)  # fmt: skip
+                        flexion=cfg.flexion, hands=cfg.hands)  # fmt: skip
     clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
     sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for f, frame in enumerate(clip.frames):

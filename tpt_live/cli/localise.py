@@ -83,6 +83,9 @@ def pretrain(
     flexion: Annotated[
         float | None, typer.Option(help="Share of scenes in a young infant's flexed resting posture (synth --flexion).")
     ] = None,
+    hands: Annotated[
+        float | None, typer.Option(help="Share of arms held with the hand at the face or chest (synth --hands).")
+    ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     head: Annotated[
@@ -126,6 +129,7 @@ def pretrain(
                 look=look,
                 world=world,
                 flexion=flexion,
+                hands=hands,
                 wild_turns=wild_turns,
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,

@@ -35,6 +35,10 @@ def synth(
         float,
         typer.Option(help="Share of videos in a young infant's flexed resting posture (hips, knees, elbows bent)."),
     ] = 0.0,
+    hands: Annotated[
+        float,
+        typer.Option(help="Share of arms held with the hand at the face or chest (each arm drawn on its own)."),
+    ] = 0.0,
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -61,6 +65,7 @@ def synth(
         world=world,
         look=look,
         flexion=flexion,
+        hands=hands,
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")

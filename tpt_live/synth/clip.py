@@ -47,7 +47,7 @@ from tpt_live.synth.camera import (
     sample_wide_params,
 )
 from tpt_live.synth.look import LOOKS, Look, randomise_textures, sample_look
-from tpt_live.synth.motion import SCENARIOS, Motion, sample_motion
+from tpt_live.synth.motion import HAND_POSES, SCENARIOS, Motion, sample_motion
 from tpt_live.synth.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class SynthConfig:
     world: str = "default"  # "default" (centred, head up, 65-80% of the height), "wide" or "room" (docs/SYNTH.md)
     look: str = "plain"  # "plain" (flat colours, the original renders), "varied" or "random" (docs/SYNTH.md)
     flexion: float = 0.0  # share of videos in a young infant's flexed resting posture, by a per-video U(0, 1) amount
+    hands: float = 0.0  # share of arms (each drawn on its own) held with the hand at the face or chest (`HAND_POSES`)
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -88,6 +89,8 @@ class SynthConfig:
             raise InputError(f"bad look '{self.look}': use one of {', '.join(LOOKS)}")
         if not 0.0 <= self.flexion <= 1.0:
             raise InputError(f"bad flexion {self.flexion}: use a share in [0, 1]")
+        if not 0.0 <= self.hands <= 1.0:
+            raise InputError(f"bad hands share {self.hands}: use a share in [0, 1]")
 
     @property
     def name(self) -> str:
@@ -148,13 +151,24 @@ def _lift(body: BodyParams, roll: float) -> float:
     return float(abs(np.cos(roll)) * depth + abs(np.sin(roll)) * lateral)
 
 
+def _held_hands(config: SynthConfig) -> tuple[int, int]:
+    """Per arm (left, right): the `HAND_POSES` layout it is held in, -1 free; each arm held with probability
+    `config.hands`, from a stream of its own (without it the draws stay as they were)."""
+    if config.hands <= 0:
+        return (-1, -1)
+    rng = _rng(config, 15)
+    picks = rng.integers(0, len(HAND_POSES), 2)
+    held = rng.random(2) < config.hands
+    return (int(picks[0]) if held[0] else -1, int(picks[1]) if held[1] else -1)
+
+
 def sample_scene(config: SynthConfig) -> Scene:
     """Draw body, appearance, camera and motion of video (`config.seed`, `config.index`)."""
     body = _sample_body(_rng(config, 0))
     appearance = sample_appearance(_rng(config, 1))
     flex = _rng(config, 13) if config.flexion > 0 else None  # its own stream: without it the draws stay as they were
     amount = float(flex.uniform(0.0, 1.0)) if flex is not None and flex.random() < config.flexion else 0.0
-    motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount)
+    motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount, _held_hands(config))
     cam = sample_camera_params(_rng(config, 2))
     if config.world in ("wide", "room"):  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
@@ -229,6 +243,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         "index": config.index,
         "pose": scene.motion.scenario,
         **({"flexion": round(scene.motion.flexion, 4)} if config.flexion > 0 else {}),  # absent: files as before
+        **({"hands": list(scene.motion.hands)} if config.hands > 0 else {}),  # the same
         "world": config.world,
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),

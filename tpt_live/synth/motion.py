@@ -55,6 +55,29 @@ _PRONE: dict[str, tuple[float, float, float, float]] = {
 _FLEXED: dict[str, float] = {"hip_elev": 70.0, "hip_abd": 30.0, "knee": 90.0, "knee_twist": 25.0, "elbow": 100.0,
                              "sh_abd": 40.0}  # fmt: skip
 # Limb DOFs driven partly by the limb's shared component, and how strongly (correlation).
+# Hands held at the face or chest (a newborn's hand at its mouth or cheek, forearm across the chest): the arm
+# positions that put the hand there (checked by forward kinematics, `tests/test_synth.py`), each with a small
+# spread so the hand stays near. `sample_motion(hands=(l, r))` gives an arm the layout of index l / r (-1: free).
+HAND_POSES: tuple[dict[str, tuple[float, float, float, float]], ...] = (
+    {  # at the cheek or ear: the upper arm beside the head, the forearm bent back to the face
+        "sh_abd": (135.0, 12.0, 10.0, 170.0),
+        "sh_elev": (15.0, 10.0, -10.0, 78.0),
+        "elbow": (115.0, 12.0, 5.0, 145.0),
+        "elbow_twist": (75.0, 10.0, -45.0, 95.0),
+    },
+    {  # at the mouth: the upper arm raised in front of the chest, the forearm bent in towards the face
+        "sh_abd": (40.0, 12.0, 10.0, 170.0),
+        "sh_elev": (85.0, 8.0, -10.0, 100.0),
+        "elbow": (105.0, 12.0, 5.0, 145.0),
+        "elbow_twist": (-45.0, 12.0, -90.0, 95.0),
+    },
+    {  # on the chest: the elbow beside the trunk, the forearm across it
+        "sh_abd": (30.0, 12.0, 10.0, 170.0),
+        "sh_elev": (50.0, 10.0, -10.0, 100.0),
+        "elbow": (130.0, 10.0, 5.0, 145.0),
+        "elbow_twist": (-40.0, 12.0, -90.0, 95.0),
+    },
+)
 _SHARED: dict[str, float] = {"sh_abd": 0.6, "elbow": 0.6, "hip_elev": 0.75, "knee": 0.75}
 _LIMB_OF: dict[str, str] = {
     "sh_abd": "arm",
@@ -80,6 +103,7 @@ class Motion:
     drift: np.ndarray  # (F, 2) body offset as fractions of the image (x: of width, y: of height, down)
     activity: np.ndarray  # (F,) mean activity gate of the limbs, 0 = still, ~1 = moving
     flexion: float = 0.0  # how far the resting posture was moved towards `_FLEXED` (0: not at all)
+    hands: tuple[int, int] = (-1, -1)  # the `HAND_POSES` layout of the left / right arm (-1: free)
 
     def pose(self, frame: int) -> Pose:
         """Joint angles of one frame."""
@@ -163,11 +187,20 @@ def _dof_table(scenario: str, rng: np.random.Generator, flexion: float) -> dict[
     return table
 
 
-def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: float, flexion: float = 0.0) -> Motion:
+def sample_motion(
+    rng: np.random.Generator,
+    scenario: str,
+    frames: int,
+    fps: float,
+    flexion: float = 0.0,
+    hands: tuple[int, int] = (-1, -1),
+) -> Motion:
     """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
-    resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`)."""
+    resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`); `hands`
+    (left, right) holds an arm of a baby on its back or side in the layout `HAND_POSES[i]` (-1: free)."""
     scenario, roll = resolve_scenario(scenario, rng)
     flexion = flexion if scenario != "prone" else 0.0  # a baby on its tummy keeps the prone layout
+    held = dict(zip(("l", "r"), hands, strict=True)) if scenario != "prone" else {}
     table = _dof_table(scenario, rng, flexion)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
@@ -180,9 +213,11 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
         gates.append(gate)
         taus[group] = _motion_time(rng, t, gate, fps)
     shared = {limb: (_wave(rng), _wave(rng), rng.uniform(-0.4, 0.8)) for limb in ("arm", "leg")}
-    for name, (neutral, std, lo, hi) in table.items():
-        std = std * vigour * rng.uniform(0.8, 1.2)
+    for name, entry in table.items():
+        spread = rng.uniform(0.8, 1.2)
         if name not in _LIMB_OF:
+            neutral, std, lo, hi = entry
+            std = std * vigour * spread
             tau = taus["head"]
             values[name] = _soft_clip(neutral + std * _wave(rng)(tau), lo, hi)
             continue
@@ -190,6 +225,9 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
         wave_l, wave_r, rho = shared[limb]
         c = _SHARED.get(name, 0.0)
         for side in ("l", "r"):
+            layout = HAND_POSES[held[side]] if held.get(side, -1) >= 0 else {}
+            neutral, std, lo, hi = layout.get(name, entry)
+            std = std * vigour * spread
             tau = taus[f"{side}_{limb}"]
             common = wave_l(tau) if side == "l" else rho * wave_l(tau) + np.sqrt(1 - rho**2) * wave_r(tau)
             x = neutral + std * (c * common + np.sqrt(1.0 - c * c) * _wave(rng)(tau))
@@ -218,4 +256,5 @@ def sample_motion(rng: np.random.Generator, scenario: str, frames: int, fps: flo
         drift=drift,
         activity=np.mean(gates[1:], axis=0),
         flexion=flexion,
+        hands=(held.get("l", -1), held.get("r", -1)),
     )
