@@ -241,7 +241,8 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
 MACHINE = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
 STRICT = {"swap_tolerant": False}  # files trained before the option, with the labels' own left and right
 WHOLE_GRID = {"peak_radius": 0.0}  # files that decode over the whole grid (trained before the option, or told so)
-NO_HELD_HANDS = {"hands": 0.0}  # files trained before `--hands`: its default draws the renders they were trained on
+# files trained before `--hands` and `--side-gravity`: their defaults draw the renders those files were trained on
+PLAIN_POSES = {"hands": 0.0, "side_gravity": False}
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -277,8 +278,7 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     stored, config = stored_recipe("default")
     machine = MACHINE
     # settings added after the shipped file was trained, whose defaults draw exactly what it was trained on
-    later = {"flexion": 0.0, **NO_HELD_HANDS}  # no flexed scenes nor held hands: the renders of the stream-free
-    # defaults (tests/test_synth.py)
+    later = {"flexion": 0.0, **PLAIN_POSES}  # none of these poses: the renders of the defaults (tests/test_synth.py)
     # decoding only (training reads the whole grid): recorded in the file's model config after training (stop 37)
     later |= {"peak_radius": config["peak_radius"]}
     stored = {**later, **stored}
@@ -296,7 +296,7 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
     import dataclasses
 
     stored, config = stored_recipe("handedness")
-    stored = {**STRICT, **WHOLE_GRID, **NO_HELD_HANDS, **stored}  # its signed width is read over the whole grid
+    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **stored}  # its signed width is read over the whole grid
     defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert reads_the_whole_grid_with_the_defaults_network(config)

@@ -278,3 +278,35 @@ def test_held_hands_put_the_wrist_at_the_face_or_chest_and_leave_the_rest_of_the
     assert "hands" not in render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1)).gt
     with pytest.raises(InputError, match="hands"):
         SynthConfig(hands=-0.1)
+
+
+def test_side_gravity_rests_the_upper_limbs_on_the_body_and_keeps_the_lower_ones_out_of_the_mat() -> None:
+    """A baby on its side without `side_gravity` holds its upper arm up in the air and pushes its lower arm into
+    the mat (the supine layout turned); with it both wrists stay within a few centimetres of their shoulder's
+    height, and the upper knee does not rise above the hip. Other scenarios are untouched."""
+    from tpt_live.synth.body import forward_kinematics, rot_y, sample_body
+    from tpt_live.synth.motion import sample_motion
+
+    def heights(gravity: bool) -> dict[str, float]:
+        """Median height (m, world up) of each part above its limb's root, upper and lower side, 30 bodies."""
+        out: dict[str, list[np.ndarray]] = {}
+        for seed in range(30):
+            rng = np.random.default_rng(seed)
+            m = sample_motion(rng, "side", 30, 15.0, side_gravity=gravity)
+            joints, _ = forward_kinematics(sample_body(rng), m.angles)
+            world = joints @ rot_y(np.array([m.roll]))[0].T
+            up, down = ("right", "left") if m.roll > 0 else ("left", "right")
+            for tag, side in (("upper", up), ("lower", down)):
+                for part, root in (("wrist", "shoulder"), ("knee", "hip")):
+                    z = world[:, JOINT_INDEX[f"{side}_{part}"], 2] - world[:, JOINT_INDEX[f"{side}_{root}"], 2]
+                    out.setdefault(f"{tag}_{part}", []).append(z)
+        return {k: float(np.median(np.concatenate(v))) for k, v in out.items()}
+
+    free, rest = heights(False), heights(True)
+    assert free["upper_wrist"] > 0.08 and free["lower_wrist"] < -0.08  # up in the air, into the mat
+    assert abs(rest["upper_wrist"]) < 0.05 and abs(rest["lower_wrist"]) < 0.05
+    assert rest["upper_knee"] < 0.01 < free["upper_knee"]
+    for scenario in ("supine", "prone"):
+        a = sample_motion(np.random.default_rng(3), scenario, 10, 15.0)
+        b = sample_motion(np.random.default_rng(3), scenario, 10, 15.0, side_gravity=True)
+        assert all(np.array_equal(a.angles[k], b.angles[k]) for k in a.angles)

@@ -78,6 +78,7 @@ class PretrainConfig:
     world: str = "wide"  # synth world of the scenes: "wide" or "room" (also filmed across the room)
     flexion: float = 0.0  # share of scenes in a young infant's flexed resting posture (`tpt-live synth --flexion`)
     hands: float = 0.0  # share of arms held with the hand at the face or chest (`tpt-live synth --hands`)
+    side_gravity: bool = False  # side-lying bodies rest their limbs as gravity would (`tpt-live synth --side-gravity`)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
@@ -152,7 +153,8 @@ def render_scene(
     w, h = ASPECTS[i % len(ASPECTS)]
     look = scene_look(cfg.look, i)
     scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look,
-                        flexion=cfg.flexion, hands=cfg.hands)  # fmt: skip
+                        flexion=cfg.flexion, hands=cfg.hands,
+                        side_gravity=cfg.side_gravity)  # fmt: skip
     clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
     sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for f, frame in enumerate(clip.frames):

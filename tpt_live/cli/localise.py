@@ -86,6 +86,10 @@ def pretrain(
     hands: Annotated[
         float | None, typer.Option(help="Share of arms held with the hand at the face or chest (synth --hands).")
     ] = None,
+    side_gravity: Annotated[
+        bool | None,
+        typer.Option("--side-gravity/--no-side-gravity", help="Side-lying bodies rest their limbs (synth option)."),
+    ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     head: Annotated[
@@ -130,6 +134,7 @@ def pretrain(
                 world=world,
                 flexion=flexion,
                 hands=hands,
+                side_gravity=side_gravity,
                 wild_turns=wild_turns,
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,

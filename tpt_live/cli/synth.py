@@ -39,6 +39,10 @@ def synth(
         float,
         typer.Option(help="Share of arms held with the hand at the face or chest (each arm drawn on its own)."),
     ] = 0.0,
+    side_gravity: Annotated[
+        bool,
+        typer.Option("--side-gravity", help="A side-lying baby rests its upper arm and leg on its body."),
+    ] = False,
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -66,6 +70,7 @@ def synth(
         look=look,
         flexion=flexion,
         hands=hands,
+        side_gravity=side_gravity,
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")

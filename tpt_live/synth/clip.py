@@ -70,6 +70,7 @@ class SynthConfig:
     look: str = "plain"  # "plain" (flat colours, the original renders), "varied" or "random" (docs/SYNTH.md)
     flexion: float = 0.0  # share of videos in a young infant's flexed resting posture, by a per-video U(0, 1) amount
     hands: float = 0.0  # share of arms (each drawn on its own) held with the hand at the face or chest (`HAND_POSES`)
+    side_gravity: bool = False  # a baby on its side rests its upper limbs on its body, the lower ones on the mat
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -168,7 +169,8 @@ def sample_scene(config: SynthConfig) -> Scene:
     appearance = sample_appearance(_rng(config, 1))
     flex = _rng(config, 13) if config.flexion > 0 else None  # its own stream: without it the draws stay as they were
     amount = float(flex.uniform(0.0, 1.0)) if flex is not None and flex.random() < config.flexion else 0.0
-    motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount, _held_hands(config))
+    motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount, _held_hands(config),
+                          config.side_gravity)  # fmt: skip
     cam = sample_camera_params(_rng(config, 2))
     if config.world in ("wide", "room"):  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
@@ -244,6 +246,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         "pose": scene.motion.scenario,
         **({"flexion": round(scene.motion.flexion, 4)} if config.flexion > 0 else {}),  # absent: files as before
         **({"hands": list(scene.motion.hands)} if config.hands > 0 else {}),  # the same
+        **({"side_gravity": True} if config.side_gravity else {}),  # the same
         "world": config.world,
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),

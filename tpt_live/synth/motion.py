@@ -78,6 +78,25 @@ HAND_POSES: tuple[dict[str, tuple[float, float, float, float]], ...] = (
         "elbow_twist": (-40.0, 12.0, -90.0, 95.0),
     },
 )
+# A baby on its side under gravity (`sample_motion(side_gravity=True)`): the upper arm and leg rest on the body,
+# in front of the trunk (shoulder and hip brought forward, the thigh over the lower one), the lower ones lie forward
+# along the mat; without it a side-lying body holds its limbs up in the air as a supine one spreads them on the mat.
+_SIDE_UPPER: dict[str, tuple[float, float, float, float]] = {
+    "sh_abd": (0.0, 10.0, -20.0, 60.0),
+    "sh_elev": (50.0, 20.0, -10.0, 95.0),
+    "elbow": (60.0, 30.0, 5.0, 145.0),
+    "hip_abd": (0.0, 8.0, -15.0, 30.0),
+    "hip_elev": (45.0, 20.0, -5.0, 100.0),
+    "knee": (60.0, 25.0, 0.0, 140.0),
+}
+_SIDE_LOWER: dict[str, tuple[float, float, float, float]] = {
+    "sh_abd": (25.0, 15.0, 0.0, 90.0),
+    "sh_elev": (65.0, 15.0, 10.0, 100.0),
+    "elbow": (60.0, 30.0, 5.0, 145.0),
+    "hip_abd": (5.0, 6.0, -10.0, 20.0),
+    "hip_elev": (30.0, 20.0, -5.0, 100.0),
+    "knee": (50.0, 25.0, 0.0, 140.0),
+}
 _SHARED: dict[str, float] = {"sh_abd": 0.6, "elbow": 0.6, "hip_elev": 0.75, "knee": 0.75}
 _LIMB_OF: dict[str, str] = {
     "sh_abd": "arm",
@@ -194,13 +213,23 @@ def sample_motion(
     fps: float,
     flexion: float = 0.0,
     hands: tuple[int, int] = (-1, -1),
+    side_gravity: bool = False,
 ) -> Motion:
     """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
     resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`); `hands`
-    (left, right) holds an arm of a baby on its back or side in the layout `HAND_POSES[i]` (-1: free)."""
+    (left, right) holds an arm of a baby on its back or side in the layout `HAND_POSES[i]` (-1: free);
+    `side_gravity` lets a baby on its side rest its limbs as gravity would (`_SIDE_UPPER`, `_SIDE_LOWER`)."""
     scenario, roll = resolve_scenario(scenario, rng)
     flexion = flexion if scenario != "prone" else 0.0  # a baby on its tummy keeps the prone layout
     held = dict(zip(("l", "r"), hands, strict=True)) if scenario != "prone" else {}
+    layouts: dict[str, dict[str, tuple[float, float, float, float]]] = {"l": {}, "r": {}}
+    if scenario == "side" and side_gravity:  # roll > 0 turns the left side (+x) down onto the mat (`body.rot_y`)
+        upper = "r" if roll > 0 else "l"
+        lower = "l" if upper == "r" else "r"
+        layouts = {upper: dict(_SIDE_UPPER), lower: dict(_SIDE_LOWER)}
+    for side, i in held.items():
+        if i >= 0:
+            layouts[side] = {**layouts[side], **HAND_POSES[i]}
     table = _dof_table(scenario, rng, flexion)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
@@ -225,8 +254,7 @@ def sample_motion(
         wave_l, wave_r, rho = shared[limb]
         c = _SHARED.get(name, 0.0)
         for side in ("l", "r"):
-            layout = HAND_POSES[held[side]] if held.get(side, -1) >= 0 else {}
-            neutral, std, lo, hi = layout.get(name, entry)
+            neutral, std, lo, hi = layouts[side].get(name, entry)
             std = std * vigour * spread
             tau = taus[f"{side}_{limb}"]
             common = wave_l(tau) if side == "l" else rho * wave_l(tau) + np.sqrt(1 - rho**2) * wave_r(tau)
