@@ -54,7 +54,6 @@ _PRONE: dict[str, tuple[float, float, float, float]] = {
 # (f = 1) towards these; spreads and limits stay.
 _FLEXED: dict[str, float] = {"hip_elev": 70.0, "hip_abd": 30.0, "knee": 90.0, "knee_twist": 25.0, "elbow": 100.0,
                              "sh_abd": 40.0}  # fmt: skip
-# Limb DOFs driven partly by the limb's shared component, and how strongly (correlation).
 # Hands held at the face or chest (a newborn's hand at its mouth or cheek, forearm across the chest): the arm
 # positions that put the hand there (checked by forward kinematics, `tests/test_synth.py`), each with a small
 # spread so the hand stays near. `sample_motion(hands=(l, r))` gives an arm the layout of index l / r (-1: free).
@@ -97,6 +96,7 @@ _SIDE_LOWER: dict[str, tuple[float, float, float, float]] = {
     "hip_elev": (30.0, 20.0, -5.0, 100.0),
     "knee": (50.0, 25.0, 0.0, 140.0),
 }
+# Limb DOFs driven partly by the limb's shared component, and how strongly (correlation).
 _SHARED: dict[str, float] = {"sh_abd": 0.6, "elbow": 0.6, "hip_elev": 0.75, "knee": 0.75}
 _LIMB_OF: dict[str, str] = {
     "sh_abd": "arm",
