@@ -105,17 +105,21 @@ def _peer_labels(path: Path, n: int | None, min_conf: float) -> tuple[np.ndarray
 
 def _load_poses(path: Path) -> tuple[np.ndarray, list, dict]:
     """tpt-live `track` JSON -> ((N, J, 2) kp2d, NaN on frames without a pose; per-frame box or None; header).
+    The header's `scores` holds the per-joint scores (N, J), NaN on frames without a pose.
     The header's `turns` holds the degrees each frame's model input was turned by `track --locate` (None
     elsewhere): the located angle with `--head auto`, else the fixed head's quarter turns."""
     doc = json.loads(path.read_text())
     frames = doc["frames"]
     n = max(f["idx"] for f in frames) + 1
     kp = np.full((n, 16, 2), np.nan)
+    scores = np.full((n, 16), np.nan)
     boxes: list = [None] * n
     for f in frames:
         if f.get("kp2d"):
-            kp[f["idx"]] = np.asarray(f["kp2d"], np.float64)[:, :2]
+            points = np.asarray(f["kp2d"], np.float64)
+            kp[f["idx"]], scores[f["idx"]] = points[:, :2], points[:, 2]
             boxes[f["idx"]] = f.get("box")
+    doc["scores"] = scores
     from tpt_live.crop import HEAD_TURNS
 
     auto = doc.get("crop", {}).get("head") == "auto"
@@ -149,6 +153,7 @@ def score(clip: Path, peer: Path, poses: Path, sheet: Path | None, min_conf: flo
     if use.any():
         result.update(pck(pred[use], gt[use], ok[use], torso[use]))
         result["torso_shape"] = torso_shape(pred[use], gt[use], ok[use])
+        result["score_auc"] = score_auc(pred[use], doc["scores"][use], gt[use], ok[use], torso[use])
         template = _template(model)
         if template is not None:
             size = int(doc["model"]["input_size"])
@@ -206,6 +211,22 @@ def torso_shape(pred: np.ndarray, gt: np.ndarray, ok: np.ndarray) -> dict:
     ratio = np.median(ours / np.maximum(theirs, 1e-6), axis=1)
     names = ("shoulder_width", "hip_width", "trunk_length")
     return {"frames": int(use.sum()), **{k: round(float(v), 3) for k, v in zip(names, ratio, strict=True)}}
+
+
+def score_auc(pred: np.ndarray, scores: np.ndarray, gt: np.ndarray, ok: np.ndarray, torso: np.ndarray) -> float | None:
+    """How well tpt-live's per-joint score tells its joints that agree with the peer (within 0.2 torso diagonals,
+    strict: no left/right swap) from those that do not, over the peer's confident joints: the area under the ROC
+    curve (Mann-Whitney, ties counted half). 1: every agreeing joint scores above every other; 0.5: chance. None
+    where all joints agree or none does."""
+    hit = (np.linalg.norm(pred - gt, axis=-1) < 0.2 * torso[:, None])[ok]
+    s = scores[ok]
+    n_hit, n_miss = int(hit.sum()), int((~hit).sum())
+    if n_hit == 0 or n_miss == 0:
+        return None
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2.0)[inverse]  # 1-based ranks, tied scores sharing their mean rank
+    return round(float((ranks[hit].sum() - n_hit * (n_hit + 1) / 2) / (n_hit * n_miss)), 3)
 
 
 def _template(model: str | None):

@@ -56,3 +56,20 @@ def test_versus_counts_the_frames_the_peer_lost_as_misses(tmp_path: Path) -> Non
     assert got["frames"] == 4 and got["variant_found"] == 3 and got["frames_scored"] == 4
     assert got["pck@0.2"] == pytest.approx(0.75)  # the lost frame: every joint a miss
     assert got["pck@0.1"] == pytest.approx(0.5)  # the moved frame misses at 0.1 too
+
+
+def test_score_auc_ranks_agreeing_joints_by_their_score() -> None:
+    gt = np.zeros((2, NUM_JOINTS, 2))
+    torso = np.full(2, 50.0)  # a hit is within 10 px
+    pred = gt.copy()
+    pred[:, ::2, 0] = 30.0  # every other joint off by 30 px: a miss
+    ok = np.ones((2, NUM_JOINTS), bool)
+    scores = np.where(np.arange(NUM_JOINTS) % 2 == 0, 0.2, 0.9)[None].repeat(2, 0)  # misses scored low
+    assert peer_agreement.score_auc(pred, scores, gt, ok, torso) == 1.0
+    assert peer_agreement.score_auc(pred, 1.0 - scores, gt, ok, torso) == 0.0
+    assert peer_agreement.score_auc(pred, np.full_like(scores, 0.5), gt, ok, torso) == 0.5  # all tied: chance
+    mixed = scores.copy()
+    mixed[0, 0] = 0.95  # one miss above every hit: 16 of 256 pairs wrong
+    assert peer_agreement.score_auc(pred, mixed, gt, ok, torso) == pytest.approx(1 - 16 / 256, abs=1e-3)
+    ok[:, ::2] = False  # the peer is sure only of the hits
+    assert peer_agreement.score_auc(pred, scores, gt, ok, torso) is None
