@@ -88,10 +88,9 @@ class SynthConfig:
             raise InputError(f"bad world '{self.world}': use one of {', '.join(WORLDS)}")
         if self.look not in LOOKS:
             raise InputError(f"bad look '{self.look}': use one of {', '.join(LOOKS)}")
-        if not 0.0 <= self.flexion <= 1.0:
-            raise InputError(f"bad flexion {self.flexion}: use a share in [0, 1]")
-        if not 0.0 <= self.hands <= 1.0:
-            raise InputError(f"bad hands share {self.hands}: use a share in [0, 1]")
+        for name, share in (("flexion", self.flexion), ("hands", self.hands)):
+            if not 0.0 <= share <= 1.0:
+                raise InputError(f"bad {name} {share}: use a share in [0, 1]")
 
     @property
     def name(self) -> str:
