@@ -90,6 +90,12 @@ def test_config_checks() -> None:
         ModelConfig(backbone="vgg")
     with pytest.raises(InputError, match="multiple of 32"):
         ModelConfig(input_size=80, backbone="effnet")
+    with pytest.raises(InputError, match="multiple of 32"):
+        PretrainConfig(input_size=150)
+    with pytest.raises(InputError, match="backbone"):
+        PretrainConfig(backbone="effnet-lite2")
+    wide = PretrainConfig(input_size=160, backbone="effnet-lite1").model
+    assert (wide.input_size, wide.backbone, wide.head, wide.framing) == (160, "effnet-lite1", "spatial", "located")
     with pytest.raises(InputError, match="framing"):
         ModelConfig(framing="cropped")
     assert PRETRAINED.input_size == 128 and PRETRAINED.framing == "located"
@@ -243,6 +249,7 @@ STRICT = {"swap_tolerant": False}  # files trained before the option, with the l
 WHOLE_GRID = {"peak_radius": 0.0}  # files that decode over the whole grid (trained before the option, or told so)
 # files trained before `--hands` and `--side-gravity`: their defaults draw the renders those files were trained on
 PLAIN_POSES = {"hands": 0.0, "side_gravity": False}
+LITE0_128 = {"input_size": 128, "backbone": "effnet"}  # network settings added at stop 43 (the files' configs say them)
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -278,7 +285,11 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     stored, config = stored_recipe("default")
     machine = MACHINE
     # settings added after the shipped file was trained, whose defaults draw exactly what it was trained on
-    later = {"flexion": 0.0, **PLAIN_POSES}  # none of these poses: the renders of the defaults (tests/test_synth.py)
+    later = {
+        "flexion": 0.0,
+        **PLAIN_POSES,
+        **LITE0_128,
+    }  # none of these poses: the renders of the defaults (tests/test_synth.py)
     # decoding only (training reads the whole grid): recorded in the file's model config after training (stop 37)
     later |= {"peak_radius": config["peak_radius"]}
     stored = {**later, **stored}
@@ -296,7 +307,13 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
     import dataclasses
 
     stored, config = stored_recipe("handedness")
-    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **stored}  # its signed width is read over the whole grid
+    stored = {
+        **STRICT,
+        **WHOLE_GRID,
+        **PLAIN_POSES,
+        **LITE0_128,
+        **stored,
+    }  # its signed width is read over the whole grid
     defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert reads_the_whole_grid_with_the_defaults_network(config)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tpt_live.effnet import EffNetLite0Trunk
+from tpt_live.effnet import EffNetLiteTrunk
 from tpt_live.localise import Locator, default_localiser_path
 
 FORMAT = "tpt-live/localiser"
@@ -42,7 +42,7 @@ class LocaliserNet(nn.Module):
     def __init__(self, config: LocaliserConfig | None = None) -> None:
         super().__init__()
         self.config = config or LocaliserConfig()
-        self.trunk = EffNetLite0Trunk(self.config.blocks, taps=(self.config.blocks - 1,))
+        self.trunk = EffNetLiteTrunk(self.config.blocks, taps=(self.config.blocks - 1,))
         self.head = nn.Sequential(
             nn.Conv2d(self.trunk.channels[0], self.config.hidden, 1), nn.ReLU(), nn.Conv2d(self.config.hidden, 6, 1)
         )

@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tpt_live.effnet import EffNetLite0Trunk
+from tpt_live.effnet import EffNetLiteTrunk, stage_end
 from tpt_live.errors import InputError, ModelError
 from tpt_live.template import CANVAS, Template
 
-BACKBONES = ("scratch", "effnet")
+BACKBONES = ("scratch", "effnet", "effnet-lite1")
+LITE = {"effnet": "lite0", "effnet-lite1": "lite1"}  # backbone -> EfficientNet-Lite variant
 HEADS = ("dense", "spatial")
 
 
@@ -29,7 +30,8 @@ class ModelConfig:
     hidden: int = 256  # width of the hidden linear layer
     template: str = "infant"  # built-in template name (the template itself travels in checkpoints)
     consistency_scale: float = 0.03  # copy spread (fraction of S) at which the score falls to 1/e
-    backbone: str = "scratch"  # "scratch": the conv stages of `widths`; "effnet": EfficientNet-Lite0 blocks 0-10
+    backbone: str = "scratch"  # "scratch": the conv stages of `widths`; "effnet": EfficientNet-Lite0 through stage 5
+    # (stride 16); "effnet-lite1": EfficientNet-Lite1 (deeper, same widths) likewise
     framing: str = "frame"  # what the model was trained to see: "frame" (a letterboxed frame or box) or
     # "located" (a crop framed and turned upright from the localiser's body axis: `track` then locates by default)
     head: str = "dense"  # effnet only: "dense" (flattened grid -> hidden layer -> affines) or "spatial"
@@ -41,11 +43,11 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
             raise InputError(f"backbone {self.backbone!r}: use one of {', '.join(BACKBONES)}")
-        if self.head not in HEADS or (self.head != "dense" and self.backbone != "effnet"):
+        if self.head not in HEADS or (self.head != "dense" and self.backbone == "scratch"):
             raise InputError(f"head {self.head!r}: use dense, or spatial with the effnet backbone")
         if self.framing not in ("frame", "located"):
             raise InputError(f"framing {self.framing!r}: use frame or located")
-        if self.backbone == "effnet" and self.input_size % 32:
+        if self.backbone != "scratch" and self.input_size % 32:
             raise InputError(f"input_size {self.input_size} must be a multiple of 32 for the effnet backbone")
         if self.backbone == "scratch" and (self.input_size < 16 or self.input_size % (2 ** len(self.widths)) != 0):
             raise InputError(f"input_size {self.input_size} must be >= 16 and divisible by 2**{len(self.widths)}")
@@ -140,14 +142,16 @@ class EffnetRegressor(_AffineRegressor):
     def __init__(self, cfg: ModelConfig, num_parts: int, centres: Tensor | None = None) -> None:
         super().__init__()
         self.spatial = cfg.head == "spatial"
+        variant = LITE[cfg.backbone]
+        s16 = stage_end(variant, 5)  # the trunk ends at stride 16 (112 channels); the spatial head also taps stride 8
         if not self.spatial:
-            self.trunk = EffNetLite0Trunk(11, taps=(10,))
+            self.trunk = EffNetLiteTrunk(s16, taps=(s16 - 1,), variant=variant)
             self.reduce = _stage(self.trunk.channels[0], 128, 2)
             self._make_head(128 * (cfg.input_size // 32) ** 2, cfg, num_parts)
             return
         if centres is None or centres.shape != (num_parts, 2):
             raise ModelError(f"the spatial head needs the {num_parts} template part centres")
-        self.trunk = EffNetLite0Trunk(11, taps=(4, 10))
+        self.trunk = EffNetLiteTrunk(s16, taps=(stage_end(variant, 3) - 1, s16 - 1), variant=variant)
         width, cells = 96, cfg.input_size // 8
         self.lateral = nn.Conv2d(self.trunk.channels[0], width, 1)
         self.top = nn.Conv2d(self.trunk.channels[1], width, 1)
@@ -259,7 +263,7 @@ class TptModel(nn.Module):
         s = cfg.input_size
         anchors, mask = template.anchor_array(s)
         self.regressor: EffnetRegressor | PoseRegressor
-        if cfg.backbone == "effnet":
+        if cfg.backbone != "scratch":
             self.regressor = EffnetRegressor(cfg, template.num_parts, torch.from_numpy(anchors[:, 3]))
         else:
             self.regressor = PoseRegressor(cfg, template.num_parts)

@@ -41,6 +41,7 @@ from torch import Tensor
 
 from tpt_live.checkpoint import resolve_device, save_model
 from tpt_live.crop import to_model, turn_points_by, turned_crop
+from tpt_live.effnet import same_stages
 from tpt_live.errors import InputError
 from tpt_live.localise import Location, body_axis, crop_along
 from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
@@ -66,7 +67,7 @@ class PretrainConfig:
     batch: int = 32
     lr: float = 1e-3  # head
     trunk_lr: float = 3e-4  # EfficientNet-Lite0 blocks 3-10 (the stem and blocks 0-2 stay ImageNet's)
-    frozen_blocks: int = 3
+    frozen_blocks: int = 3  # counted in Lite0's blocks: Lite1 keeps the same stages (stem, stages 1-2) ImageNet's
     centre_noise: float = 0.15  # std of the axis centre's displacement, in axis lengths (each direction)
     length_noise: float = 0.15  # std of log(length)
     angle_noise: float = 15.0  # std of the direction, degrees
@@ -81,6 +82,8 @@ class PretrainConfig:
     side_gravity: bool = False  # side-lying bodies rest their limbs as gravity would (`tpt-live synth --side-gravity`)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
+    input_size: int = 128  # the part model's input side, pixels (a multiple of 32)
+    backbone: str = "effnet"  # the part model's trunk: "effnet" (EfficientNet-Lite0) or "effnet-lite1"
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
     swap_tolerant: bool = True  # the joint loss takes the better of the labels and their left/right swap, per input
     peak_radius: float = 1.5  # the saved model's decoding at run time (`ModelConfig.peak_radius`; training reads the
@@ -93,8 +96,15 @@ class PretrainConfig:
 
     @property
     def model(self) -> ModelConfig:
-        """The part model's settings: the shipped architecture (`PRETRAINED`) with this head and decoding."""
-        return replace(PRETRAINED, head=self.head, peak_radius=self.peak_radius if self.head == "spatial" else 0.0)
+        """The part model's settings: the shipped architecture (`PRETRAINED`) with this size, trunk, head and
+        decoding."""
+        return replace(
+            PRETRAINED,
+            input_size=self.input_size,
+            backbone=self.backbone,
+            head=self.head,
+            peak_radius=self.peak_radius if self.head == "spatial" else 0.0,
+        )
 
     def __post_init__(self) -> None:
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
@@ -327,7 +337,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     trunk = regressor.trunk
     trunk.load_imagenet()
     model.to(device)
-    frozen = [trunk._conv_stem, trunk._bn0, *trunk._blocks[: cfg.frozen_blocks]]
+    frozen = [trunk._conv_stem, trunk._bn0, *trunk._blocks[: same_stages(cfg.frozen_blocks, trunk.variant)]]
     for m in frozen:
         m.requires_grad_(False)
     trunk_params = [p for p in trunk.parameters() if p.requires_grad]

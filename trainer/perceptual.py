@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tpt_live.effnet import EffNetLite0Trunk, effnet_weights_path
+from tpt_live.effnet import EffNetLiteTrunk, effnet_weights_path
 
 __all__ = ["EffNetLite0Early", "effnet_weights_path"]
 
 
-class EffNetLite0Early(EffNetLite0Trunk):
+class EffNetLite0Early(EffNetLiteTrunk):
     """Frozen EfficientNet-Lite0 stem + blocks 0-2: images (B, 3, H, W) in [0, 1] -> two feature maps.
 
     Returns [(B, 16, H/2, W/2), (B, 24, H/4, W/4)] (block 0 and block 2 outputs), ImageNet mean/std applied.

@@ -92,6 +92,10 @@ def pretrain(
     ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
+    input_size: Annotated[int | None, typer.Option(help="Part model input side, pixels (a multiple of 32).")] = None,
+    backbone: Annotated[
+        str | None, typer.Option(help="Part model trunk: effnet (EfficientNet-Lite0) or effnet-lite1 (deeper).")
+    ] = None,
     head: Annotated[
         str | None, typer.Option(help="Part model head: dense, or spatial (a spatial softmax places each part).")
     ] = None,
@@ -139,6 +143,8 @@ def pretrain(
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,
                 real_share=real_share,
+                input_size=input_size,
+                backbone=backbone,
                 head=head,
                 swap_tolerant=swap_tolerant,
                 peak_radius=peak_radius,
