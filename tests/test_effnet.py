@@ -26,6 +26,7 @@ def test_block_layouts_are_those_of_the_papers_tables() -> None:
     assert (same_stages(3, "lite0"), same_stages(3, "lite1"), same_stages(4, "lite1"), same_stages(0, "lite1")) == (
         3, 4, 4, 0,
     )  # fmt: skip
+    assert same_stages(4, "lite0") == 4  # Lite0 keeps any count, as before the variants
 
 
 @pytest.mark.parametrize("variant", ["lite0", "lite1"])

@@ -46,7 +46,10 @@ def stage_end(variant: str, stage: int) -> int:
 
 
 def same_stages(lite0_blocks: int, variant: str) -> int:
-    """The number of `variant`'s blocks in the whole stages that Lite0's first `lite0_blocks` blocks make up."""
+    """The number of `variant`'s blocks in the whole stages that Lite0's first `lite0_blocks` blocks make up
+    (Lite0 itself: `lite0_blocks`, whole stages or not)."""
+    if variant == "lite0":
+        return lite0_blocks
     stages = 0
     while stages < len(_STAGES) and stage_end("lite0", stages + 1) <= lite0_blocks:
         stages += 1
