@@ -285,11 +285,8 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     stored, config = stored_recipe("default")
     machine = MACHINE
     # settings added after the shipped file was trained, whose defaults draw exactly what it was trained on
-    later = {
-        "flexion": 0.0,
-        **PLAIN_POSES,
-        **LITE0_128,
-    }  # none of these poses: the renders of the defaults (tests/test_synth.py)
+    # none of these poses (the renders of the defaults, tests/test_synth.py); Lite0 at 128 px, as its config says
+    later = {"flexion": 0.0, **PLAIN_POSES, **LITE0_128}
     # decoding only (training reads the whole grid): recorded in the file's model config after training (stop 37)
     later |= {"peak_radius": config["peak_radius"]}
     stored = {**later, **stored}
@@ -307,13 +304,8 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
     import dataclasses
 
     stored, config = stored_recipe("handedness")
-    stored = {
-        **STRICT,
-        **WHOLE_GRID,
-        **PLAIN_POSES,
-        **LITE0_128,
-        **stored,
-    }  # its signed width is read over the whole grid
+    # its signed width is read over the whole grid
+    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **LITE0_128, **stored}
     defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert reads_the_whole_grid_with_the_defaults_network(config)
