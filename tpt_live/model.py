@@ -18,8 +18,8 @@ from tpt_live.effnet import EffNetLiteTrunk, stage_end
 from tpt_live.errors import InputError, ModelError
 from tpt_live.template import CANVAS, Template
 
-BACKBONES = ("scratch", "effnet", "effnet-lite1")
 LITE = {"effnet": "lite0", "effnet-lite1": "lite1"}  # backbone -> EfficientNet-Lite variant
+BACKBONES = ("scratch", *LITE)
 HEADS = ("dense", "spatial")
 
 
