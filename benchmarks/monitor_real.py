@@ -2,7 +2,7 @@
 
 Usage:
   python benchmarks/monitor_real.py [--labels benchmarks/labels/infant_dev.json] [--clips DIR]
-                                    [--presence W] [--presence-view frame|both]
+                                    [--presence W] [--presence-view frame|both] [--no-presence-mirror]
                                     [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
                                     [--handedness M|off]
                                     [--camera-tilt auto|DEG] [--mirror] [--json OUT]
@@ -56,7 +56,7 @@ def run_region(
         req = MonitorRequest(src=str(clip), out=Path(out), model=args.model, backend=args.backend, device=args.device,
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
-                             presence_view=args.presence_view,
+                             presence_view=args.presence_view, presence_mirror=not args.no_presence_mirror,
                              posture_net=Path(args.posture_net) if args.posture_net else None,
                              camera_tilt=parse_tilt(args.camera_tilt),
                              handedness=None if args.handedness == "off" else args.handedness,
@@ -128,6 +128,7 @@ def main() -> None:
     p.add_argument("--clips", type=Path, default=Path("../shared/data/infant_dev"), help="folder of the clips")
     p.add_argument("--presence", default=None, help="presence weights (default: the shipped file)")
     p.add_argument("--presence-view", default="both", choices=("frame", "both"), help="`monitor --presence-view`")
+    p.add_argument("--no-presence-mirror", action="store_true", help="`monitor --no-presence-mirror`")
     p.add_argument("--posture-net", default=None, help="image posture classifier (default: the shipped file)")
     p.add_argument(
         "--head",
@@ -169,6 +170,7 @@ def main() -> None:
         "labels": str(args.labels),
         "presence": args.presence or "shipped",
         "presence_view": args.presence_view,
+        "presence_mirror": not args.no_presence_mirror,
         "posture_net": args.posture_net or "shipped",
         "no_infant_s": args.no_infant_s,
         "mirror": args.mirror,

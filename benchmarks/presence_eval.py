@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from tpt_live.monitor.presence import (  # noqa: E402
+    PresenceConfig,
     PresenceDetector,
     PresenceEnsemble,
     default_presence_path,
@@ -59,9 +60,9 @@ def held_out_clips(seeds: list[int], clips: int, frames: int) -> Iterator[tuple[
                     yield scenario, clip.gt, video
 
 
-def detector_rows(video: Path, net: PresenceEnsemble, size: int) -> list[tuple[float, bool]]:
+def detector_rows(video: Path, net: PresenceEnsemble, size: int, mirror: bool = True) -> list[tuple[float, bool]]:
     """(raw probability, present state) per decoded frame of the bare detector on the decoder's S x S input."""
-    detector = PresenceDetector(net)
+    detector = PresenceDetector(net, PresenceConfig(mirror=mirror))
     out = []
     for frame in VideoSource(SourceSpec(str(video), "file", video.stem), size).frames():
         assert frame.net is not None
@@ -70,12 +71,19 @@ def detector_rows(video: Path, net: PresenceEnsemble, size: int) -> list[tuple[f
     return out
 
 
-def evaluate(weights: Path, seeds: list[int], clips: int, frames: int, size: int, view: str | None = None) -> dict:
-    """Presence accuracy on the held-out clips: the bare detector, or with `view` the whole monitor."""
+def evaluate(
+    weights: Path, seeds: list[int], clips: int, frames: int, size: int, view: str | None = None, mirror: bool = True
+) -> dict:
+    """Presence accuracy on the held-out clips: the bare detector, or with `view` the whole monitor; `mirror`:
+    `PresenceConfig.mirror`."""
     net = load_presence(weights)
     rows: dict[str, list[tuple[bool, bool, bool]]] = {s: [] for s in MONITOR_SCENARIOS}
     for scenario, gt, video in held_out_clips(seeds, clips, frames):
-        got = monitor_rows(video, weights, view, video.parent / "out") if view else detector_rows(video, net, size)
+        got = (
+            monitor_rows(video, weights, view, video.parent / "out", mirror)
+            if view
+            else detector_rows(video, net, size, mirror)
+        )
         for (raw, state), truth in zip(got, gt["frames"], strict=True):
             rows[scenario].append((truth["present"], raw >= 0.5, state))
     about = {"weights": str(weights), "seeds": seeds, "clips_per_scenario_and_seed": clips, "frames": frames}
@@ -100,13 +108,15 @@ def summarise(rows: dict[str, list[tuple[bool, bool, bool]]], out: dict) -> dict
     return out
 
 
-def monitor_rows(video: Path, weights: Path, view: str, out: Path) -> list[tuple[float, bool]]:
+def monitor_rows(video: Path, weights: Path, view: str, out: Path, mirror: bool = True) -> list[tuple[float, bool]]:
     """(raw probability, present state) per decoded frame of one `tpt-live monitor` run over `video`."""
     import engines
     from tpt_live.monitor.setup import MonitorRequest, open_session
 
     states: list[dict] = []
-    req = MonitorRequest(src=str(video), out=out, backend="onnxruntime", presence=weights, presence_view=view)
+    req = MonitorRequest(
+        src=str(video), out=out, backend="onnxruntime", presence=weights, presence_view=view, presence_mirror=mirror
+    )
     with open_session(req, engines.open_backend, None, states.append) as session:
         session.run()
     return [(s["presence_raw"], bool(s["present"])) for s in sorted(states, key=lambda s: s["frame"])]
@@ -123,6 +133,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--monitor", choices=("both", "frame"), default=None, help="run the monitor, --presence-view VIEW")
+    p.add_argument("--no-presence-mirror", action="store_true", help="judge each view as it is only (no mirror)")
     args = p.parse_args()
     print("command:", " ".join(sys.argv), flush=True)
     if args.train:
@@ -136,7 +147,9 @@ def main() -> None:
         net = train_presence(cfg, on_log=lambda row: print(row, flush=True))
         print(f"trained in {time.perf_counter() - start:.0f} s", flush=True)
         save_presence(net, args.weights)
-    result = evaluate(args.weights, args.seeds, args.clips, args.frames, args.size, args.monitor)
+    result = evaluate(
+        args.weights, args.seeds, args.clips, args.frames, args.size, args.monitor, not args.no_presence_mirror
+    )
     if args.train:  # record the held-out figures in the weights file itself
         net = load_presence(args.weights)
         metrics = {**net.metrics, "held_out": result["all"], "seeds": args.seeds}

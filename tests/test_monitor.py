@@ -360,14 +360,15 @@ def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_pat
         assert (track.refine, track.look_again, track.locate_every) == (2, 0.0, 0.1)
         assert session.monitor.tilt.tilt == 30.0 and session.monitor.postures.config.min_confidence == 0.3
         assert session.monitor.presence.config.subject  # --presence-view both, the default
+        assert session.monitor.presence.config.mirror  # --presence-mirror, the default
         assert asked[0]["lifter"] == posture_lifter_path()
     finally:
         session.close()
     other = tmp_path / "mine.safetensors"
     session = open_session(MonitorRequest(str(clip), out=tmp_path / "o2", lifter=other, handedness=None,
-                                          presence_view="frame"), factory)  # fmt: skip
+                                          presence_view="frame", presence_mirror=False), factory)  # fmt: skip
     session.close()
-    assert not session.monitor.presence.config.subject
+    assert not session.monitor.presence.config.subject and not session.monitor.presence.config.mirror
     assert asked[-1]["lifter"] == other
 
 

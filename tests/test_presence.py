@@ -109,7 +109,7 @@ def test_detector_averages_over_stream_time() -> None:
     net = PresenceEnsemble((PresenceNet({}, {}),), {})
     det = PresenceDetector(net)
     logits = iter([50.0, -50.0, -50.0])
-    object.__setattr__(net, "calibrated_many", lambda rgbs: np.array([next(logits) for _ in rgbs]))
+    object.__setattr__(net, "calibrated_many", lambda rgbs: np.full(len(rgbs), next(logits)))  # one logit per frame
     assert det.update(np.zeros((8, 8, 3), np.uint8), 0.0) == (1.0, 1.0)
     _, avg = det.update(np.zeros((8, 8, 3), np.uint8), 0.5)  # one time constant later
     assert avg == pytest.approx(np.exp(-1.0))
@@ -128,6 +128,24 @@ def test_detector_averages_the_logits_of_the_picture_and_the_subject_window() ->
     assert both.update(frame, 0.1)[0] == pytest.approx(1 / (1 + np.exp(2.0)))  # no window
     off = PresenceDetector(net, PresenceConfig(subject=False))  # monitor --presence-view frame
     assert off.update(frame, 0.0, window)[0] == pytest.approx(1 / (1 + np.exp(2.0)))
+
+
+def test_mirrored_views_make_presence_blind_to_handedness() -> None:
+    """`PresenceConfig.mirror` (monitor --presence-mirror, the default): each view is also judged mirrored
+    left-right and the calibrated logits are averaged, so a picture and its mirror image get the same answer;
+    without it the shipped net answers the two differently."""
+    net = load_presence()
+    rgb = render_clip(SynthConfig(width=96, height=64, frames=1, seed=5, pose="side", world="wide")).frames[0]
+    rgb = np.ascontiguousarray(rgb[:, :, ::-1])  # RGB
+    window = np.ascontiguousarray(rgb[8:56, 20:68])
+    on = PresenceDetector(net, PresenceConfig(tau=0))
+    got = on.update(rgb, 0.0, window)[0]
+    want = 1 / (1 + np.exp(-net.calibrated_many([rgb, window, rgb[:, ::-1], window[:, ::-1]]).mean()))
+    assert got == pytest.approx(want, abs=1e-6)
+    assert on.update(rgb[:, ::-1], 0.1, window[:, ::-1])[0] == pytest.approx(got, abs=1e-6)
+    off = PresenceDetector(net, PresenceConfig(tau=0, mirror=False))
+    plain, mirrored = off.update(rgb, 0.0, window)[0], off.update(rgb[:, ::-1], 0.1, window[:, ::-1])[0]
+    assert abs(plain - mirrored) > 1e-4  # the net alone is not symmetric: the option is what makes it so
 
 
 def test_presence_view_is_checked(monkeypatch, capsys) -> None:

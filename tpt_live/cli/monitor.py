@@ -93,6 +93,13 @@ def monitor(
             " pose model's window around the located baby, averaged (finds small babies); 'frame': the picture only.",
         ),
     ] = MonitorRequest.presence_view,
+    presence_mirror: Annotated[
+        bool,
+        typer.Option(
+            "--presence-mirror/--no-presence-mirror",
+            help="The presence net also judges each view mirrored left-right, and the answers are averaged.",
+        ),
+    ] = MonitorRequest.presence_mirror,
     posture_net: Annotated[
         str | None, typer.Option("--posture-net", help="Image posture classifier; default: the shipped file.")
     ] = None,
@@ -164,7 +171,8 @@ def monitor(
         alerts=_ALERTS.tuned(thresholds, confirm_s, cooldown_s),
         movement=MovementConfig(moving_threshold=moving_threshold, feature_window=window_s),
         evidence=EvidenceConfig(retain_days=retain_days, retain_gb=retain_gb),
-        presence=Path(presence) if presence else None, presence_view=presence_view, reconnect=reconnect,
+        presence=Path(presence) if presence else None, presence_view=presence_view,
+        presence_mirror=presence_mirror, reconnect=reconnect,
         timeout=timeout,
         token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),

@@ -167,6 +167,7 @@ class PresenceConfig:
     threshold: float = 0.5  # averaged probability above which the infant counts as present
     band: float = 0.1  # hysteresis: "present" from threshold + band/2 up, "absent" from threshold - band/2 down
     subject: bool = True  # also judge the pose model's located window and average the two calibrated logits
+    mirror: bool = True  # also judge each view mirrored left-right and average: the answer cannot hang on handedness
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -192,8 +193,11 @@ class PresenceDetector:
         """(raw probability, averaged probability) at stream time t (s) for the whole picture `rgb` (the decoder's
         (S, S, 3) uint8 RGB input) and, with `config.subject`, the window the pose model saw (`subject`, any
         size; None where there is none): the mean of the two calibrated logits, so each view can outvote the
-        other only by being surer."""
+        other only by being surer. With `config.mirror` each view's mirror image is judged too and the mean is
+        taken over all of them: a baby lying head left or head right gets the same answer."""
         views = [rgb, subject] if self.config.subject and subject is not None else [rgb]
+        if self.config.mirror:
+            views += [v[:, ::-1] for v in views]
         p = sigmoid(float(np.mean(self.net.calibrated_many(views))))
         if self._p is None or self.config.tau == 0:
             self._p = p

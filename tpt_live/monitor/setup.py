@@ -65,6 +65,7 @@ class MonitorRequest:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
     presence: Path | None = None  # presence weights; None: the shipped file
     presence_view: str = "both"  # "both": the picture and the pose model's located window; "frame": the picture
+    presence_mirror: bool = True  # presence also judges each view mirrored left-right (`PresenceConfig.mirror`)
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
     # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
     lifter: Path | None = None
@@ -162,7 +163,7 @@ def open_session(
         movement=req.movement,
         evidence=req.evidence,
         posture=PostureConfig(camera_tilt=req.camera_tilt, min_confidence=req.posture_confidence),
-        presence=PresenceConfig(subject=req.presence_view == "both"),
+        presence=PresenceConfig(subject=req.presence_view == "both", mirror=req.presence_mirror),
     )
     net = load_presence(req.presence)
     posture_net = load_posture(req.posture_net)
