@@ -5,8 +5,9 @@ strided CNN (3 -> C0 -> C1 -> C2 channels, as the file holds them; 3x3, stride 2
 one logistic unit) on the whole picture (the decoder's model input) downsized to 32 x 32, and with
 `PresenceConfig.subject` also on the window the tracker cut around the located baby, the two calibrated logits
 averaged; with `PresenceConfig.mirror` (the default) each view is judged mirrored left-right as well and the mean
-is taken over all of them, so the answer does not depend on which way the baby lies. It is trained on synthetic frames with and without the infant (`trainer.presence_train`); the weights
-file describes itself (format, version, input size, metrics; `tpt_live.checkpoint.write_weights` layout).
+is taken over all of them, so the answer does not depend on which way the baby lies. It is trained on synthetic
+frames with and without the infant (`trainer.presence_train`); the weights file describes itself (format,
+version, input size, metrics; `tpt_live.checkpoint.write_weights` layout).
 `PresenceDetector` adds an exponential average over stream time, and hysteresis, so one odd frame does not flip
 the state. Each view's probability is calibrated: the logit is divided by a temperature fitted on held-out
 synthetic frames (stored in the file). A file may hold several such nets trained alike on other draws
