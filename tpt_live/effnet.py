@@ -128,6 +128,10 @@ class EffNetLiteTrunk(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
+    def first(self, blocks: int) -> list[nn.Module]:
+        """The stem and the first `blocks` blocks: what a training keeps at ImageNet's weights."""
+        return [self._conv_stem, self._bn0, *self._blocks[:blocks]]
+
     @property
     def channels(self) -> tuple[int, ...]:
         """Channels of each tapped output."""

@@ -212,7 +212,7 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     )
     net = LocaliserNet(LocaliserConfig(size=cfg.size))
     net.trunk.load_imagenet()
-    frozen = [net.trunk._conv_stem, net.trunk._bn0, *net.trunk._blocks[: cfg.frozen_blocks]]
+    frozen = net.trunk.first(cfg.frozen_blocks)
     for m in frozen:
         m.requires_grad_(False)
     trunk = [p for p in net.trunk.parameters() if p.requires_grad]

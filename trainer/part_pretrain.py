@@ -337,7 +337,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     trunk = regressor.trunk
     trunk.load_imagenet()
     model.to(device)
-    frozen = [trunk._conv_stem, trunk._bn0, *trunk._blocks[: same_stages(cfg.frozen_blocks, trunk.variant)]]
+    frozen = trunk.first(same_stages(cfg.frozen_blocks, trunk.variant))
     for m in frozen:
         m.requires_grad_(False)
     trunk_params = [p for p in trunk.parameters() if p.requires_grad]
