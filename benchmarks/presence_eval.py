@@ -60,7 +60,7 @@ def held_out_clips(seeds: list[int], clips: int, frames: int) -> Iterator[tuple[
                     yield scenario, clip.gt, video
 
 
-def detector_rows(video: Path, net: PresenceEnsemble, size: int, mirror: bool = True) -> list[tuple[float, bool]]:
+def detector_rows(video: Path, net: PresenceEnsemble, size: int, mirror: bool) -> list[tuple[float, bool]]:
     """(raw probability, present state) per decoded frame of the bare detector on the decoder's S x S input."""
     detector = PresenceDetector(net, PresenceConfig(mirror=mirror))
     out = []
@@ -108,7 +108,7 @@ def summarise(rows: dict[str, list[tuple[bool, bool, bool]]], out: dict) -> dict
     return out
 
 
-def monitor_rows(video: Path, weights: Path, view: str, out: Path, mirror: bool = True) -> list[tuple[float, bool]]:
+def monitor_rows(video: Path, weights: Path, view: str, out: Path, mirror: bool) -> list[tuple[float, bool]]:
     """(raw probability, present state) per decoded frame of one `tpt-live monitor` run over `video`."""
     import engines
     from tpt_live.monitor.setup import MonitorRequest, open_session
