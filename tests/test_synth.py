@@ -217,6 +217,47 @@ def test_prone_bodies_hold_their_arms_up_and_the_head_on_a_cheek() -> None:
     assert prone_yaw > 55.0  # the head turned onto a cheek
 
 
+def test_propped_prone_bodies_lift_the_chest_and_the_head_and_rest_on_their_arms() -> None:
+    """Tummy time (`propped`): the chest and the head rise off the mat and the arms reach down to it; without it,
+    or in another posture, the draws are those of before (no pitch, the same angles); the share is checked."""
+    from tpt_live.synth.body import BodyParams, forward_kinematics
+    from tpt_live.synth.clip import sample_scene
+    from tpt_live.synth.motion import sample_motion
+
+    body = BodyParams()
+
+    def heights(propped: bool) -> tuple[float, float, float]:
+        """Median heights above the mat (m) of the thorax, of the head, and of each arm's lowest joint."""
+        thorax, head, arm = [], [], []
+        for seed in range(6):
+            m = sample_motion(np.random.default_rng(seed), "prone", 90, 15.0, propped=propped)
+            assert m.propped == propped
+            joints, _ = forward_kinematics(body, m.angles)
+            above = body.trunk_radii[2] - joints[..., 2]  # a prone body's anterior (+z) points into the mat
+            thorax.append(above[:, JOINT_INDEX["thorax"]])
+            head.append(above[:, JOINT_INDEX["head"]])
+            for side in ("left", "right"):
+                arm.append(np.minimum(above[:, JOINT_INDEX[f"{side}_elbow"]], above[:, JOINT_INDEX[f"{side}_wrist"]]))
+        return tuple(float(np.median(np.concatenate(x))) for x in (thorax, head, arm))  # type: ignore[return-value]
+
+    up_thorax, up_head, up_arm = heights(True)
+    flat_thorax, flat_head, flat_arm = heights(False)
+    assert flat_thorax == pytest.approx(body.trunk_radii[2]) and up_thorax > flat_thorax + 0.04
+    assert up_head > flat_head + 0.08
+    assert -0.01 < up_arm < 0.03 < flat_arm  # the lowest arm joint on the mat (a forearm's radius is ~0.02)
+    plain = sample_motion(np.random.default_rng(2), "supine", 20, 15.0)
+    asked = sample_motion(np.random.default_rng(2), "supine", 20, 15.0, propped=True)
+    assert not asked.propped and all(np.array_equal(plain.angles[k], asked.angles[k]) for k in plain.angles)
+    assert not plain.angles["trunk_pitch"].any()
+    a = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1, pose="prone"))
+    b = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1, pose="prone", propped=1.0))
+    assert not a.motion.propped and b.motion.propped and a.body == b.body
+    assert render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1, pose="prone", propped=1.0)).gt["propped"]
+    assert "propped" not in render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1, pose="prone")).gt
+    with pytest.raises(InputError, match="propped"):
+        SynthConfig(propped=1.5)
+
+
 def test_flexion_bends_hips_knees_and_elbows_and_leaves_the_rest_of_the_scene() -> None:
     """`flexion` moves the resting posture of a baby on its back towards a young infant's flexed one; the
     camera, look and other draws stay those of the same video without it, and the amount is recorded."""

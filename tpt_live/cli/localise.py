@@ -90,6 +90,9 @@ def pretrain(
         bool | None,
         typer.Option("--side-gravity/--no-side-gravity", help="Side-lying bodies rest their limbs (synth option)."),
     ] = None,
+    propped: Annotated[
+        float | None, typer.Option(help="Share of prone bodies propped on forearms or hands (synth --propped).")
+    ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     input_size: Annotated[int | None, typer.Option(help="Part model input side, pixels (a multiple of 32).")] = None,
@@ -139,6 +142,7 @@ def pretrain(
                 flexion=flexion,
                 hands=hands,
                 side_gravity=side_gravity,
+                propped=propped,
                 wild_turns=wild_turns,
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,

@@ -43,6 +43,10 @@ def synth(
         bool,
         typer.Option("--side-gravity", help="A side-lying baby rests its upper arm and leg on its body."),
     ] = False,
+    propped: Annotated[
+        float,
+        typer.Option(help="Share of babies on their tummy propped on forearms or hands, chest up (tummy time)."),
+    ] = 0.0,
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -71,6 +75,7 @@ def synth(
         flexion=flexion,
         hands=hands,
         side_gravity=side_gravity,
+        propped=propped,
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")

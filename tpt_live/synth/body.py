@@ -60,6 +60,7 @@ class Pose:
     head_tilt: float = 0.0  # head bend towards the left shoulder in the coronal plane
     head_nod: float = 0.0  # chin towards the chest is positive
     trunk_bend: float = 0.0  # lateral bend of the thorax towards the left
+    trunk_pitch: float = 0.0  # the thorax towards anterior (negative: the back arched, a prone baby's chest lifted)
     l_sh_abd: float = np.radians(55.0)  # shoulder abduction (0 = arm along the trunk)
     r_sh_abd: float = np.radians(55.0)
     l_sh_elev: float = np.radians(12.0)  # shoulder elevation towards anterior
@@ -244,7 +245,7 @@ def forward_kinematics(body: BodyParams, angles: dict[str, np.ndarray]) -> tuple
     p = angles
     n = len(p["head_yaw"])
     j = np.zeros((n, NUM_JOINTS, 3))
-    trunk = rot_z(-p["trunk_bend"])  # bending to the left moves the thorax towards +x
+    trunk = rot_z(-p["trunk_bend"]) @ _rot(0, p["trunk_pitch"])  # bending to the left moves the thorax to +x
     thorax = trunk[:, :, 1] * body.trunk_len
     head_rot = trunk @ rot_z(-p["head_tilt"]) @ _rot(0, p["head_nod"]) @ rot_y(p["head_yaw"])
     neck = thorax + head_rot[:, :, 1] * body.neck_len

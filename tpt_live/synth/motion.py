@@ -49,6 +49,19 @@ _PRONE: dict[str, tuple[float, float, float, float]] = {
     "knee": (75.0, 30.0, 10.0, 130.0),
     "knee_twist": (-55.0, 35.0, -100.0, 20.0),
 }
+# Tummy time: a prone baby propped on its forearms or hands, the chest lifted (the back arched by `trunk_pitch`,
+# negative), the head raised and looking ahead. Each upper arm hangs from the lifted shoulder to the mat: its
+# elevation is set per frame to 90 deg less the lift (`_prop_arms`), the entries below are its spread about that; the
+# elbow straightens as the chest rises (forearms flat on the mat near 12 deg, arms nearly straight near 35 deg).
+_PROPPED: dict[str, tuple[float, float, float, float]] = {
+    "trunk_pitch": (-22.0, 7.0, -38.0, -10.0),
+    "head_nod": (-28.0, 10.0, -50.0, -5.0),
+    "head_yaw": (0.0, 25.0, -70.0, 70.0),
+    "sh_abd": (18.0, 8.0, 0.0, 45.0),
+    "sh_elev": (0.0, 5.0, -12.0, 12.0),
+    "elbow": (0.0, 8.0, -20.0, 20.0),
+    "elbow_twist": (0.0, 12.0, -30.0, 30.0),
+}
 # A young infant's flexed resting posture (supine or on its side): thighs raised and turned out, knees and
 # elbows bent, arms closer to the body. `sample_motion(flexion=f)` moves the neutral angles of `_DOFS` this far
 # (f = 1) towards these; spreads and limits stay.
@@ -123,10 +136,22 @@ class Motion:
     activity: np.ndarray  # (F,) mean activity gate of the limbs, 0 = still, ~1 = moving
     flexion: float = 0.0  # how far the resting posture was moved towards `_FLEXED` (0: not at all)
     hands: tuple[int, int] = (-1, -1)  # the `HAND_POSES` layout of the left / right arm (-1: free)
+    propped: bool = False  # prone on its forearms or hands, the chest lifted (tummy time, `_PROPPED`)
 
     def pose(self, frame: int) -> Pose:
         """Joint angles of one frame."""
         return Pose(**{k: float(v[frame]) for k, v in self.angles.items()})
+
+
+def _prop_arms(values: dict[str, np.ndarray]) -> None:
+    """Hang each upper arm of a propped baby (`_PROPPED`) from its shoulder to the mat, degrees in place: elevation
+    90 deg less the chest's lift (vertical in the world), elbow from 95 deg (forearm flat, chest 12 deg up) to
+    20 deg (arm nearly straight, 35 deg up), each plus its drawn spread."""
+    lift = -values["trunk_pitch"]
+    bend = np.interp(lift, [12.0, 35.0], [95.0, 20.0])
+    for side in ("l", "r"):
+        values[f"{side}_sh_elev"] = 90.0 - lift + values[f"{side}_sh_elev"]
+        values[f"{side}_elbow"] = np.clip(bend + values[f"{side}_elbow"], 5.0, 145.0)
 
 
 @dataclass(frozen=True)
@@ -195,11 +220,15 @@ def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, floa
     return scenario, float(np.pi / 2 * rng.choice([-1.0, 1.0]))
 
 
-def _dof_table(scenario: str, rng: np.random.Generator, flexion: float) -> dict[str, tuple[float, float, float, float]]:
+def _dof_table(
+    scenario: str, rng: np.random.Generator, flexion: float, propped: bool
+) -> dict[str, tuple[float, float, float, float]]:
     table = dict(_DOFS)
     if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
         table.update(_PRONE)
         table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)
+        if propped:
+            table.update(_PROPPED)
     for name, flexed in _FLEXED.items():
         neutral, std, lo, hi = table[name]
         table[name] = (neutral + flexion * (flexed - neutral), std, lo, hi)
@@ -214,12 +243,15 @@ def sample_motion(
     flexion: float = 0.0,
     hands: tuple[int, int] = (-1, -1),
     side_gravity: bool = False,
+    propped: bool = False,
 ) -> Motion:
     """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
     resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`); `hands`
     (left, right) holds an arm of a baby on its back or side in the layout `HAND_POSES[i]` (-1: free);
-    `side_gravity` lets a baby on its side rest its limbs as gravity would (`_SIDE_UPPER`, `_SIDE_LOWER`)."""
+    `side_gravity` lets a baby on its side rest its limbs as gravity would (`_SIDE_UPPER`, `_SIDE_LOWER`);
+    `propped` props a baby on its tummy on its forearms or hands (`_PROPPED`; no effect in other postures)."""
     scenario, roll = resolve_scenario(scenario, rng)
+    propped = propped and scenario == "prone"
     flexion = flexion if scenario != "prone" else 0.0  # a baby on its tummy keeps the prone layout
     held = dict(zip(("l", "r"), hands, strict=True)) if scenario != "prone" else {}
     layouts: dict[str, dict[str, tuple[float, float, float, float]]] = {"l": {}, "r": {}}
@@ -230,7 +262,7 @@ def sample_motion(
     for side, i in held.items():
         if i >= 0:
             layouts[side] = {**layouts[side], **HAND_POSES[i]}
-    table = _dof_table(scenario, rng, flexion)
+    table = _dof_table(scenario, rng, flexion, propped)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
     body_gate = _stillness_gate(rng, t, rate_hz=1.0 / 8.0)
@@ -265,6 +297,9 @@ def sample_motion(
         k = 6.0
         knee = values[f"{side}_knee"]  # knee <= hip + 30 deg
         values[f"{side}_knee"] = -k * np.logaddexp(-knee / k, -cap / k)
+    if propped:
+        _prop_arms(values)
+    values.setdefault("trunk_pitch", np.zeros(frames))  # outside tummy time the trunk is never pitched (no draw)
     angles = {k: np.radians(values[k]) for k in POSE_FIELDS}
     yaw0 = rng.uniform(-12.0, 12.0)
     yaw = yaw0 + rng.uniform(0.0, 10.0) * np.sin(2 * np.pi * rng.uniform(0.01, 0.05) * t + rng.uniform(0, 2 * np.pi))
@@ -285,4 +320,5 @@ def sample_motion(
         activity=np.mean(gates[1:], axis=0),
         flexion=flexion,
         hands=(held.get("l", -1), held.get("r", -1)),
+        propped=propped,
     )
