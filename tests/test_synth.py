@@ -151,6 +151,7 @@ def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
         ("--fps", "0"),
         ("--pose", "upside-down"),
         ("--hands", "1.5"),
+        ("--propped", "-0.5"),
     ],
 )
 def test_cli_rejects_bad_arguments(
