@@ -116,9 +116,7 @@ class PretrainConfig:
         _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
         check_real_share(self.real_share)
-        for name, share in (("flexion", self.flexion), ("hands", self.hands), ("propped", self.propped)):
-            if not 0.0 <= share <= 1.0:
-                raise InputError(f"{name} {share} must be a share in [0, 1]")
+        SynthConfig(flexion=self.flexion, hands=self.hands, propped=self.propped)  # the scenes' own share checks
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
