@@ -163,6 +163,14 @@ def _held_hands(config: SynthConfig) -> tuple[int, int]:
     return (int(picks[0]) if held[0] else -1, int(picks[1]) if held[1] else -1)
 
 
+def _angles(motion: Motion, frame: int) -> dict[str, float]:
+    """One frame's joint angles for the JSON: the trunk's pitch only where tummy time draws it (files as before)."""
+    angles = pose_to_dict(motion.pose(frame))
+    if not motion.propped:
+        del angles["trunk_pitch"]
+    return angles
+
+
 def sample_scene(config: SynthConfig) -> Scene:
     """Draw body, appearance, camera and motion of video (`config.seed`, `config.index`)."""
     body = _sample_body(_rng(config, 0))
@@ -256,7 +264,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         "appearance": scene.appearance.to_dict() if scene.look is None else scene.look.to_dict(),
         "placement": placement,
         "frames": frames,
-        "angles": [pose_to_dict(scene.motion.pose(i)) for i in range(config.frames)],
+        "angles": [_angles(scene.motion, i) for i in range(config.frames)],
         "activity": _r4(scene.motion.activity),
     }
 
