@@ -72,7 +72,13 @@ def detector_rows(video: Path, net: PresenceEnsemble, size: int, mirror: bool) -
 
 
 def evaluate(
-    weights: Path, seeds: list[int], clips: int, frames: int, size: int, view: str | None = None, mirror: bool = True
+    weights: Path,
+    seeds: list[int],
+    clips: int,
+    frames: int,
+    size: int,
+    view: str | None = None,
+    mirror: bool = PresenceConfig.mirror,
 ) -> dict:
     """Presence accuracy on the held-out clips: the bare detector, or with `view` the whole monitor; `mirror`:
     `PresenceConfig.mirror`."""

@@ -65,7 +65,7 @@ class MonitorRequest:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)  # clip span, retention
     presence: Path | None = None  # presence weights; None: the shipped file
     presence_view: str = "both"  # "both": the picture and the pose model's located window; "frame": the picture
-    presence_mirror: bool = True  # presence also judges each view mirrored left-right (`PresenceConfig.mirror`)
+    presence_mirror: bool = PresenceConfig.mirror  # presence also judges each view mirrored left-right
     posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
     # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
     lifter: Path | None = None
