@@ -247,9 +247,9 @@ def test_stability_term_is_zero_for_agreeing_views_and_pulls_them_together() -> 
 MACHINE = ("out", "threads", "device", "workers", "minutes")  # where and how fast, not what is learnt
 STRICT = {"swap_tolerant": False}  # files trained before the option, with the labels' own left and right
 WHOLE_GRID = {"peak_radius": 0.0}  # files that decode over the whole grid (trained before the option, or told so)
-# files trained before `--hands`, `--side-gravity` and `--propped`: their defaults draw the renders those files were
-# trained on
-PLAIN_POSES = {"hands": 0.0, "side_gravity": False, "propped": 0.0}
+# files trained before `--hands`, `--side-gravity`, `--propped` and `--sitting`: their defaults draw the renders those
+# files were trained on
+PLAIN_POSES = {"hands": 0.0, "side_gravity": False, "propped": 0.0, "sitting": 0.0}
 LITE0_128 = {"input_size": 128, "backbone": "effnet"}  # network settings added at stop 43 (the files' configs say them)
 
 

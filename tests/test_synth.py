@@ -152,6 +152,7 @@ def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
         ("--pose", "upside-down"),
         ("--hands", "1.5"),
         ("--propped", "-0.5"),
+        ("--sitting", "2"),
     ],
 )
 def test_cli_rejects_bad_arguments(
@@ -259,6 +260,42 @@ def test_propped_prone_bodies_lift_the_chest_and_the_head_and_rest_on_their_arms
     assert "propped" not in plain_gt and "trunk_pitch" not in plain_gt["angles"][0]  # files as before
     with pytest.raises(InputError, match="propped"):
         SynthConfig(propped=1.5)
+
+
+def test_sitting_bodies_raise_the_trunk_and_keep_the_legs_on_the_mat() -> None:
+    """Sitting (`sitting`): the thorax and the head rise above the pelvis, the legs stay forward on the mat; a
+    baby drawn in another posture, or without the option, keeps its draws; the share is checked."""
+    from tpt_live.synth.body import BodyParams, forward_kinematics
+    from tpt_live.synth.clip import sample_scene
+    from tpt_live.synth.motion import sample_motion
+
+    body = BodyParams()
+    thorax, head, ankle, forward = [], [], [], []
+    for seed in range(6):
+        m = sample_motion(np.random.default_rng(seed), "supine", 90, 15.0, sitting=True)
+        assert m.sitting and m.flexion == 0.0
+        joints, _ = forward_kinematics(body, m.angles)
+        above = joints[..., 2] + body.trunk_radii[2]  # a supine body's back lies on the mat
+        thorax.append(above[:, JOINT_INDEX["thorax"]])
+        head.append(above[:, JOINT_INDEX["head"]])
+        for side in ("left", "right"):
+            ankle.append(above[:, JOINT_INDEX[f"{side}_ankle"]])
+            forward.append(joints[:, JOINT_INDEX[f"{side}_ankle"], 1])  # body y: towards the head
+    assert np.median(np.concatenate(thorax)) > 0.2 and np.median(np.concatenate(head)) > 0.3  # lying: 0.06
+    assert 0.0 < np.median(np.concatenate(ankle)) < 0.08  # the shins lie on the mat
+    assert np.median(np.concatenate(forward)) < -0.08  # in front of the pelvis, not under the trunk
+    plain = sample_motion(np.random.default_rng(2), "prone", 20, 15.0)
+    asked = sample_motion(np.random.default_rng(2), "prone", 20, 15.0, sitting=True)
+    assert not asked.sitting and all(np.array_equal(plain.angles[k], asked.angles[k]) for k in plain.angles)
+    a = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1, pose="supine"))
+    b = sample_scene(SynthConfig(64, 64, frames=4, seed=5, index=1, pose="supine", sitting=1.0))
+    assert not a.motion.sitting and b.motion.sitting and a.body == b.body
+    sitting_gt = render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1, pose="supine", sitting=1.0)).gt
+    plain_gt = render_clip(SynthConfig(32, 32, frames=1, seed=5, index=1, pose="supine")).gt
+    assert sitting_gt["sitting"] and sitting_gt["pose"] == "supine" and sitting_gt["angles"][0]["trunk_pitch"] > 50.0
+    assert "sitting" not in plain_gt and "trunk_pitch" not in plain_gt["angles"][0]  # files as before
+    with pytest.raises(InputError, match="sitting"):
+        SynthConfig(sitting=-0.1)
 
 
 def test_flexion_bends_hips_knees_and_elbows_and_leaves_the_rest_of_the_scene() -> None:

@@ -81,6 +81,7 @@ class PretrainConfig:
     hands: float = 0.0  # share of arms held with the hand at the face or chest (`tpt-live synth --hands`)
     side_gravity: bool = False  # side-lying bodies rest their limbs as gravity would (`tpt-live synth --side-gravity`)
     propped: float = 0.0  # share of prone bodies propped on forearms or hands, chest up (`tpt-live synth --propped`)
+    sitting: float = 0.0  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     input_size: int = 128  # the part model's input side, pixels (a multiple of 32)
@@ -116,7 +117,7 @@ class PretrainConfig:
         _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
         check_real_share(self.real_share)
-        SynthConfig(flexion=self.flexion, hands=self.hands, propped=self.propped)  # the scenes' own share checks
+        SynthConfig(flexion=self.flexion, hands=self.hands, propped=self.propped, sitting=self.sitting)  # share checks
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +164,7 @@ def render_scene(
     look = scene_look(cfg.look, i)
     scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look,
                         flexion=cfg.flexion, hands=cfg.hands,
-                        side_gravity=cfg.side_gravity, propped=cfg.propped)  # fmt: skip
+                        side_gravity=cfg.side_gravity, propped=cfg.propped, sitting=cfg.sitting)  # fmt: skip
     clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
     sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for f, frame in enumerate(clip.frames):

@@ -93,6 +93,9 @@ def pretrain(
     propped: Annotated[
         float | None, typer.Option(help="Share of prone bodies propped on forearms or hands (synth --propped).")
     ] = None,
+    sitting: Annotated[
+        float | None, typer.Option(help="Share of bodies on their back drawn sitting up (synth --sitting).")
+    ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     input_size: Annotated[int | None, typer.Option(help="Part model input side, pixels (a multiple of 32).")] = None,
@@ -143,6 +146,7 @@ def pretrain(
                 hands=hands,
                 side_gravity=side_gravity,
                 propped=propped,
+                sitting=sitting,
                 wild_turns=wild_turns,
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,

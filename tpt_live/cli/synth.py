@@ -47,6 +47,9 @@ def synth(
         float,
         typer.Option(help="Share of babies on their tummy propped on forearms or hands, chest up (tummy time)."),
     ] = 0.0,
+    sitting: Annotated[
+        float, typer.Option(help="Share of babies on their back drawn sitting up instead (older infants).")
+    ] = 0.0,
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -76,6 +79,7 @@ def synth(
         hands=hands,
         side_gravity=side_gravity,
         propped=propped,
+        sitting=sitting,
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")

@@ -72,6 +72,7 @@ class SynthConfig:
     hands: float = 0.0  # share of arms (each drawn on its own) held with the hand at the face or chest (`HAND_POSES`)
     side_gravity: bool = False  # a baby on its side rests its upper limbs on its body, the lower ones on the mat
     propped: float = 0.0  # share of babies on their tummy propped on forearms or hands, the chest lifted (tummy time)
+    sitting: float = 0.0  # share of babies on their back drawn sitting up instead (older infants)
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -89,7 +90,8 @@ class SynthConfig:
             raise InputError(f"bad world '{self.world}': use one of {', '.join(WORLDS)}")
         if self.look not in LOOKS:
             raise InputError(f"bad look '{self.look}': use one of {', '.join(LOOKS)}")
-        for name, share in (("flexion", self.flexion), ("hands", self.hands), ("propped", self.propped)):
+        for name, share in (("flexion", self.flexion), ("hands", self.hands), ("propped", self.propped),
+                            ("sitting", self.sitting)):  # fmt: skip
             if not 0.0 <= share <= 1.0:
                 raise InputError(f"bad {name} {share}: use a share in [0, 1]")
 
@@ -164,9 +166,10 @@ def _held_hands(config: SynthConfig) -> tuple[int, int]:
 
 
 def _angles(motion: Motion, frame: int) -> dict[str, float]:
-    """One frame's joint angles for the JSON: the trunk's pitch only where tummy time draws it (files as before)."""
+    """One frame's joint angles for the JSON: the trunk's pitch only where tummy time or sitting draws it (files as
+    before)."""
     angles = pose_to_dict(motion.pose(frame))
-    if not motion.propped:
+    if not (motion.propped or motion.sitting):
         del angles["trunk_pitch"]
     return angles
 
@@ -178,8 +181,9 @@ def sample_scene(config: SynthConfig) -> Scene:
     flex = _rng(config, 13) if config.flexion > 0 else None  # its own stream: without it the draws stay as they were
     amount = float(flex.uniform(0.0, 1.0)) if flex is not None and flex.random() < config.flexion else 0.0
     propped = config.propped > 0 and _rng(config, 16).random() < config.propped  # its own stream, as flexion's
+    sitting = config.sitting > 0 and _rng(config, 17).random() < config.sitting  # and the same
     motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount, _held_hands(config),
-                          config.side_gravity, propped)  # fmt: skip
+                          config.side_gravity, propped, sitting)  # fmt: skip
     cam = sample_camera_params(_rng(config, 2))
     if config.world in ("wide", "room"):  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
@@ -257,6 +261,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         **({"hands": list(scene.motion.hands)} if config.hands > 0 else {}),  # the same
         **({"side_gravity": True} if config.side_gravity else {}),  # the same
         **({"propped": scene.motion.propped} if config.propped > 0 else {}),  # the same
+        **({"sitting": scene.motion.sitting} if config.sitting > 0 else {}),  # the same
         "world": config.world,
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),

@@ -62,6 +62,22 @@ _PROPPED: dict[str, tuple[float, float, float, float]] = {
     "elbow": (0.0, 8.0, -20.0, 20.0),
     "elbow_twist": (0.0, 12.0, -30.0, 30.0),
 }
+# Sitting (an infant of about six months and older, on its back's roll with the trunk raised about the pelvis to
+# near vertical by `trunk_pitch`): the thighs forward along the mat and spread, the knees bent with the shins turned
+# in on the mat (ring sitting, twist ~-65) or nearly straight, the arms hanging forward from the raised shoulders
+# (hands in the lap, reaching, or propping on the mat in front), the head upright on the trunk.
+_SITTING: dict[str, tuple[float, float, float, float]] = {
+    "trunk_pitch": (80.0, 6.0, 62.0, 95.0),
+    "trunk_bend": (0.0, 5.0, -15.0, 15.0),
+    "head_nod": (0.0, 10.0, -30.0, 25.0),
+    "sh_abd": (25.0, 15.0, 0.0, 100.0),
+    "sh_elev": (40.0, 25.0, -10.0, 110.0),
+    "elbow": (45.0, 30.0, 5.0, 145.0),
+    "hip_abd": (30.0, 10.0, 5.0, 55.0),
+    "hip_elev": (5.0, 6.0, -5.0, 25.0),
+    "knee": (55.0, 30.0, 0.0, 120.0),
+    "knee_twist": (-65.0, 15.0, -95.0, -30.0),
+}
 # A young infant's flexed resting posture (supine or on its side): thighs raised and turned out, knees and
 # elbows bent, arms closer to the body. `sample_motion(flexion=f)` moves the neutral angles of `_DOFS` this far
 # (f = 1) towards these; spreads and limits stay.
@@ -137,6 +153,7 @@ class Motion:
     flexion: float = 0.0  # how far the resting posture was moved towards `_FLEXED` (0: not at all)
     hands: tuple[int, int] = (-1, -1)  # the `HAND_POSES` layout of the left / right arm (-1: free)
     propped: bool = False  # prone on its forearms or hands, the chest lifted (tummy time, `_PROPPED`)
+    sitting: bool = False  # on its back's roll, the trunk raised: sitting up (`_SITTING`)
 
     def pose(self, frame: int) -> Pose:
         """Joint angles of one frame."""
@@ -221,9 +238,11 @@ def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, floa
 
 
 def _dof_table(
-    scenario: str, rng: np.random.Generator, flexion: float, propped: bool
+    scenario: str, rng: np.random.Generator, flexion: float, propped: bool, sitting: bool = False
 ) -> dict[str, tuple[float, float, float, float]]:
     table = dict(_DOFS)
+    if sitting:
+        table.update(_SITTING)
     if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
         table.update(_PRONE)
         table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)
@@ -244,15 +263,18 @@ def sample_motion(
     hands: tuple[int, int] = (-1, -1),
     side_gravity: bool = False,
     propped: bool = False,
+    sitting: bool = False,
 ) -> Motion:
     """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
     resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`); `hands`
     (left, right) holds an arm of a baby on its back or side in the layout `HAND_POSES[i]` (-1: free);
     `side_gravity` lets a baby on its side rest its limbs as gravity would (`_SIDE_UPPER`, `_SIDE_LOWER`);
-    `propped` props a baby on its tummy on its forearms or hands (`_PROPPED`; no effect in other postures)."""
+    `propped` props a baby on its tummy on its forearms or hands (`_PROPPED`; no effect in other postures);
+    `sitting` sits a baby on its back up (`_SITTING`; no effect in other postures)."""
     scenario, roll = resolve_scenario(scenario, rng)
     propped = propped and scenario == "prone"
-    flexion = flexion if scenario != "prone" else 0.0  # a baby on its tummy keeps the prone layout
+    sitting = sitting and scenario == "supine"
+    flexion = flexion if scenario != "prone" and not sitting else 0.0  # prone and sitting keep their own layouts
     held = dict(zip(("l", "r"), hands, strict=True)) if scenario != "prone" else {}
     layouts: dict[str, dict[str, tuple[float, float, float, float]]] = {"l": {}, "r": {}}
     if scenario == "side" and side_gravity:  # roll > 0 turns the left side (+x) down onto the mat (`body.rot_y`)
@@ -262,7 +284,7 @@ def sample_motion(
     for side, i in held.items():
         if i >= 0:
             layouts[side] = {**layouts[side], **HAND_POSES[i]}
-    table = _dof_table(scenario, rng, flexion, propped)
+    table = _dof_table(scenario, rng, flexion, propped, sitting)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
     body_gate = _stillness_gate(rng, t, rate_hz=1.0 / 8.0)
@@ -292,7 +314,8 @@ def sample_motion(
             common = wave_l(tau) if side == "l" else rho * wave_l(tau) + np.sqrt(1 - rho**2) * wave_r(tau)
             x = neutral + std * (c * common + np.sqrt(1.0 - c * c) * _wave(rng)(tau))
             values[f"{side}_{name}"] = _soft_clip(x, lo, hi)
-    for side in ("l", "r") if scenario != "prone" else ():  # on its back the knee cannot bend into the mat:
+    lying = scenario != "prone" and not sitting
+    for side in ("l", "r") if lying else ():  # on its back the knee cannot bend into the mat:
         cap = values[f"{side}_hip_elev"] + 30.0
         k = 6.0
         knee = values[f"{side}_knee"]  # knee <= hip + 30 deg
@@ -321,4 +344,5 @@ def sample_motion(
         flexion=flexion,
         hands=(held.get("l", -1), held.get("r", -1)),
         propped=propped,
+        sitting=sitting,
     )
