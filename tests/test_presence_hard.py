@@ -177,6 +177,16 @@ def test_real_frames_from_videos_and_image_folders(tmp_path) -> None:
         RealFrames([str(tmp_path / "empty")])
 
 
+def test_presence_sitting_share_is_checked_and_draws_sitting_babies() -> None:
+    from trainer.presence_train import PresenceTrainConfig, scenario_frames
+
+    with pytest.raises(InputError, match="sitting"):
+        PresenceTrainConfig(sitting=1.5)
+    # the same scene, lying and sat up: the trunk's pitch moves the keypoints (seed 3's clip 0 is drawn on its back)
+    (_, lying), (_, sitting) = (next(scenario_frames(3, 1, 2, 64, sitting=s)) for s in (0.0, 1.0))
+    assert np.abs(np.asarray(lying["kp2d"]) - np.asarray(sitting["kp2d"])).max() > 5.0
+
+
 def test_shipped_presence_recipe_is_the_config_defaults() -> None:
     import dataclasses
 
@@ -187,5 +197,6 @@ def test_shipped_presence_recipe_is_the_config_defaults() -> None:
     defaults = {k: v for k, v in dataclasses.asdict(PresenceTrainConfig()).items() if k != "backgrounds"}
     stored = {k: tuple(v) if isinstance(v, list) else v for k, v in metrics["recipe"].items()}
     stored.setdefault("members", 1)  # written before `members` existed: one net
+    stored.setdefault("sitting", 0.0)  # written before `sitting` existed: no baby sat up
     assert stored == defaults
     assert metrics["backgrounds"] == ["demo.mp4", "cam01.mp4", "cam02.mp4", "cam03.mp4", "cam04.mp4"]

@@ -54,10 +54,12 @@ class PresenceTrainConfig:
     real_negatives: float = 0.3  # with backgrounds: real-only crops added, as a share of the hard frames
     hard_world: str = "room"  # synth world of the hard clips ("room": also filmed across the room; "mixed": both)
     members: int = 1  # nets in the file (`train_ensemble`): member i trains on seed + MEMBER_SEED_STRIDE x i
+    sitting: float = 0.0  # share of the babies on their back drawn sitting up instead (`tpt-live synth --sitting`)
 
     def __post_init__(self) -> None:
         if self.members < 1:
             raise InputError(f"presence members {self.members} must be >= 1")
+        SynthConfig(sitting=self.sitting)  # the scenes' own share check
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -80,12 +82,14 @@ def scenario_frames(
     real: RealFrames | None = None,
     real_share: float = 0.0,
     world: str = "default",
+    sitting: float = 0.0,
 ) -> Iterator[tuple[np.ndarray, dict]]:
     """(model input (S, S, 3) uint8 RGB, ground-truth frame dict) pairs of `clips` scenario clips of `seed`.
 
     textured: share of clips drawn over a procedural texture (`trainer.presence_data.texture`); hard: crop
     each frame as an `--roi` would and pass it through `camera_augment` (else the full frame, as is);
-    real, real_share: that share of clips drawn over a window of a real frame instead (before textures).
+    real, real_share: that share of clips drawn over a window of a real frame instead (before textures);
+    sitting: share of the babies on their back drawn sitting up (`SynthConfig.sitting`).
     """
     rng = np.random.default_rng(seed)
     names, weights = zip(*mix, strict=True)
@@ -94,7 +98,7 @@ def scenario_frames(
         width, height = SHAPES[int(rng.integers(len(SHAPES)))]
         scene_world = ("default", "room")[i % 2] if world == "mixed" else world
         config = SynthConfig(width=width, height=height, frames=frames, fps=10.0, seed=seed, index=i, pose="mixed",
-                             world=scene_world)  # fmt: skip
+                             world=scene_world, sitting=sitting)  # fmt: skip
         background = real_backdrop(real, real_share, width, height, rng)  # no draw without real frames
         if background is None and textured > 0 and rng.random() < textured:
             background = texture(height, width, rng)
@@ -141,6 +145,7 @@ def dataset(
     real_share: float = 0.0,
     real_negatives: float = 0.0,
     hard_world: str = "default",
+    sitting: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x (N, INPUT, INPUT, 3) float32, y (N,) float32 0/1): `clips` plain scenario clips of `seed` (full
     frames, as rendered), `hard_clips` clips of seed + 1 (`real_share` of them over real frames, `textured` of
@@ -148,12 +153,12 @@ def dataset(
     `negatives` times the hard frames, and with `real` real-only negatives (seed + 3), `real_negatives` times
     the hard frames."""
     xs, ys = [], []
-    for rgb, gt in scenario_frames(seed, clips, frames, size):
+    for rgb, gt in scenario_frames(seed, clips, frames, size, sitting=sitting):
         xs.append(presence_input(rgb))
         ys.append(float(gt["present"]))
     n_plain = len(xs)
     hard = scenario_frames(seed + 1, hard_clips, frames, size, textured=textured, hard=True, real=real,
-                           real_share=real_share, world=hard_world)  # fmt: skip
+                           real_share=real_share, world=hard_world, sitting=sitting)  # fmt: skip
     for rgb, gt in hard:
         xs.append(presence_input(rgb))
         ys.append(float(gt["present"]))
@@ -260,7 +265,7 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     torch.manual_seed(config.seed)
     real = RealFrames(config.backgrounds) if config.backgrounds else None
     mixing: dict[str, Any] = {"real": real, "real_share": config.real_share, "real_negatives": config.real_negatives,
-                              "hard_world": config.hard_world}  # fmt: skip
+                              "hard_world": config.hard_world, "sitting": config.sitting}  # fmt: skip
     x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
                    config.texture_negatives, **mixing)  # fmt: skip
     loss = torch.nn.functional.binary_cross_entropy_with_logits

@@ -36,6 +36,9 @@ def train_presence(
     members: Annotated[
         int | None, typer.Option(help="Nets in the file, each on draws of its own seeds; their logits are averaged.")
     ] = None,
+    sitting: Annotated[
+        float | None, typer.Option(help="Share of the babies on their back drawn sitting up (synth --sitting).")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
@@ -69,6 +72,7 @@ def train_presence(
             widths=chans,
             backgrounds=tuple(backgrounds) if backgrounds else None,
             hard_world=hard_world,
+            sitting=sitting,
         )
     )
 
