@@ -151,7 +151,7 @@ def dataset(
     frames, as rendered), `hard_clips` clips of seed + 1 (`real_share` of them over real frames, `textured` of
     the rest over textures, roi-like crops, camera augmentation), texture-only negatives (seed + 2),
     `negatives` times the hard frames, and with `real` real-only negatives (seed + 3), `real_negatives` times
-    the hard frames."""
+    the hard frames; `sitting` goes to both sets of clips (`scenario_frames`)."""
     xs, ys = [], []
     for rgb, gt in scenario_frames(seed, clips, frames, size, sitting=sitting):
         xs.append(presence_input(rgb))
