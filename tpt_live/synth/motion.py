@@ -238,7 +238,7 @@ def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, floa
 
 
 def _dof_table(
-    scenario: str, rng: np.random.Generator, flexion: float, propped: bool, sitting: bool = False
+    scenario: str, rng: np.random.Generator, flexion: float, propped: bool, sitting: bool
 ) -> dict[str, tuple[float, float, float, float]]:
     table = dict(_DOFS)
     if sitting:
