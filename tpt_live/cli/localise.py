@@ -9,7 +9,7 @@ import typer
 
 from tpt_live.cli.common import given
 
-# the real-footage options both trainers share
+# options both trainers share
 Backgrounds = Annotated[
     list[str] | None,
     typer.Option(
@@ -17,6 +17,16 @@ Backgrounds = Annotated[
         help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
         " a share of the synthetic infants.",
     ),
+]
+Look = Annotated[
+    str | None,
+    typer.Option(
+        help="Synthetic look: plain, varied, random, mixed (plain and varied in turn) or mixed_random (plain,"
+        " varied and random in turn)."
+    ),
+]
+World = Annotated[
+    str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
 ]
 RealShare = Annotated[
     float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
@@ -28,16 +38,8 @@ def train_localiser(
     clips: Annotated[int | None, typer.Option(help="Wide-world synthetic scenes to train on.")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     batch: Annotated[int | None, typer.Option(help="Frames per step.")] = None,
-    look: Annotated[
-        str | None,
-        typer.Option(
-            help="Synthetic look: plain, varied, random, mixed (plain and varied in turn) or mixed_random (plain,"
-            " varied and random in turn)."
-        ),
-    ] = None,
-    world: Annotated[
-        str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
-    ] = None,
+    look: Look = None,
+    world: World = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
@@ -64,22 +66,14 @@ def pretrain(
     clips: Annotated[int | None, typer.Option(help="Wide-world synthetic scenes to train on.")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     batch: Annotated[int | None, typer.Option(help="Located inputs per step.")] = None,
-    look: Annotated[
-        str | None,
-        typer.Option(
-            help="Synthetic look: plain, varied, random, mixed (plain and varied in turn) or mixed_random (plain,"
-            " varied and random in turn)."
-        ),
-    ] = None,
+    look: Look = None,
     wild_turns: Annotated[
         float | None, typer.Option(help="Share of inputs turned anywhere (teaches the model the localiser's misses).")
     ] = None,
     stability: Annotated[
         float | None, typer.Option(help="Weight of the agreement of two noisy views of a crop (steady joints).")
     ] = None,
-    world: Annotated[
-        str | None, typer.Option(help="Synthetic world: wide, or room (also filmed across the room, a wall behind).")
-    ] = None,
+    world: World = None,
     flexion: Annotated[
         float | None, typer.Option(help="Share of scenes in a young infant's flexed resting posture (synth --flexion).")
     ] = None,
