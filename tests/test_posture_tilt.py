@@ -126,6 +126,33 @@ def test_a_second_models_handedness_replaces_the_trackers_own() -> None:
     assert posture_with_margin(front[:, :2], None, handed=0.0)[0] == "supine"  # else the tracker's own 2D reading
 
 
+def test_a_trunk_seen_end_on_gives_no_posture() -> None:
+    """A baby sitting up under an overhead camera shows its trunk end-on: the signed width (over the squared trunk
+    length) is then any size, and before `lengthwise` a handedness that showed the back read it prone with a full
+    margin. The margin now goes to 0 with the trunk's 2D length over the torso's width (END_ON); a torso lying flat,
+    or with the chest lifted 30 degrees (tummy time), keeps its margin."""
+    from tpt_live.monitor.posture import END_ON, lengthwise
+
+    flat = supine_torso()  # trunk 0.2, widths 0.12: ratio 1.67
+    assert lengthwise(flat[:, :2]) == 1.0
+    assert posture_with_margin(flat[:, :2], flat, handed=0.6) == ("prone", pytest.approx(1.0))
+    sitting = pitched(flat, 80.0)  # the trunk turned towards the camera: 2D length 0.2 cos 80 = 0.035
+    assert lengthwise(sitting[:, :2]) == 0.0
+    assert posture_with_margin(sitting[:, :2], sitting, handed=0.6) == ("prone", 0.0)
+    assert posture_with_margin(sitting[:, :2], sitting)[1] == 0.0
+    assert posture_with_margin(None, sitting)[1] > 0.0  # without 2D keypoints nothing says the trunk is end-on
+    half = flat.copy()
+    half[JOINT_INDEX["thorax"], 1] = -0.12 * 0.5 * sum(END_ON)  # trunk / width half-way between the two ends
+    assert lengthwise(half[:, :2]) == pytest.approx(0.5)
+    propped = pitched(flat, 30.0)  # 0.2 cos 30 / 0.12 = 1.44
+    assert lengthwise(propped[:, :2]) == 1.0
+    away = pitched(flat, 60.0)  # lying head away from a camera pitched 60 degrees: 0.2 cos 60 / 0.12 = 0.83
+    assert lengthwise(away[:, :2]) < 0.5 and lengthwise(away[:, :2], 60.0) == 1.0  # the tilt accounts for it
+    assert posture_with_margin(away[:, :2], away, 60.0) == ("supine", pytest.approx(1.0))
+    side = rolled(flat, 90.0)  # shoulders stacked: no width, seen lengthwise
+    assert lengthwise(side[:, :2]) == 1.0
+
+
 def test_posture_confidence_sets_where_the_vote_says_unknown(tmp_path, monkeypatch, capsys) -> None:
     """`monitor --posture-confidence`: the vote's threshold (docs/MONITOR.md, the operating point); bad values
     are a one-line error with exit code 2."""

@@ -22,6 +22,14 @@ right from prone renders can. The handedness may come from a second 2D model run
 monitor's handedness model, docs/MONITOR.md) while the keypoints and the 3D come from the tracker's model. A
 torso that shows its front or its side keeps the 3D reading, which knows the camera's tilt.
 
+Every cue needs a lying torso seen along its length. A trunk pointing at the camera (a baby sitting up under an
+overhead camera, or lying head or feet towards a low one) is foreshortened in the picture: the signed width,
+divided by the squared trunk length, then takes any size and sign, and the lifter's 3D torso is a guess. So each
+margin is scaled by `lengthwise`: 0 where the 2D trunk is shorter than END_ON[0] times the torso's mean width
+(shoulders and hips), 1 from END_ON[1], linear between. A lying torso seen from above measures about 1.5-1.8; a
+camera pitched by `tilt` shortens a trunk lying along its line of sight by cos(tilt), so the ratio is divided by
+that first (at 60 degrees a sitting trunk shows sin 60 of its length and is no longer told from a lying one).
+
 The monitor never reports a single frame's cue: it reads the 3D facing angle of the torso direction averaged
 over the last seconds (`TorsoMean`), and `PostureVote` weighs each frame by its distance from the class boundary
 over a window and says `unknown` when the winning posture's confidence is low.
@@ -39,6 +47,7 @@ from tpt_live.skeleton import BACK_2D, JOINT_INDEX, signed_width_2d  # the 2D ha
 
 POSTURES = ("supine", "side", "prone")
 UNKNOWN = "unknown"  # reported when the cues are too weak or disagree (see `PostureVote`)
+END_ON = (0.7, 1.1)  # 2D trunk length / mean torso width: end-on below the first, lengthwise from the second
 SIDE_2D = 0.25  # |signed width / trunk length^2| below which the 2D cue says "side"
 FULL_2D = 0.6  # |signed width / trunk length^2| of a flat supine or prone torso (full 2D margin)
 _P, _T = JOINT_INDEX["pelvis"], JOINT_INDEX["thorax"]
@@ -74,6 +83,20 @@ def facing_angle_3d(kp3d: np.ndarray, tilt: float = 0.0) -> float:
     return facing_angle(anterior_3d(kp3d), tilt)
 
 
+def lengthwise(kp2d: np.ndarray, tilt: float = 0.0) -> float:
+    """How fully the picture shows the trunk's length, in [0, 1] (module docstring): the 2D pelvis-to-thorax length
+    over the mean of the shoulder and hip widths and over cos(tilt), mapped linearly from END_ON[0] (0) to
+    END_ON[1] (1). A torso with no width (on its side, shoulders stacked) is seen lengthwise. kp2d: (J, >=2)
+    pixels; tilt: the camera's pitch from straight down, degrees in [0, 90)."""
+    trunk = float(np.linalg.norm(kp2d[_T, :2] - kp2d[_P, :2]))
+    width = 0.5 * float(np.linalg.norm(kp2d[_LS, :2] - kp2d[_RS, :2]) + np.linalg.norm(kp2d[_LH, :2] - kp2d[_RH, :2]))
+    if width < 1e-9:
+        return 1.0
+    lo, hi = END_ON
+    ratio = trunk / width / np.cos(np.radians(tilt))
+    return float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
+
+
 def posture(
     kp2d: np.ndarray | None, kp3d: np.ndarray | None = None, tilt: float = 0.0, handed: float | None = None
 ) -> str | None:
@@ -95,8 +118,16 @@ def posture_with_margin(
     `TorsoMean` over recent frames; the margin is scaled by its length, the frames' agreement), else kp3d's own.
     2D: supine/prone (|s| - SIDE_2D) / (FULL_2D - SIDE_2D), side (SIDE_2D - |s|) / SIDE_2D, clipped to [0, 1].
     Both: prone with the 2D margin where the handedness shows the back (>= BACK_2D), else the 3D reading. The
-    handedness is `handed` (a second model's signed width of the same torso) when given, else kp2d's own.
+    handedness is `handed` (a second model's signed width of the same torso) when given, else kp2d's own. With
+    kp2d every margin is scaled by `lengthwise(kp2d, tilt)` (a trunk seen end-on gives no posture).
     """
+    label, margin = _posture_margin(kp2d, kp3d, tilt, handed, torso)
+    return label, margin if kp2d is None else margin * lengthwise(kp2d, tilt)
+
+
+def _posture_margin(
+    kp2d: np.ndarray | None, kp3d: np.ndarray | None, tilt: float, handed: float | None, torso: np.ndarray | None
+) -> tuple[str | None, float]:
     s = None if kp2d is None else signed_width_2d(kp2d)
     back = s if handed is None else handed
     if back is not None and back >= BACK_2D:
