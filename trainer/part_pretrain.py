@@ -81,7 +81,7 @@ class PretrainConfig:
     hands: float = 0.0  # share of arms held with the hand at the face or chest (`tpt-live synth --hands`)
     side_gravity: bool = False  # side-lying bodies rest their limbs as gravity would (`tpt-live synth --side-gravity`)
     propped: float = 0.0  # share of prone bodies propped on forearms or hands, chest up (`tpt-live synth --propped`)
-    sitting: float = 0.0  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`)
+    sitting: float = 0.25  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`; since stop 48)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     input_size: int = 128  # the part model's input side, pixels (a multiple of 32)
