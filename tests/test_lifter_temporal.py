@@ -157,8 +157,10 @@ def test_train_lifter_with_a_window(tmp_path: Path) -> None:
     assert isinstance(lifter, TemporalLifter) and lifter.cfg.window == W
     rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and all(np.isfinite(r["loss"]) for r in rows) and "prior" in rows[-1]
-    with pytest.raises(InputError, match="window"):
-        train_lifter(load_sequences([tmp_path]), tmp_path / "sup", LifterTrainConfig(steps=1, supervised=True), CFG)
+    sup_cfg = LifterTrainConfig(steps=60, batch=16, supervised=True, noise=0.0, lr=2e-3)  # the temporal upper bound
+    sup = train_lifter(load_sequences([tmp_path]), tmp_path / "sup", sup_cfg, CFG, log_every=10)
+    sup_rows = [json.loads(r) for r in (tmp_path / "sup" / "metrics.jsonl").read_text().splitlines()]
+    assert isinstance(load_lifter(sup), TemporalLifter) and sup_rows[-1]["sup"] < 0.7 * sup_rows[0]["sup"]
     result = CliRunner().invoke(app, ["train-lifter", str(tmp_path), "--out", str(tmp_path / "cli"), "--steps", "2",
                                       "--window", "3", "--hidden", "16", "--quiet"])  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -335,8 +335,6 @@ def train_lifter(
     data = _prepare(seqs, lifter.cfg)
     if cfg.supervised and data.g is None:
         raise InputError("--supervised needs 3D ground truth: pass `tpt-live synth` JSON files")
-    if cfg.supervised and isinstance(lifter, TemporalLifter):
-        raise InputError("--supervised trains the per-frame network only; drop --window")
     c, rn = lifter.cfg.camera_distance, lifter.cfg.root_neck
     ref = torch.tensor(cfg.bone_ratios, dtype=torch.float32) if cfg.bone_ratios else reference_ratios(data.x)
     flow = fit_flow(lifter.upright(data.x), cfg, gen) if cfg.prior == "flow" and not cfg.supervised else None
@@ -356,7 +354,13 @@ def train_lifter(
     lifter.train()
     for step in range(1, cfg.steps + 1):
         terms: dict[str, Tensor] = {}
-        if isinstance(lifter, TemporalLifter):  # causal windows (trainer/lifter_window.py)
+        if isinstance(lifter, TemporalLifter) and cfg.supervised:  # each window's last frame against its 3D
+            assert data.g is not None
+            run = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, lifter.cfg.window)
+            xw = data.x[run] + cfg.noise * rn * torch.randn(*run.shape, *data.x.shape[1:], generator=gen)
+            g = data.g[run[:, -1]]
+            terms["sup"] = scale_aligned_l2(lifter(xw - xw[..., :1, :]), g / g[:, NECK].norm(dim=-1)[:, None, None])
+        elif isinstance(lifter, TemporalLifter):  # causal windows (trainer/lifter_window.py)
             w = lifter.cfg.window
             run = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, 2 * w - 1)
             xw = data.x[run] + cfg.noise * rn * torch.randn(*run.shape, *data.x.shape[1:], generator=gen)
