@@ -78,6 +78,21 @@ def test_ensemble_averages_the_members_calibrated_logits_and_round_trips(tmp_pat
         load_presence(write_weights(tmp_path / "bad.safetensors", tensors, meta))
 
 
+def test_combined_files_hold_every_member_in_order(tmp_path) -> None:
+    from tpt_live.monitor.presence import combine_presence
+
+    a, b, c = _net(1, 0.5), _net(2, 2.0), _net(3, 1.0)
+    one = save_presence(PresenceEnsemble((a,), {"k": 1}), tmp_path / "one.safetensors")
+    two = save_presence(PresenceEnsemble((b, c), {"k": 2}), tmp_path / "two.safetensors")
+    both = load_presence(save_presence(combine_presence([one, two]), tmp_path / "both.safetensors"))
+    assert [m.temperature for m in both.members] == [0.5, 2.0, 1.0]
+    assert both.metrics == {"combined_from": ["one.safetensors", "two.safetensors"], "files": [{"k": 1}, {"k": 2}]}
+    rgb = np.random.default_rng(1).integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    x = presence_input(rgb)[None]
+    expected = np.mean([float(m.logits(x)[0]) / t for m, t in ((a, 0.5), (b, 2.0), (c, 1.0))])
+    assert both.calibrated(rgb) == pytest.approx(expected, abs=1e-5)
+
+
 def test_scenario_labels(clips: dict) -> None:
     frames = {s: c.gt["frames"] for s, c in clips.items()}
     assert all(f["present"] for f in frames["active"]) and not any(f["present"] for f in frames["absent"])

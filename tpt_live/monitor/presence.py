@@ -163,6 +163,15 @@ def load_presence(path: Path | str | None = None) -> PresenceEnsemble:
     return PresenceEnsemble(members, metrics)
 
 
+def combine_presence(files: list[Path | str]) -> PresenceEnsemble:
+    """One ensemble holding every member of the presence `files`, in order, each with its own temperature; its
+    metrics name the files and keep theirs (`scripts/combine_presence.py`)."""
+    parts = [load_presence(f) for f in files]
+    members = tuple(m for part in parts for m in part.members)
+    metrics = {"combined_from": [Path(f).name for f in files], "files": [p.metrics for p in parts]}
+    return PresenceEnsemble(members, metrics)
+
+
 @dataclass(frozen=True)
 class PresenceConfig:
     tau: float = 0.5  # seconds: time constant of the exponential average of the per-frame probability
