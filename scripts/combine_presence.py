@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tpt_live.errors import TptError
 from tpt_live.monitor.presence import combine_presence, save_presence
 
 
@@ -19,7 +20,10 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("files", nargs="+", help="presence weights files, their members kept in this order")
     args = parser.parse_args()
-    ens = combine_presence(args.files)
+    try:
+        ens = combine_presence(args.files)
+    except TptError as exc:  # a missing or foreign file: one line on stderr, exit code 1
+        raise SystemExit(f"error: {exc}") from None
     save_presence(ens, Path(args.out))
     print(f"{args.out}: {len(ens.members)} members from {len(args.files)} files")
 
