@@ -313,6 +313,14 @@ def _prepare(seqs: PoseSequences, model_cfg: LifterConfig, flip: bool = True) ->
     return _Data(torch.cat(xs), torch.cat(gs) if gs else None, torch.cat(pairs), run_starts([len(x) for x in xs]))
 
 
+def _supervised(lift: Tensor, g: Tensor | None, idx: Tensor) -> Tensor:
+    """The supervised term: scale-aligned L2 of lifts (B, J, 3) against the 3D ground truth of frames `idx`, in
+    root-to-neck units."""
+    assert g is not None
+    target = g[idx]
+    return scale_aligned_l2(lift, target / target[:, NECK].norm(dim=-1)[:, None, None])
+
+
 def ema_decay(ema: float, steps: int) -> float:
     """The moving average's decay: `ema`, lowered so that its window (1 / (1 - decay) steps) is at most a third
     of the run (so a short run saves an average of its late weights, not of its first ones); 0 turns it off."""
@@ -354,19 +362,17 @@ def train_lifter(
     lifter.train()
     for step in range(1, cfg.steps + 1):
         terms: dict[str, Tensor] = {}
-        if isinstance(lifter, TemporalLifter) and cfg.supervised:  # each window's last frame against its 3D
-            assert data.g is not None
-            run = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, lifter.cfg.window)
-            xw = data.x[run] + cfg.noise * rn * torch.randn(*run.shape, *data.x.shape[1:], generator=gen)
-            g = data.g[run[:, -1]]
-            terms["sup"] = scale_aligned_l2(lifter(xw - xw[..., :1, :]), g / g[:, NECK].norm(dim=-1)[:, None, None])
-        elif isinstance(lifter, TemporalLifter):  # causal windows (trainer/lifter_window.py)
+        if isinstance(lifter, TemporalLifter):  # causal windows (trainer/lifter_window.py)
             w = lifter.cfg.window
-            run = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, 2 * w - 1)
+            span = w if cfg.supervised else 2 * w - 1  # supervised: one window, its last frame against its 3D
+            run = window_index(torch.randint(len(data.x), (cfg.batch,), generator=gen), data.first, span)
             xw = data.x[run] + cfg.noise * rn * torch.randn(*run.shape, *data.x.shape[1:], generator=gen)
-            R = sample_rotations(cfg.batch, cfg, gen)
-            terms, Y, xr = window_terms(lifter, xw - xw[..., :1, :], R, ref, w_limits, cfg.w_smooth, cfg.w_gravity)
-            x0 = data.x[run[:, w - 1 :]].flatten(0, 1)
+            if cfg.supervised:
+                terms["sup"] = _supervised(lifter(xw - xw[..., :1, :]), data.g, run[:, -1])
+            else:
+                R = sample_rotations(cfg.batch, cfg, gen)
+                terms, Y, xr = window_terms(lifter, xw - xw[..., :1, :], R, ref, w_limits, cfg.w_smooth, cfg.w_gravity)
+                x0 = data.x[run[:, w - 1 :]].flatten(0, 1)
         else:
             idx = data.pairs[torch.randint(len(data.pairs), (cfg.batch,), generator=gen)]
             x0, x1 = data.x[idx], data.x[idx + 1]
@@ -374,9 +380,7 @@ def train_lifter(
             x0n, x1n = x0 + noise[0], x1 + noise[1]
             x0n, x1n = x0n - x0n[:, :1], x1n - x1n[:, :1]
             if cfg.supervised:
-                assert data.g is not None
-                g = data.g[idx]
-                terms["sup"] = scale_aligned_l2(lifter(x0n), g / g[:, NECK].norm(dim=-1)[:, None, None])
+                terms["sup"] = _supervised(lifter(x0n), data.g, idx)
             else:
                 R = sample_rotations(cfg.batch, cfg, gen)
                 l2d, l3d, Y, xr = cycle_losses(x0n, lifter, R, c, rn)
