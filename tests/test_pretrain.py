@@ -313,7 +313,7 @@ def test_the_shipped_monitor_model_is_the_previous_default_recipe() -> None:
     strict labels, trained before the flexion option, the same network as the default."""
     stored, config = stored_recipe("monitor")
     assert "swap_tolerant" not in stored and "flexion" not in stored
-    expected = {**dataclasses.asdict(PretrainConfig()), **STRICT, **SITTING_BEFORE}
+    expected = {**dataclasses.asdict(PretrainConfig()), **STRICT}
     assert stored == {k: expected[k] for k in stored}
     assert reads_the_whole_grid_with_the_defaults_network(config)
 
