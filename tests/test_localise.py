@@ -438,3 +438,22 @@ def test_located_box_is_the_box_located_input_cuts():
         for head in ("auto", "up", "left", "down"):
             for size in (32, 128):
                 assert located_box(loc, head, size) == located_input(image, loc, head, size)[1], (loc, head, size)
+
+
+def test_localiser_training_draws_sitting_and_propped_babies_when_asked():
+    """`train-localiser --sitting/--propped` reach the scenes: the shares are checked, zero shares render the very
+    scenes of the recipe without them, and a share of 1 moves the body axis of the scenes it applies to."""
+    from tpt_live.errors import InputError
+    from trainer.localiser_train import LocaliserTrainConfig, render_set
+
+    with pytest.raises(InputError, match="sitting"):
+        LocaliserTrainConfig(sitting=1.5)
+    with pytest.raises(InputError, match="propped"):
+        LocaliserTrainConfig(propped=-0.1)
+    plain_images, plain = render_set(6, 1, 7, 64)
+    zero_images, zero = render_set(6, 1, 7, 64, propped=0.0, sitting=0.0)
+    assert np.array_equal(plain_images, zero_images) and np.array_equal(plain, zero)
+    for option in ({"sitting": 1.0}, {"propped": 1.0}):
+        _, moved = render_set(6, 1, 7, 64, **option)
+        changed = np.abs(moved[:, :3] - plain[:, :3]).max(1) > 1.0  # centre or length moved by a pixel
+        assert 0 < changed.sum() < 6, option  # some scenes lie that way, not all

@@ -19,6 +19,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -82,6 +83,8 @@ class LocaliserTrainConfig:
     world: str = "wide"  # synth world of the scenes: one of TRAIN_WORLDS
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
+    propped: float = 0.0  # share of prone bodies propped on forearms or hands (`tpt-live synth --propped`)
+    sitting: float = 0.0  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`)
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -89,6 +92,7 @@ class LocaliserTrainConfig:
         check_look(self.look)
         check_world(self.world)
         check_real_share(self.real_share)
+        SynthConfig(propped=self.propped, sitting=self.sitting)  # the scenes' own share checks
         if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
             raise InputError(f"localiser training settings {self} must all be >= 1")
 
@@ -102,18 +106,21 @@ def render_set(
     world: str = "wide",
     real: RealFrames | None = None,
     real_share: float = 0.5,
+    propped: float = 0.0,
+    sitting: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, S, S, 3) uint8 letterboxed frames and (N, 4) targets (x, y, length, angle) in input pixels;
     `look` "mixed" renders every other scene in the varied look. With `real`, a share `real_share` of the
     scenes is drawn over a window of a real frame instead of its own backdrop (own generator: the other scenes
-    do not change)."""
+    do not change). `propped` and `sitting` are synth's shares of babies in tummy time and sitting up."""
     images, targets = [], []
     real_rng = np.random.default_rng([seed, 78])
     for i in range(clips):
         w, h = ASPECTS[i % len(ASPECTS)]
         scene = SynthConfig(
-            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world, look=scene_look(look, i)
-        )
+            w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world, look=scene_look(look, i),
+            propped=propped, sitting=sitting,
+        )  # fmt: skip
         clip = render_clip(scene, real_backdrop(real, real_share, w, h, real_rng))
         for f, frame in enumerate(clip.frames):
             image, box = letterboxed(frame, size)  # exactly what `Localiser.locate` feeds the network
@@ -200,10 +207,11 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
     real = RealFrames(cfg.backgrounds) if cfg.backgrounds else None
-    images, targets = render_set(
-        cfg.clips, cfg.frames, 1000 + cfg.seed, cfg.size, cfg.look, cfg.world, real=real, real_share=cfg.real_share
+    scenes = partial(
+        render_set, size=cfg.size, look=cfg.look, world=cfg.world, propped=cfg.propped, sitting=cfg.sitting
     )
-    val_images, val_targets = render_set(cfg.val_clips, 2, 70000 + cfg.seed, cfg.size, cfg.look, cfg.world)
+    images, targets = scenes(cfg.clips, cfg.frames, 1000 + cfg.seed, real=real, real_share=cfg.real_share)
+    val_images, val_targets = scenes(cfg.val_clips, 2, 70000 + cfg.seed)
     log.info(
         "rendered %d training and %d validation frames in %.0f s",
         len(images),

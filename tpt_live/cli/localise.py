@@ -31,6 +31,12 @@ World = Annotated[
 RealShare = Annotated[
     float | None, typer.Option(help="With --backgrounds: share of the scenes drawn over a real frame.")
 ]
+Propped = Annotated[
+    float | None, typer.Option(help="Share of prone bodies propped on forearms or hands (synth --propped).")
+]
+Sitting = Annotated[
+    float | None, typer.Option(help="Share of bodies on their back drawn sitting up (synth --sitting).")
+]
 
 
 def train_localiser(
@@ -42,6 +48,8 @@ def train_localiser(
     world: World = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
+    propped: Propped = None,
+    sitting: Sitting = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -56,6 +64,7 @@ def train_localiser(
             out=out,
             **given(clips=clips, steps=steps, batch=batch, look=look, world=world, seed=seed, threads=threads),
             **given(backgrounds=tuple(backgrounds) if backgrounds else None, real_share=real_share),
+            **given(propped=propped, sitting=sitting),
         )
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
@@ -84,12 +93,8 @@ def pretrain(
         bool | None,
         typer.Option("--side-gravity/--no-side-gravity", help="Side-lying bodies rest their limbs (synth option)."),
     ] = None,
-    propped: Annotated[
-        float | None, typer.Option(help="Share of prone bodies propped on forearms or hands (synth --propped).")
-    ] = None,
-    sitting: Annotated[
-        float | None, typer.Option(help="Share of bodies on their back drawn sitting up (synth --sitting).")
-    ] = None,
+    propped: Propped = None,
+    sitting: Sitting = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     input_size: Annotated[int | None, typer.Option(help="Part model input side, pixels (a multiple of 32).")] = None,
