@@ -457,3 +457,29 @@ def test_localiser_training_draws_sitting_and_propped_babies_when_asked():
         _, moved = render_set(6, 1, 7, 64, **option)
         changed = np.abs(moved[:, :3] - plain[:, :3]).max(1) > 1.0  # centre or length moved by a pixel
         assert 0 < changed.sum() < 6, option  # some scenes lie that way, not all
+
+
+def test_localiser_loss_can_train_the_regressions_around_the_centre():
+    """`reg_sigma` > 0 asks every cell near the centre for the centre's offset from itself, the length and the
+    direction: a map right everywhere costs only the centre term, a neighbour's wrong direction now costs, and at a
+    cell's very centre a narrow Gaussian gives the centre-cell loss."""
+    g, b = 8, 1
+    target = torch.tensor([[2 * STRIDE + 11.0, 3 * STRIDE + 4.0, 60.0, 30.0]])  # centre in cell (row 3, col 2)
+    cell = (target[:, :2] + 0.5) / STRIDE
+    centres = torch.arange(g, dtype=torch.float32) + 0.5
+    out = torch.zeros(b, 6, g, g)
+    out[:, 0] = torch.randn(g, g)
+    out[:, 1] = (cell[:, 0].view(b, 1, 1) - centres.view(1, 1, g)).expand(b, g, g)
+    out[:, 2] = (cell[:, 1].view(b, 1, 1) - centres.view(1, g, 1)).expand(b, g, g)
+    out[:, 3] = math.log(60.0 / (g * STRIDE))
+    out[:, 4], out[:, 5] = math.cos(math.radians(30.0)), math.sin(math.radians(30.0))
+    centre_only = localiser_loss(out, target)
+    assert localiser_loss(out, target, reg_sigma=0.75).item() == pytest.approx(centre_only.item(), abs=1e-5)
+    out[:, 4:, 3, 3] = torch.tensor([-1.0, 0.0])  # the cell right of the centre's points the head the other way
+    assert localiser_loss(out, target).item() == pytest.approx(centre_only.item(), abs=1e-5)
+    assert localiser_loss(out, target, reg_sigma=0.75).item() > centre_only.item() + 0.1
+    on_centre = torch.tensor([[2 * STRIDE + 7.5, 3 * STRIDE + 7.5, 60.0, 30.0]])
+    scrambled = torch.randn(b, 6, g, g)
+    assert localiser_loss(scrambled, on_centre, reg_sigma=0.05).item() == pytest.approx(
+        localiser_loss(scrambled, on_centre).item(), rel=1e-5
+    )

@@ -85,6 +85,7 @@ class LocaliserTrainConfig:
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     propped: float = 0.0  # share of prone bodies propped on forearms or hands (`tpt-live synth --propped`)
     sitting: float = 0.0  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`)
+    reg_sigma: float = 0.0  # regressions trained around the centre's cell (Gaussian, cells; 0: that cell only)
 
     def __post_init__(self) -> None:
         from tpt_live.errors import InputError
@@ -163,8 +164,10 @@ def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return final
 
 
-def localiser_loss(out: Tensor, target: Tensor) -> Tensor:
-    """out (B, 6, G, G), target (B, 4) input pixels -> scalar (see the module docstring)."""
+def localiser_loss(out: Tensor, target: Tensor, reg_sigma: float = 0.0) -> Tensor:
+    """out (B, 6, G, G), target (B, 4) input pixels -> scalar (see the module docstring). `reg_sigma` > 0 trains the
+    regressions on every cell, weighted by a Gaussian of that many cells around the centre (each cell's offset
+    measured from itself), so that a peak one cell off still reads a trained regression; 0: the centre's cell only."""
     b, _, g, _ = out.shape
     cell = (target[:, :2] + 0.5) / STRIDE  # continuous cell coordinates (x, y)
     col = cell[:, 0].clamp(0, g - 1e-3).floor().long()
@@ -176,10 +179,19 @@ def localiser_loss(out: Tensor, target: Tensor) -> Tensor:
     soft = torch.exp(-d2 / (2 * 0.75**2)).flatten(1)
     soft = soft / soft.sum(1, keepdim=True).clamp_min(1e-8)
     ce = -(soft * out[:, 0].flatten(1).log_softmax(1)).sum(1).mean()
+    a = torch.deg2rad(target[:, 3])
+    log_length = torch.log(target[:, 2].clamp_min(1.0) / (g * STRIDE))
+    if reg_sigma > 0:
+        w = torch.exp(-d2 / (2 * reg_sigma**2))
+        w = w / w.sum((1, 2), keepdim=True).clamp_min(1e-8)  # (B, G, G)
+        dx = cell[:, 0].view(b, 1, 1) - centres.view(1, 1, g)
+        dy = cell[:, 1].view(b, 1, 1) - centres.view(1, g, 1)
+        reg_map = (out[:, 1] - dx).abs() + (out[:, 2] - dy).abs() + (out[:, 3] - log_length.view(b, 1, 1)).abs()
+        ang_map = (out[:, 4] - a.cos().view(b, 1, 1)) ** 2 + (out[:, 5] - a.sin().view(b, 1, 1)) ** 2
+        return ce + ((reg_map + ang_map) * w).sum((1, 2)).mean()
     at = out[torch.arange(b), :, row, col]  # (B, 6)
     offset = torch.stack([cell[:, 0] - col - 0.5, cell[:, 1] - row - 0.5], 1)
-    a = torch.deg2rad(target[:, 3])
-    reg = (at[:, 1:3] - offset).abs().sum(1) + (at[:, 3] - torch.log(target[:, 2].clamp_min(1.0) / (g * STRIDE))).abs()
+    reg = (at[:, 1:3] - offset).abs().sum(1) + (at[:, 3] - log_length).abs()
     ang = (at[:, 4] - a.cos()) ** 2 + (at[:, 5] - a.sin()) ** 2
     return ce + (reg + ang).mean()
 
@@ -233,7 +245,7 @@ def train_localiser(cfg: LocaliserTrainConfig) -> dict[str, float]:
         pick = rng.integers(0, len(images), cfg.batch)
         x = torch.from_numpy(augment(images[pick], rng)).permute(0, 3, 1, 2).float() / 255.0
         x, t = turn_batch(x, torch.from_numpy(targets[pick]), int(rng.integers(4)), bool(rng.random() < 0.5))
-        loss = localiser_loss(net(x), t)
+        loss = localiser_loss(net(x), t, cfg.reg_sigma)
         opt.zero_grad()
         loss.backward()
         opt.step()
