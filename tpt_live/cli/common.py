@@ -25,3 +25,35 @@ def quiet_logs(quiet: bool) -> None:
 def given(**options: Any) -> dict[str, Any]:
     """The options the user set (not None): the config class keeps every default in one place."""
     return {k: v for k, v in options.items() if v is not None}
+
+
+def output_file(path: str | None, option: str) -> None:
+    """Check before any work that `option`'s output file can be written (its folder is created): InputError
+    (exit code 2) in one line otherwise, so a long run is never lost at its last step. None: not asked for."""
+    import os
+    from pathlib import Path
+
+    from tpt_live.errors import InputError
+    from tpt_live.track.outputs import ensure_folder
+
+    if path is None:
+        return
+    file = Path(path)
+    if file.is_dir():
+        raise InputError(f"{option} {file} is a folder; give a file name")
+    ensure_folder(file.parent, option, file)
+    if not os.access(file.parent, os.W_OK | os.X_OK) or (file.exists() and not os.access(file, os.W_OK)):
+        raise InputError(f"{option} {file}: cannot be written; pick a writable path")
+
+
+def output_folder(path: str, option: str) -> None:
+    """Check before any work that `option`'s run folder can be created and written: InputError otherwise."""
+    import os
+    from pathlib import Path
+
+    from tpt_live.errors import InputError
+    from tpt_live.track.outputs import ensure_folder
+
+    ensure_folder(Path(path), option)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: the folder is not writable; pick a writable path")

@@ -64,9 +64,11 @@ def evaluate(
     from rich.table import Table
 
     from engines import open_backend
+    from tpt_live.cli.common import output_file
     from tpt_live.evaluation.evaluate2d import evaluate_2d, evaluate_located, load_labelled, template_baseline
     from tpt_live.track.handedness import open_handedness, parse_handedness, relabelled
 
+    output_file(json_out, "--json")
     if Path(data).is_file() and not roi:  # a COCO keypoints file: whole-image and given-box protocols
         from tpt_live.cli.common import given
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, CocoConfig, evaluate_coco, table_rows

@@ -35,10 +35,12 @@ def export(
 
     from engines.export import ExportRequest, check_parity, export, parity, resolve_model
     from engines.trt_build import parse_batch
+    from tpt_live.cli.common import output_file
     from tpt_live.errors import InputError
 
     if fp16 and int8:
         raise InputError("pass one of --fp16 and --int8, not both")
+    output_file(out, "--out")
     req = ExportRequest(
         model=resolve_model(model),
         format=fmt,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given
+from tpt_live.cli.common import given, output_folder
 
 
 def train_lifter(
@@ -77,6 +77,7 @@ def train_lifter(
     from trainer.lifter_train import LifterTrainConfig, load_bone_ratios, load_sequences
     from trainer.lifter_train import train_lifter as run_training
 
+    output_folder(out, "--out")
     if threads:
         torch.set_num_threads(threads)
     cfg = LifterTrainConfig(**given(
@@ -130,5 +131,6 @@ def mocap(
         cams = VIEW_PRESETS[views]
     else:
         raise InputError(f"views {views!r} is not one of {tuple(VIEW_PRESETS)} (or give --azimuth)")
+    output_folder(out, "--out")
     written = import_mocap(files, out, cams, fps or None, unit, up, parse_size(size))
     typer.echo(f"wrote {len(written)} clips ({len(files)} files x {len(cams)} views) to {out}", err=True)

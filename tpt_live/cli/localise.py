@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given
+from tpt_live.cli.common import given, output_folder
 
 # options both trainers share
 Backgrounds = Annotated[
@@ -59,6 +59,7 @@ def train_localiser(
     from trainer.localiser_train import LocaliserTrainConfig
     from trainer.localiser_train import train_localiser as run_training
 
+    output_folder(out, "--out")
     metrics = run_training(
         LocaliserTrainConfig(
             out=out,
@@ -132,6 +133,7 @@ def pretrain(
     from trainer.part_pretrain import PretrainConfig
     from trainer.part_pretrain import pretrain as run_pretraining
 
+    output_folder(out, "--out")
     metrics = run_pretraining(
         PretrainConfig(
             out=out,

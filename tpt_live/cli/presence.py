@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given
+from tpt_live.cli.common import given, output_file
 
 
 def train_presence(
@@ -56,6 +56,7 @@ def train_presence(
     from tpt_live.monitor.presence import save_presence
     from trainer.presence_train import PresenceTrainConfig, train_ensemble
 
+    output_file(out, "--out")
     if threads:
         torch.set_num_threads(threads)
     chans = tuple(int(c) for c in widths.split(",")) if widths else None
@@ -102,6 +103,7 @@ def train_posture(
     from trainer.posture_train import PostureTrainConfig
     from trainer.posture_train import train_posture as run_training
 
+    output_file(out, "--out")
     if threads:
         torch.set_num_threads(threads)
     cfg = PostureTrainConfig(**given(clips=clips, epochs=epochs, seed=seed))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import interrupt_on_sigterm, quiet_logs
+from tpt_live.cli.common import interrupt_on_sigterm, output_file, quiet_logs
 from tpt_live.track.pipeline import TrackConfig
 from tpt_live.track.runner import TrackRequest
 from tpt_live.track.smoothing import SmoothingConfig
@@ -234,6 +234,7 @@ def bench(
     import engines
     from tpt_live.track.bench import as_dicts, run_bench
 
+    output_file(json_out, "--json")
     names = tuple(backend) if backend else ("torch", "onnxruntime")
     rows = run_bench(src, engines.open_backend, model, names, seconds, live_delay_ms / 1e3)
     table = Table(title=f"tpt-live bench: {src}")

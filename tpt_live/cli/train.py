@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given
+from tpt_live.cli.common import given, output_folder
 
 
 def train(
@@ -137,6 +137,7 @@ def train(
     run_dir = Path(out)
     if os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 decides; the others follow
         check_run_dir(run_dir, resume, force)
+        output_folder(out, "--out")
     size_px = model_cfg.input_size
     roi_box = parse_roi(roi) if roi else None
     if locate is None:

@@ -260,6 +260,8 @@ def _check_outputs(request: TrackRequest, name: str, many: bool) -> None:
     if request.save_video is not None:
         video = request.save_video
         ensure_folder(video if many else video.parent, "--save-video", video)
+        if not many and video.is_dir():
+            raise InputError(f"--save-video {video} is a folder; give a file name (e.g. {video / 'overlay.mp4'})")
 
 
 def _precheck(spec: SourceSpec) -> SourceSummary | None:
