@@ -3,6 +3,7 @@ when training starts from a trained model (`--init`; `trainer.recipe.resolve_rec
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tpt_live.errors import InputError
@@ -58,6 +59,14 @@ class TrainConfig:
             raise InputError(f"--keep-weight {self.keep_weight} must be >= 0")
         if self.minutes is not None and self.minutes <= 0:
             raise InputError(f"--minutes {self.minutes} must be positive")
+        if self.ckpt_every < 1 or self.log_every < 1 or self.grid_every < 1:
+            raise InputError(f"--ckpt-every {self.ckpt_every} (and the log and grid intervals) must be 1 or more")
+        if min(self.freeze_steps, self.coarse_steps, self.blend_steps, self.sigma_steps) < 0:
+            raise InputError("--freeze-steps, --coarse-steps, --blend-steps and --sigma-steps must be >= 0")
+        if min(self.anchor_weight, self.boundary_weight) < 0:
+            raise InputError("--anchor-weight and --boundary-weight must be >= 0")
+        if not math.isfinite(self.init_rotation):
+            raise InputError(f"--init-rotation {self.init_rotation} must be a number of degrees")
         if self.flip_axis not in ("auto", "x", "y"):
             raise InputError(f"--flip-axis {self.flip_axis!r}: use auto, x or y")
         if self.window_s < 0:

@@ -86,6 +86,10 @@ class LifterTrainConfig:
             raise InputError(f"prior {self.prior!r} is not one of {PRIORS}")
         if self.steps < 1:
             raise InputError(f"--steps {self.steps} must be 1 or more")
+        if not self.lr > 0:
+            raise InputError(f"--lr {self.lr} must be positive")
+        if not self.noise >= 0:
+            raise InputError(f"--noise {self.noise} must be >= 0")
         if self.ema is not None and not 0.0 <= self.ema < 1.0:
             raise InputError(f"--ema {self.ema} must be in [0, 1) (0: save the last weights)")
         if self.batch < 2:
@@ -127,8 +131,11 @@ def load_sequences(paths: Sequence[str | Path]) -> PoseSequences:
     for f in files:
         if not f.is_file():
             raise InputError(f"pose file {f} does not exist")
-        doc = json.loads(f.read_text())
-        joints = doc.get("joints") or doc.get("keypoints")
+        try:
+            doc = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            doc = None
+        joints = (doc.get("joints") or doc.get("keypoints")) if isinstance(doc, dict) else None
         if not isinstance(doc, dict) or "frames" not in doc or list(joints or []) != list(JOINT_NAMES):
             raise InputError(f"{f} is neither `tpt-live track` JSON nor `tpt-live synth` ground truth")
         frames = doc["frames"]

@@ -36,6 +36,14 @@ class PostureTrainConfig:
     textured: float = 0.5  # share of clips over a procedural texture
     calibration_clips: int = 60  # clips of seed + 500 that fit the temperature
 
+    def __post_init__(self) -> None:
+        from tpt_live.errors import InputError
+
+        if min(self.clips, self.epochs, self.batch, self.frames, self.calibration_clips) < 1:
+            raise InputError("--clips, --epochs, --batch and the frames per clip must be 1 or more")
+        if self.size < 16 or not self.lr > 0:
+            raise InputError(f"--size {self.size} must be 16 or more and --lr {self.lr} positive")
+
 
 def dataset(seed: int, clips: int, frames: int, size: int, textured: float) -> tuple[np.ndarray, np.ndarray]:
     """(x (N, INPUT, INPUT, 3) float32, y (N,) int64 index into POSTURES) of the frames with the infant."""

@@ -59,6 +59,10 @@ class PresenceTrainConfig:
     def __post_init__(self) -> None:
         if self.members < 1:
             raise InputError(f"presence members {self.members} must be >= 1")
+        if min(self.clips, self.epochs, self.batch, self.frames, self.calibration_clips) < 1 or self.hard_clips < 0:
+            raise InputError("--clips, --epochs, --batch and the frames per clip must be 1 or more, --hard-clips >= 0")
+        if self.size < 16 or not self.lr > 0:
+            raise InputError(f"--size {self.size} must be 16 or more and --lr {self.lr} positive")
         SynthConfig(sitting=self.sitting)  # the scenes' own share check
 
 

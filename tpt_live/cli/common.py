@@ -57,3 +57,16 @@ def output_folder(path: str, option: str) -> None:
     ensure_folder(Path(path), option)
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: the folder is not writable; pick a writable path")
+
+
+def set_threads(threads: int | None) -> None:
+    """--threads: torch's CPU threads (None: torch's default); InputError below 1."""
+    if threads is None:
+        return
+    from tpt_live.errors import InputError
+
+    if threads < 1:
+        raise InputError(f"--threads {threads} must be 1 or more")
+    import torch
+
+    torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given, output_folder
+from tpt_live.cli.common import given, output_folder, set_threads
 
 
 def train_lifter(
@@ -71,15 +71,13 @@ def train_lifter(
 
     Options not given keep the defaults of trainer.lifter_train.LifterTrainConfig and tpt_live.lifter.LifterConfig.
     """
-    import torch
 
     from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, UPRIGHT_WINDOW, LifterConfig
     from trainer.lifter_train import LifterTrainConfig, load_bone_ratios, load_sequences
     from trainer.lifter_train import train_lifter as run_training
 
     output_folder(out, "--out")
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     cfg = LifterTrainConfig(**given(
         steps=steps, batch=batch, lr=lr, views=views, prior=prior, noise=noise, supervised=supervised, seed=seed,
         ema=ema, bone_ratios=load_bone_ratios(bone_ratios) if bone_ratios else None, w_bone=bone_weight,

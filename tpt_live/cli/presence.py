@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given, output_file
+from tpt_live.cli.common import given, output_file, set_threads
 
 
 def train_presence(
@@ -50,16 +50,16 @@ def train_presence(
     """
     from pathlib import Path
 
-    import torch
-
     from tpt_live.errors import InputError
     from tpt_live.monitor.presence import save_presence
     from trainer.presence_train import PresenceTrainConfig, train_ensemble
 
     output_file(out, "--out")
-    if threads:
-        torch.set_num_threads(threads)
-    chans = tuple(int(c) for c in widths.split(",")) if widths else None
+    set_threads(threads)
+    try:
+        chans = tuple(int(c) for c in widths.split(",")) if widths else None
+    except ValueError:
+        chans = ()
     if chans is not None and (len(chans) != 3 or min(chans) < 1):
         raise InputError(f"--widths {widths}: expected three positive channel counts, e.g. 16,32,64")
     cfg = PresenceTrainConfig(
@@ -97,15 +97,12 @@ def train_posture(
     --posture-net` uses it. Unset options keep trainer.posture_train.PostureTrainConfig's defaults."""
     from pathlib import Path
 
-    import torch
-
     from tpt_live.monitor.posture_image import save_posture
     from trainer.posture_train import PostureTrainConfig
     from trainer.posture_train import train_posture as run_training
 
     output_file(out, "--out")
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     cfg = PostureTrainConfig(**given(clips=clips, epochs=epochs, seed=seed))
 
     def show(row: dict) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tpt_live.cli.common import given, output_folder
+from tpt_live.cli.common import given, output_folder, set_threads
 
 
 def train(
@@ -107,8 +107,6 @@ def train(
     import os
     from pathlib import Path
 
-    import torch
-
     from tpt_live.checkpoint import resolve_model_file
     from tpt_live.crop import parse_roi
     from trainer.data import load_scenes
@@ -117,8 +115,7 @@ def train(
     from trainer.recipe import load_recipe, resolve_recipe
     from trainer.validate import synth_validator
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     init_path = resolve_model_file(init) if init else None
     base = load_recipe(recipe) if recipe else {"model": {}, "train": {}}
     options = given(

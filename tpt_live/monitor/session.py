@@ -58,7 +58,10 @@ def load_polygon(path: Path) -> np.ndarray:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"--crib {path}: cannot read a JSON polygon ({exc})") from None
-    pts = np.asarray(data.get("polygon") if isinstance(data, dict) else data, dtype=np.float32)
+    try:
+        pts = np.asarray(data.get("polygon") if isinstance(data, dict) else data, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError(f"--crib {path}: expected at least 3 [x, y] points in source pixels (numbers)") from None
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
         raise InputError(f"--crib {path}: expected at least 3 [x, y] points in source pixels, got shape {pts.shape}")
     return pts

@@ -1,0 +1,69 @@
+"""Bad numbers and bad files on the training commands are one line and exit code 2, refused before any work
+(each case here was an unexpected error, or a run on nonsense, before; found by a bad-input audit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tpt_live.cli import app
+from tpt_live.errors import InputError
+from tpt_live.synth import SynthConfig, render_clip, write_clip
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("clip")
+    write_clip(render_clip(SynthConfig(width=64, height=64, frames=4, seed=4)), out)
+    return next(out.glob("*.mp4"))
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["train", "{clip}", "--ckpt-every", "0"], "--ckpt-every"),
+        (["train", "{clip}", "--init-rotation", "nan"], "--init-rotation"),
+        (["train", "{clip}", "--threads", "-1"], "--threads"),
+        (["train", "{clip}", "--anchor-weight", "-1"], "--anchor-weight"),
+        (["train-lifter", "{json}", "--lr", "-1"], "--lr"),
+        (["train-lifter", "{json}", "--noise", "-1"], "--noise"),
+        (["train-presence", "--threads", "-1"], "--threads"),
+        (["train-presence", "--widths", "foo"], "--widths"),
+        (["train-presence", "--clips", "0"], "--clips"),
+        (["train-presence", "--epochs", "0"], "--epochs"),
+        (["train-posture", "--clips", "0"], "--clips"),
+    ],
+)
+def test_bad_numbers_are_refused(command: list[str], named: str, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / ("run" if command[0] in ("train", "train-lifter") else "w.safetensors")
+    args = [a.format(clip=clip, json=clip.with_suffix(".json")) for a in command] + ["--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, InputError), (args, result.output, result.exception)
+    assert named in str(result.exception) and "\n" not in str(result.exception)
+    assert not out.is_file() and not (out / "model.safetensors").exists() and not (out / "lifter.safetensors").exists()
+
+
+@pytest.mark.parametrize("text", ["not json at all", "[1, 2, 3]", '{"frames": 3}'])
+def test_train_lifter_names_a_file_that_is_not_poses(text: str, tmp_path: Path) -> None:
+    from trainer.lifter_train import load_sequences
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    with pytest.raises(InputError, match="neither `tpt-live track` JSON nor"):
+        load_sequences([bad])
+
+
+@pytest.mark.parametrize("polygon", [[["a", "b"], [1, 2], [3, 4]], [[0, 0], [1], [2, 3]]])
+def test_a_crib_polygon_of_non_numbers_is_refused(polygon: list, tmp_path: Path) -> None:
+    from tpt_live.monitor.session import load_polygon
+
+    path = tmp_path / "crib.json"
+    path.write_text(json.dumps(polygon))
+    with pytest.raises(InputError, match="--crib"):
+        load_polygon(path)
+    path.write_text(json.dumps([[0, 0], [10, 0], [10, 10]]))
+    assert np.array_equal(load_polygon(path), np.float32([[0, 0], [10, 0], [10, 10]]))
