@@ -67,3 +67,27 @@ def test_a_crib_polygon_of_non_numbers_is_refused(polygon: list, tmp_path: Path)
         load_polygon(path)
     path.write_text(json.dumps([[0, 0], [10, 0], [10, 10]]))
     assert np.array_equal(load_polygon(path), np.float32([[0, 0], [10, 0], [10, 10]]))
+
+
+def test_count_settings_below_one_are_named_not_dumped() -> None:
+    from trainer.localiser_train import LocaliserTrainConfig
+    from trainer.part_pretrain import PretrainConfig
+
+    with pytest.raises(InputError) as caught:
+        LocaliserTrainConfig(clips=0, val_clips=-2)
+    assert str(caught.value) == "--clips 0, --val-clips -2: must be 1 or more"
+    with pytest.raises(InputError, match=r"^--threads 0: must be 1 or more$"):
+        PretrainConfig(threads=0)
+
+
+def test_a_roi_outside_the_frame_is_refused_by_evaluate_and_train(clip: Path) -> None:
+    from tpt_live.crop import CropBox
+    from tpt_live.evaluation.evaluate2d import load_labelled
+    from trainer.data import decode_video
+
+    outside = CropBox(500, 500, 10, 10)  # the clip is 64 x 64
+    with pytest.raises(InputError, match="outside the 64x64 frame"):
+        load_labelled(clip.parent, 32, outside)
+    with pytest.raises(InputError, match="outside the 64x64 frame"):
+        decode_video(clip, 32, outside)
+    assert decode_video(clip, 32, CropBox(8, 8, 40, 40)).shape == (4, 32, 32, 3)

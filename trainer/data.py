@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tpt_live.crop import CropBox, crop_resize, head_turns, square_box, turn_input, turned_crop
+from tpt_live.crop import CropBox, check_roi, crop_resize, head_turns, square_box, turn_input, turned_crop
 from tpt_live.errors import InputError, SourceError
 from tpt_live.localise import Location, crop_along, default_localiser_path
 from tpt_live.localiser_net import Localiser, load_localiser
@@ -39,7 +39,7 @@ def decode_video(path: Path, size: int, roi: CropBox | None = None) -> np.ndarra
     if roi is None:
         frames = list(read_video(path, size))
     else:
-        frames = [crop_resize(f, square_box(roi), size) for f in read_video(path)]
+        frames = [_roi_crop(f, roi, size) for f in read_video(path)]
     if not frames:
         raise SourceError(f"{path} holds no decodable frames")
     return np.stack(frames)
@@ -49,7 +49,13 @@ def load_image_folder(path: Path, size: int, roi: CropBox | None = None) -> np.n
     """Images of one folder (one scene) as (N, size, size, 3) uint8 RGB, sorted by name (as `decode_video`)."""
     if roi is None:
         return np.stack(list(read_image_folder(path, size)))
-    return np.stack([crop_resize(img, square_box(roi), size) for img in read_image_folder(path)])
+    return np.stack([_roi_crop(img, roi, size) for img in read_image_folder(path)])
+
+
+def _roi_crop(frame: np.ndarray, roi: CropBox, size: int) -> np.ndarray:
+    """The square around `roi` (as `tpt-live track --roi`); InputError when the ROI lies outside the frame."""
+    check_roi(roi, frame.shape[1], frame.shape[0])
+    return crop_resize(frame, square_box(roi), size)
 
 
 def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:

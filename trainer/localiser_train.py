@@ -59,6 +59,15 @@ def check_world(world: str) -> None:
         raise InputError(f"--world {world!r}: use wide or room")
 
 
+def check_counts(config: object, names: tuple[str, ...]) -> None:
+    """InputError naming the settings of `config` among `names` that are below 1 (as options: --val-clips)."""
+    from tpt_live.errors import InputError
+
+    low = [f"--{n.replace('_', '-')} {getattr(config, n)}" for n in names if getattr(config, n) < 1]
+    if low:
+        raise InputError(f"{', '.join(low)}: must be 1 or more")
+
+
 def scene_look(look: str, index: int) -> str:
     """The synth look of scene `index` of a training set in `look` (one of TRAIN_LOOKS)."""
     looks = MIXED_LOOKS.get(look, (look,))
@@ -88,14 +97,12 @@ class LocaliserTrainConfig:
     reg_sigma: float = 0.0  # regressions trained around the centre's cell (Gaussian, cells; 0: that cell only)
 
     def __post_init__(self) -> None:
-        from tpt_live.errors import InputError
 
         check_look(self.look)
         check_world(self.world)
         check_real_share(self.real_share)
         SynthConfig(propped=self.propped, sitting=self.sitting)  # the scenes' own share checks
-        if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
-            raise InputError(f"localiser training settings {self} must all be >= 1")
+        check_counts(self, ("clips", "frames", "val_clips", "steps", "batch", "threads"))
 
 
 def render_set(

@@ -48,7 +48,7 @@ from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
 from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
-from trainer.localiser_train import augment, check_look, check_world, scene_look
+from trainer.localiser_train import augment, check_counts, check_look, check_world, scene_look
 from trainer.losses import anchor_loss
 from trainer.real_frames import RealFrames, check_real_share, real_backdrop, recipe_names
 
@@ -109,8 +109,7 @@ class PretrainConfig:
         )
 
     def __post_init__(self) -> None:
-        if min(self.clips, self.frames, self.val_clips, self.steps, self.batch, self.threads) < 1:
-            raise InputError(f"pretraining settings {self} must all be >= 1")
+        check_counts(self, ("clips", "frames", "val_clips", "steps", "batch", "threads"))
         if self.workers < 0 or self.minutes < 0:
             raise InputError(f"--workers and --minutes must be >= 0, got {self.workers} and {self.minutes}")
         check_look(self.look)

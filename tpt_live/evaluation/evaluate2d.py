@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tpt_live.crop import CropBox, crop_resize, letterbox, square_box, to_model
+from tpt_live.crop import CropBox, check_roi, crop_resize, letterbox, square_box, to_model
 from tpt_live.errors import InputError, SourceError
 from tpt_live.evaluation.metrics import summarize
 from tpt_live.skeleton import JOINT_NAMES
@@ -45,6 +45,8 @@ def load_labelled(data_dir: str | Path, size: int, roi: CropBox | None = None) -
     out = []
     for gt_path, gt in _labelled_files(data_dir):
         video = gt_path.with_suffix(".mp4")
+        if roi is not None:
+            check_roi(roi, gt["width"], gt["height"])
         if box is None:
             frames = np.stack(list(read_video(video, size)))
         else:
