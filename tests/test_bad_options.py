@@ -91,3 +91,16 @@ def test_a_roi_outside_the_frame_is_refused_by_evaluate_and_train(clip: Path) ->
     with pytest.raises(InputError, match="outside the 64x64 frame"):
         decode_video(clip, 32, outside)
     assert decode_video(clip, 32, CropBox(8, 8, 40, 40)).shape == (4, 32, 32, 3)
+
+
+def test_train_on_a_missing_source_is_a_source_error(tmp_path: Path) -> None:
+    """A missing video is exit code 3 (a source), as for track; a file that is not a video stays a bad argument."""
+    from tpt_live.errors import SourceError
+    from trainer.data import find_scenes
+
+    with pytest.raises(SourceError, match="no such file or folder"):
+        find_scenes([str(tmp_path / "missing.mp4")])
+    text = tmp_path / "notes.txt"
+    text.write_text("x")
+    with pytest.raises(InputError, match="is not a video file"):
+        find_scenes([str(text)])

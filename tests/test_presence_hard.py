@@ -136,7 +136,7 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     loaded = load_posture(save_posture(PostureNet(weights, {}, 2.0), tmp_path / "q.safetensors"))
     assert loaded is not None
     np.testing.assert_allclose(loaded.probabilities(rgb), ref.numpy()[0], atol=1e-5)
-    with pytest.raises(ModelError):
+    with pytest.raises(InputError, match="not found"):  # a missing path is a bad argument (exit code 2)
         load_posture(tmp_path / "missing.safetensors")
     with pytest.raises(ModelError):  # a presence file is not a posture file
         load_posture(save_presence(PresenceNet(weights, {}), tmp_path / "p.safetensors"))

@@ -241,3 +241,16 @@ def test_ctrl_c_while_a_live_source_is_opening_exits_130(assets, tmp_path, comma
             conn.close()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
+
+
+def test_a_missing_source_among_several_fails_alone(assets, tmp_path):
+    """docs/TRACKING.md: with several sources a failing one is reported and the others go on; the exit code is
+    the first failure's (3: a missing source)."""
+    video, model = assets
+    out = tmp_path / "poses"
+    r = _run("track", str(tmp_path / "missing.mp4"), str(video), "--out", str(out), "--model", str(model),
+             "--backend", "torch", "-q")  # fmt: skip
+    assert r.returncode == 3, r.stderr
+    assert "missing.mp4: no such file or folder" in r.stderr and "Traceback" not in r.stderr
+    records = json.loads((out / "v.json").read_text())["frames"]
+    assert len(records) == 12  # the good source was tracked whole

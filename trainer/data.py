@@ -73,6 +73,8 @@ def find_scenes(inputs: Sequence[str | Path]) -> list[Path]:
                 scenes.append(p)
             else:
                 raise InputError(f"{p} holds neither videos nor images")
+        elif not p.exists():
+            raise SourceError(f"{p}: no such file or folder")
         else:
             raise InputError(f"{p} is not a video file ({', '.join(sorted(VIDEO_SUFFIXES))}) or a folder")
     return scenes

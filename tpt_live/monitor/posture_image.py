@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tpt_live.checkpoint import shipped_file
-from tpt_live.errors import ModelError
+from tpt_live.errors import InputError, ModelError
 from tpt_live.monitor.posture import POSTURES
 from tpt_live.monitor.presence import INPUT, cnn_logits, presence_input
 
@@ -74,8 +74,8 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
     if path is None and not default_posture_path().is_file():
         return None
     path = Path(path) if path is not None else default_posture_path()
-    if not path.is_file():
-        raise ModelError(f"posture weights {path} not found; train them: tpt-live train-posture --out {path}")
+    if not path.is_file():  # a path that does not exist is a bad argument (exit code 2), as for the other weights
+        raise InputError(f"posture weights {path} not found; train them: tpt-live train-posture --out {path}")
     meta = read_meta(path, POSTURE_FORMAT, POSTURE_VERSION, "posture")
     if meta.get("config", {}).get("classes") != list(POSTURES) or meta["config"].get("input") != INPUT:
         raise ModelError(f"{path}: posture classes/input {meta.get('config')} are not {list(POSTURES)} / {INPUT} px")

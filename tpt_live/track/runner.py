@@ -26,7 +26,14 @@ from tpt_live.errors import InputError, SourceError, TptError
 from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness
 from tpt_live.track.outputs import ensure_folder, guess_format, make_header, open_writer, output_path, record
 from tpt_live.track.pipeline import Stats, TrackConfig, Tracker
-from tpt_live.track.sources import ReconnectPolicy, SourceSpec, VideoSource, open_container, resolve_sources
+from tpt_live.track.sources import (
+    ReconnectPolicy,
+    SourceSpec,
+    VideoSource,
+    distinct_names,
+    open_container,
+    resolve_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +232,8 @@ def run_track(
     request: TrackRequest, open_backend: BackendFactory, progress: Progress | None = None
 ) -> list[SourceSummary]:
     """Track every source of the request; returns one summary per source (errors included)."""
-    specs = resolve_sources(list(request.sources))
-    many = len(specs) > 1
+    specs, missing = _resolve_each(list(request.sources))
+    many = len(specs) + len(missing) > 1
     guess_format(request.out, request.fmt)  # a bad --format fails before any work
     for path, what in ((request.out, "--out"), (request.save_video, "--save-video")):
         if many and path is not None and path.exists() and not path.is_dir():
@@ -249,7 +256,21 @@ def run_track(
         finally:
             _close(backends)
     by_uri = {s.uri: s for s in done}
-    return [by_uri.get(s.uri) or failed[s.uri] or SourceSummary(s.uri) for s in specs]
+    return missing + [by_uri.get(s.uri) or failed[s.uri] or SourceSummary(s.uri) for s in specs]
+
+
+def _resolve_each(sources: list[str]) -> tuple[list[SourceSpec], list[SourceSummary]]:
+    """The sources resolved one by one: with several, one that is missing is a failed summary and the others
+    go on; a single source's SourceError is raised as it is."""
+    if len(sources) <= 1:
+        return resolve_sources(sources), []
+    specs, missing = [], []
+    for arg in sources:
+        try:
+            specs += resolve_sources([arg])
+        except SourceError as exc:
+            missing.append(SourceSummary(arg, error=str(exc), exit_code=exc.exit_code))
+    return distinct_names(specs), missing
 
 
 def _check_outputs(request: TrackRequest, name: str, many: bool) -> None:

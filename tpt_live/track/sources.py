@@ -155,9 +155,14 @@ def resolve_sources(args: list[str]) -> list[SourceSpec]:
                 specs.append(SourceSpec(arg, "images", path.stem, (arg,)))
             else:
                 specs.append(SourceSpec(arg, "file", path.stem))
+    return distinct_names(specs)
+
+
+def distinct_names(specs: list[SourceSpec]) -> list[SourceSpec]:
+    """The specs, numbered when two share a name (the same stem in two folders), so their outputs stay apart."""
     names = [s.name for s in specs]
-    if len(set(names)) != len(names):  # same stem in two folders: keep outputs apart
-        specs = [SourceSpec(s.uri, s.kind, f"{s.name}_{i}", s.images) for i, s in enumerate(specs)]
+    if len(set(names)) != len(names):
+        return [SourceSpec(s.uri, s.kind, f"{s.name}_{i}", s.images) for i, s in enumerate(specs)]
     return specs
 
 
