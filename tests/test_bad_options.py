@@ -104,3 +104,19 @@ def test_train_on_a_missing_source_is_a_source_error(tmp_path: Path) -> None:
     text.write_text("x")
     with pytest.raises(InputError, match="is not a video file"):
         find_scenes([str(text)])
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["mocap", "{clip}", "--out", "{tmp}/mc", "--size", "0x0"], "too small"),
+        (["mocap", "{clip}", "--out", "{tmp}/mc", "--fps", "-1"], "--fps"),
+        (["mocap", "{clip}", "--out", "{tmp}/mc", "--azimuth", "nan"], "bad view"),
+        (["bench", "{clip}", "--live-delay-ms", "-5"], "--live-delay-ms"),
+    ],
+)
+def test_bad_camera_and_bench_numbers_are_refused(command: list[str], named: str, clip: Path, tmp_path: Path) -> None:
+    args = [a.format(clip=clip, tmp=tmp_path) for a in command]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, InputError), (args, result.output, result.exception)
+    assert named in str(result.exception)

@@ -125,7 +125,7 @@ def test_canonical_skeleton_2d_convention() -> None:
 
 def test_parse_size() -> None:
     assert parse_size("320x240") == (320, 240)
-    for bad in ("12", "axb", "-4x4", ""):
+    for bad in ("12", "axb", "-4x4", "", "0x0", "320x8"):
         with pytest.raises(InputError):
             parse_size(bad)
 

@@ -292,7 +292,7 @@ class View:
     distance_m: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.distance_m <= 0 or not -89.0 <= self.elevation_deg <= 89.0:
+        if not math.isfinite(self.azimuth_deg) or not self.distance_m > 0 or not -89.0 <= self.elevation_deg <= 89.0:
             raise InputError(f"bad view {self}: need distance > 0 and elevation within +-89 deg")
 
 

@@ -130,5 +130,7 @@ def mocap(
     else:
         raise InputError(f"views {views!r} is not one of {tuple(VIEW_PRESETS)} (or give --azimuth)")
     output_folder(out, "--out")
+    if fps < 0:
+        raise InputError(f"--fps {fps} must be >= 0 (0 keeps every frame)")
     written = import_mocap(files, out, cams, fps or None, unit, up, parse_size(size))
     typer.echo(f"wrote {len(written)} clips ({len(files)} files x {len(cams)} views) to {out}", err=True)

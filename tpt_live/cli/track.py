@@ -232,9 +232,12 @@ def bench(
     from rich.table import Table
 
     import engines
+    from tpt_live.errors import InputError
     from tpt_live.track.bench import as_dicts, run_bench
 
     output_file(json_out, "--json")
+    if not seconds > 0 or not live_delay_ms >= 0:
+        raise InputError(f"--seconds {seconds} must be positive and --live-delay-ms {live_delay_ms} >= 0")
     names = tuple(backend) if backend else ("torch", "onnxruntime")
     rows = run_bench(src, engines.open_backend, model, names, seconds, live_delay_ms / 1e3)
     table = Table(title=f"tpt-live bench: {src}")

@@ -129,7 +129,10 @@ def parse_size(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not m:
         raise InputError(f"bad size '{text}': use WIDTHxHEIGHT, e.g. --size 128x128")
-    return int(m.group(1)), int(m.group(2))
+    width, height = int(m.group(1)), int(m.group(2))
+    if min(width, height) < 16:
+        raise InputError(f"size '{text}' is too small: at least 16x16 pixels")
+    return width, height
 
 
 def prepare_out_dir(path: Path) -> Path:
