@@ -120,3 +120,11 @@ def test_bad_camera_and_bench_numbers_are_refused(command: list[str], named: str
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, InputError), (args, result.output, result.exception)
     assert named in str(result.exception)
+
+
+def test_a_notify_program_that_does_not_exist_is_refused_at_the_start() -> None:
+    from tpt_live.monitor.notify import parse_notify
+
+    with pytest.raises(InputError, match="no program '/nonexistent/prog'"):
+        parse_notify("cmd:/nonexistent/prog --flag")
+    assert parse_notify("cmd:sh -c 'cat'") == ("cmd", "sh -c 'cat'")

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import threading
 import urllib.request
@@ -33,6 +34,10 @@ def parse_notify(spec: str) -> tuple[str, str]:
         raise InputError(f"bad --notify {spec!r}: use webhook:http(s)://host/path or cmd:PROGRAM")
     if kind == "webhook" and not target.startswith(("http://", "https://")):
         raise InputError(f"bad --notify {spec!r}: the webhook URL must start with http:// or https://")
+    if kind == "cmd":
+        words = shlex.split(target)
+        if not words or shutil.which(words[0]) is None:  # found now, not when the first alert fires
+            raise InputError(f"bad --notify {spec!r}: no program {words[0] if words else target!r} to run")
     return kind, target
 
 
