@@ -483,3 +483,19 @@ def test_localiser_loss_can_train_the_regressions_around_the_centre():
     assert localiser_loss(scrambled, on_centre, reg_sigma=0.05).item() == pytest.approx(
         localiser_loss(scrambled, on_centre).item(), rel=1e-5
     )
+
+
+@shipped
+def test_the_shipped_localiser_records_todays_default_recipe():
+    """`tpt-live train-localiser` with no options draws the shipped file's recipe (the run folder and threads aside)."""
+    import dataclasses
+    import json
+
+    from trainer.localiser_train import LocaliserTrainConfig
+
+    stored = json.loads(default_localiser_path().with_suffix(".json").read_text())["metrics"]["train"]
+    defaults = dataclasses.asdict(LocaliserTrainConfig())
+    skip = ("out", "threads")
+    assert {k: v for k, v in stored.items() if k not in skip} == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items() if k not in skip
+    }

@@ -10,7 +10,9 @@ quarter turns (targets mapped), colour gains and offsets, greyscale (night-visio
 sensor noise, JPEG re-compression.
 
 Loss per image: cross-entropy of the centre's cell over the G x G grid (target softened with a Gaussian of
-0.75 cells), and at the true cell L1 on the offset and log length, squared error on (cos, sin).
+0.75 cells), and L1 on the offset (from each cell to the centre) and log length, squared error on (cos, sin), on
+every cell weighted by a Gaussian of `reg_sigma` cells around the centre (since stop 49; 0: the true cell alone), so
+that a peak one cell off still reads regressions that were trained there.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class LocaliserTrainConfig:
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     propped: float = 0.0  # share of prone bodies propped on forearms or hands (`tpt-live synth --propped`)
     sitting: float = 0.0  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`)
-    reg_sigma: float = 0.0  # regressions trained around the centre's cell (Gaussian, cells; 0: that cell only)
+    reg_sigma: float = 0.75  # regressions trained around the centre's cell (Gaussian, cells; 0: that cell only)
 
     def __post_init__(self) -> None:
 
@@ -103,6 +105,10 @@ class LocaliserTrainConfig:
         check_real_share(self.real_share)
         SynthConfig(propped=self.propped, sitting=self.sitting)  # the scenes' own share checks
         check_counts(self, ("clips", "frames", "val_clips", "steps", "batch", "threads"))
+        if not self.reg_sigma >= 0:
+            from tpt_live.errors import InputError
+
+            raise InputError(f"--reg-sigma {self.reg_sigma} must be >= 0 (0: the centre's cell alone)")
 
 
 def render_set(

@@ -50,6 +50,10 @@ def train_localiser(
     real_share: RealShare = None,
     propped: Propped = None,
     sitting: Sitting = None,
+    reg_sigma: Annotated[
+        float | None,
+        typer.Option(help="Train the regressions on the cells around the centre (Gaussian, cells; 0: its cell only)."),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
 ) -> None:
@@ -65,7 +69,7 @@ def train_localiser(
             out=out,
             **given(clips=clips, steps=steps, batch=batch, look=look, world=world, seed=seed, threads=threads),
             **given(backgrounds=tuple(backgrounds) if backgrounds else None, real_share=real_share),
-            **given(propped=propped, sitting=sitting),
+            **given(propped=propped, sitting=sitting, reg_sigma=reg_sigma),
         )
     )
     typer.echo(" ".join(f"{k}={v:.3f}" for k, v in metrics.items()), err=True)
