@@ -128,3 +128,15 @@ def test_a_notify_program_that_does_not_exist_is_refused_at_the_start() -> None:
     with pytest.raises(InputError, match="no program '/nonexistent/prog'"):
         parse_notify("cmd:/nonexistent/prog --flag")
     assert parse_notify("cmd:sh -c 'cat'") == ("cmd", "sh -c 'cat'")
+
+
+def test_monitor_refuses_a_token_file_without_serve_and_a_crib_outside_the_frame(clip: Path, tmp_path: Path) -> None:
+    from tpt_live.monitor.setup import MonitorRequest
+
+    with pytest.raises(InputError, match="needs --serve"):
+        MonitorRequest(str(clip), token_file=tmp_path / "token")
+    crib = tmp_path / "crib.json"
+    crib.write_text(json.dumps([[500, 500], [600, 500], [600, 600]]))  # the clip is 64 x 64
+    args = ["monitor", str(clip), "--out", str(tmp_path / "m"), "-q", "--crib", str(crib)]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, InputError) and "outside the frame" in str(result.exception), result.output

@@ -84,6 +84,8 @@ class MonitorRequest:
             raise InputError(f"bad --presence-view '{self.presence_view}': use one of {', '.join(PRESENCE_VIEWS)}")
         if self.roi is not None and self.crib is not None:
             raise InputError("pass --roi or --crib, not both")
+        if self.token_file is not None and self.serve is None:
+            raise InputError("--token-file is the web view's token: it needs --serve")
         for target in self.notify:
             parse_notify(target)
 
@@ -181,6 +183,9 @@ def open_session(
             )  # fmt: skip
             if req.roi is not None:
                 check_roi(req.roi, source.info.width, source.info.height)
+            crib = req.region() if req.crib is not None else None
+            if crib is not None and not _overlaps(crib, source.info.width, source.info.height):
+                raise InputError(f"--crib {req.crib}: the polygon lies outside the frame")
             return source
 
         live = LiveState() if req.serve else None
@@ -196,3 +201,9 @@ def open_session(
         _close_quietly(web, handedness, backend)
         raise
     return Session(monitor, backend, web, web.url if web is not None else None, handedness=handedness)
+
+
+def _overlaps(polygon: np.ndarray, width: int, height: int) -> bool:
+    """Whether the polygon's bounding box meets the frame (source pixels)."""
+    lo, hi = polygon.min(0), polygon.max(0)
+    return bool(hi[0] >= 0 and hi[1] >= 0 and lo[0] < width and lo[1] < height)
