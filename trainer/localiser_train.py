@@ -33,7 +33,7 @@ from tpt_live.crop import to_model
 from tpt_live.localise import LOOK_AGAIN, body_axis, letterboxed
 from tpt_live.localiser_net import STRIDE, Localiser, LocaliserConfig, LocaliserNet, save_localiser
 from tpt_live.synth import SynthConfig, render_clip
-from trainer.real_frames import RealFrames, check_real_share, real_backdrop, recipe_names
+from trainer.real_frames import RealFrames, check_counts, check_real_share, real_backdrop, recipe_names
 
 log = logging.getLogger(__name__)
 ASPECTS = ((160, 120), (120, 160), (128, 128), (176, 100), (100, 176), (144, 112))
@@ -59,15 +59,6 @@ def check_world(world: str) -> None:
 
     if world not in TRAIN_WORLDS:
         raise InputError(f"--world {world!r}: use wide or room")
-
-
-def check_counts(config: object, names: tuple[str, ...]) -> None:
-    """InputError naming the settings of `config` among `names` that are below 1 (as options: --val-clips)."""
-    from tpt_live.errors import InputError
-
-    low = [f"--{n.replace('_', '-')} {getattr(config, n)}" for n in names if getattr(config, n) < 1]
-    if low:
-        raise InputError(f"{', '.join(low)}: must be 1 or more")
 
 
 def scene_look(look: str, index: int) -> str:

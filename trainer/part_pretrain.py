@@ -48,9 +48,9 @@ from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
 from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
-from trainer.localiser_train import augment, check_counts, check_look, check_world, scene_look
+from trainer.localiser_train import augment, check_look, check_world, scene_look
 from trainer.losses import anchor_loss
-from trainer.real_frames import RealFrames, check_real_share, real_backdrop, recipe_names
+from trainer.real_frames import RealFrames, check_counts, check_real_share, real_backdrop, recipe_names
 
 log = logging.getLogger(__name__)
 ASPECTS = ((320, 240), (240, 320), (256, 256), (352, 198), (198, 352), (288, 224))

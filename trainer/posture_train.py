@@ -18,7 +18,7 @@ import numpy as np
 from tpt_live.monitor.posture import POSTURES
 from tpt_live.monitor.posture_image import PostureNet
 from tpt_live.monitor.presence import INPUT, cnn_logits, presence_input
-from trainer.presence_train import _torch_net, fit_cnn, scenario_frames
+from trainer.presence_train import _torch_net, check_cnn_settings, fit_cnn, scenario_frames
 
 log = logging.getLogger(__name__)
 POSTURE_MIX: tuple[tuple[str, float], ...] = (("active", 0.5), ("roll", 0.35), ("still", 0.15))
@@ -37,12 +37,7 @@ class PostureTrainConfig:
     calibration_clips: int = 60  # clips of seed + 500 that fit the temperature
 
     def __post_init__(self) -> None:
-        from tpt_live.errors import InputError
-
-        if min(self.clips, self.epochs, self.batch, self.frames, self.calibration_clips) < 1:
-            raise InputError("--clips, --epochs, --batch and the frames per clip must be 1 or more")
-        if self.size < 16 or not self.lr > 0:
-            raise InputError(f"--size {self.size} must be 16 or more and --lr {self.lr} positive")
+        check_cnn_settings(self)
 
 
 def dataset(seed: int, clips: int, frames: int, size: int, textured: float) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -23,7 +23,10 @@ from tpt_live.monitor.presence import INPUT, LAYERS, PresenceEnsemble, PresenceN
 from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 from trainer.presence_data import camera_augment, crop_box, model_input, texture
-from trainer.real_frames import RealFrames, real_backdrop
+from trainer.real_frames import RealFrames, check_counts, real_backdrop
+
+if TYPE_CHECKING:
+    from trainer.posture_train import PostureTrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,17 @@ class PresenceTrainConfig:
     def __post_init__(self) -> None:
         if self.members < 1:
             raise InputError(f"presence members {self.members} must be >= 1")
-        if min(self.clips, self.epochs, self.batch, self.frames, self.calibration_clips) < 1 or self.hard_clips < 0:
-            raise InputError("--clips, --epochs, --batch and the frames per clip must be 1 or more, --hard-clips >= 0")
-        if self.size < 16 or not self.lr > 0:
-            raise InputError(f"--size {self.size} must be 16 or more and --lr {self.lr} positive")
+        check_cnn_settings(self)
+        if self.hard_clips < 0:
+            raise InputError(f"--hard-clips {self.hard_clips} must be >= 0")
         SynthConfig(sitting=self.sitting)  # the scenes' own share check
+
+
+def check_cnn_settings(config: PresenceTrainConfig | PostureTrainConfig) -> None:
+    """InputError for the counts, input size and learning rate that the presence and posture trainers share."""
+    check_counts(config, ("clips", "epochs", "batch", "frames", "calibration_clips"))
+    if config.size < 16 or not config.lr > 0:
+        raise InputError(f"--size {config.size} must be 16 or more and --lr {config.lr} positive")
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:

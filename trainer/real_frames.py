@@ -114,3 +114,10 @@ def recipe_names(recipe: dict) -> dict:
     if recipe.get("backgrounds"):
         return {**recipe, "backgrounds": [Path(p).name for p in recipe["backgrounds"]]}
     return recipe
+
+
+def check_counts(config: object, names: tuple[str, ...]) -> None:
+    """InputError naming the settings of `config` among `names` that are below 1 (as options: --val-clips)."""
+    low = [f"--{n.replace('_', '-')} {getattr(config, n)}" for n in names if getattr(config, n) < 1]
+    if low:
+        raise InputError(f"{', '.join(low)}: must be 1 or more")
