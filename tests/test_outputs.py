@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from track_helpers import FakeBackend, write_video
 
+from tpt_live.errors import InputError
 from tpt_live.track.outputs import CSV_COLUMNS, JsonWriter, guess_format, output_path, validate
 from tpt_live.track.pipeline import TrackConfig
 from tpt_live.track.runner import TrackRequest, run_track
@@ -113,6 +114,12 @@ def test_json_writer_closes_valid_when_a_record_was_cut_short(tmp_path):
 
 def test_format_and_path_rules(tmp_path):
     assert guess_format(tmp_path / "a.csv", None) == "csv" and guess_format(tmp_path / "a", None) == "json"
+    with pytest.raises(InputError, match=r"unknown suffix \.xyz"):
+        guess_format(tmp_path / "o7.xyz", None)
+    assert guess_format(tmp_path / "o7.xyz", "csv") == "csv"  # --format decides
+    assert guess_format(tmp_path / "runs.v1", None, many=True) == "json"  # a folder of outputs
+    (tmp_path / "dir.v2").mkdir()
+    assert guess_format(tmp_path / "dir.v2", None) == "json"
     assert output_path(tmp_path / "a.json", "json", "v", many=False) == tmp_path / "a.json"
     assert output_path(tmp_path / "o", "coco", "v", many=True) == tmp_path / "o" / "v.json"
     assert output_path(tmp_path / "o", "openpose", "v", many=True) == tmp_path / "o" / "v"

@@ -315,14 +315,19 @@ class CocoWriter:
         os.replace(tmp, self.path)
 
 
-def guess_format(out: Path, fmt: str | None) -> str:
-    """The format from --format, else from the output's suffix (.json, .jsonl, .csv), else json."""
+def guess_format(out: Path, fmt: str | None, many: bool = False) -> str:
+    """The format from --format, else from the output's suffix (.json, .jsonl, .csv), else json. A single
+    output file with another suffix is refused (InputError) rather than written as JSON under that name."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
         return fmt
     suffix = out.suffix.lower().lstrip(".")
-    return suffix if suffix in ("json", "jsonl", "csv") else "json"
+    if suffix in ("json", "jsonl", "csv"):
+        return suffix
+    if suffix and not many and not out.is_dir():
+        raise InputError(f"--out {out}: unknown suffix .{suffix}; name a .json, .jsonl or .csv file, or give --format")
+    return "json"
 
 
 def output_path(out: Path, fmt: str, name: str, many: bool) -> Path:

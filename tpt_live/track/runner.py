@@ -139,7 +139,7 @@ def track_one(
     info = source.info
     if request.config.roi is not None:
         check_roi(request.config.roi, info.width, info.height)
-    fmt = guess_format(request.out, request.fmt)
+    fmt = guess_format(request.out, request.fmt, many)
     out = output_path(request.out, fmt, spec.name, many)
     relabel = {"handedness": {"name": handedness.model_name, "digest": handedness.model_digest}} if handedness else None
     header = make_header(info, backend, cfg.smoothing, _crop_header(asked), relabel)
@@ -234,7 +234,7 @@ def run_track(
     """Track every source of the request; returns one summary per source (errors included)."""
     specs, missing = _resolve_each(list(request.sources))
     many = len(specs) + len(missing) > 1
-    guess_format(request.out, request.fmt)  # a bad --format fails before any work
+    guess_format(request.out, request.fmt, many)  # a bad --format or suffix fails before any work
     for path, what in ((request.out, "--out"), (request.save_video, "--save-video")):
         if many and path is not None and path.exists() and not path.is_dir():
             raise InputError(f"{what} {path} is a file, but {len(specs)} sources need a folder")
@@ -275,7 +275,7 @@ def _resolve_each(sources: list[str]) -> tuple[list[SourceSpec], list[SourceSumm
 
 def _check_outputs(request: TrackRequest, name: str, many: bool) -> None:
     """Create the output folders before any model is loaded, so a path that cannot be written fails at once."""
-    fmt = guess_format(request.out, request.fmt)
+    fmt = guess_format(request.out, request.fmt, many)
     out = output_path(request.out, fmt, name, many)
     ensure_folder(request.out if many else out if fmt == "openpose" else out.parent, "--out", out)
     if request.save_video is not None:
