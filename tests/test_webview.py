@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tpt_live.errors import InputError
+from tpt_live.errors import InputError, SourceError
 from tpt_live.monitor.evidence import encode_jpeg, enforce_retention
 from tpt_live.monitor.state import LiveState
 from tpt_live.monitor.webview import (
@@ -147,6 +147,8 @@ def test_monitor_cli_end_to_end(tmp_path: Path) -> None:
     assert Path(events[0]["snapshot"]).is_file()
     bad = CliRunner().invoke(app, [*args, "--notify", "mail:me"])
     assert bad.exit_code != 0 and "--notify" in str(bad.exception)
+    missing = CliRunner().invoke(app, ["monitor", str(tmp_path / "none.mp4"), "--out", str(out), "--quiet"])
+    assert isinstance(missing.exception, SourceError) and "Not a medical device" not in missing.output
 
 
 def _raw(port: int, request: bytes, family: int = socket.AF_INET, host: str = "127.0.0.1") -> bytes:

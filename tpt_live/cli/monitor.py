@@ -179,9 +179,9 @@ def monitor(
         handedness=parse_handedness(handedness), posture_confidence=posture_confidence,
     )  # fmt: skip
     console = Console(stderr=True)
-    console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")
     panel = _MonitorPanel(console, quiet)
     session = open_session(request, engines.open_backend, lambda e: typer.echo(json.dumps(e)), panel.update)
+    console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")  # once monitoring starts (not before a bad-input error)
     with session:
         if session.url is not None and request.serve is not None:
             note = "" if is_loopback(request.serve[0]) else " (token required)"
