@@ -31,6 +31,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["train", "{clip}", "--anchor-weight", "-1"], "--anchor-weight"),
         (["train-lifter", "{json}", "--lr", "-1"], "--lr"),
         (["train-lifter", "{json}", "--noise", "-1"], "--noise"),
+        (["train-lifter", "{json}", "--window", "0"], "--window"),
+        (["train-lifter", "{json}", "--body-length", "0"], "--body-length"),
         (["train-presence", "--threads", "-1"], "--threads"),
         (["train-presence", "--widths", "foo"], "--widths"),
         (["train-presence", "--clips", "0"], "--clips"),
@@ -140,3 +142,25 @@ def test_monitor_refuses_a_token_file_without_serve_and_a_crib_outside_the_frame
     args = ["monitor", str(clip), "--out", str(tmp_path / "m"), "-q", "--crib", str(crib)]
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, InputError) and "outside the frame" in str(result.exception), result.output
+
+
+def test_quiet_keeps_verbose_logs() -> None:
+    """-q hides INFO lines; with -v as well the debug log (and an unexpected error's traceback) stays."""
+    import logging
+
+    from tpt_live.cli.common import quiet_logs
+
+    root = logging.getLogger()
+    before = root.level
+    try:
+        root.setLevel(logging.INFO)
+        quiet_logs(True)
+        assert root.level == logging.WARNING
+        root.setLevel(logging.DEBUG)
+        quiet_logs(True)
+        assert root.level == logging.DEBUG
+        root.setLevel(logging.INFO)
+        quiet_logs(False)
+        assert root.level == logging.INFO
+    finally:
+        root.setLevel(before)

@@ -17,9 +17,11 @@ def interrupt_on_sigterm() -> None:
 
 
 def quiet_logs(quiet: bool) -> None:
-    """-q/--quiet: warnings and errors only (INFO lines such as the backend choice are hidden)."""
-    if quiet:
-        logging.getLogger().setLevel(logging.WARNING)
+    """-q/--quiet: warnings and errors only (INFO lines such as the backend choice are hidden). With -v as well,
+    -v wins for the log (debug lines and the traceback of an unexpected error); -q still hides live panels."""
+    root = logging.getLogger()
+    if quiet and root.level != logging.DEBUG:
+        root.setLevel(logging.WARNING)
 
 
 def given(**options: Any) -> dict[str, Any]:

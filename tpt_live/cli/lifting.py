@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -72,10 +73,15 @@ def train_lifter(
     Options not given keep the defaults of trainer.lifter_train.LifterTrainConfig and tpt_live.lifter.LifterConfig.
     """
 
+    from tpt_live.errors import InputError
     from tpt_live.lifter import ADULT_BODY_LENGTH_M, INFANT_BODY_LENGTH_M, UPRIGHT_WINDOW, LifterConfig
     from trainer.lifter_train import LifterTrainConfig, load_bone_ratios, load_sequences
     from trainer.lifter_train import train_lifter as run_training
 
+    if window is not None and window < 1:
+        raise InputError(f"--window {window} must be at least 1 (frames the lifter sees)")
+    if body_length is not None and not 0 < body_length < math.inf:
+        raise InputError(f"--body-length {body_length} must be a positive length in metres")
     output_folder(out, "--out")
     set_threads(threads)
     cfg = LifterTrainConfig(**given(
