@@ -62,8 +62,9 @@ def synth(
 
     from rich.console import Console
 
+    from tpt_live.cli.common import output_folder
     from tpt_live.errors import InputError
-    from tpt_live.synth import SynthConfig, iter_clips, parse_size, prepare_out_dir, write_clip
+    from tpt_live.synth import SynthConfig, iter_clips, parse_size, write_clip
 
     width, height = parse_size(size)
     config = SynthConfig(
@@ -83,7 +84,8 @@ def synth(
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")
-    out = prepare_out_dir(Path(out_dir))
+    output_folder(out_dir, "OUT_DIR")
+    out = Path(out_dir)
     console = Console(stderr=True)
     start, render_s = time.perf_counter(), 0.0
     if scenario is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -133,19 +132,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if min(width, height) < 16:
         raise InputError(f"size '{text}' is too small: at least 16x16 pixels")
     return width, height
-
-
-def prepare_out_dir(path: Path) -> Path:
-    """Create `path` if needed and check it is writable; raises `InputError` otherwise."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create output directory {path} ({exc.strerror}): choose a writable directory"
-        ) from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise InputError(f"output directory {path} is not writable: choose a writable directory")
-    return path
 
 
 def _rng(config: SynthConfig, stream: int) -> np.random.Generator:
@@ -347,7 +333,8 @@ def write_clip(clip: Clip, out_dir: Path, name: str | None = None, preview: bool
     from tpt_live.synth.preview import write_preview
     from tpt_live.videoio import write_video
 
-    out_dir = prepare_out_dir(Path(out_dir))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     stem = name or clip.name
     video = out_dir / f"{stem}.mp4"
     height, width = clip.frames.shape[1:3]
