@@ -167,6 +167,7 @@ def test_options_reach_the_delegate(monkeypatch, tmp_path):
         (["--out", "/proc/nope/x.json"], "--out /proc/nope/x.json: cannot create the folder /proc/nope"),
         (["--out", "{file}/x.json"], "a file is in the way"),
         (["--out", "{tmp}/o.json", "--save-video", "{file}/v.mp4"], "--save-video"),
+        (["--out", "{tmp}/poses.txt"], "--out {tmp}/poses.txt: unknown suffix .txt"),
     ],
 )
 def test_unwritable_outputs_are_one_line(assets, tmp_path, extra, needle):
@@ -175,7 +176,16 @@ def test_unwritable_outputs_are_one_line(assets, tmp_path, extra, needle):
     extra = [a.format(file=tmp_path / "FILE", tmp=tmp_path) for a in extra]
     r = _run("track", str(video), *extra, "--model", str(model), "--backend", "torch", "-q")
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("error: ") and needle in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ") and needle.format(tmp=tmp_path) in r.stderr
+    assert not (tmp_path / "poses.txt").exists()
+
+
+def test_a_trailing_slash_names_a_folder(assets, tmp_path):
+    """`--out run.v2/`: a folder despite the dot in its name; the source's poses go inside it."""
+    video, model = assets
+    r = _run("track", str(video), "--out", f"{tmp_path / 'run.v2'}/", "--model", str(model), "--backend", "torch", "-q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "run.v2" / "v.json").read_text())["frames"]
 
 
 def test_quiet_hides_info_lines_and_bare_command_has_no_empty_error(assets, tmp_path):

@@ -181,7 +181,7 @@ def monitor(
     console = Console(stderr=True)
     panel = _MonitorPanel(console, quiet)
     session = open_session(request, engines.open_backend, lambda e: typer.echo(json.dumps(e)), panel.update)
-    console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")  # once monitoring starts (not before a bad-input error)
+    console.print(f"[bold red]{NOT_MEDICAL}[/bold red]")  # once the session opens, after its own checks
     with session:
         if session.url is not None and request.serve is not None:
             note = "" if is_loopback(request.serve[0]) else " (token required)"

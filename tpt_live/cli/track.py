@@ -118,6 +118,7 @@ def track(
     import engines
     from tpt_live.crop import parse_roi
     from tpt_live.track.handedness import parse_handedness
+    from tpt_live.track.outputs import ensure_folder
     from tpt_live.track.runner import run_track
 
     interrupt_on_sigterm()
@@ -134,6 +135,8 @@ def track(
         head=head,
         smoothing=SmoothingConfig(enabled=smooth, min_cutoff=min_cutoff, beta=beta),
     )
+    if out.endswith(("/", "\\")):  # a trailing separator names a folder, even one with a dot in its name
+        ensure_folder(Path(out), "--out")
     request = TrackRequest(
         sources=tuple(sources), out=Path(out), fmt=fmt, model=model, backend=backend, device=device,
         precision=precision, flip=flip, config=config, save_video=Path(save_video) if save_video else None, show=show,

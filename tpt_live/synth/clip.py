@@ -329,7 +329,8 @@ def iter_clips(config: SynthConfig, videos: int) -> Iterator[Clip]:
 
 
 def write_clip(clip: Clip, out_dir: Path, name: str | None = None, preview: bool = False) -> list[Path]:
-    """Write `<name>.mp4` (H.264 yuv420p), `<name>.json` and optionally `<name>_preview.png`."""
+    """Write `<name>.mp4` (H.264 yuv420p), `<name>.json` and optionally `<name>_preview.png`, creating `out_dir`
+    (OSError where it cannot be; `tpt-live synth` checks the folder first, `cli.common.output_folder`)."""
     from tpt_live.synth.preview import write_preview
     from tpt_live.videoio import write_video
 

@@ -326,7 +326,10 @@ def guess_format(out: Path, fmt: str | None, many: bool = False) -> str:
     if suffix in ("json", "jsonl", "csv"):
         return suffix
     if suffix and not many and not out.is_dir():
-        raise InputError(f"--out {out}: unknown suffix .{suffix}; name a .json, .jsonl or .csv file, or give --format")
+        raise InputError(
+            f"--out {out}: unknown suffix .{suffix}; name a .json, .jsonl or .csv file, give --format, "
+            "or end a folder's name with /"
+        )
     return "json"
 
 
