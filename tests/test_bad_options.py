@@ -142,6 +142,10 @@ def test_monitor_refuses_a_token_file_without_serve_and_a_crib_outside_the_frame
     args = ["monitor", str(clip), "--out", str(tmp_path / "m"), "-q", "--crib", str(crib)]
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, InputError) and "outside the frame" in str(result.exception), result.output
+    roi = CliRunner().invoke(app, ["monitor", str(clip), "--out", str(tmp_path / "m"), "-q", "--roi", "500,0,10,10"])
+    assert isinstance(roi.exception, InputError) and "outside the 64x64 frame" in str(roi.exception), roi.output
+    for refused in (result, roi):  # checked on the file before the session opens: the error without the notice
+        assert "Not a medical device" not in refused.output and not (tmp_path / "m").exists()
 
 
 def test_quiet_keeps_verbose_logs() -> None:

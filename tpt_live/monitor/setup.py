@@ -136,6 +136,15 @@ def _close_quietly(*things: Any) -> None:
             thing.close()
 
 
+def _check_regions(req: MonitorRequest, width: int, height: int) -> None:
+    """`--roi` and `--crib` must meet a width x height frame; InputError otherwise."""
+    if req.roi is not None:
+        check_roi(req.roi, width, height)
+    crib = req.region() if req.crib is not None else None
+    if crib is not None and not _overlaps(crib, width, height):
+        raise InputError(f"--crib {req.crib}: the polygon lies outside the frame")
+
+
 def open_session(
     req: MonitorRequest,
     open_backend: BackendFactory,
@@ -149,8 +158,11 @@ def open_session(
     if len(specs) != 1:
         raise InputError(f"monitor watches one source; {req.src!r} gives {len(specs)}")
     spec = specs[0]
-    if spec.kind == "file":  # an unreadable file fails in a moment, before any model is loaded
-        open_container(spec, req.timeout).close()
+    if spec.kind == "file":  # an unreadable file, or a region outside its frame, fails before any model is loaded
+        with open_container(spec, req.timeout) as container:
+            video = container.streams.video
+            if video and video[0].codec_context.width and video[0].codec_context.height:
+                _check_regions(req, video[0].codec_context.width, video[0].codec_context.height)
     polygon = req.region()
     config = MonitorConfig(
         track=TrackConfig(
@@ -181,11 +193,7 @@ def open_session(
             source = VideoSource(
                 spec, backend.input_size, config.track.roi, True, True, req.reconnect, req.pace, req.timeout
             )  # fmt: skip
-            if req.roi is not None:
-                check_roi(req.roi, source.info.width, source.info.height)
-            crib = req.region() if req.crib is not None else None
-            if crib is not None and not _overlaps(crib, source.info.width, source.info.height):
-                raise InputError(f"--crib {req.crib}: the polygon lies outside the frame")
+            _check_regions(req, source.info.width, source.info.height)
             return source
 
         live = LiveState() if req.serve else None
