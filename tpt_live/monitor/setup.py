@@ -136,11 +136,10 @@ def _close_quietly(*things: Any) -> None:
             thing.close()
 
 
-def _check_regions(req: MonitorRequest, width: int, height: int) -> None:
-    """`--roi` and `--crib` must meet a width x height frame; InputError otherwise."""
+def _check_regions(req: MonitorRequest, crib: np.ndarray | None, width: int, height: int) -> None:
+    """`--roi` and the `--crib` polygon (loaded once, `req.region()`) must meet a width x height frame."""
     if req.roi is not None:
         check_roi(req.roi, width, height)
-    crib = req.region() if req.crib is not None else None
     if crib is not None and not _overlaps(crib, width, height):
         raise InputError(f"--crib {req.crib}: the polygon lies outside the frame")
 
@@ -158,12 +157,16 @@ def open_session(
     if len(specs) != 1:
         raise InputError(f"monitor watches one source; {req.src!r} gives {len(specs)}")
     spec = specs[0]
+    size = None
     if spec.kind == "file":  # an unreadable file, or a region outside its frame, fails before any model is loaded
         with open_container(spec, req.timeout) as container:
             video = container.streams.video
             if video and video[0].codec_context.width and video[0].codec_context.height:
-                _check_regions(req, video[0].codec_context.width, video[0].codec_context.height)
+                size = video[0].codec_context.width, video[0].codec_context.height
     polygon = req.region()
+    crib = polygon if req.crib is not None else None
+    if size is not None:
+        _check_regions(req, crib, *size)
     config = MonitorConfig(
         track=TrackConfig(
             roi=square_box(req.roi) if req.roi else None,
@@ -193,7 +196,7 @@ def open_session(
             source = VideoSource(
                 spec, backend.input_size, config.track.roi, True, True, req.reconnect, req.pace, req.timeout
             )  # fmt: skip
-            _check_regions(req, source.info.width, source.info.height)
+            _check_regions(req, crib, source.info.width, source.info.height)
             return source
 
         live = LiveState() if req.serve else None
