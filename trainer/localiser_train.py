@@ -90,7 +90,6 @@ class LocaliserTrainConfig:
     reg_sigma: float = 0.75  # regressions trained around the centre's cell (Gaussian, cells; 0: that cell only)
 
     def __post_init__(self) -> None:
-
         check_look(self.look)
         check_world(self.world)
         check_real_share(self.real_share)

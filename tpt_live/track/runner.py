@@ -233,11 +233,12 @@ def run_track(
 ) -> list[SourceSummary]:
     """Track every source of the request; returns one summary per source (errors included)."""
     specs, missing = _resolve_each(list(request.sources))
-    many = len(specs) + len(missing) > 1
+    count = len(specs) + len(missing)
+    many = count > 1
     guess_format(request.out, request.fmt, many)  # a bad --format or suffix fails before any work
     for path, what in ((request.out, "--out"), (request.save_video, "--save-video")):
         if many and path is not None and path.exists() and not path.is_dir():
-            raise InputError(f"{what} {path} is a file, but {len(specs)} sources need a folder")
+            raise InputError(f"{what} {path} is a file, but {count} sources need a folder")
     if request.show and request.jobs > 1:
         raise InputError("--show works with one job at a time; drop --jobs or --show")
     _check_outputs(request, specs[0].name if specs else "", many)
