@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from tpt_live.synth.appearance import Appearance
-from tpt_live.synth.body import SEGMENT_INDEX, Capsule, Segment
+from tpt_live.synth.body import SEGMENT_INDEX, Segment
 from tpt_live.synth.camera import Camera
 from tpt_live.synth.look import Fabric, Look
 from tpt_live.synth.look_geometry import look_segments
@@ -150,22 +150,11 @@ class LookRenderer(Renderer):
         return np.concatenate([col, skinw[:, None]], axis=1)
 
     # ------------------------------------------------------------------------------------- rendering
-    def render(self, segments: list[Segment]) -> Buffers:
-        """Rasterise segments into albedo, normal, skin weight, depth and segment buffers."""
-        n = len(segments[0].a) if isinstance(segments[0], Capsule) else len(segments[0].c)
+    def buffers(self, n: int) -> LookBuffers:
+        """Empty albedo, normal, skin weight, depth and segment buffers for `n` frames (`render` fills them)."""
+        base = super().buffers(n)
         h, w = self.camera.height, self.camera.width
-        buf = LookBuffers(
-            image=np.repeat(self.background[None], n, axis=0),
-            depth=np.full((n, h, w), np.inf, np.float32),
-            segment=np.full((n, h, w), -1, np.int8),
-            extra=np.zeros((n, h, w, 4), np.float32),
-        )
-        for seg in segments:
-            if isinstance(seg, Capsule):
-                self._capsule(seg, buf)
-            else:
-                self._ellipsoid(seg, buf)
-        return buf
+        return LookBuffers(base.image, base.depth, base.segment, extra=np.zeros((n, h, w, 4), np.float32))
 
     def shade(self, albedo: np.ndarray, extra: np.ndarray, depth: np.ndarray, segment: np.ndarray) -> np.ndarray:
         """One frame: lit (H, W, 3) float32 in [0, 1]-ish from the deferred buffers.

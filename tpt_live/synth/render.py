@@ -215,15 +215,18 @@ class Renderer:
         buf.segment.reshape(-1)[flat] = k
         buf.image.reshape(-1, 3)[flat] = colour
 
-    def render(self, segments: list[Segment]) -> Buffers:
-        """Rasterise segments (camera coordinates, each with F frames) over the background."""
-        n = len(segments[0].a) if isinstance(segments[0], Capsule) else len(segments[0].c)
+    def buffers(self, n: int) -> Buffers:
+        """Empty buffers for `n` frames: the background, no depth, no segment."""
         h, w = self.camera.height, self.camera.width
-        buf = Buffers(
+        return Buffers(
             image=np.repeat(self.background[None], n, axis=0),
             depth=np.full((n, h, w), np.inf, np.float32),
             segment=np.full((n, h, w), -1, np.int8),
         )
+
+    def render(self, segments: list[Segment]) -> Buffers:
+        """Rasterise segments (camera coordinates, each with F frames) over the background."""
+        buf = self.buffers(len(segments[0].a) if isinstance(segments[0], Capsule) else len(segments[0].c))
         for seg in segments:
             if isinstance(seg, Capsule):
                 self._capsule(seg, buf)
