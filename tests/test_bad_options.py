@@ -33,6 +33,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["train-lifter", "{json}", "--noise", "-1"], "--noise"),
         (["train-lifter", "{json}", "--window", "0"], "--window"),
         (["train-lifter", "{json}", "--body-length", "0"], "--body-length"),
+        (["pretrain", "--heatmap", "-1"], "--heatmap"),
+        (["pretrain", "--heatmap-sigma", "0"], "--heatmap-sigma"),
         (["train-presence", "--threads", "-1"], "--threads"),
         (["train-presence", "--widths", "foo"], "--widths"),
         (["train-presence", "--clips", "0"], "--clips"),

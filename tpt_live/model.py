@@ -138,6 +138,9 @@ class EffnetRegressor(_AffineRegressor):
 
     grid: Tensor  # (N, 2) the spatial head's cell centres, x, y in input pixels
     centres: Tensor  # (K, 2) the template parts' centres
+    # (B, K, N) each part's softmax over the grid in the last forward pass in training mode (None before, and never
+    # set in eval mode): what a loss on the softmax itself reads (trainer.part_targets)
+    last_weights: Tensor | None = None
 
     def __init__(self, cfg: ModelConfig, num_parts: int, centres: Tensor | None = None) -> None:
         super().__init__()
@@ -187,6 +190,8 @@ class EffnetRegressor(_AffineRegressor):
         f = self.mix(self.lateral(fine) + F.interpolate(self.top(coarse), scale_factor=2.0, mode="nearest"))
         flat = f.flatten(2)  # (B, C, N)
         weights = self._weights(self.logits(f).flatten(2) + self.prior)  # (B, K, N)
+        if self.training:
+            self.last_weights = weights
         centre = weights @ self.grid  # (B, K, 2)
         pooled = torch.einsum("bkn,bcn->bkc", weights, flat)
         pooled = torch.cat([pooled, flat.mean(-1, keepdim=True).transpose(1, 2).expand_as(pooled)], -1)

@@ -17,7 +17,8 @@ the body weigh half), the template's anchor-link loss (copies of one joint agree
 penalty on each part's shear and anisotropy beyond the template's, so the drawn parts stay body-like where
 the joints leave an affine free. With `stability`, each step shows every crop twice under independent
 photometric augmentation and adds the L1 between the two predictions: without it the joints of a still
-baby jumped by several pixels from frame to frame with sensor noise alone (docs/TRAINING.md).
+baby jumped by several pixels from frame to frame with sensor noise alone (docs/TRAINING.md). With `heatmap`, each
+part's grid softmax is also asked to sit on the part (`trainer.part_targets`).
 Augmentation: horizontal flips (left and right joints swap), colour, greyscale, blur, noise and JPEG
 (`trainer.localiser_train.augment`).
 """
@@ -50,6 +51,7 @@ from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
 from trainer.localiser_train import augment, check_look, check_world, scene_look
 from trainer.losses import anchor_loss
+from trainer.part_targets import heatmap_loss, part_centre_map
 from trainer.real_frames import RealFrames, check_counts, check_real_share, real_backdrop, recipe_names
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,9 @@ class PretrainConfig:
     backbone: str = "effnet"  # the part model's trunk: "effnet" (EfficientNet-Lite0) or "effnet-lite1"
     head: str = "spatial"  # the part model's head (`tpt_live.model.EffnetRegressor`): "spatial" or "dense"
     swap_tolerant: bool = True  # the joint loss takes the better of the labels and their left/right swap, per input
+    heatmap: float = 0.0  # weight of the cross-entropy of each part's grid softmax against its labelled centre
+    # (trainer.part_targets; spatial head only; 0: off)
+    heatmap_sigma: float = 1.0  # that target's Gaussian, grid cells
     peak_radius: float = 1.5  # the saved model's decoding at run time (`ModelConfig.peak_radius`; training reads the
     # whole grid): each part within 1.5 cells of its peak, the peak cell and its 8 neighbours
     seed: int = 0
@@ -116,6 +121,11 @@ class PretrainConfig:
         _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
         check_real_share(self.real_share)
+        if self.heatmap < 0 or self.heatmap_sigma <= 0 or (self.heatmap and self.head != "spatial"):
+            raise InputError(
+                f"--heatmap {self.heatmap} --heatmap-sigma {self.heatmap_sigma}: the weight must be >= 0, the "
+                "sigma > 0, and a weight needs the spatial head"
+            )
         SynthConfig(flexion=self.flexion, hands=self.hands, propped=self.propped, sitting=self.sitting)  # share checks
 
 
@@ -295,6 +305,13 @@ def pretrain_loss(
         stable = (a - b).abs().sum(-1).mean() / s
         loss = loss + cfg.stability * stable
         parts["stable"] = stable.detach()
+    if cfg.heatmap > 0:  # each part's softmax must sit on the part, not only average to it
+        regressor = model.regressor
+        assert isinstance(regressor, EffnetRegressor)
+        centre_map = part_centre_map(model.template, s)
+        heat = heatmap_loss(regressor, kp, centre_map, cfg.heatmap_sigma, cfg.swap_tolerant)
+        loss = loss + cfg.heatmap * heat
+        parts["heat"] = heat.detach()
     return loss, parts
 
 

@@ -120,6 +120,10 @@ def pretrain(
         float | None,
         typer.Option(help="Run-time decoding: read each part within this many grid cells of its peak (0: all)."),
     ] = None,
+    heatmap: Annotated[
+        float | None, typer.Option(help="Weight of each part's grid softmax against its labelled centre (0: off).")
+    ] = None,
+    heatmap_sigma: Annotated[float | None, typer.Option(help="That target's Gaussian, grid cells.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the data offset and of the training.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str | None, typer.Option(help="Where the network trains: cpu, or cuda on a GPU.")] = None,
@@ -161,6 +165,8 @@ def pretrain(
                 head=head,
                 swap_tolerant=swap_tolerant,
                 peak_radius=peak_radius,
+                heatmap=heatmap,
+                heatmap_sigma=heatmap_sigma,
                 seed=seed,
                 threads=threads,
                 device=device,
