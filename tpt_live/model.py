@@ -138,9 +138,10 @@ class EffnetRegressor(_AffineRegressor):
 
     grid: Tensor  # (N, 2) the spatial head's cell centres, x, y in input pixels
     centres: Tensor  # (K, 2) the template parts' centres
-    # (B, K, N) each part's softmax over the grid in the last forward pass in training mode (None before, and never
-    # set in eval mode): what a loss on the softmax itself reads (trainer.part_targets)
-    last_weights: Tensor | None = None
+    # a loss on the softmax itself (trainer.part_targets) sets `keep_logits`; each forward pass in training mode then
+    # leaves each part's grid logits, prior added, in `last_logits` (B, K, N) for it to read once
+    keep_logits: bool = False
+    last_logits: Tensor | None = None
 
     def __init__(self, cfg: ModelConfig, num_parts: int, centres: Tensor | None = None) -> None:
         super().__init__()
@@ -189,9 +190,10 @@ class EffnetRegressor(_AffineRegressor):
         fine, coarse = self.trunk(x * 0.25 + 0.5)
         f = self.mix(self.lateral(fine) + F.interpolate(self.top(coarse), scale_factor=2.0, mode="nearest"))
         flat = f.flatten(2)  # (B, C, N)
-        weights = self._weights(self.logits(f).flatten(2) + self.prior)  # (B, K, N)
-        if self.training:
-            self.last_weights = weights
+        logits = self.logits(f).flatten(2) + self.prior  # (B, K, N)
+        if self.training and self.keep_logits:
+            self.last_logits = logits
+        weights = self._weights(logits)
         centre = weights @ self.grid  # (B, K, 2)
         pooled = torch.einsum("bkn,bcn->bkc", weights, flat)
         pooled = torch.cat([pooled, flat.mean(-1, keepdim=True).transpose(1, 2).expand_as(pooled)], -1)

@@ -121,7 +121,8 @@ class PretrainConfig:
         _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
         check_real_share(self.real_share)
-        if self.heatmap < 0 or self.heatmap_sigma <= 0 or (self.heatmap and self.head != "spatial"):
+        sane = math.isfinite(self.heatmap) and math.isfinite(self.heatmap_sigma)
+        if not sane or self.heatmap < 0 or self.heatmap_sigma <= 0 or (self.heatmap and self.head != "spatial"):
             raise InputError(
                 f"--heatmap {self.heatmap} --heatmap-sigma {self.heatmap_sigma}: the weight must be >= 0, the "
                 "sigma > 0, and a weight needs the spatial head"
@@ -289,11 +290,20 @@ def pretrain_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The loss of the module docstring for inputs x (B, 3, S, S) in [0, 1] and keypoints (B, J, 2)."""
     s = model.cfg.input_size
+    regressor = model.regressor
+    if cfg.heatmap > 0:  # the softmax target reads this pass's grid logits
+        assert isinstance(regressor, EffnetRegressor)
+        regressor.keep_logits = True
     out = model.poses(x)
+    if isinstance(regressor, EffnetRegressor):
+        regressor.keep_logits = False
     weight = 0.5 + 0.5 * vis.float()
     per_input = ((out.keypoints - kp).abs().sum(-1) * weight).sum(-1)  # (B,)
+    labels = kp
     if cfg.swap_tolerant:  # either labelling of left and right may win, for the whole body at once
         swapped = ((out.keypoints[:, list(FLIP_INDEX)] - kp).abs().sum(-1) * weight).sum(-1)
+        # the prediction read swapped matches kp as the prediction matches kp swapped: the labels this input takes
+        labels = torch.where((swapped < per_input).detach()[:, None, None], kp[:, list(FLIP_INDEX)], kp)
         per_input = torch.minimum(per_input, swapped)
     joint = per_input.sum() / weight.sum() / s
     links = anchor_loss(out.anchors, model.links, s)
@@ -306,10 +316,8 @@ def pretrain_loss(
         loss = loss + cfg.stability * stable
         parts["stable"] = stable.detach()
     if cfg.heatmap > 0:  # each part's softmax must sit on the part, not only average to it
-        regressor = model.regressor
         assert isinstance(regressor, EffnetRegressor)
-        centre_map = part_centre_map(model.template, s)
-        heat = heatmap_loss(regressor, kp, centre_map, cfg.heatmap_sigma, cfg.swap_tolerant)
+        heat = heatmap_loss(regressor, labels, part_centre_map(model.template, s), cfg.heatmap_sigma)
         loss = loss + cfg.heatmap * heat
         parts["heat"] = heat.detach()
     return loss, parts

@@ -2,8 +2,8 @@
 
 The pretraining's joint loss (`part_pretrain.pretrain_loss`) only asks each part's softmax for the right expected
 position: mass spread over the body, or split between two limbs, pays nothing as long as its mean lands right.
-`heatmap_loss` adds the cross-entropy of each part's softmax (`EffnetRegressor.last_weights`) against a Gaussian of
-`sigma` grid cells around where the part's centre belongs, so every cell gets a gradient and a part's mass has to
+`heatmap_loss` adds the cross-entropy of each part's softmax (from `EffnetRegressor.last_logits`) against a Gaussian
+of `sigma` grid cells around where the part's centre belongs, so every cell gets a gradient and a part's mass has to
 sit on the part (`tpt-live pretrain --heatmap W`, docs/TRAINING.md).
 
 Where a part's centre belongs: the labels give joints, not part centres. Each part reads out some joints
@@ -20,10 +20,7 @@ import torch
 from torch import Tensor
 
 from tpt_live.model import EffnetRegressor
-from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.template import Template
-
-CELL = 8.0  # the spatial head's grid step, input pixels (stride 8)
 
 
 def part_centre_map(template: Template, size: int) -> Tensor:
@@ -61,23 +58,16 @@ def part_centres(joints: Tensor, centre_map: Tensor) -> Tensor:
     return torch.stack([x @ wr.T - y @ wi.T, y @ wr.T + x @ wi.T], -1)
 
 
-def heatmap_loss(
-    regressor: EffnetRegressor, joints: Tensor, centre_map: Tensor, sigma: float, swap_tolerant: bool
-) -> Tensor:
-    """Mean over inputs and parts of the cross-entropy between each part's grid softmax of the last training pass
-    (`regressor.last_weights`, (B, K, N)) and a Gaussian of `sigma` cells around its labelled centre (normalised
-    over the grid). With `swap_tolerant`, each input takes the labelling (as given or left/right swapped) whose part
-    centres are nearer the softmax's expected positions (L1 summed over parts)."""
-    weights = regressor.last_weights
-    if weights is None:
-        raise RuntimeError("heatmap_loss needs a forward pass of the spatial head in training mode first")
+def heatmap_loss(regressor: EffnetRegressor, joints: Tensor, centre_map: Tensor, sigma: float) -> Tensor:
+    """Mean over inputs and parts of the cross-entropy between each part's grid softmax in the last training pass
+    (from `regressor.last_logits`, (B, K, N), which it takes: the regressor must have `keep_logits` set) and a
+    Gaussian of `sigma` cells around its labelled centre, normalised over the grid. `joints` (B, J, 2) are the labels
+    the joint loss took for each input (with a swap-tolerant loss, as given or left/right swapped)."""
+    logits, regressor.last_logits = regressor.last_logits, None
+    if logits is None:
+        raise RuntimeError("heatmap_loss needs a forward pass of the spatial head in training mode with keep_logits")
     grid = regressor.grid
-    target = part_centres(joints, centre_map)
-    if swap_tolerant:
-        swapped = part_centres(joints[:, list(FLIP_INDEX)], centre_map)
-        mean = weights @ grid  # (B, K, 2)
-        nearer = ((mean - swapped).abs().sum((-1, -2)) < (mean - target).abs().sum((-1, -2))).detach()
-        target = torch.where(nearer[:, None, None], swapped, target)
-    d2 = ((grid[None, None] - target.unsqueeze(2)) ** 2).sum(-1)  # (B, K, N)
-    wanted = torch.softmax(-d2 / (2 * (sigma * CELL) ** 2), -1)
-    return -(wanted * torch.log(weights.clamp_min(1e-8))).sum(-1).mean()
+    cell = float(grid[1, 0] - grid[0, 0])  # the grid's step, input pixels
+    d2 = ((grid[None, None] - part_centres(joints, centre_map).unsqueeze(2)) ** 2).sum(-1)  # (B, K, N)
+    wanted = torch.softmax(-d2 / (2 * (sigma * cell) ** 2), -1)
+    return -(wanted * logits.log_softmax(-1)).sum(-1).mean()
