@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/real_yardstick.py CLIP.mp4 [CLIP2.mp4 ...] --out DIR \\
         [--model FILE] [--localiser FILE] [--track-arg ARG ...] [--peer-python /work/venv_peer/bin/python]
 
-What it runs (each step's files stay in DIR; the peer's keypoints are reused when DIR already holds them):
+What it runs (each step's files stay in DIR; run again into the same DIR, it reuses the peer's keypoints, the
+greyscale clips and the photo sets that an earlier run finished, and refuses a DIR made from other clips or another
+`--every`):
 1. `peer_agreement.py run` on every clip: MediaPipe Pose (its own venv, never a dependency; see
    peer_agreement.py), `tpt-live track`, the agreement (PCK@0.2 on the peer's confident frames) and a sheet;
 2. the same on each clip in greyscale (`scripts/grey_clip.py`, as a night-vision camera films), scored against the
@@ -25,6 +27,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from peer_agreement import DEFAULT_PEER_PYTHON
 
 HERE = Path(__file__).resolve().parent
 PEER_AGREEMENT = HERE / "peer_agreement.py"
@@ -49,7 +53,21 @@ def clips_agreement(clips: list[Path], out: Path, args: argparse.Namespace, peer
     for a in _track_args(args):
         cmd += [f"--track-arg={a}"]
     _run(cmd)
-    return {c.stem: json.loads((out / c.stem / "agreement.json").read_text())["pck@0.2"] for c in clips}
+    return {c.stem: json.loads((out / c.stem / "agreement.json").read_text()).get("pck@0.2") for c in clips}
+
+
+def _mean(values: dict) -> float | None:
+    known = [v for v in values.values() if v is not None]  # a clip where the peer was never confident has none
+    return sum(known) / len(known) if known else None
+
+
+def _made(folder: Path, make: list[str]) -> None:
+    """Run `make` (which writes `folder`) unless an earlier run finished it (a marker beside the folder, so that
+    copying the folder's files elsewhere never copies it)."""
+    marker = folder.with_name(f".{folder.name}.complete")
+    if not marker.is_file():
+        _run(make)
+        marker.write_text("")
 
 
 def _track_args(args: argparse.Namespace) -> list[str]:
@@ -72,7 +90,7 @@ def main() -> None:
     p.add_argument("--model", default=None, help="2D model (default: the shipped one)")
     p.add_argument("--localiser", default=None, help="localiser (default: the shipped one)")
     p.add_argument("--track-arg", action="append", default=[], help="extra `tpt-live track` argument (repeat)")
-    p.add_argument("--peer-python", default="/work/venv_peer/bin/python", help="python of the peer's venv")
+    p.add_argument("--peer-python", default=DEFAULT_PEER_PYTHON, help="python of the peer's venv")
     p.add_argument("--every", type=int, default=8, help="one photo per this many frames")
     args = p.parse_args()
     missing = [str(c) for c in args.clips if not c.is_file()]
@@ -80,29 +98,38 @@ def main() -> None:
         p.error(f"no such clip: {', '.join(missing)}")
     if len({c.stem for c in args.clips}) != len(args.clips):
         p.error("clips need distinct names")
+    if args.every < 1:
+        p.error("--every must be 1 or more")
     out: Path = args.out
-    colour = clips_agreement(args.clips, out / "clips", args, None)
     peers = {c.stem: out / "clips" / c.stem / "peer.json" for c in args.clips}
-    (out / "grey_src").mkdir(parents=True, exist_ok=True)
+    if not all(f.is_file() for f in peers.values()) and not Path(args.peer_python).is_file():
+        p.error(f"no peer python at {args.peer_python}: make the peer's venv (peer_agreement.py) or give --peer-python")
+    inputs = {"clips": [str(c.resolve()) for c in args.clips], "every": args.every}
+    stamp = out / "inputs.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) != inputs:
+        p.error(f"{out} holds a run of other clips or another --every: pick a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(inputs, indent=1) + "\n")
+    colour = clips_agreement(args.clips, out / "clips", args, None)
+    (out / "grey_src").mkdir(exist_ok=True)
     greys = []
     for clip in args.clips:
         grey = out / "grey_src" / f"{clip.stem}.mp4"
-        if not grey.is_file():
-            _run([sys.executable, str(GREY_CLIP), str(clip), "--out", str(grey)])
+        if not grey.is_file():  # written aside, then renamed: an interrupted run leaves no half clip to reuse
+            part = grey.with_name(f"{clip.stem}.partial.mp4")
+            _run([sys.executable, str(GREY_CLIP), str(clip), "--out", str(part)])
+            part.replace(grey)
         greys.append(grey)
     grey = clips_agreement(greys, out / "grey_clips", args, peers)
-    photos = out / "photos"
-    if not (photos / "people.json").is_file():
-        pairs = [str(v) for c in args.clips for v in (c, peers[c.stem])]
-        _run([sys.executable, str(PEER_PHOTOS), *pairs, "--out", str(photos), "--every", str(args.every)])
-    grey_photos = out / "grey_photos"
-    if not (grey_photos / "people.json").is_file():
-        _run([sys.executable, str(GREY_CLIP), f"{photos}/", "--out", f"{grey_photos}/"])
+    photos, grey_photos = out / "photos", out / "grey_photos"
+    pairs = [str(v) for c in args.clips for v in (c, peers[c.stem])]
+    _made(photos, [sys.executable, str(PEER_PHOTOS), *pairs, "--out", str(photos), "--every", str(args.every)])
+    _made(grey_photos, [sys.executable, str(GREY_CLIP), f"{photos}/", "--out", f"{grey_photos}/"])
     summary = {
         "clips": colour,
-        "clips_mean": sum(colour.values()) / len(colour),
+        "clips_mean": _mean(colour),
         "grey_clips": grey,
-        "grey_clips_mean": sum(grey.values()) / len(grey),
+        "grey_clips_mean": _mean(grey),
         "photos": photos_pck(photos / "people.json", out / "photos.json", args),
         "grey_photos": photos_pck(grey_photos / "people.json", out / "grey_photos.json", args),
         "model": args.model,
