@@ -295,7 +295,7 @@ def pretrain_loss(
         assert isinstance(regressor, EffnetRegressor)
         regressor.keep_logits = True
     out = model.poses(x)
-    if isinstance(regressor, EffnetRegressor):
+    if cfg.heatmap > 0:
         regressor.keep_logits = False
     weight = 0.5 + 0.5 * vis.float()
     per_input = ((out.keypoints - kp).abs().sum(-1) * weight).sum(-1)  # (B,)

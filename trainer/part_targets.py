@@ -15,6 +15,8 @@ linear in the labels, so it is precomputed once per template as one (K, J) compl
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -23,9 +25,11 @@ from tpt_live.model import EffnetRegressor
 from tpt_live.template import Template
 
 
+@lru_cache(maxsize=4)
 def part_centre_map(template: Template, size: int) -> Tensor:
     """(2, K, J) float32: the real and imaginary parts of W with centres = W @ joints in complex numbers (x + iy):
-    each part's centre from the labelled joints, carried as the template's by a least-squares similarity."""
+    each part's centre from the labelled joints, carried as the template's by a least-squares similarity. Built once
+    per template and size (read only, shared by every call)."""
     pts, _ = template.anchor_array(size)
     centres = pts[:, 3].astype(np.float64)  # (K, 2) x, y: slot 3 holds the part's Gaussian centre
     joints = template.joints(size).astype(np.float64)
@@ -67,7 +71,7 @@ def heatmap_loss(regressor: EffnetRegressor, joints: Tensor, centre_map: Tensor,
     if logits is None:
         raise RuntimeError("heatmap_loss needs a forward pass of the spatial head in training mode with keep_logits")
     grid = regressor.grid
-    cell = float(grid[1, 0] - grid[0, 0])  # the grid's step, input pixels
+    cell = grid[1, 0] - grid[0, 0]  # the grid's step, input pixels (a tensor: no device sync per step)
     d2 = ((grid[None, None] - part_centres(joints, centre_map).unsqueeze(2)) ** 2).sum(-1)  # (B, K, N)
     wanted = torch.softmax(-d2 / (2 * (sigma * cell) ** 2), -1)
     return -(wanted * logits.log_softmax(-1)).sum(-1).mean()
