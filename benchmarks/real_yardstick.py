@@ -112,14 +112,12 @@ def main() -> None:
     stamp.write_text(json.dumps(inputs, indent=1) + "\n")
     colour = clips_agreement(args.clips, out / "clips", args, None)
     (out / "grey_src").mkdir(exist_ok=True)
-    greys = []
-    for clip in args.clips:
-        grey = out / "grey_src" / f"{clip.stem}.mp4"
-        if not grey.is_file():  # written aside, then renamed: an interrupted run leaves no half clip to reuse
-            part = grey.with_name(f"{clip.stem}.partial.mp4")
+    greys = [out / "grey_src" / f"{clip.stem}.mp4" for clip in args.clips]
+    for clip, grey_clip in zip(args.clips, greys, strict=True):
+        if not grey_clip.is_file():  # written aside, then renamed: an interrupted run leaves no half clip to reuse
+            part = grey_clip.with_name(f"{clip.stem}.partial.mp4")
             _run([sys.executable, str(GREY_CLIP), str(clip), "--out", str(part)])
-            part.replace(grey)
-        greys.append(grey)
+            part.replace(grey_clip)
     grey = clips_agreement(greys, out / "grey_clips", args, peers)
     photos, grey_photos = out / "photos", out / "grey_photos"
     pairs = [str(v) for c in args.clips for v in (c, peers[c.stem])]
