@@ -50,6 +50,10 @@ def synth(
     sitting: Annotated[
         float, typer.Option(help="Share of babies on their back drawn sitting up instead (older infants).")
     ] = 0.0,
+    seats: Annotated[
+        float,
+        typer.Option(help="Share of babies on their back reclined in a bouncer or car seat (varied/random looks)."),
+    ] = 0.0,
     preview: Annotated[bool, typer.Option("--preview", help="Also write <name>_preview.png contact sheets.")] = False,
     scenario: Annotated[
         str | None,
@@ -81,6 +85,7 @@ def synth(
         side_gravity=side_gravity,
         propped=propped,
         sitting=sitting,
+        seats=seats,
     )
     if videos < 1:
         raise InputError(f"bad video count {videos}: use --videos 1 or more")

@@ -45,7 +45,7 @@ from tpt_live.synth.camera import (
     sample_room_params,
     sample_wide_params,
 )
-from tpt_live.synth.look import LOOKS, Look, randomise_textures, sample_look
+from tpt_live.synth.look import LOOKS, Look, randomise_textures, sample_look, with_seat
 from tpt_live.synth.motion import HAND_POSES, SCENARIOS, Motion, sample_motion
 from tpt_live.synth.render import Renderer
 
@@ -72,6 +72,7 @@ class SynthConfig:
     side_gravity: bool = False  # a baby on its side rests its upper limbs on its body, the lower ones on the mat
     propped: float = 0.0  # share of babies on their tummy propped on forearms or hands, the chest lifted (tummy time)
     sitting: float = 0.0  # share of babies on their back drawn sitting up instead (older infants)
+    seats: float = 0.0  # share of babies on their back drawn reclined in a bouncer or car seat (varied/random looks)
 
     def __post_init__(self) -> None:
         for name, value, low in (("width", self.width, 16), ("height", self.height, 16)):
@@ -90,7 +91,7 @@ class SynthConfig:
         if self.look not in LOOKS:
             raise InputError(f"bad look '{self.look}': use one of {', '.join(LOOKS)}")
         for name, share in (("flexion", self.flexion), ("hands", self.hands), ("propped", self.propped),
-                            ("sitting", self.sitting)):  # fmt: skip
+                            ("sitting", self.sitting), ("seats", self.seats)):  # fmt: skip
             if not 0.0 <= share <= 1.0:
                 raise InputError(f"bad {name} {share}: use a share in [0, 1]")
 
@@ -155,10 +156,10 @@ def _held_hands(config: SynthConfig) -> tuple[int, int]:
 
 
 def _angles(motion: Motion, frame: int) -> dict[str, float]:
-    """One frame's joint angles for the JSON: the trunk's pitch only where tummy time or sitting draws it (files as
-    before)."""
+    """One frame's joint angles for the JSON: the trunk's pitch only where tummy time, sitting or a seat draws it
+    (files as before)."""
     angles = pose_to_dict(motion.pose(frame))
-    if not (motion.propped or motion.sitting):
+    if not (motion.propped or motion.sitting or motion.seated):
         del angles["trunk_pitch"]
     return angles
 
@@ -171,8 +172,9 @@ def sample_scene(config: SynthConfig) -> Scene:
     amount = float(flex.uniform(0.0, 1.0)) if flex is not None and flex.random() < config.flexion else 0.0
     propped = config.propped > 0 and _rng(config, 16).random() < config.propped  # its own stream, as flexion's
     sitting = config.sitting > 0 and _rng(config, 17).random() < config.sitting  # and the same
+    seated = config.seats > 0 and config.look != "plain" and _rng(config, 18).random() < config.seats  # the same
     motion = sample_motion(_rng(config, 3), config.pose, config.frames, config.fps, amount, _held_hands(config),
-                          config.side_gravity, propped, sitting)  # fmt: skip
+                          config.side_gravity, propped, sitting, seated)  # fmt: skip
     cam = sample_camera_params(_rng(config, 2))
     if config.world in ("wide", "room"):  # its own stream: the default world's draws stay as they were
         cam = sample_wide_params(_rng(config, 9), cam)
@@ -181,6 +183,8 @@ def sample_scene(config: SynthConfig) -> Scene:
     scene = _scene(config.width, config.height, body, appearance, cam, motion)
     if config.look in ("varied", "random"):  # its own stream too: the plain look's draws stay as they were
         look = sample_look(_rng(config, 10))
+        if motion.seated:  # its own stream: the look's other draws stay as they were
+            look = with_seat(look, _rng(config, 19))
         if config.look == "random":  # and its own on top: the varied look's draws stay as they were
             look = randomise_textures(look, _rng(config, 14))
         scene = replace(scene, look=look)
@@ -251,6 +255,7 @@ def ground_truth(config: SynthConfig, scene: Scene, name: str, placement: dict, 
         **({"side_gravity": True} if config.side_gravity else {}),  # the same
         **({"propped": scene.motion.propped} if config.propped > 0 else {}),  # the same
         **({"sitting": scene.motion.sitting} if config.sitting > 0 else {}),  # the same
+        **({"seated": scene.motion.seated} if config.seats > 0 else {}),  # the same
         "world": config.world,
         "num_frames": config.frames,
         "camera": scene.camera.to_dict(),

@@ -24,6 +24,7 @@ LOOKS: tuple[str, ...] = ("plain", "varied", "random")
 CLOTHING: tuple[str, ...] = ("onesie", "bodysuit", "diaper", "sleep_sack")
 CLOTH_PATTERNS: tuple[str, ...] = ("plain", "stripes", "dots", "print", "check", "heather")
 BACKGROUNDS: tuple[str, ...] = ("sheet", "blanket", "wood", "carpet", "playmat")
+SEATS: tuple[str, ...] = ("bouncer", "car_seat")
 
 # Very light to very dark; infants' skin runs pinker than adults'.
 _SKIN = np.array(
@@ -65,6 +66,7 @@ _BRIGHT = np.array(
     dtype=np.float64,
 )
 _HAIR = np.array([(58, 40, 26), (28, 22, 18), (110, 78, 48), (180, 140, 90), (150, 80, 40)], dtype=np.float64)
+_FRAME = np.array([(230, 230, 232), (150, 152, 158), (40, 40, 44), (200, 190, 175)], dtype=np.float64)  # tubes
 _WOOD = np.array([(196, 150, 100), (160, 110, 70), (120, 80, 50), (215, 185, 145), (90, 60, 40)], dtype=np.float64)
 
 
@@ -158,6 +160,36 @@ class Bars:
 
 
 @dataclass(frozen=True)
+class Seat:
+    """A bouncer or car seat a baby reclines in (`SynthConfig.seats`): its back under the trunk and head, its sides
+    (a bouncer's wire frame, a car seat's padded wings) and a harness over the chest."""
+
+    kind: str  # one of SEATS
+    fabric: Fabric  # the seat's cover
+    frame: np.ndarray  # (3,) a bouncer's frame or a car seat's wings
+    strap: np.ndarray  # (3,) the harness
+    width: float  # the seat's half-width, in the trunk's half-widths
+    depth: float  # metres: thickness of the seat's back
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready summary."""
+        return {"kind": self.kind, "fabric": self.fabric.to_dict(), "frame": _col(self.frame)}
+
+
+def sample_seat(rng: np.random.Generator) -> Seat:
+    """A random seat (every draw from `rng`)."""
+    kind = str(rng.choice(SEATS))
+    return Seat(
+        kind=kind,
+        fabric=sample_fabric(rng),
+        frame=_pick(rng, _CLOTH if kind == "car_seat" else _FRAME),
+        strap=_pick(rng, _CLOTH, 20.0) * rng.uniform(0.4, 1.0),
+        width=float(rng.uniform(1.5, 1.9) if kind == "car_seat" else rng.uniform(1.7, 2.3)),
+        depth=float(rng.uniform(0.03, 0.06)),
+    )
+
+
+@dataclass(frozen=True)
 class Look:
     """Everything about how one "varied" video looks (static over the video)."""
 
@@ -203,6 +235,7 @@ class Look:
     contrast: float
     extra: dict[str, Any] = field(default_factory=dict)
     random_fabrics: dict[str, Fabric] | None = None  # the "random" look: a fabric per body segment name
+    seat: Seat | None = None  # a bouncer or car seat (`SynthConfig.seats`)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary (the `appearance` of the ground truth)."""
@@ -238,6 +271,7 @@ class Look:
             "motion_blur": round(self.motion_blur, 3),
             "noise_std": round(self.noise_std, 4),
             "jpeg_quality": self.jpeg_quality,
+            **({"seat": self.seat.to_dict()} if self.seat is not None else {}),  # absent: files as before
         }
 
 
@@ -368,6 +402,13 @@ def random_fabric(rng: np.random.Generator) -> Fabric:
         angle=float(rng.uniform(0.0, np.pi)),
         seed=int(rng.integers(1, 2**20)),
     )
+
+
+def with_seat(look: Look, rng: np.random.Generator) -> Look:
+    """`look` with a seat drawn from `rng` (`sample_seat`); a sleep sack becomes a onesie and a blanket over the baby
+    goes (both are drawn as domes resting on the mat, which a seated baby is raised off)."""
+    clothing = "onesie" if look.clothing == "sleep_sack" else look.clothing
+    return replace(look, seat=sample_seat(rng), clothing=clothing, cover="none")
 
 
 def randomise_textures(look: Look, rng: np.random.Generator) -> Look:

@@ -1,5 +1,6 @@
 """Extra geometry of the "varied" look, in camera coordinates per frame: chubbier limbs, ears, and the
-occluders (sleep sack and blanket domes, toys, an adult's hand, crib bars) as z-buffered segments.
+occluders (sleep sack and blanket domes, toys, an adult's hand, crib bars, a bouncer or car seat) as z-buffered
+segments.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import numpy as np
 from tpt_live.skeleton import JOINT_INDEX
 from tpt_live.synth.body import Capsule, Ellipsoid, Segment
 from tpt_live.synth.camera import Camera
-from tpt_live.synth.look import Look
+from tpt_live.synth.look import Look, Seat
 
 
 def _domes(
@@ -178,6 +179,42 @@ def _bars(look: Look, camera: Camera, n: int) -> list[Segment]:
     return out
 
 
+def _seat(seat: Seat, kp3d: np.ndarray, segs: dict[str, Segment]) -> list[Segment]:
+    """A bouncer or car seat that moves with the reclined trunk (a bouncer rocks): its back an ellipsoid behind the
+    trunk and head, from below the buttocks to above the head; its sides (a car seat's padded wings beside the trunk
+    and head, a bouncer's wire frame further out, down to the floor); a harness from the shoulders to the crotch."""
+    trunk, head = segs["trunk"], segs["head"]
+    assert isinstance(trunk, Ellipsoid) and isinstance(head, Ellipsoid)
+    lat, along, front = trunk.rot[:, :, 0], trunk.rot[:, :, 1], trunk.rot[:, :, 2]
+    rx, _, rz = trunk.radii
+    pelvis, thorax = kp3d[:, JOINT_INDEX["pelvis"]], kp3d[:, JOINT_INDEX["thorax"]]
+    bottom = ((pelvis - trunk.c) * along).sum(axis=1) - 0.07
+    top = ((head.c - trunk.c) * along).sum(axis=1) + head.radii[1] + 0.03
+    half = 0.5 * (top - bottom)
+    mid = trunk.c + along * (0.5 * (top + bottom))[:, None]
+    back = seat.depth + rz + 0.005  # the back's front surface just behind the trunk's
+    radii = np.array([seat.width * rx, 1.25 * float(half.max()), seat.depth])
+    out: list[Segment] = [Ellipsoid("seat", mid - front * back, trunk.rot, radii)]
+    if seat.kind == "car_seat":  # padded wings beside the trunk and head, standing forward of the back
+        for sign in (1.0, -1.0):
+            side = mid + lat * sign * (seat.width - 0.3) * rx - front * 0.3 * rz
+            a, b = side - along * (0.8 * half)[:, None], side + along * (0.9 * half)[:, None]
+            out.append(Capsule("seat:frame", a, b, 0.035, 0.03))
+    else:  # the wire frame: a tube along each side, and each tube's foot down behind the seat to the floor
+        for sign in (1.0, -1.0):
+            side = mid + lat * sign * (seat.width + 0.15) * rx - front * back
+            a, b = side - along * (1.1 * half)[:, None], side + along * (1.0 * half)[:, None]
+            out.append(Capsule("seat:frame", a, b, 0.008, 0.008))
+            out.append(Capsule("seat:frame", a, a - front * 0.25, 0.008, 0.008))
+    crotch = pelvis + front * (0.8 * rz) - along * 0.03
+    for sign in (1.0, -1.0):  # the harness: shoulder straps to a buckle between the legs
+        shoulder = thorax + lat * sign * 0.4 * rx + front * (0.75 * rz) + along * 0.02
+        chest = 0.5 * (thorax + pelvis) + lat * sign * 0.3 * rx + front * (1.05 * rz + 0.008)
+        out.append(Capsule("seat:strap", shoulder, chest, 0.008, 0.008))
+        out.append(Capsule("seat:strap", chest, crotch, 0.008, 0.008))
+    return out
+
+
 def look_segments(look: Look, camera: Camera, kp3d: np.ndarray, segments: list[Segment], fps: float) -> list[Segment]:
     """The posed body `segments` as `look` dresses them (chubbier limbs, ears) followed by its occluders.
 
@@ -199,4 +236,6 @@ def look_segments(look: Look, camera: Camera, kp3d: np.ndarray, segments: list[S
         segs += _adult_hand(look, camera, kp3d, fps)
     if look.bars is not None:
         segs += _bars(look, camera, n)
+    if look.seat is not None:
+        segs += _seat(look.seat, kp3d, by_name)
     return segs

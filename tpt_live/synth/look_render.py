@@ -33,7 +33,7 @@ from tpt_live.synth.look_textures import fabric_albedo, look_background
 from tpt_live.synth.render import Buffers, Renderer, _slice, joint_visibility
 
 # Segment ids of the occluders (past the 14 body segments; they own no joint). Ears write the head's id.
-OCCLUDER_IDS: dict[str, int] = {"sack": 14, "cover": 15, "toy": 16, "adult_hand": 17, "bars": 18}
+OCCLUDER_IDS: dict[str, int] = {"sack": 14, "cover": 15, "toy": 16, "adult_hand": 17, "bars": 18, "seat": 19}
 _EYES = np.array([[0.35, 0.12, 0.93], [-0.35, 0.12, 0.93]]) / np.linalg.norm([0.35, 0.12, 0.93])
 _F32 = np.float32
 
@@ -324,6 +324,10 @@ def _materials(look: Look) -> dict[str, tuple[str, object]]:
         mats["adult_hand:sleeve"] = ("colour", look.hand.sleeve if look.hand.sleeve is not None else look.hand.skin)
     if look.bars is not None:
         mats["bars"] = ("colour", look.bars.colour)
+    if look.seat is not None:
+        mats["seat"] = ("fabric", look.seat.fabric)
+        mats["seat:frame"] = ("colour", look.seat.frame)
+        mats["seat:strap"] = ("colour", look.seat.strap)
     for name, fabric in (look.random_fabrics or {}).items():  # the "random" look: every segment its own fabric
         mats[name] = ("fabric", fabric)
     return mats

@@ -78,6 +78,21 @@ _SITTING: dict[str, tuple[float, float, float, float]] = {
     "knee": (55.0, 30.0, 0.0, 120.0),
     "knee_twist": (-65.0, 15.0, -95.0, -30.0),
 }
+# In a bouncer or car seat (`seated`; the seat itself is the look's, `look_geometry`): reclined on the seat's back with
+# the trunk raised 25-55 deg off the mat by `trunk_pitch`, the thighs raised off it towards the seat's front edge, the
+# shins hanging down from bent knees, the arms beside the body or on the thighs, the head resting on the seat's back.
+_SEATED: dict[str, tuple[float, float, float, float]] = {
+    "trunk_pitch": (40.0, 6.0, 25.0, 55.0),
+    "trunk_bend": (0.0, 4.0, -12.0, 12.0),
+    "head_nod": (5.0, 10.0, -20.0, 30.0),
+    "sh_abd": (25.0, 15.0, 0.0, 90.0),
+    "sh_elev": (25.0, 20.0, -10.0, 90.0),
+    "elbow": (60.0, 30.0, 5.0, 145.0),
+    "hip_abd": (20.0, 8.0, 0.0, 45.0),
+    "hip_elev": (30.0, 10.0, 5.0, 60.0),
+    "knee": (70.0, 25.0, 10.0, 120.0),
+    "knee_twist": (0.0, 12.0, -30.0, 30.0),
+}
 # A young infant's flexed resting posture (supine or on its side): thighs raised and turned out, knees and
 # elbows bent, arms closer to the body. `sample_motion(flexion=f)` moves the neutral angles of `_DOFS` this far
 # (f = 1) towards these; spreads and limits stay.
@@ -154,6 +169,7 @@ class Motion:
     hands: tuple[int, int] = (-1, -1)  # the `HAND_POSES` layout of the left / right arm (-1: free)
     propped: bool = False  # prone on its forearms or hands, the chest lifted (tummy time, `_PROPPED`)
     sitting: bool = False  # on its back's roll, the trunk raised: sitting up (`_SITTING`)
+    seated: bool = False  # on its back's roll, reclined in a bouncer or car seat (`_SEATED`)
 
     def pose(self, frame: int) -> Pose:
         """Joint angles of one frame."""
@@ -238,11 +254,13 @@ def resolve_scenario(scenario: str, rng: np.random.Generator) -> tuple[str, floa
 
 
 def _dof_table(
-    scenario: str, rng: np.random.Generator, flexion: float, propped: bool, sitting: bool
+    scenario: str, rng: np.random.Generator, flexion: float, propped: bool, sitting: bool, seated: bool = False
 ) -> dict[str, tuple[float, float, float, float]]:
     table = dict(_DOFS)
     if sitting:
         table.update(_SITTING)
+    if seated:
+        table.update(_SEATED)
     if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
         table.update(_PRONE)
         table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)
@@ -264,17 +282,21 @@ def sample_motion(
     side_gravity: bool = False,
     propped: bool = False,
     sitting: bool = False,
+    seated: bool = False,
 ) -> Motion:
     """Sample the joint trajectories of one video (`frames` frames at `fps`); `flexion` in [0, 1] moves the
     resting posture of a baby on its back or side towards a young infant's flexed one (`_FLEXED`); `hands`
     (left, right) holds an arm of a baby on its back or side in the layout `HAND_POSES[i]` (-1: free);
     `side_gravity` lets a baby on its side rest its limbs as gravity would (`_SIDE_UPPER`, `_SIDE_LOWER`);
     `propped` props a baby on its tummy on its forearms or hands (`_PROPPED`; no effect in other postures);
-    `sitting` sits a baby on its back up (`_SITTING`; no effect in other postures)."""
+    `sitting` sits a baby on its back up (`_SITTING`; no effect in other postures); `seated` reclines a baby on its
+    back in a seat instead (`_SEATED`; it wins over `sitting`; no effect in other postures)."""
     scenario, roll = resolve_scenario(scenario, rng)
     propped = propped and scenario == "prone"
-    sitting = sitting and scenario == "supine"
-    flexion = flexion if scenario != "prone" and not sitting else 0.0  # prone and sitting keep their own layouts
+    seated = seated and scenario == "supine"
+    sitting = sitting and scenario == "supine" and not seated
+    upright = sitting or seated
+    flexion = flexion if scenario != "prone" and not upright else 0.0  # prone, sitting, seated: their own layouts
     held = dict(zip(("l", "r"), hands, strict=True)) if scenario != "prone" else {}
     layouts: dict[str, dict[str, tuple[float, float, float, float]]] = {"l": {}, "r": {}}
     if scenario == "side" and side_gravity:  # roll > 0 turns the left side (+x) down onto the mat (`body.rot_y`)
@@ -284,7 +306,7 @@ def sample_motion(
     for side, i in held.items():
         if i >= 0:
             layouts[side] = {**layouts[side], **HAND_POSES[i]}
-    table = _dof_table(scenario, rng, flexion, propped, sitting)
+    table = _dof_table(scenario, rng, flexion, propped, sitting, seated)
     t = np.arange(frames, dtype=np.float64) / fps
     vigour = rng.uniform(0.75, 1.3)
     body_gate = _stillness_gate(rng, t, rate_hz=1.0 / 8.0)
@@ -314,7 +336,7 @@ def sample_motion(
             common = wave_l(tau) if side == "l" else rho * wave_l(tau) + np.sqrt(1 - rho**2) * wave_r(tau)
             x = neutral + std * (c * common + np.sqrt(1.0 - c * c) * _wave(rng)(tau))
             values[f"{side}_{name}"] = _soft_clip(x, lo, hi)
-    lying = scenario != "prone" and not sitting
+    lying = scenario != "prone" and not upright
     for side in ("l", "r") if lying else ():  # on its back the knee cannot bend into the mat:
         cap = values[f"{side}_hip_elev"] + 30.0
         k = 6.0
@@ -345,4 +367,5 @@ def sample_motion(
         hands=(held.get("l", -1), held.get("r", -1)),
         propped=propped,
         sitting=sitting,
+        seated=seated,
     )
