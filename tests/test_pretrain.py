@@ -253,6 +253,7 @@ PLAIN_POSES = {"hands": 0.0, "side_gravity": False, "propped": 0.0, "sitting": 0
 SITTING_BEFORE = {"sitting": 0.0}
 LITE0_128 = {"input_size": 128, "backbone": "effnet"}  # network settings added at stop 43 (the files' configs say them)
 HEATMAP_BEFORE = {"heatmap": 0.0, "heatmap_sigma": 1.0}  # the softmax target of stop 51: files before it have none
+SEATS_BEFORE = {"seats": 0.0}  # babies in bouncers and car seats (stop 52): files before the option have none
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -288,7 +289,7 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
     import dataclasses
 
     stored, config = stored_recipe("default")
-    stored = {**HEATMAP_BEFORE, **stored}
+    stored = {**HEATMAP_BEFORE, **SEATS_BEFORE, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert stored["sitting"] == 0.25 and config["peak_radius"] == defaults["peak_radius"]
@@ -304,7 +305,7 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
 
     stored, config = stored_recipe("handedness")
     # its signed width is read over the whole grid
-    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **LITE0_128, **HEATMAP_BEFORE, **stored}
+    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **LITE0_128, **HEATMAP_BEFORE, **SEATS_BEFORE, **stored}
     defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID, **SITTING_BEFORE}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert reads_the_whole_grid_with_the_defaults_network(config)

@@ -84,6 +84,8 @@ class PretrainConfig:
     side_gravity: bool = False  # side-lying bodies rest their limbs as gravity would (`tpt-live synth --side-gravity`)
     propped: float = 0.0  # share of prone bodies propped on forearms or hands, chest up (`tpt-live synth --propped`)
     sitting: float = 0.25  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`; since stop 48)
+    seats: float = 0.0  # share of bodies on their back reclined in a bouncer or car seat (`tpt-live synth --seats`;
+    # varied scenes only)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     input_size: int = 128  # the part model's input side, pixels (a multiple of 32)
@@ -127,7 +129,8 @@ class PretrainConfig:
                 f"--heatmap {self.heatmap} --heatmap-sigma {self.heatmap_sigma}: the weight must be >= 0, the "
                 "sigma > 0, and a weight needs the spatial head"
             )
-        SynthConfig(flexion=self.flexion, hands=self.hands, propped=self.propped, sitting=self.sitting)  # share checks
+        SynthConfig(flexion=self.flexion, hands=self.hands, propped=self.propped, sitting=self.sitting,
+                    seats=self.seats)  # share checks  # fmt: skip
 
 
 def located_sample(frame: np.ndarray, kp2d: np.ndarray, axis: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +177,8 @@ def render_scene(
     look = scene_look(cfg.look, i)
     scene = SynthConfig(w, h, frames=frames, fps=1.0, seed=seed, index=i, pose="mixed", world=cfg.world, look=look,
                         flexion=cfg.flexion, hands=cfg.hands,
-                        side_gravity=cfg.side_gravity, propped=cfg.propped, sitting=cfg.sitting)  # fmt: skip
+                        side_gravity=cfg.side_gravity, propped=cfg.propped, sitting=cfg.sitting,
+                        seats=cfg.seats)  # fmt: skip
     clip = render_clip(scene, real_backdrop(real, cfg.real_share, w, h, real_rng))
     sets: list[tuple[list, list, list]] = [([], [], []) for _ in jitters]
     for f, frame in enumerate(clip.frames):

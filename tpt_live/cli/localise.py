@@ -100,6 +100,9 @@ def pretrain(
     ] = None,
     propped: Propped = None,
     sitting: Sitting = None,
+    seats: Annotated[
+        float | None, typer.Option(help="Share of bodies on their back reclined in a seat (synth --seats).")
+    ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
     input_size: Annotated[int | None, typer.Option(help="Part model input side, pixels (a multiple of 32).")] = None,
@@ -156,6 +159,7 @@ def pretrain(
                 side_gravity=side_gravity,
                 propped=propped,
                 sitting=sitting,
+                seats=seats,
                 wild_turns=wild_turns,
                 stability=stability,
                 backgrounds=tuple(backgrounds) if backgrounds else None,
