@@ -35,6 +35,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["train-lifter", "{json}", "--body-length", "0"], "--body-length"),
         (["pretrain", "--heatmap", "-1"], "--heatmap"),
         (["pretrain", "--heatmap-sigma", "0"], "--heatmap-sigma"),
+        (["pretrain", "--seats", "1.5"], "seats"),
         (["train-presence", "--threads", "-1"], "--threads"),
         (["train-presence", "--widths", "foo"], "--widths"),
         (["train-presence", "--clips", "0"], "--clips"),

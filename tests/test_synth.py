@@ -153,6 +153,7 @@ def _run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
         ("--hands", "1.5"),
         ("--propped", "-0.5"),
         ("--sitting", "2"),
+        ("--seats", "1.5"),
     ],
 )
 def test_cli_rejects_bad_arguments(
