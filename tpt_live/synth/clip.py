@@ -139,6 +139,9 @@ def _rng(config: SynthConfig, stream: int) -> np.random.Generator:
     return np.random.default_rng([config.seed, config.index, stream])
 
 
+SEAT_RAISE = 0.12  # metres: a seated baby's pelvis above the mat (the seat's lower end rests on the floor)
+
+
 def _lift(body: BodyParams, roll: float) -> float:
     lateral, depth = body.trunk_radii[0], body.trunk_radii[2]
     return float(abs(np.cos(roll)) * depth + abs(np.sin(roll)) * lateral)
@@ -199,7 +202,7 @@ def restage(scene: Scene, params: CameraParams) -> Scene:
 
 def _scene(width: int, height: int, body: BodyParams, app: Appearance, cam: CameraParams, motion: Motion) -> Scene:
     top, bottom = body_extent(body)
-    lift = _lift(body, motion.roll)
+    lift = _lift(body, motion.roll) + (SEAT_RAISE if motion.seated else 0.0)
     camera = build_camera(width, height, cam, top - bottom, np.array([0.0, 0.0, lift]))
     return Scene(body, app, camera, motion, 0.5 * (top + bottom), lift)
 

@@ -169,7 +169,7 @@ class Seat:
     frame: np.ndarray  # (3,) a bouncer's frame or a car seat's wings
     strap: np.ndarray  # (3,) the harness
     width: float  # the seat's half-width, in the trunk's half-widths
-    depth: float  # metres: thickness of the seat's back
+    depth: float  # metres: half the thickness of the seat's back
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -406,7 +406,7 @@ def random_fabric(rng: np.random.Generator) -> Fabric:
 
 def with_seat(look: Look, rng: np.random.Generator) -> Look:
     """`look` with a seat drawn from `rng` (`sample_seat`); a sleep sack becomes a onesie and a blanket over the baby
-    goes (both are drawn as domes resting on the mat, which a seated baby is raised off)."""
+    goes (both are drawn as domes resting on the mat, which a seated baby is raised off, `clip.SEAT_RAISE`)."""
     clothing = "onesie" if look.clothing == "sleep_sack" else look.clothing
     return replace(look, seat=sample_seat(rng), clothing=clothing, cover="none")
 
@@ -424,4 +424,11 @@ def randomise_textures(look: Look, rng: np.random.Generator) -> Look:
         cover_fabric=random_fabric(rng),
         under_blanket=None if look.under_blanket is None else random_fabric(rng),
         random_fabrics={name: random_fabric(rng) for name in SEGMENT_NAMES if name != "head"},
+        seat=_random_seat(look.seat, rng),  # drawn last: looks without a seat keep their draws
     )
+
+
+def _random_seat(seat: Seat | None, rng: np.random.Generator) -> Seat | None:
+    if seat is None:
+        return None
+    return replace(seat, fabric=random_fabric(rng), frame=rng.uniform(0.0, 1.0, 3), strap=rng.uniform(0.0, 1.0, 3))

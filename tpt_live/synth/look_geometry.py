@@ -180,30 +180,30 @@ def _bars(look: Look, camera: Camera, n: int) -> list[Segment]:
 
 
 def _seat(seat: Seat, kp3d: np.ndarray, segs: dict[str, Segment]) -> list[Segment]:
-    """A bouncer or car seat that moves with the reclined trunk (a bouncer rocks): its back an ellipsoid behind the
+    """A bouncer or car seat in the reclined trunk's frame (it rocks with the trunk): its back an ellipsoid behind the
     trunk and head, from below the buttocks to above the head; its sides (a car seat's padded wings beside the trunk
-    and head, a bouncer's wire frame further out, down to the floor); a harness from the shoulders to the crotch."""
+    and head, a bouncer's wire frame further out, down to the floor); a harness from the shoulders to the crotch.
+    Its extent along the trunk is the clip's (lowest pelvis, highest head), so the seat keeps its size and place."""
     trunk, head = segs["trunk"], segs["head"]
     assert isinstance(trunk, Ellipsoid) and isinstance(head, Ellipsoid)
     lat, along, front = trunk.rot[:, :, 0], trunk.rot[:, :, 1], trunk.rot[:, :, 2]
     rx, _, rz = trunk.radii
     pelvis, thorax = kp3d[:, JOINT_INDEX["pelvis"]], kp3d[:, JOINT_INDEX["thorax"]]
-    bottom = ((pelvis - trunk.c) * along).sum(axis=1) - 0.07
-    top = ((head.c - trunk.c) * along).sum(axis=1) + head.radii[1] + 0.03
+    bottom = float(((pelvis - trunk.c) * along).sum(axis=1).min()) - 0.07
+    top = float(((head.c - trunk.c) * along).sum(axis=1).max()) + head.radii[1] + 0.03
     half = 0.5 * (top - bottom)
-    mid = trunk.c + along * (0.5 * (top + bottom))[:, None]
+    mid = trunk.c + along * 0.5 * (top + bottom)
     back = seat.depth + rz + 0.005  # the back's front surface just behind the trunk's
-    radii = np.array([seat.width * rx, 1.25 * float(half.max()), seat.depth])
+    radii = np.array([seat.width * rx, 1.25 * half, seat.depth])
     out: list[Segment] = [Ellipsoid("seat", mid - front * back, trunk.rot, radii)]
     if seat.kind == "car_seat":  # padded wings beside the trunk and head, standing forward of the back
         for sign in (1.0, -1.0):
-            side = mid + lat * sign * (seat.width - 0.3) * rx - front * 0.3 * rz
-            a, b = side - along * (0.8 * half)[:, None], side + along * (0.9 * half)[:, None]
-            out.append(Capsule("seat:frame", a, b, 0.035, 0.03))
+            side = mid + lat * sign * seat.width * rx - front * 0.3 * rz
+            out.append(Capsule("seat:frame", side - along * 0.8 * half, side + along * 0.9 * half, 0.035, 0.03))
     else:  # the wire frame: a tube along each side, and each tube's foot down behind the seat to the floor
         for sign in (1.0, -1.0):
             side = mid + lat * sign * (seat.width + 0.15) * rx - front * back
-            a, b = side - along * (1.1 * half)[:, None], side + along * (1.0 * half)[:, None]
+            a, b = side - along * 1.1 * half, side + along * 1.0 * half
             out.append(Capsule("seat:frame", a, b, 0.008, 0.008))
             out.append(Capsule("seat:frame", a, a - front * 0.25, 0.008, 0.008))
     crotch = pelvis + front * (0.8 * rz) - along * 0.03

@@ -79,13 +79,14 @@ _SITTING: dict[str, tuple[float, float, float, float]] = {
     "knee_twist": (-65.0, 15.0, -95.0, -30.0),
 }
 # In a bouncer or car seat (`seated`; the seat itself is the look's, `look_geometry`): reclined on the seat's back with
-# the trunk raised 25-55 deg off the mat by `trunk_pitch`, the thighs raised off it towards the seat's front edge, the
-# shins hanging down from bent knees, the arms beside the body or on the thighs, the head resting on the seat's back.
+# the trunk raised off the mat by `trunk_pitch` (each clip its own recline, 30-50 deg, rocking a few degrees about it),
+# the head resting on the seat's back, the thighs raised off the mat towards the seat's front edge, the shins hanging
+# down from bent knees, the arms beside the body or on the thighs (inside a car seat's wings).
 _SEATED: dict[str, tuple[float, float, float, float]] = {
-    "trunk_pitch": (40.0, 6.0, 25.0, 55.0),
-    "trunk_bend": (0.0, 4.0, -12.0, 12.0),
-    "head_nod": (5.0, 10.0, -20.0, 30.0),
-    "sh_abd": (25.0, 15.0, 0.0, 90.0),
+    "trunk_pitch": (40.0, 2.0, 25.0, 55.0),
+    "trunk_bend": (0.0, 2.0, -6.0, 6.0),
+    "head_nod": (-5.0, 5.0, -15.0, 10.0),
+    "sh_abd": (15.0, 10.0, 0.0, 60.0),
     "sh_elev": (25.0, 20.0, -10.0, 90.0),
     "elbow": (60.0, 30.0, 5.0, 145.0),
     "hip_abd": (20.0, 8.0, 0.0, 45.0),
@@ -259,8 +260,8 @@ def _dof_table(
     table = dict(_DOFS)
     if sitting:
         table.update(_SITTING)
-    if seated:
-        table.update(_SEATED)
+    if seated:  # each clip its own recline about 40 deg, rocking a little about it
+        table.update(_SEATED, trunk_pitch=(float(rng.uniform(30.0, 50.0)), *_SEATED["trunk_pitch"][1:]))
     if scenario == "prone":  # anterior is the mat: limbs stay in its plane, the head lies on one cheek
         table.update(_PRONE)
         table["head_yaw"] = (float(rng.choice([-70.0, 70.0])), 10.0, -88.0, 88.0)

@@ -125,6 +125,8 @@ def render_scenario(config: SynthConfig, scenario: str, background: np.ndarray |
     """
     if scenario not in MONITOR_SCENARIOS:
         raise InputError(f"bad scenario '{scenario}': use one of {', '.join(MONITOR_SCENARIOS)}")
+    if config.seats > 0:  # a roll would turn the seat with the baby, a leave would carry it away
+        raise InputError("monitoring scenarios draw babies lying down: drop --seats with --scenario")
     start = time.perf_counter()
     base = sample_scene(config)
     motion, roll = _timeline(scenario, base.motion, config.fps, _rng(config, 6))
