@@ -253,7 +253,7 @@ PLAIN_POSES = {"hands": 0.0, "side_gravity": False, "propped": 0.0, "sitting": 0
 SITTING_BEFORE = {"sitting": 0.0}
 LITE0_128 = {"input_size": 128, "backbone": "effnet"}  # network settings added at stop 43 (the files' configs say them)
 HEATMAP_BEFORE = {"heatmap": 0.0, "heatmap_sigma": 1.0}  # the softmax target of stop 51: files before it have none
-SEATS_BEFORE = {"seats": 0.0}  # babies in bouncers and car seats (stop 52): files before the option have none
+SEATS_BEFORE = {"seats": 0.0}  # babies in bouncers and car seats: none in files before stop 52 (the default since: 0.3)
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -284,15 +284,14 @@ def stored_recipe(name: str) -> tuple[dict, dict]:
 
 
 def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
-    """The shipped default (stop 48: `tpt-live pretrain --sitting 0.25`, seed 0) records every setting it was trained
-    with; today's defaults are exactly those."""
+    """The shipped default (stop 52: `tpt-live pretrain --sitting 0.25 --seats 0.3`, seed 0) records every setting it
+    was trained with; today's defaults are exactly those."""
     import dataclasses
 
     stored, config = stored_recipe("default")
-    stored = {**HEATMAP_BEFORE, **SEATS_BEFORE, **stored}
     defaults = dataclasses.asdict(PretrainConfig())
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
-    assert stored["sitting"] == 0.25 and config["peak_radius"] == defaults["peak_radius"]
+    assert (stored["sitting"], stored["seats"]) == (0.25, 0.3) and config["peak_radius"] == defaults["peak_radius"]
     assert (config["backbone"], config["framing"], config["input_size"], config["head"]) == (
         "effnet", "located", 128, PretrainConfig().head,
     )  # fmt: skip
@@ -306,7 +305,7 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
     stored, config = stored_recipe("handedness")
     # its signed width is read over the whole grid
     stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **LITE0_128, **HEATMAP_BEFORE, **SEATS_BEFORE, **stored}
-    defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID, **SITTING_BEFORE}
+    defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID, **SITTING_BEFORE, **SEATS_BEFORE}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert reads_the_whole_grid_with_the_defaults_network(config)
 
