@@ -64,13 +64,11 @@ def test_the_seat_lies_behind_the_body_and_the_harness_in_front_of_it() -> None:
     front = trunk.rot[:, :, 2]
     behind = trunk.c - front * (trunk.radii[2] + 0.01)
     assert not _inside(seat, trunk.c).any() and _inside(seat, behind).all()
-    along = ((seat.c - trunk.c) * trunk.rot[:, :, 1]).sum(axis=1)
-    assert np.ptp(along) < 1e-9  # the same place on the trunk whatever the head does
     head = next(s for s in out if s.name == "head")
     assert isinstance(head, Ellipsoid)
     surface = ((seat.c - trunk.c) * front).sum(axis=1) + seat.radii[2]  # the seat's front at its thickest
     gap = ((head.c - trunk.c) * front).sum(axis=1) - head.radii[2] - surface
-    assert np.abs(gap).max() < 0.03  # the back of the head on the seat's surface, sunk into it at most 3 cm
+    assert -0.03 < gap.min() and gap.max() < 0.025  # the back of the head on the seat: sunk in, or a nod off it
     straps = [s for s in out if s.name == "seat:strap"]
     assert len(straps) == 4
     for strap in straps:

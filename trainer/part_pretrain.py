@@ -85,7 +85,7 @@ class PretrainConfig:
     propped: float = 0.0  # share of prone bodies propped on forearms or hands, chest up (`tpt-live synth --propped`)
     sitting: float = 0.25  # share of bodies on their back drawn sitting up (`tpt-live synth --sitting`; since stop 48)
     seats: float = 0.3  # share of bodies on their back reclined in a bouncer or car seat (`tpt-live synth --seats`;
-    # varied scenes only; since stop 52)
+    # varied and random scenes, none in plain ones; since stop 52)
     backgrounds: tuple[str, ...] = ()  # real footage with no infant (videos or image folders), see real_frames
     real_share: float = 0.5  # with backgrounds: share of the training scenes drawn over a window of a real frame
     input_size: int = 128  # the part model's input side, pixels (a multiple of 32)

@@ -101,7 +101,7 @@ def pretrain(
     propped: Propped = None,
     sitting: Sitting = None,
     seats: Annotated[
-        float | None, typer.Option(help="Share of bodies on their back in a seat, varied scenes only (synth --seats).")
+        float | None, typer.Option(help="Share of bodies on their back in a seat, none in plain looks (synth --seats).")
     ] = None,
     backgrounds: Backgrounds = None,
     real_share: RealShare = None,
