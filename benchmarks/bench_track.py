@@ -19,6 +19,7 @@ import av
 
 import engines
 from tpt_live.track.bench import BenchRow, as_dicts, run_bench
+from tpt_live.videoio import upright
 
 
 def bench_mediapipe(src: str, seconds: float, complexity: int) -> BenchRow:
@@ -29,7 +30,7 @@ def bench_mediapipe(src: str, seconds: float, complexity: int) -> BenchRow:
     n, start = 0, time.perf_counter()
     with av.open(src) as container:
         for frame in container.decode(video=0):
-            pose.process(frame.to_ndarray(format="rgb24"))
+            pose.process(upright(frame))
             n += 1
             if time.perf_counter() - start > seconds:
                 break

@@ -59,7 +59,11 @@ def run_peer(clip: Path, out: Path, complexity: int = 1) -> dict:
         stream.thread_type = "AUTO"
         width, height = stream.codec_context.width, stream.codec_context.height
         for idx, frame in enumerate(container.decode(video=0)):
-            found = pose.process(frame.to_ndarray(format="rgb24")).pose_landmarks
+            # the way up the clip is shown, as tpt-live reads it (tpt_live.videoio.upright; this venv has no tpt_live)
+            turns = round(-float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+            rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -turns))
+            height, width = rgb.shape[:2]
+            found = pose.process(rgb).pose_landmarks
             kp = None
             if found is not None:
                 lm = found.landmark

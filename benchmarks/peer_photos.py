@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from tpt_live.evaluation.coco import COCO_KEYPOINTS
+from tpt_live.videoio import upright
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
                 if ok.sum() < 6:
                     continue
                 name = f"{Path(clip).stem}_{i:05d}.png"
-                cv2.imwrite(str(args.out / name), frame.to_ndarray(format="bgr24"))
+                cv2.imwrite(str(args.out / name), upright(frame, "bgr24"))
                 label = np.zeros((len(COCO_KEYPOINTS), 3))
                 label[ok, :2], label[ok, 2] = kp[ok, :2], 2
                 lo, hi = kp[:, :2].min(0), kp[:, :2].max(0)

@@ -1,6 +1,8 @@
 """Small PyAV helpers: the one H.264 (yuv420p) MP4 encoder, deterministic writes, and reading RGB frames.
 
-Frames are (H, W, 3) uint8 RGB arrays, rows top to bottom.
+Frames are (H, W, 3) uint8 RGB arrays, rows top to bottom, the way up the file says they are shown: a phone's
+portrait clip stored landscape with a display matrix, or a photo with an EXIF orientation, is turned upright
+(`upright`), as players, OpenCV and annotation tools show it.
 """
 
 from __future__ import annotations
@@ -142,8 +144,37 @@ def transcode(src: Path | str, dst: Path | str, change: Callable[[np.ndarray], n
     return size[0]
 
 
+def display_turns(frame: av.VideoFrame) -> int:
+    """Clockwise quarter turns (0-3) that show `frame` the way up its file says: FFmpeg reads a video's display
+    matrix and a JPEG's EXIF orientation into `frame.rotation` (degrees counter-clockwise). A mirrored EXIF
+    orientation keeps its turn, not its mirror; a PyAV without `rotation` (before 14) shows frames as stored."""
+    return round(-float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+
+
+def upright_size(frame: av.VideoFrame, turns: int | None = None) -> tuple[int, int]:
+    """(width, height) of `frame` shown after `turns` clockwise quarter turns (default: `display_turns`)."""
+    turns = display_turns(frame) if turns is None else turns
+    return (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)
+
+
+def upright(
+    frame: av.VideoFrame, fmt: str = "rgb24", width: int | None = None, height: int | None = None,
+    turns: int | None = None,
+) -> np.ndarray:  # fmt: skip
+    """`frame` as an (H, W, 3) array after `turns` clockwise quarter turns (default: `display_turns`, the way up it
+    is shown); `width` x `height` (of the turned picture), when given, resize it in the decoder (swscale, area)
+    before the turn."""
+    turns = display_turns(frame) if turns is None else turns
+    if width is None or height is None:
+        array = frame.to_ndarray(format=fmt)
+    else:
+        w, h = (height, width) if turns % 2 else (width, height)
+        array = frame.to_ndarray(width=w, height=h, format=fmt, interpolation="AREA")
+    return np.ascontiguousarray(np.rot90(array, -turns)) if turns % 4 else array
+
+
 def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
-    """Decode a video file frame by frame as (H, W, 3) uint8 RGB arrays.
+    """Decode a video file frame by frame as (H, W, 3) uint8 RGB arrays, the way up it is shown (`upright`).
 
     With `size`, every whole frame is letterboxed into (size, size) in the decoder (`tpt_live.crop.letterbox`:
     one scale for both axes, black bars on the short side; swscale, area), exactly as `tpt-live track`
@@ -164,11 +195,10 @@ def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray
         try:
             for frame in container.decode(video=0):
                 if size is None:
-                    yield frame.to_ndarray(format="rgb24")
+                    yield upright(frame)
                 else:
-                    p = letterbox(frame.width, frame.height, size)
-                    scaled = frame.to_ndarray(width=p.scaled_w, height=p.scaled_h, format="rgb24", interpolation="AREA")
-                    yield paste(scaled, p, size)
+                    p = letterbox(*upright_size(frame), size)
+                    yield paste(upright(frame, "rgb24", p.scaled_w, p.scaled_h), p, size)
         except av.FFmpegError as exc:
             raise SourceError(f"cannot decode video {path} ({exc}): the file may be truncated") from exc
 

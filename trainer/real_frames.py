@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from tpt_live.errors import InputError
+from tpt_live.videoio import upright
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -30,9 +31,7 @@ def _video_frames(path: Path, per_video: int, max_side: int) -> list[np.ndarray]
             count = stream.frames or 0
             stride = max(1, count // per_video) if count else 5
             out = [
-                _shrink(frame.to_ndarray(format="rgb24"), max_side)
-                for i, frame in enumerate(container.decode(stream))
-                if i % stride == 0
+                _shrink(upright(frame), max_side) for i, frame in enumerate(container.decode(stream)) if i % stride == 0
             ]
     except (av.error.FFmpegError, IndexError, OSError) as exc:
         raise InputError(f"cannot read frames from {path} ({exc}): give videos or folders of images") from exc

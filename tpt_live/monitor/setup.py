@@ -32,7 +32,7 @@ from tpt_live.track.handedness import SHIPPED_HANDEDNESS, open_handedness
 from tpt_live.track.outputs import ensure_folder
 from tpt_live.track.overlay import Overlay
 from tpt_live.track.pipeline import TrackConfig
-from tpt_live.track.sources import ReconnectPolicy, VideoSource, open_container, resolve_sources
+from tpt_live.track.sources import ReconnectPolicy, VideoSource, first_turns, open_container, resolve_sources
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ def open_session(
             video = container.streams.video
             if video and video[0].codec_context.width and video[0].codec_context.height:
                 size = video[0].codec_context.width, video[0].codec_context.height
+                if first_turns(spec, req.timeout) % 2:  # a portrait phone clip stored landscape: regions as shown
+                    size = size[::-1]
     polygon = req.region()
     crib = polygon if req.crib is not None else None
     if size is not None:

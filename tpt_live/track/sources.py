@@ -35,7 +35,7 @@ import numpy as np
 
 from tpt_live.crop import CropBox, ResizePlan, crop_resize, full_box, paste, plan_resize
 from tpt_live.errors import InputError, SourceError, SourceUnavailable
-from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, bound_frame_heap
+from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, bound_frame_heap, display_turns, upright, upright_size
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +236,18 @@ def open_live(spec: SourceSpec, timeout: float, cancel: threading.Event) -> av.c
     return result["container"]
 
 
+def first_turns(spec: SourceSpec, timeout: float) -> int:
+    """`display_turns` of a file's first frame (0 where none decodes: the file's own errors come later)."""
+    try:
+        with open_container(spec, timeout) as container:
+            return next((display_turns(f) for f in container.decode(video=0)), 0)
+    except (av.FFmpegError, OSError, SourceError):
+        return 0
+
+
 class VideoSource:
-    """Frames of one source. `size` is the model input S; `box` the fixed crop (None: full frame, or
+    """Frames of one source, files and images the way up they are shown (`tpt_live.videoio.upright`; cameras and
+    streams as sent). `size` is the model input S; `box` the fixed crop (None: full frame, or
     follow mode when `fixed_crop` is False); `want_image` asks for the full BGR frame as well."""
 
     def __init__(
@@ -272,7 +282,7 @@ class VideoSource:
         if self.spec.kind == "images":
             first = self._open_image(self.spec.images[0])
             return SourceInfo(
-                self.spec.uri, "images", first.width, first.height, IMAGE_FPS, f"1/{int(IMAGE_FPS)}",
+                self.spec.uri, "images", *upright_size(first), IMAGE_FPS, f"1/{int(IMAGE_FPS)}",
                 len(self.spec.images), False,
             )  # fmt: skip
         self._container = self._open()
@@ -284,8 +294,10 @@ class VideoSource:
             raise SourceError(f"{self.spec.uri}: the video stream has no frame size (damaged header?)")
         fps = float(stream.average_rate or stream.guessed_rate or 0)
         count = stream.frames or (round(self._container.duration / 1e6 * fps) if self._container.duration else 0)
+        turned = not self.spec.live and first_turns(self.spec, self.timeout) % 2
+        size = (ctx.height, ctx.width) if turned else (ctx.width, ctx.height)
         return SourceInfo(
-            self.spec.uri, self.spec.kind, ctx.width, ctx.height, fps, str(stream.time_base or Fraction(1, 1000)),
+            self.spec.uri, self.spec.kind, *size, fps, str(stream.time_base or Fraction(1, 1000)),
             0 if self.spec.live else int(count), self.live,
         )  # fmt: skip
 
@@ -303,21 +315,23 @@ class VideoSource:
 
     def _convert(self, vf: av.VideoFrame, idx: int, t: float) -> Frame:
         frame = Frame(idx, t, "ok", pts=vf.pts, arrival=time.perf_counter())
+        turns = 0 if self.spec.live else display_turns(vf)  # files and images the way up they are shown
+        width, height = upright_size(vf, turns)
         if self.fixed_crop:
-            if self._plan is None or self._plan_for != (vf.width, vf.height):
-                box = self.roi or full_box(vf.width, vf.height)
-                self._plan, self._plan_for = plan_resize(vf.width, vf.height, box, self.size), (vf.width, vf.height)
+            if self._plan is None or self._plan_for != (width, height):
+                box = self.roi or full_box(width, height)
+                self._plan, self._plan_for = plan_resize(width, height, box, self.size), (width, height)
             p = self._plan
-            if p.scaled_w * p.scaled_h <= vf.width * vf.height:  # one swscale resize of the whole frame
-                scaled = vf.to_ndarray(width=p.scaled_w, height=p.scaled_h, format="rgb24", interpolation="AREA")
+            if p.scaled_w * p.scaled_h <= width * height:  # one swscale resize of the whole frame
+                scaled = upright(vf, "rgb24", p.scaled_w, p.scaled_h, turns)
                 frame.net, frame.box = paste(scaled, p, self.size), p.box
             else:  # a box smaller than S: cut it out, then upscale only the box (never the whole frame)
-                box = self.roi or full_box(vf.width, vf.height)
-                frame.image = vf.to_ndarray(format="bgr24")
+                box = self.roi or full_box(width, height)
+                frame.image = upright(vf, "bgr24", turns=turns)
                 frame.net = np.ascontiguousarray(crop_resize(frame.image, box, self.size)[..., ::-1])
                 frame.box = box
         if self.want_image and frame.image is None:
-            frame.image = vf.to_ndarray(format="bgr24")
+            frame.image = upright(vf, "bgr24", turns=turns)
         elif not self.want_image:
             frame.image = None
         return frame
