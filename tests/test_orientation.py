@@ -139,3 +139,33 @@ def test_the_monitor_checks_its_region_against_the_shown_frame(tmp_path, monkeyp
         setup.open_session(setup.MonitorRequest(str(clip), out=tmp_path / "m", roi=CropBox(0, 70, 40, 20)), loaded)
     with pytest.raises(InputError, match="--roi 70,0,20,20 lies outside the 64x96 frame"):
         setup.open_session(setup.MonitorRequest(str(clip), out=tmp_path / "m", roi=CropBox(70, 0, 20, 20)), loaded)
+
+
+@pytest.mark.parametrize(("declared", "read_as"), [((60, 120), (60, 120)), ((120, 60), (120, 60)), (None, (60, 120))])
+def test_coco_photos_are_read_in_the_orientation_their_annotation_was_made_on(tmp_path, declared, read_as):
+    """EXIF orientation 6 on a 120 x 60 stored photo: shown 60 x 120. A COCO file whose width and height are the
+    stored ones was annotated on the stored picture; otherwise (or when it gives none) on the shown one."""
+    from tpt_live.crop import full_box
+    from tpt_live.evaluation.coco import CocoConfig, cuts, load_coco
+
+    image = np.zeros((60, 120, 3), np.uint8)
+    image[:, :30] = 255
+    jpeg_with_orientation(image, 6, tmp_path / "photo.jpg")
+    kp = np.zeros((17, 3))
+    kp[[5, 6, 11, 12]] = [[20, 10, 2], [40, 10, 2], [20, 40, 2], [40, 40, 2]]  # shoulders and hips: a torso
+    entry = {"id": 1, "file_name": "photo.jpg"} | ({"width": declared[0], "height": declared[1]} if declared else {})
+    doc = {
+        "images": [entry],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 5, 40, 45], "keypoints": kp.ravel().tolist()}
+        ],
+        "categories": [{"id": 1, "name": "person", "keypoints": [str(i) for i in range(17)]}],
+    }
+    (tmp_path / "people.json").write_text(json.dumps(doc))
+    cut = cuts(load_coco(tmp_path / "people.json"), "image", 32, CocoConfig())[0]
+    assert cut.box == full_box(*read_as)
+    bright = np.argwhere(cut.net.mean(axis=2) > 128)  # the band, letterboxed into 32 x 32: (row, col) ranges
+    # shown: along the top of a portrait picture with bars beside it; stored: down the left of a landscape one
+    rows, cols = ((0, 8), (8, 23)) if read_as == (60, 120) else ((8, 23), (0, 8))
+    assert bright.size and rows[0] <= bright[:, 0].min() and bright[:, 0].max() <= rows[1]
+    assert cols[0] <= bright[:, 1].min() and bright[:, 1].max() <= cols[1]

@@ -32,7 +32,9 @@ Protocols (`evaluate_coco`):
   localiser's (docs/EVALUATION.md).
 
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
-keypoints are taken as given, as every COCO tool does).
+keypoints are taken as given, as every COCO tool does). A photo is read turned as its EXIF orientation says (as
+`tpt-live track` reads it), unless the file's `width` and `height` are those of the picture as stored: then the
+annotation was made on the stored picture, and it is read so (`read_photo`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -205,6 +207,7 @@ class Person:
 class CocoSet:
     images: dict[Path, list[Person]]  # image file -> its scorable people (images without any are left out)
     skipped: dict[str, int]  # annotations not scored, by reason
+    sizes: dict[Path, tuple[int, int]] = field(default_factory=dict)  # the file's (width, height), where it says
 
 
 def load_coco(path: str | Path) -> CocoSet:
@@ -220,6 +223,7 @@ def load_coco(path: str | Path) -> CocoSet:
     if not persons:
         raise InputError(f"{path}: no category has COCO's 17 person keypoints")
     out: dict[Path, list[Person]] = {}
+    sizes: dict[Path, tuple[int, int]] = {}
     skipped = {"crowd": 0, "no_torso": 0, "other_category": 0}
     for ann in annotations:
         if ann.get("category_id") not in persons:
@@ -241,12 +245,14 @@ def load_coco(path: str | Path) -> CocoSet:
             continue
         file = path.parent / image["file_name"]
         out.setdefault(file, []).append(Person(file, bbox, gt[0], labelled[0], torso))
+        if isinstance(image.get("width"), int) and isinstance(image.get("height"), int):
+            sizes[file] = (image["width"], image["height"])
     missing = [f for f in out if not f.is_file()]
     if missing:
         raise InputError(f"{path}: {len(missing)} image(s) not found beside it, e.g. {missing[0]}")
     if not out:
         raise InputError(f"{path}: no annotated person with a labelled torso (shoulder and opposite hip)")
-    return CocoSet(out, skipped)
+    return CocoSet(out, skipped, sizes)
 
 
 def person_box(bbox: CropBox, margin: float) -> CropBox:
@@ -267,10 +273,16 @@ class CocoConfig:
             raise InputError(f"COCO evaluation settings {self} out of range (margin >= 0, batch >= 1, refine >= 0)")
 
 
-def _read_rgb(file: Path) -> np.ndarray:
+def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB pixels of an annotated photo, turned as its EXIF orientation says, unless `size` (the annotation file's
+    width, height) is that of the picture as stored and not as shown: then as stored."""
     image = cv2.imread(str(file), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read image {file}")
+    if size is not None and (image.shape[1], image.shape[0]) != size and (image.shape[0], image.shape[1]) == size:
+        stored = cv2.imread(str(file), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        if stored is not None and (stored.shape[1], stored.shape[0]) == size:
+            image = stored
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -308,7 +320,7 @@ def cuts(data: CocoSet, protocol: str, size: int, config: CocoConfig, localiser:
         raise InputError(f"the {protocol} protocol needs a localiser")
     out: list[Cut] = []
     for file, persons in data.images.items():
-        image = _read_rgb(file)
+        image = read_photo(file, data.sizes.get(file))
         h, w = image.shape[:2]
         largest = max(persons, key=lambda p: p.bbox.w * p.bbox.h)
         if protocol == "image":
