@@ -49,6 +49,8 @@ def run_peer(clip: Path, out: Path, complexity: int = 1) -> dict:
     import av
     import mediapipe as mp
 
+    if not hasattr(av.VideoFrame, "rotation"):
+        sys.exit(f"peer: PyAV {av.__version__} cannot read a clip's display matrix; install av>=14 in the peer venv")
     frames = []
     start = time.perf_counter()
     with (
@@ -60,7 +62,8 @@ def run_peer(clip: Path, out: Path, complexity: int = 1) -> dict:
         width, height = stream.codec_context.width, stream.codec_context.height
         for idx, frame in enumerate(container.decode(video=0)):
             # the way up the clip is shown, as tpt-live reads it (tpt_live.videoio.upright; this venv has no tpt_live)
-            turns = round(-float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+            rotation = float(frame.rotation or 0)  # degrees counter-clockwise; FFmpeg's NaN for a degenerate matrix
+            turns = round(-rotation / 90) % 4 if abs(rotation) <= 360 else 0
             rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), -turns))
             height, width = rgb.shape[:2]
             found = pose.process(rgb).pose_landmarks

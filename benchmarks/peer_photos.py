@@ -49,13 +49,14 @@ def main() -> None:
                 if ok.sum() < 6:
                     continue
                 name = f"{Path(clip).stem}_{i:05d}.png"
-                cv2.imwrite(str(args.out / name), upright(frame, "bgr24"))
+                shown = upright(frame, "bgr24")
+                cv2.imwrite(str(args.out / name), shown)
                 label = np.zeros((len(COCO_KEYPOINTS), 3))
                 label[ok, :2], label[ok, 2] = kp[ok, :2], 2
                 lo, hi = kp[:, :2].min(0), kp[:, :2].max(0)
                 pad = 0.15 * float((hi - lo).max())
                 image_id = len(images)
-                images.append({"id": image_id, "file_name": name, "width": frame.width, "height": frame.height})
+                images.append({"id": image_id, "file_name": name, "width": shown.shape[1], "height": shown.shape[0]})
                 annotations.append({
                     "id": image_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
                     "num_keypoints": int(ok.sum()), "keypoints": label.round(2).ravel().tolist(),

@@ -169,3 +169,37 @@ def test_coco_photos_are_read_in_the_orientation_their_annotation_was_made_on(tm
     rows, cols = ((0, 8), (8, 23)) if read_as == (60, 120) else ((8, 23), (0, 8))
     assert bright.size and rows[0] <= bright[:, 0].min() and bright[:, 0].max() <= rows[1]
     assert cols[0] <= bright[:, 1].min() and bright[:, 1].max() <= cols[1]
+
+
+@pytest.mark.parametrize("rotation", [-2147483648, float("nan"), float("inf")])
+def test_a_matrix_ffmpeg_cannot_read_as_a_turn_leaves_the_frame_as_stored(rotation):
+    assert display_turns(SimpleNamespace(rotation=rotation)) == 0
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 6, 7, 8])
+def test_photos_are_read_as_opencv_reads_them_mirrors_included(tmp_path, orientation):
+    image = np.zeros((60, 120, 3), np.uint8)
+    image[:20, :30] = (40, 200, 250)  # a bright corner: every orientation puts it elsewhere
+    photo = jpeg_with_orientation(image, orientation, tmp_path / "photo.jpg")
+    opencv = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+    frame = next(iter(VideoSource(resolve_sources([str(photo)])[0], 32, want_image=True).frames()))
+    assert frame.image is not None and np.array_equal(frame.image, opencv)
+
+
+def test_a_folder_of_photos_turned_differently_makes_one_overlay_video(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[20:36, :16] = 255
+    for i, orientation in enumerate((1, 6, 1)):  # a phone's folder: the second photo held upright
+        jpeg_with_orientation(image, orientation, folder / f"{i}.jpg")
+    model = tiny_model_file(tmp_path)
+    video = tmp_path / "overlay.mp4"
+    cli = [sys.executable, "-c", "from tpt_live.cli import main; main()", "track", str(folder), "--model", str(model)]
+    r = subprocess.run([*cli, "--out", str(tmp_path / "p.json"), "--save-video", str(video), "-q"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    frames = stored_frames(video)
+    assert len(frames) == 3 and all(f.shape == (64, 96, 3) for f in frames)
+    assert frames[1][:, :24].max() < 40 and frames[1][:, -24:].max() < 40  # the portrait photo, bars beside it
+    assert frames[1][:, 24:-24].max() > 200

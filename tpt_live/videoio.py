@@ -1,8 +1,8 @@
 """Small PyAV helpers: the one H.264 (yuv420p) MP4 encoder, deterministic writes, and reading RGB frames.
 
 Frames are (H, W, 3) uint8 RGB arrays, rows top to bottom, the way up the file says they are shown: a phone's
-portrait clip stored landscape with a display matrix, or a photo with an EXIF orientation, is turned upright
-(`upright`), as players, OpenCV and annotation tools show it.
+portrait clip stored landscape with a display matrix is turned upright (`upright`), as players, OpenCV and
+annotation tools show it; photos are read with OpenCV, which applies their EXIF orientation.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from tpt_live.crop import letterbox, paste
@@ -146,9 +147,11 @@ def transcode(src: Path | str, dst: Path | str, change: Callable[[np.ndarray], n
 
 def display_turns(frame: av.VideoFrame) -> int:
     """Clockwise quarter turns (0-3) that show `frame` the way up its file says: FFmpeg reads a video's display
-    matrix and a JPEG's EXIF orientation into `frame.rotation` (degrees counter-clockwise). A mirrored EXIF
-    orientation keeps its turn, not its mirror; a PyAV without `rotation` (before 14) shows frames as stored."""
-    return round(-float(getattr(frame, "rotation", 0) or 0) / 90) % 4
+    matrix into `frame.rotation` (degrees counter-clockwise; PyAV >= 14). A matrix FFmpeg cannot read as a turn
+    (all zero) leaves the frame as stored; a mirrored one is not undone (phones write none). Photos are read with
+    OpenCV instead, which applies their EXIF orientation, mirrors included (`tpt_live.track.sources`)."""
+    rotation = float(getattr(frame, "rotation", 0) or 0)
+    return round(-rotation / 90) % 4 if np.isfinite(rotation) and abs(rotation) <= 360 else 0
 
 
 def upright_size(frame: av.VideoFrame, turns: int | None = None) -> tuple[int, int]:
@@ -170,7 +173,10 @@ def upright(
     else:
         w, h = (height, width) if turns % 2 else (width, height)
         array = frame.to_ndarray(width=w, height=h, format=fmt, interpolation="AREA")
-    return np.ascontiguousarray(np.rot90(array, -turns)) if turns % 4 else array
+    return cv2.rotate(array, _CLOCKWISE[turns % 4]) if turns % 4 else array
+
+
+_CLOCKWISE = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
 def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
@@ -205,8 +211,6 @@ def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray
 
 def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
     """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (letterboxed into size x size, area)."""
-    import cv2
-
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -219,6 +223,19 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
             p = letterbox(image.shape[1], image.shape[0], size)
             image = paste(cv2.resize(image, (p.scaled_w, p.scaled_h), interpolation=cv2.INTER_AREA), p, size)
         yield image
+
+
+def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """RGB pixels of an annotated photo, turned as its EXIF orientation says, unless `size` (the annotation file's
+    width, height) is that of the picture as stored and not as shown: then as stored."""
+    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read image {file}")
+    if size is not None and (image.shape[1], image.shape[0]) != size and (image.shape[0], image.shape[1]) == size:
+        stored = cv2.imread(str(file), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        if stored is not None and (stored.shape[1], stored.shape[0]) == size:
+            image = stored
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 _HEAP_BOUNDED = False

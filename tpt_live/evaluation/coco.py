@@ -34,7 +34,7 @@ Protocols (`evaluate_coco`):
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
 keypoints are taken as given, as every COCO tool does). A photo is read turned as its EXIF orientation says (as
 `tpt-live track` reads it), unless the file's `width` and `height` are those of the picture as stored: then the
-annotation was made on the stored picture, and it is read so (`read_photo`).
+annotation was made on the stored picture, and it is read so (`tpt_live.videoio.read_photo`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from tpt_live.crop import CropBox, crop_resize, full_box, square_box, to_source, turned_crop, unturn_points_by
@@ -54,6 +53,7 @@ from tpt_live.localise import Location, body_axis, crop_along, refined
 from tpt_live.localiser_net import Localiser
 from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES, PART_GROUPS
 from tpt_live.template import Template
+from tpt_live.videoio import read_photo
 
 log = logging.getLogger(__name__)
 
@@ -271,19 +271,6 @@ class CocoConfig:
     def __post_init__(self) -> None:
         if self.margin < 0 or self.batch < 1 or self.refine < 0:
             raise InputError(f"COCO evaluation settings {self} out of range (margin >= 0, batch >= 1, refine >= 0)")
-
-
-def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """RGB pixels of an annotated photo, turned as its EXIF orientation says, unless `size` (the annotation file's
-    width, height) is that of the picture as stored and not as shown: then as stored."""
-    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot read image {file}")
-    if size is not None and (image.shape[1], image.shape[0]) != size and (image.shape[0], image.shape[1]) == size:
-        stored = cv2.imread(str(file), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-        if stored is not None and (stored.shape[1], stored.shape[0]) == size:
-            image = stored
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 @dataclass

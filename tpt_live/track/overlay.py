@@ -180,6 +180,8 @@ class VideoWriter:
             while (item := self._queue.get()) is not _END:
                 image, t = item
                 pts = max(int(round(t / self._tb)), self._last_pts + 1)
+                if image.shape[0] - self.height not in (0, 1) or image.shape[1] - self.width not in (0, 1):
+                    image = fit(image, self.width, self.height)  # a folder's photo of another size than the first
                 self._encoder.encode(image[: self.height, : self.width], pts)
                 self._last_pts = pts
         except BaseException as exc:  # noqa: B036 - re-raised in the writing thread
@@ -196,6 +198,17 @@ class VideoWriter:
         self._encoder.close(flush=self._error is None)
         if self._error is not None:
             raise self._error
+
+
+def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` (H, W, 3) letterboxed into width x height: one scale for both axes, black bars, area resize."""
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    sw, sh = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    out = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - sw) // 2, (height - sh) // 2
+    out[y : y + sh, x : x + sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def has_display() -> bool:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from tpt_live.crop import CropBox, ResizePlan, crop_resize, full_box, paste, plan_resize
@@ -237,12 +238,19 @@ def open_live(spec: SourceSpec, timeout: float, cancel: threading.Event) -> av.c
 
 
 def first_turns(spec: SourceSpec, timeout: float) -> int:
-    """`display_turns` of a file's first frame (0 where none decodes: the file's own errors come later)."""
+    """`display_turns` of a file's first decodable frame (0 where none decodes: the file's errors come later)."""
     try:
         with open_container(spec, timeout) as container:
-            return next((display_turns(f) for f in container.decode(video=0)), 0)
+            for packet in container.demux(video=0):
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError:  # a damaged first packet: the next one tells
+                    continue
+                if decoded:
+                    return display_turns(decoded[0])
     except (av.FFmpegError, OSError, SourceError):
-        return 0
+        pass
+    return 0
 
 
 class VideoSource:
@@ -307,11 +315,10 @@ class VideoSource:
         return open_container(self.spec, self.timeout)
 
     def _open_image(self, path: str) -> av.VideoFrame:
-        try:
-            with av.open(path) as c:
-                return next(iter(c.decode(video=0)))
-        except (av.FFmpegError, OSError, StopIteration) as exc:
-            raise SourceError(f"{path}: not a readable image ({exc})") from None
+        image = cv2.imread(path, cv2.IMREAD_COLOR)  # EXIF orientation applied, mirrors too, as `evaluate` reads photos
+        if image is None:
+            raise SourceError(f"{path}: not a readable image")
+        return av.VideoFrame.from_ndarray(np.asarray(image, np.uint8), format="bgr24")
 
     def _convert(self, vf: av.VideoFrame, idx: int, t: float) -> Frame:
         frame = Frame(idx, t, "ok", pts=vf.pts, arrival=time.perf_counter())
