@@ -21,6 +21,7 @@ from tpt_live.localise import (
     crop_for,
     default_localiser_path,
     inside,
+    padded,
     shifted,
 )
 from tpt_live.localiser_net import STRIDE, decode, load_localiser
@@ -208,6 +209,47 @@ def test_the_second_look_is_taken_in_a_window_around_the_first_and_mapped_back()
     assert _window(loc, 3.0, None) == CropBox(35, 5, 30, 30)
     assert _window(loc, 3.0, None, 40.0) == CropBox(30, 0, 40, 40)
     assert _window(loc, 3.0, CropBox(40, 0, 100, 100)) == CropBox(40, 5, 25, 30)
+
+
+class _WholeFrameLocator(Locator):
+    """A localiser that always answers: centre of the input, 12 of its 16 pixels long, head up; keeps its inputs."""
+
+    size = 16
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+
+    def rows(self, batch: np.ndarray) -> np.ndarray:
+        self.inputs.append(batch.copy())
+        return np.tile([[7.5, 7.5, 12.0, 0.0, 1.0]], (len(batch), 1))
+
+
+def test_a_second_look_beyond_the_frame_sees_black_there_not_the_frame_again():
+    """A body that fills the frame: the window of 3 axis lengths reaches past every edge. It is cut black there
+    (`padded`), so the second look sees the body at the window's scale (stop 53), not the whole frame again."""
+    frame = np.full((40, 40, 3), 90, np.uint8)
+    two = _WholeFrameLocator()
+    two.look_again = 3.0
+    found = two.locate([frame])[0]
+    first, second = two.inputs[0][0], two.inputs[1][0]
+    assert (first == 90).all()  # the first look: the whole frame
+    # the second: a 90-px window from (-26, -26) around the first answer (centre 19.5, length 30), the frame in its
+    # middle 7 of 16 pixels, black around it
+    assert second[0].max() == 0 and second[-1].max() == 0 and second[:, 0].max() == 0 and second[:, -1].max() == 0
+    assert (second[6:10, 6:10] == 90).all()
+    assert (found.x, found.y, found.length) == pytest.approx((18.5, 18.5, 67.5))
+    image = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    part, origin, scale = padded(image, CropBox(-3, 5, 8, 8))
+    assert origin == (-3, 5) and part.shape == (8, 8) and scale == 1.0
+    assert (part[:, :3] == 0).all() and (part[5:] == 0).all()  # left of the frame and below it: black
+    assert np.array_equal(part[:5, 3:], image[5:, :5])
+    view, at, scale = padded(image, CropBox(2, 2, 4, 4))  # inside the frame: a view of it, no copy
+    assert at == (2, 2) and scale == 1.0 and np.shares_memory(view, image) and np.array_equal(view, image[2:6, 2:6])
+    small, at, scale = padded(np.full((10, 10), 200, np.uint8), CropBox(-10, -10, 40, 40), most=20)  # shrunk
+    assert at == (-10, -10) and scale == 0.5 and small.shape == (20, 20)
+    assert (small[5:10, 5:10] == 200).all() and small[:5].max() == 0 and small[10:].max() == 0
+    loc = shifted(Location(7.5, 7.5, 4.0, 0.0, 1.0), at, scale)  # the window's centre pixel, back in the source
+    assert (loc.x, loc.y, loc.length) == pytest.approx((5.5, 5.5, 8.0))
 
 
 shipped = pytest.mark.skipif(not default_localiser_path().is_file(), reason="no shipped localiser")

@@ -150,6 +150,27 @@ def inside(image: np.ndarray, region: CropBox | None) -> tuple[np.ndarray, tuple
     return image[y0:y1, x0:x1], (x0, y0)
 
 
+def padded(image: np.ndarray, box: CropBox, most: int = 2048) -> tuple[np.ndarray, tuple[int, int], float]:
+    """The pixels of `box` (source pixels), black where it leaves the frame, the source pixel of its top-left corner
+    and the scale they are at (1, or less where the box is over `most` pixels: a 4K body's window is shrunk, not
+    copied whole): the second look's window, so a body that fills the frame is seen at the window's scale too."""
+    h, w = image.shape[:2]
+    x0, y0, bw, bh = int(box.x), int(box.y), max(int(box.w), 2), max(int(box.h), 2)
+    if x0 >= 0 and y0 >= 0 and x0 + bw <= w and y0 + bh <= h:  # inside the frame: a view, no copy
+        return image[y0 : y0 + bh, x0 : x0 + bw], (x0, y0), 1.0
+    scale = min(1.0, most / max(bw, bh))
+    out = np.zeros((round(bh * scale), round(bw * scale), *image.shape[2:]), image.dtype)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + bw, w), min(y0 + bh, h)
+    if sx1 > sx0 and sy1 > sy0:
+        part = image[sy0:sy1, sx0:sx1]
+        if scale < 1.0:
+            part = shrink(part, max(1, round(part.shape[1] * scale)), max(1, round(part.shape[0] * scale)))
+        tx, ty = round((sx0 - x0) * scale), round((sy0 - y0) * scale)
+        part = part[: out.shape[0] - ty, : out.shape[1] - tx]
+        out[ty : ty + part.shape[0], tx : tx + part.shape[1]] = part
+    return out, (x0, y0), scale
+
+
 def _window(loc: Location, sides: float, region: CropBox | None, least: float = 0.0) -> CropBox:
     """The square of `sides` axis lengths (at least `least` pixels) centred on `loc`, cut down to `region`."""
     half = max(sides * loc.length, least) / 2
@@ -160,8 +181,12 @@ def _window(loc: Location, sides: float, region: CropBox | None, least: float = 
     return CropBox(round(x0), round(y0), max(round(x1 - x0), 1), max(round(y1 - y0), 1))
 
 
-def shifted(loc: Location, origin: tuple[int, int]) -> Location:
-    """A location found in a part of the frame whose top-left corner is source pixel `origin`, in source pixels."""
+def shifted(loc: Location, origin: tuple[int, int], scale: float = 1.0) -> Location:
+    """A location found in a part of the frame whose top-left corner is source pixel `origin`, shown at `scale`
+    (`padded`), in source pixels."""
+    if scale != 1.0:
+        x, y = origin[0] + (loc.x + 0.5) / scale - 0.5, origin[1] + (loc.y + 0.5) / scale - 0.5
+        return replace(loc, x=x, y=y, length=loc.length / scale)
     return replace(loc, x=loc.x + origin[0], y=loc.y + origin[1]) if origin != (0, 0) else loc
 
 
@@ -274,14 +299,20 @@ class Locator:
         if self.look_again <= 0 or not frames:
             return found
         windows = [_window(loc, self.look_again, region, self.size / 2) for loc in found]
-        return self._look(frames, bgr, windows)
+        return self._look(frames, bgr, windows, pad=True)
 
-    def _look(self, frames: list[np.ndarray], bgr: bool, regions: Sequence[CropBox | None]) -> list[Location]:
-        """One network step on each frame's part (`inside` its region), located back in source pixels."""
+    def _look(
+        self, frames: list[np.ndarray], bgr: bool, regions: Sequence[CropBox | None], pad: bool = False
+    ) -> list[Location]:
+        """One network step on each frame's part (`inside` its region; `padded` beyond the frame with `pad`),
+        located back in source pixels."""
         if any(r is not None for r in regions):
-            parts = [inside(frame, r) for frame, r in zip(frames, regions, strict=True)]
-            found = self._look([part for part, _ in parts], bgr, [None] * len(parts))
-            return [shifted(loc, origin) for loc, (_, origin) in zip(found, parts, strict=True)]
+            parts = [
+                (frame, (0, 0), 1.0) if r is None else padded(frame, r) if pad else (*inside(frame, r), 1.0)
+                for frame, r in zip(frames, regions, strict=True)
+            ]
+            found = self._look([part for part, _, _ in parts], bgr, [None] * len(parts))
+            return [shifted(loc, origin, scale) for loc, (_, origin, scale) in zip(found, parts, strict=True)]
         if not frames:
             return []
         batch, boxes = zip(*(letterboxed(frame, self.size) for frame in frames), strict=True)
