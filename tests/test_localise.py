@@ -15,6 +15,7 @@ from tpt_live.localise import (
     Location,
     LocationFilter,
     Locator,
+    _meets,
     _window,
     body_axis,
     crop_along,
@@ -248,8 +249,24 @@ def test_a_second_look_beyond_the_frame_sees_black_there_not_the_frame_again():
     small, at, scale = padded(np.full((10, 10), 200, np.uint8), CropBox(-10, -10, 40, 40), most=20)  # shrunk
     assert at == (-10, -10) and scale == 0.5 and small.shape == (20, 20)
     assert (small[5:10, 5:10] == 200).all() and small[:5].max() == 0 and small[10:].max() == 0
-    loc = shifted(Location(7.5, 7.5, 4.0, 0.0, 1.0), at, scale)  # the window's centre pixel, back in the source
+    loc = shifted(Location(7.5, 7.5, 4.0, 0.0, 1.0), at, scale)  # a pixel of the shrunk window, back in the source
     assert (loc.x, loc.y, loc.length) == pytest.approx((5.5, 5.5, 8.0))
+
+
+def test_a_second_look_that_would_see_only_black_keeps_the_first():
+    """A first answer off the frame: the window around it barely meets the frame, so the first answer stands."""
+
+    class OffFrame(_WholeFrameLocator):
+        def rows(self, batch: np.ndarray) -> np.ndarray:
+            self.inputs.append(batch.copy())
+            return np.tile([[-40.0, 7.5, 1.0, 90.0, 0.3]], (len(batch), 1))  # far left of the input, short
+
+    off = OffFrame()
+    off.look_again = 3.0
+    found = off.locate([np.full((40, 40, 3), 90, np.uint8)])[0]
+    assert len(off.inputs) == 2  # it did look again (at black)
+    assert (found.x, found.angle, found.score) == pytest.approx((-40.0 * 40 / 16 + 0.75, 90.0, 0.3))
+    assert _meets(CropBox(-10, 0, 11, 40), 40, 40) is False and _meets(CropBox(-10, 0, 12, 40), 40, 40) is True
 
 
 shipped = pytest.mark.skipif(not default_localiser_path().is_file(), reason="no shipped localiser")

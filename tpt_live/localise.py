@@ -171,6 +171,11 @@ def padded(image: np.ndarray, box: CropBox, most: int = 2048) -> tuple[np.ndarra
     return out, (x0, y0), scale
 
 
+def _meets(box: CropBox, width: int, height: int) -> bool:
+    """Whether `box` and a width x height frame share at least 2 x 2 pixels."""
+    return min(box.x + box.w, width) - max(box.x, 0) >= 2 and min(box.y + box.h, height) - max(box.y, 0) >= 2
+
+
 def _window(loc: Location, sides: float, region: CropBox | None, least: float = 0.0) -> CropBox:
     """The square of `sides` axis lengths (at least `least` pixels) centred on `loc`, cut down to `region`."""
     half = max(sides * loc.length, least) / 2
@@ -299,7 +304,12 @@ class Locator:
         if self.look_again <= 0 or not frames:
             return found
         windows = [_window(loc, self.look_again, region, self.size / 2) for loc in found]
-        return self._look(frames, bgr, windows, pad=True)
+        second = self._look(frames, bgr, windows, pad=True)
+        # a window that barely meets the frame (the first answer off it, or outside the region) shows only black
+        return [
+            again if _meets(window, frame.shape[1], frame.shape[0]) else first
+            for again, first, window, frame in zip(second, found, windows, frames, strict=True)
+        ]
 
     def _look(
         self, frames: list[np.ndarray], bgr: bool, regions: Sequence[CropBox | None], pad: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -148,10 +149,25 @@ def transcode(src: Path | str, dst: Path | str, change: Callable[[np.ndarray], n
 def display_turns(frame: av.VideoFrame) -> int:
     """Clockwise quarter turns (0-3) that show `frame` the way up its file says: FFmpeg reads a video's display
     matrix into `frame.rotation` (degrees counter-clockwise; PyAV >= 14). A matrix FFmpeg cannot read as a turn
-    (all zero) leaves the frame as stored; a mirrored one is not undone (phones write none). Photos are read with
-    OpenCV instead, which applies their EXIF orientation, mirrors included (`tpt_live.track.sources`)."""
+    (all zero) or one that mirrors (which `rotation` would call a half turn; phones write none) leaves the frame as
+    stored. Photos are read with OpenCV instead, which applies their EXIF orientation, mirrors included
+    (`tpt_live.track.sources`)."""
     rotation = float(getattr(frame, "rotation", 0) or 0)
-    return round(-rotation / 90) % 4 if np.isfinite(rotation) and abs(rotation) <= 360 else 0
+    if not (np.isfinite(rotation) and abs(rotation) <= 360) or (rotation and _mirrored(frame)):
+        return 0
+    return round(-rotation / 90) % 4
+
+
+def _mirrored(frame: av.VideoFrame) -> bool:
+    """Whether the frame's display matrix (FFmpeg's int32 [a b u; c d v; x y w]) mirrors it: a d - b c < 0."""
+    try:
+        matrix = frame.side_data.get("DISPLAYMATRIX")
+        if matrix is None:
+            return False
+        a, b, _, c, d = struct.unpack("=5i", memoryview(matrix).tobytes()[:20])  # type: ignore[arg-type]
+    except (ValueError, KeyError, AttributeError, TypeError, struct.error):  # side data PyAV cannot name
+        return False
+    return a * d - b * c < 0
 
 
 def upright_size(frame: av.VideoFrame, turns: int | None = None) -> tuple[int, int]:
@@ -227,7 +243,8 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
 
 def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """RGB pixels of an annotated photo, turned as its EXIF orientation says, unless `size` (the annotation file's
-    width, height) is that of the picture as stored and not as shown: then as stored."""
+    width, height) is that of the picture as stored and not as shown (a quarter turn, unequal sides): then as
+    stored. A half turn, a mirror or a square photo is the same size both ways, so it is read as shown."""
     image = cv2.imread(str(file), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot read image {file}")

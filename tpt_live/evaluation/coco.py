@@ -33,8 +33,8 @@ Protocols (`evaluate_coco`):
 
 Coordinates: every point is (x=col, y=row), source pixels, pixel centres at integers (COCO's own
 keypoints are taken as given, as every COCO tool does). A photo is read turned as its EXIF orientation says (as
-`tpt-live track` reads it), unless the file's `width` and `height` are those of the picture as stored: then the
-annotation was made on the stored picture, and it is read so (`tpt_live.videoio.read_photo`).
+`tpt-live track` reads it), unless the file's `width` and `height` are those of the picture as stored and not as
+shown: then the annotation was made on the stored picture, and it is read so (`tpt_live.videoio.read_photo`).
 """
 
 from __future__ import annotations
