@@ -140,11 +140,11 @@ def paste(scaled: np.ndarray, plan: ResizePlan, size: int) -> np.ndarray:
     if plan.off_x == 0 and plan.off_y == 0 and scaled.shape[:2] == (size, size):
         return scaled
     canvas = np.zeros((size, size, 3), np.uint8)
-    _blit(canvas, scaled, plan.off_x, plan.off_y)
+    blit(canvas, scaled, plan.off_x, plan.off_y)
     return canvas
 
 
-def _blit(dst: np.ndarray, src: np.ndarray, ox: int, oy: int) -> None:
+def blit(dst: np.ndarray, src: np.ndarray, ox: int, oy: int) -> None:
     """Copy src into dst with src's top-left pixel at dst (ox, oy), clipping at dst's edges."""
     h, w = src.shape[:2]
     x0, y0 = max(ox, 0), max(oy, 0)
@@ -172,14 +172,19 @@ def crop_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
 
     Used by follow mode, whose box depends on the previous result and so cannot be set in the decoder.
     """
+    return shrink(cut(image, box), size, size)
+
+
+def cut(image: np.ndarray, box: CropBox) -> np.ndarray:
+    """The pixels of the integer box (rounded) of `image` (H, W, ...): a view where the box lies inside the image,
+    else a copy, black where the box leaves it."""
     x, y, w, h = (round(v) for v in (box.x, box.y, box.w, box.h))
     ih, iw = image.shape[:2]
     if x >= 0 and y >= 0 and x + w <= iw and y + h <= ih:
-        block = image[y : y + h, x : x + w]
-    else:
-        block = np.zeros((h, w, 3), np.uint8)
-        _blit(block, image, -x, -y)
-    return shrink(block, size, size)
+        return image[y : y + h, x : x + w]
+    block = np.zeros((h, w, *image.shape[2:]), image.dtype)
+    blit(block, image, -x, -y)
+    return block
 
 
 def follow_box(xy: np.ndarray, score: np.ndarray, frame_w: int, frame_h: int, config: FollowConfig) -> CropBox | None:

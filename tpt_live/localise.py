@@ -32,7 +32,9 @@ import numpy as np
 from tpt_live.checkpoint import shipped_file
 from tpt_live.crop import (
     CropBox,
+    blit,
     crop_resize,
+    cut,
     head_turns,
     letterbox,
     paste,
@@ -156,18 +158,14 @@ def padded(image: np.ndarray, box: CropBox, most: int = 2048) -> tuple[np.ndarra
     copied whole): the second look's window, so a body that fills the frame is seen at the window's scale too."""
     h, w = image.shape[:2]
     x0, y0, bw, bh = int(box.x), int(box.y), max(int(box.w), 2), max(int(box.h), 2)
-    if x0 >= 0 and y0 >= 0 and x0 + bw <= w and y0 + bh <= h:  # inside the frame: a view, no copy
-        return image[y0 : y0 + bh, x0 : x0 + bw], (x0, y0), 1.0
     scale = min(1.0, most / max(bw, bh))
+    if scale == 1.0 or (x0 >= 0 and y0 >= 0 and x0 + bw <= w and y0 + bh <= h):  # `cut`: a view inside the frame
+        return cut(image, CropBox(x0, y0, bw, bh)), (x0, y0), 1.0
     out = np.zeros((round(bh * scale), round(bw * scale), *image.shape[2:]), image.dtype)
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + bw, w), min(y0 + bh, h)
     if sx1 > sx0 and sy1 > sy0:
-        part = image[sy0:sy1, sx0:sx1]
-        if scale < 1.0:
-            part = shrink(part, max(1, round(part.shape[1] * scale)), max(1, round(part.shape[0] * scale)))
-        tx, ty = round((sx0 - x0) * scale), round((sy0 - y0) * scale)
-        part = part[: out.shape[0] - ty, : out.shape[1] - tx]
-        out[ty : ty + part.shape[0], tx : tx + part.shape[1]] = part
+        part = shrink(image[sy0:sy1, sx0:sx1], max(1, round((sx1 - sx0) * scale)), max(1, round((sy1 - sy0) * scale)))
+        blit(out, part, round((sx0 - x0) * scale), round((sy0 - y0) * scale))
     return out, (x0, y0), scale
 
 
