@@ -36,6 +36,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["pretrain", "--heatmap", "-1"], "--heatmap"),
         (["pretrain", "--heatmap-sigma", "0"], "--heatmap-sigma"),
         (["pretrain", "--seats", "1.5"], "seats"),
+        (["pretrain", "--average-from", "1"], "--average-from"),
         (["train-presence", "--threads", "-1"], "--threads"),
         (["train-presence", "--widths", "foo"], "--widths"),
         (["train-presence", "--clips", "0"], "--clips"),

@@ -21,7 +21,14 @@ from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES
 from tpt_live.synth import SynthConfig, canonical_skeleton_2d, render_clip
 from tpt_live.template import load_template
 from tpt_live.track.pipeline import TrackConfig
-from trainer.part_pretrain import PretrainConfig, flip_batch, located_sample, pretrain, shape_penalty
+from trainer.part_pretrain import (
+    PretrainConfig,
+    flip_batch,
+    located_sample,
+    pretrain,
+    running_average,
+    shape_penalty,
+)
 
 SMALL = ModelConfig(input_size=64, backbone="effnet", hidden=32, framing="located")
 
@@ -426,6 +433,36 @@ def test_minutes_stop_the_optimiser_and_still_save(tmp_path: Path) -> None:
     metrics = pretrain(dataclasses.replace(cfg, minutes=1e-6))
     assert metrics["steps_done"] == 1  # the first step runs, then the deadline stops the loop
     assert load_model(tmp_path / "run" / "model.safetensors").cfg.backbone == "effnet"
+
+
+def test_running_average_is_the_uniform_mean_of_the_states_and_keeps_the_latest_counters() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    average: dict[str, torch.Tensor] = {}
+    for n, value in enumerate((1.0, 2.0, 6.0), start=1):
+        with torch.no_grad():
+            net[0].weight.fill_(value)
+            net[1].running_var.fill_(value * 10)
+        net[1].num_batches_tracked.fill_(n * 7)
+        running_average(average, net, n)
+    assert torch.allclose(average["0.weight"], torch.full((2, 2), 3.0))  # (1 + 2 + 6) / 3
+    assert torch.allclose(average["1.running_var"], torch.full((2,), 30.0))
+    assert average["1.num_batches_tracked"].item() == 21  # an integer buffer: the latest, not a mean
+    assert average["0.weight"].data_ptr() != net[0].weight.data_ptr()  # a copy, not the live tensor
+
+
+def test_an_averaged_run_saves_the_average_and_the_last_steps_weights(tmp_path: Path) -> None:
+    cfg = PretrainConfig(out=str(tmp_path / "run"), clips=2, frames=2, val_clips=1, steps=4, batch=4, threads=1)
+    metrics = pretrain(dataclasses.replace(cfg, average_from=0.5))
+    assert metrics["averaged_steps"] == 2  # steps 3 and 4 of 4
+    averaged = load_model(tmp_path / "run" / "model.safetensors").state_dict()
+    last = load_model(tmp_path / "run" / "last.safetensors").state_dict()
+    moved = [k for k, v in averaged.items() if v.is_floating_point() and not torch.equal(v, last[k])]
+    assert moved  # the average of steps 3 and 4 is not step 4's weights
+    plain = pretrain(dataclasses.replace(cfg, out=str(tmp_path / "plain")))
+    assert "averaged_steps" not in plain and not (tmp_path / "plain" / "last.safetensors").exists()
+    for share in (-0.1, 1.0):
+        with pytest.raises(InputError, match="average-from"):
+            PretrainConfig(average_from=share)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

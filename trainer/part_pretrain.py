@@ -102,6 +102,8 @@ class PretrainConfig:
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
     workers: int = 0  # processes that render the scenes and augment the batches (0: this one)
     minutes: float = 0.0  # stop the optimiser after this long (then validate and save); 0: run all the steps
+    average_from: float = 0.0  # share of the steps after which the saved weights are the uniform average of every
+    # later step's (SWA, batch-norm statistics averaged too; the last step's then in last.safetensors); 0: the last
 
     @property
     def model(self) -> ModelConfig:
@@ -119,6 +121,8 @@ class PretrainConfig:
         check_counts(self, ("clips", "frames", "val_clips", "steps", "batch", "threads"))
         if self.workers < 0 or self.minutes < 0:
             raise InputError(f"--workers and --minutes must be >= 0, got {self.workers} and {self.minutes}")
+        if not 0.0 <= self.average_from < 1.0:
+            raise InputError(f"--average-from must be in [0, 1), got {self.average_from}")
         check_look(self.look)
         _ = self.model  # ModelConfig checks the head (one InputError) before anything is rendered
         check_world(self.world)
@@ -373,6 +377,9 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     opt = torch.optim.AdamW([{"params": trunk_params, "lr": cfg.trunk_lr}, {"params": head_params, "lr": cfg.lr}])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, [cfg.trunk_lr, cfg.lr], total_steps=cfg.steps, pct_start=0.1)
     source = batch_source(data, cfg, rng)
+    average: dict[str, Tensor] = {}  # the running uniform average of the state from `first_averaged` on
+    averaged_steps = 0
+    first_averaged = math.ceil(cfg.average_from * cfg.steps)
     deadline = time.perf_counter() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     steps_done = 0
     for step in range(cfg.steps):
@@ -391,23 +398,53 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
         opt.step()
         sched.step()
         steps_done = step + 1
+        if cfg.average_from > 0 and step >= first_averaged:
+            averaged_steps += 1
+            running_average(average, model, averaged_steps)
         if step % 100 == 0 or step == cfg.steps - 1:
             terms = " ".join(f"{k} {v:.4f}" for k, v in parts.items())
             log.info(
                 "step %d/%d loss %.4f %s (%.0f s)", step + 1, cfg.steps, loss.item(), terms, time.perf_counter() - t0
             )
     del source  # ends the loader processes
-    err, floor = joint_error(model, val[0], val[1])
-    err_exact, floor_exact = joint_error(model, val_exact[0], val_exact[1])
+    recipe = {"pretrain": recipe_names(asdict(cfg))}
+    if averaged_steps:
+        last = validated(model, val, val_exact)
+        save_model(model.cpu(), target.with_name("last.safetensors"), {**last, **recipe})
+        log.info("validation of the last step's weights: %s", last)
+        model.load_state_dict(average)
+        model.to(device)
+    averaged = {"averaged_steps": float(averaged_steps)} if cfg.average_from > 0 else {}
     metrics = {
-        "val_err_pct": err,
-        "val_template_pct": floor,
-        "val_err_exact_axis_pct": err_exact,
-        "val_template_exact_axis_pct": floor_exact,
+        **validated(model, val, val_exact),
+        **averaged,
         "train_inputs": len(data[0]),
         "steps_done": steps_done,
         "minutes": (time.perf_counter() - t0) / 60,
     }
-    save_model(model.cpu(), target, {**metrics, "pretrain": recipe_names(asdict(cfg))})
+    save_model(model.cpu(), target, {**metrics, **recipe})
     log.info("validation: %s", metrics)
     return metrics
+
+
+def running_average(average: dict[str, Tensor], model: torch.nn.Module, n: int) -> None:
+    """Fold the n-th state of `model` (n from 1) into `average`, the uniform mean of its floating tensors
+    (parameters and batch-norm statistics; other buffers are the latest)."""
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if n == 1 or not value.is_floating_point():
+                average[key] = value.detach().clone()
+            else:
+                average[key] += (value.detach() - average[key]) / n
+
+
+def validated(model: TptModel, val: Sample, val_exact: Sample) -> dict[str, float]:
+    """The validation figures of `model` on the disturbed and the exact-axis validation inputs."""
+    err, floor = joint_error(model, val[0], val[1])
+    err_exact, floor_exact = joint_error(model, val_exact[0], val_exact[1])
+    return {
+        "val_err_pct": err,
+        "val_template_pct": floor,
+        "val_err_exact_axis_pct": err_exact,
+        "val_template_exact_axis_pct": floor_exact,
+    }

@@ -136,6 +136,10 @@ def pretrain(
     minutes: Annotated[
         float | None, typer.Option(help="Stop training after this many minutes, then validate and save.")
     ] = None,
+    average_from: Annotated[
+        float | None,
+        typer.Option(help="Save the average of the weights of every step after this share of the steps (0: last)."),
+    ] = None,
 ) -> None:
     """Pretrain the 128-px part model (EfficientNet-Lite0 from ImageNet) on synthetic ground truth, in the
     located crops `tpt-live track` gives it (docs/TRAINING.md). `tpt-live train --init RUN/model.safetensors`
@@ -176,6 +180,7 @@ def pretrain(
                 device=device,
                 workers=workers,
                 minutes=minutes,
+                average_from=average_from,
             ),
         )
     )
