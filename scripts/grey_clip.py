@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.videoio import IMAGE_SUFFIXES, transcode
+from tpt_live.videoio import HEIF_SUFFIXES, IMAGE_SUFFIXES, transcode
 
 
 def grey(frame: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -43,6 +43,8 @@ def main() -> None:
     if args.clip.is_dir():
         args.out.mkdir(parents=True, exist_ok=True)
         for file in sorted(args.clip.iterdir()):
+            if file.suffix.lower() in HEIF_SUFFIXES:  # OpenCV writes no HEIF: the copy would need a new name
+                raise SystemExit(f"{file}: HEIF photos cannot be written back; convert the folder to JPEG first")
             if file.suffix.lower() in IMAGE_SUFFIXES:  # the images tpt-live reads (a COCO file's photos)
                 image = cv2.imread(str(file), cv2.IMREAD_COLOR)
                 if image is None:

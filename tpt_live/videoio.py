@@ -119,7 +119,8 @@ def write_video(
 
 # File kinds every command recognises (tracking, training, calibration), lower-case suffixes.
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+HEIF_SUFFIXES = frozenset({".heic", ".heif"})  # phone photos (iPhones by default): read with pi-heif (libheif)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}) | HEIF_SUFFIXES
 
 
 def video_fps(path: Path | str) -> float | None:
@@ -231,7 +232,7 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
     if not files:
         raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for f in files:
-        image = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        image = read_image(f)
         if image is None:
             raise SourceError(f"cannot read image {f}")
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -241,15 +242,36 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
         yield image
 
 
+def read_image(path: Path | str, as_stored: bool = False) -> np.ndarray | None:
+    """(H, W, 3) uint8 BGR pixels of a photo as it is shown: turned and mirrored as its EXIF orientation says
+    (OpenCV), or for HEIF (`HEIF_SUFFIXES`) as its own transforms say (libheif, through pi-heif, 8 bits, alpha
+    dropped); None where the file cannot be read. `as_stored` ignores the EXIF orientation (HEIF: no effect, libheif
+    always applies the transforms)."""
+    if Path(path).suffix.lower() not in HEIF_SUFFIXES:
+        return cv2.imread(str(path), cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if as_stored else 0))
+    import pi_heif
+
+    try:
+        heif = pi_heif.open_heif(str(path), convert_hdr_to_8bit=True, bgr_mode=True)
+        pixels = np.array(heif)  # a copy: the array interface points into `heif`'s buffer, freed with it
+    except (ValueError, EOFError, SyntaxError, RuntimeError, OSError):
+        return None
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
+        return None
+    if pixels.ndim == 2 or pixels.shape[2] == 1:
+        return cv2.cvtColor(pixels.reshape(pixels.shape[:2]), cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(pixels[..., :3])
+
+
 def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """RGB pixels of an annotated photo, turned as its EXIF orientation says, unless `size` (the annotation file's
     width, height) is that of the picture as stored and not as shown (a quarter turn, unequal sides): then as
     stored. A half turn, a mirror or a square photo is the same size both ways, so it is read as shown."""
-    image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    image = read_image(file)
     if image is None:
         raise InputError(f"cannot read image {file}")
     if size is not None and (image.shape[1], image.shape[0]) != size and (image.shape[0], image.shape[1]) == size:
-        stored = cv2.imread(str(file), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        stored = read_image(file, as_stored=True)
         if stored is not None and (stored.shape[1], stored.shape[0]) == size:
             image = stored
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -17,9 +17,7 @@ import cv2
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.videoio import upright
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from tpt_live.videoio import IMAGE_SUFFIXES, read_image, upright
 
 
 def _video_frames(path: Path, per_video: int, max_side: int) -> list[np.ndarray]:
@@ -58,12 +56,12 @@ class RealFrames:
             if path.is_dir():
                 images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 for p in images:
-                    bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                    bgr = read_image(p)
                     if bgr is None:
                         raise InputError(f"cannot read image {p}: remove it or convert it to PNG/JPEG")
                     self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
                 if not images:
-                    raise InputError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+                    raise InputError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             elif path.is_file():
                 self.frames.extend(_video_frames(path, per_video, max_side))
             else:

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import av
-import cv2
 import numpy as np
 
+from tpt_live import videoio
 from tpt_live.crop import CropBox, ResizePlan, crop_resize, full_box, paste, plan_resize
 from tpt_live.errors import InputError, SourceError, SourceUnavailable
 from tpt_live.videoio import IMAGE_SUFFIXES, VIDEO_SUFFIXES, bound_frame_heap, display_turns, upright, upright_size
@@ -315,7 +315,7 @@ class VideoSource:
         return open_container(self.spec, self.timeout)
 
     def _open_image(self, path: str) -> av.VideoFrame:
-        image = cv2.imread(path, cv2.IMREAD_COLOR)  # EXIF orientation applied, mirrors too, as `evaluate` reads photos
+        image = videoio.read_image(path)  # EXIF orientation applied, mirrors too, as `evaluate` reads photos
         if image is None:
             raise SourceError(f"{path}: not a readable image")
         return av.VideoFrame.from_ndarray(np.asarray(image, np.uint8), format="bgr24")
