@@ -37,6 +37,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["pretrain", "--heatmap-sigma", "0"], "--heatmap-sigma"),
         (["pretrain", "--seats", "1.5"], "seats"),
         (["pretrain", "--average-from", "1"], "--average-from"),
+        (["pretrain", "--erase", "-0.5"], "--erase"),
         (["train-presence", "--threads", "-1"], "--threads"),
         (["train-presence", "--widths", "foo"], "--widths"),
         (["train-presence", "--clips", "0"], "--clips"),

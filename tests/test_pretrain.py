@@ -23,6 +23,7 @@ from tpt_live.template import load_template
 from tpt_live.track.pipeline import TrackConfig
 from trainer.part_pretrain import (
     PretrainConfig,
+    erase,
     flip_batch,
     located_sample,
     pretrain,
@@ -433,6 +434,18 @@ def test_minutes_stop_the_optimiser_and_still_save(tmp_path: Path) -> None:
     metrics = pretrain(dataclasses.replace(cfg, minutes=1e-6))
     assert metrics["steps_done"] == 1  # the first step runs, then the deadline stops the loop
     assert load_model(tmp_path / "run" / "model.safetensors").cfg.backbone == "effnet"
+
+
+def test_erasing_paints_rectangles_over_the_chosen_inputs_only() -> None:
+    x = np.zeros((64, 128, 128, 3), np.uint8)
+    which = np.arange(64) % 2 == 0
+    erase(x, which, np.random.default_rng(0))
+    painted = x.any(-1)  # (B, S, S): pixels a rectangle set (a painted pixel may be black by chance: rare)
+    assert not painted[~which].any()
+    share = painted[which].mean((1, 2))
+    assert (share > 0.015).all() and (share <= 0.36).all()  # 1-3 rectangles of 2-12% of the area each
+    with pytest.raises(InputError, match="erase"):
+        PretrainConfig(erase=1.5)
 
 
 def test_running_average_is_the_uniform_mean_of_the_states_and_keeps_the_latest_counters() -> None:

@@ -102,6 +102,7 @@ class PretrainConfig:
     device: str = "cpu"  # where the network trains ("cuda" on a GPU); rendering and augmentation stay on the CPU
     workers: int = 0  # processes that render the scenes and augment the batches (0: this one)
     minutes: float = 0.0  # stop the optimiser after this long (then validate and save); 0: run all the steps
+    erase: float = 0.0  # share of inputs with 1-3 random rectangles painted over (noise or one colour; labels kept)
     average_from: float = 0.0  # share of the steps after which the saved weights are the uniform average of every
     # later step's (SWA, batch-norm statistics averaged too; the last step's then in last.safetensors); 0: the last
 
@@ -121,6 +122,8 @@ class PretrainConfig:
         check_counts(self, ("clips", "frames", "val_clips", "steps", "batch", "threads"))
         if self.workers < 0 or self.minutes < 0:
             raise InputError(f"--workers and --minutes must be >= 0, got {self.workers} and {self.minutes}")
+        if not 0.0 <= self.erase <= 1.0:
+            raise InputError(f"--erase must be in [0, 1], got {self.erase}")
         if not 0.0 <= self.average_from < 1.0:
             raise InputError(f"--average-from must be in [0, 1), got {self.average_from}")
         check_look(self.look)
@@ -246,9 +249,28 @@ def batches(data: Sample, cfg: PretrainConfig, rng: np.random.Generator) -> Iter
         if cfg.stability > 0:
             pick = np.concatenate([pick, pick])
         x, kp, vis = augment(images[pick], rng), points[pick], visible[pick]
+        if cfg.erase > 0:
+            erase(x, rng.random(len(x)) < cfg.erase, rng)
         if rng.random() < 0.5:
             x, kp, vis = flip_batch(x, kp, vis)
         yield x, kp, vis
+
+
+def erase(x: np.ndarray, which: np.ndarray, rng: np.random.Generator) -> None:
+    """Paint 1-3 rectangles (each 2-12% of the area, sides 1:3 to 3:1, anywhere in the input) over the inputs of
+    (B, S, S, 3) uint8 `x` where `which` (B,) is set, in place: half of them per-pixel noise, half one colour (random
+    erasing). The labels stay: the network must place the parts the rectangles hide from what they leave."""
+    s = x.shape[1]
+    for i in np.flatnonzero(which):
+        for _ in range(int(rng.integers(1, 4))):
+            area, aspect = rng.uniform(0.02, 0.12) * s * s, math.exp(rng.uniform(-math.log(3), math.log(3)))
+            w = min(s, max(1, round(math.sqrt(area * aspect))))
+            h = min(s, max(1, round(math.sqrt(area / aspect))))
+            x0, y0 = int(rng.integers(0, s - w + 1)), int(rng.integers(0, s - h + 1))
+            if rng.random() < 0.5:
+                x[i, y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            else:
+                x[i, y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, 3, dtype=np.uint8)
 
 
 class BatchStream(torch.utils.data.IterableDataset):

@@ -136,6 +136,9 @@ def pretrain(
     minutes: Annotated[
         float | None, typer.Option(help="Stop training after this many minutes, then validate and save.")
     ] = None,
+    erase: Annotated[
+        float | None, typer.Option(help="Share of inputs with 1-3 random rectangles painted over (labels kept).")
+    ] = None,
     average_from: Annotated[
         float | None,
         typer.Option(help="Save the average of the weights of every step after this share of the steps (0: last)."),
@@ -180,6 +183,7 @@ def pretrain(
                 device=device,
                 workers=workers,
                 minutes=minutes,
+                erase=erase,
                 average_from=average_from,
             ),
         )
