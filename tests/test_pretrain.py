@@ -21,13 +21,14 @@ from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES
 from tpt_live.synth import SynthConfig, canonical_skeleton_2d, render_clip
 from tpt_live.template import load_template
 from tpt_live.track.pipeline import TrackConfig
+from trainer.averaging import running_average
+from trainer.localiser_train import erase
 from trainer.part_pretrain import (
     PretrainConfig,
-    erase,
+    batches,
     flip_batch,
     located_sample,
     pretrain,
-    running_average,
     shape_penalty,
 )
 
@@ -262,6 +263,7 @@ SITTING_BEFORE = {"sitting": 0.0}
 LITE0_128 = {"input_size": 128, "backbone": "effnet"}  # network settings added at stop 43 (the files' configs say them)
 HEATMAP_BEFORE = {"heatmap": 0.0, "heatmap_sigma": 1.0}  # the softmax target of stop 51: files before it have none
 SEATS_BEFORE = {"seats": 0.0}  # babies in bouncers and car seats: none in files before stop 52 (the default since: 0.3)
+STOP_54 = {"erase": 0.0, "average_from": 0.0}  # options of stop 54, off by default: every file before them trained so
 
 
 def test_the_swap_tolerant_loss_takes_the_closer_labelling_per_input() -> None:
@@ -298,6 +300,7 @@ def test_pretrain_defaults_are_the_shipped_models_recipe() -> None:
 
     stored, config = stored_recipe("default")
     defaults = dataclasses.asdict(PretrainConfig())
+    stored = {**STOP_54, **stored}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert (stored["sitting"], stored["seats"]) == (0.25, 0.3) and config["peak_radius"] == defaults["peak_radius"]
     assert (config["backbone"], config["framing"], config["input_size"], config["head"]) == (
@@ -312,7 +315,7 @@ def test_the_shipped_handedness_model_is_todays_pretrain_defaults_with_strict_la
 
     stored, config = stored_recipe("handedness")
     # its signed width is read over the whole grid
-    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **LITE0_128, **HEATMAP_BEFORE, **SEATS_BEFORE, **stored}
+    stored = {**STRICT, **WHOLE_GRID, **PLAIN_POSES, **LITE0_128, **HEATMAP_BEFORE, **SEATS_BEFORE, **STOP_54, **stored}
     defaults = {**dataclasses.asdict(PretrainConfig()), **STRICT, **WHOLE_GRID, **SITTING_BEFORE, **SEATS_BEFORE}
     assert stored == {k: v for k, v in defaults.items() if k not in MACHINE}
     assert reads_the_whole_grid_with_the_defaults_network(config)
@@ -448,6 +451,17 @@ def test_erasing_paints_rectangles_over_the_chosen_inputs_only() -> None:
         PretrainConfig(erase=1.5)
 
 
+def test_batches_erase_only_with_the_option() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(100, 101, (8, 32, 32, 3), dtype=np.uint8)  # one grey level: erasing shows
+    data = (images, np.zeros((8, 16, 2), np.float32), np.ones((8, 16), bool))
+    cfg = PretrainConfig(batch=64, stability=0.0)
+    plain, _, _ = next(batches(data, cfg, np.random.default_rng(1)))
+    erased, _, _ = next(batches(data, dataclasses.replace(cfg, erase=1.0), np.random.default_rng(1)))
+    spread = lambda x: np.ptp(x.reshape(len(x), -1, 3).astype(int), axis=1).max(-1)  # noqa: E731
+    assert (spread(erased) > spread(plain) + 60).mean() > 0.9  # nearly every input holds a painted rectangle
+
+
 def test_running_average_is_the_uniform_mean_of_the_states_and_keeps_the_latest_counters() -> None:
     net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     average: dict[str, torch.Tensor] = {}
@@ -471,8 +485,11 @@ def test_an_averaged_run_saves_the_average_and_the_last_steps_weights(tmp_path: 
     last = load_model(tmp_path / "run" / "last.safetensors").state_dict()
     moved = [k for k, v in averaged.items() if v.is_floating_point() and not torch.equal(v, last[k])]
     assert moved  # the average of steps 3 and 4 is not step 4's weights
+    assert metrics["last_val_err_pct"] != metrics["val_err_pct"]
     plain = pretrain(dataclasses.replace(cfg, out=str(tmp_path / "plain")))
     assert "averaged_steps" not in plain and not (tmp_path / "plain" / "last.safetensors").exists()
+    plain_state = load_model(tmp_path / "plain" / "model.safetensors").state_dict()
+    assert all(torch.equal(last[k], plain_state[k]) for k in last)  # last.safetensors: the plain run's end
     for share in (-0.1, 1.0):
         with pytest.raises(InputError, match="average-from"):
             PretrainConfig(average_from=share)

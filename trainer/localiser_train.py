@@ -167,6 +167,23 @@ def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return final
 
 
+def erase(x: np.ndarray, which: np.ndarray, rng: np.random.Generator) -> None:
+    """Paint 1-3 rectangles (each 2-12% of the area, sides 1:3 to 3:1, anywhere in the input) over the inputs of
+    (B, S, S, 3) uint8 `x` where `which` (B,) is set, in place: half of them per-pixel noise, half one colour (random
+    erasing). The labels stay: the network must place the parts the rectangles hide from what they leave."""
+    s = x.shape[1]
+    for i in np.flatnonzero(which):
+        for _ in range(int(rng.integers(1, 4))):
+            area, aspect = rng.uniform(0.02, 0.12) * s * s, math.exp(rng.uniform(-math.log(3), math.log(3)))
+            w = min(s, max(1, round(math.sqrt(area * aspect))))
+            h = min(s, max(1, round(math.sqrt(area / aspect))))
+            x0, y0 = int(rng.integers(0, s - w + 1)), int(rng.integers(0, s - h + 1))
+            if rng.random() < 0.5:
+                x[i, y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            else:
+                x[i, y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, 3, dtype=np.uint8)
+
+
 def localiser_loss(out: Tensor, target: Tensor, reg_sigma: float = 0.0) -> Tensor:
     """out (B, 6, G, G), target (B, 4) input pixels -> scalar (see the module docstring). `reg_sigma` > 0 trains the
     regressions on every cell, weighted by a Gaussian of that many cells around the centre (each cell's offset

@@ -49,7 +49,8 @@ from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
 from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
-from trainer.localiser_train import augment, check_look, check_world, scene_look
+from trainer.averaging import running_average
+from trainer.localiser_train import augment, check_look, check_world, erase, scene_look
 from trainer.losses import anchor_loss
 from trainer.part_targets import heatmap_loss, part_centre_map
 from trainer.real_frames import RealFrames, check_counts, check_real_share, real_backdrop, recipe_names
@@ -256,23 +257,6 @@ def batches(data: Sample, cfg: PretrainConfig, rng: np.random.Generator) -> Iter
         yield x, kp, vis
 
 
-def erase(x: np.ndarray, which: np.ndarray, rng: np.random.Generator) -> None:
-    """Paint 1-3 rectangles (each 2-12% of the area, sides 1:3 to 3:1, anywhere in the input) over the inputs of
-    (B, S, S, 3) uint8 `x` where `which` (B,) is set, in place: half of them per-pixel noise, half one colour (random
-    erasing). The labels stay: the network must place the parts the rectangles hide from what they leave."""
-    s = x.shape[1]
-    for i in np.flatnonzero(which):
-        for _ in range(int(rng.integers(1, 4))):
-            area, aspect = rng.uniform(0.02, 0.12) * s * s, math.exp(rng.uniform(-math.log(3), math.log(3)))
-            w = min(s, max(1, round(math.sqrt(area * aspect))))
-            h = min(s, max(1, round(math.sqrt(area / aspect))))
-            x0, y0 = int(rng.integers(0, s - w + 1)), int(rng.integers(0, s - h + 1))
-            if rng.random() < 0.5:
-                x[i, y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-            else:
-                x[i, y0 : y0 + h, x0 : x0 + w] = rng.integers(0, 256, 3, dtype=np.uint8)
-
-
 class BatchStream(torch.utils.data.IterableDataset):
     """`batches` in DataLoader worker processes, each with a generator of its own (`cfg.workers` > 0)."""
 
@@ -401,7 +385,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     source = batch_source(data, cfg, rng)
     average: dict[str, Tensor] = {}  # the running uniform average of the state from `first_averaged` on
     averaged_steps = 0
-    first_averaged = math.ceil(cfg.average_from * cfg.steps)
+    first_averaged = min(math.ceil(round(cfg.average_from * cfg.steps, 9)), cfg.steps - 1)  # at least the last
     deadline = time.perf_counter() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     steps_done = 0
     for step in range(cfg.steps):
@@ -430,13 +414,16 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
             )
     del source  # ends the loader processes
     recipe = {"pretrain": recipe_names(asdict(cfg))}
+    averaged: dict[str, float] = {}
     if averaged_steps:
         last = validated(model, val, val_exact)
-        save_model(model.cpu(), target.with_name("last.safetensors"), {**last, **recipe})
-        log.info("validation of the last step's weights: %s", last)
+        save_model(model.cpu(), target.with_name("last.safetensors"), {**last, "steps_done": steps_done, **recipe})
+        averaged = {"averaged_steps": float(averaged_steps), **{f"last_{k}": v for k, v in last.items()}}
         model.load_state_dict(average)
         model.to(device)
-    averaged = {"averaged_steps": float(averaged_steps)} if cfg.average_from > 0 else {}
+    elif cfg.average_from > 0:
+        log.warning("--minutes stopped the run before step %d: the last step's weights are saved", first_averaged + 1)
+        averaged = {"averaged_steps": 0.0}
     metrics = {
         **validated(model, val, val_exact),
         **averaged,
@@ -447,17 +434,6 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     save_model(model.cpu(), target, {**metrics, **recipe})
     log.info("validation: %s", metrics)
     return metrics
-
-
-def running_average(average: dict[str, Tensor], model: torch.nn.Module, n: int) -> None:
-    """Fold the n-th state of `model` (n from 1) into `average`, the uniform mean of its floating tensors
-    (parameters and batch-norm statistics; other buffers are the latest)."""
-    with torch.no_grad():
-        for key, value in model.state_dict().items():
-            if n == 1 or not value.is_floating_point():
-                average[key] = value.detach().clone()
-            else:
-                average[key] += (value.detach() - average[key]) / n
 
 
 def validated(model: TptModel, val: Sample, val_exact: Sample) -> dict[str, float]:
