@@ -41,7 +41,7 @@ def read_frames(src: str | Path, size: int, limit: int = 256) -> np.ndarray:
     frames; the whole frame is letterboxed (`tpt_live.crop.letterbox`), as the tracker's full-frame mode does.
     """
     path = Path(src)
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):  # photos (HEIC: as shown)
         frames = list(read_image_folder(path, size))
     elif path.is_file():
         frames = list(read_video(path, size))

@@ -41,10 +41,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     if args.clip.is_dir():
+        heif = [f for f in sorted(args.clip.iterdir()) if f.suffix.lower() in HEIF_SUFFIXES]
+        if heif:  # OpenCV writes no HEIF: the copy would need a new name; refused before anything is written
+            raise SystemExit(f"{heif[0]}: HEIF photos cannot be written back; convert the folder to JPEG first")
         args.out.mkdir(parents=True, exist_ok=True)
         for file in sorted(args.clip.iterdir()):
-            if file.suffix.lower() in HEIF_SUFFIXES:  # OpenCV writes no HEIF: the copy would need a new name
-                raise SystemExit(f"{file}: HEIF photos cannot be written back; convert the folder to JPEG first")
             if file.suffix.lower() in IMAGE_SUFFIXES:  # the images tpt-live reads (a COCO file's photos)
                 image = cv2.imread(str(file), cv2.IMREAD_COLOR)
                 if image is None:

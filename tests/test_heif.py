@@ -84,3 +84,26 @@ def test_a_damaged_heic_file_is_a_clear_error(tmp_path):
     cli = [sys.executable, "-c", "from tpt_live.cli import main; main()", "track", str(bad), "--model", str(model)]
     r = subprocess.run([*cli, "--out", str(tmp_path / "p.json"), "-q"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 3 and "bad.heic: not a readable image" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_one_heic_photo_is_read_as_shown_as_background_footage_and_calibration_frames(tmp_path):
+    from engines.frames import read_frames
+    from trainer.real_frames import RealFrames
+
+    image = synth_frame()
+    photo = heic(image, tmp_path / "empty_cot.heic", orientation=6)
+    (frame,) = RealFrames([str(photo)]).frames  # one photo, not a video of one frame (FFmpeg reads HEIF unturned)
+    assert frame.shape == (128, 96, 3)
+    assert np.abs(frame.astype(int) - cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)[..., ::-1]).mean() < 4
+    calibration = read_frames(photo, 64)
+    assert calibration.shape == (1, 64, 64, 3) and calibration[0, :, :8].max() < 8  # portrait: bars left and right
+
+
+def test_a_16_bit_grey_heic_is_brought_to_8_bits(tmp_path):
+    grey = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 21) & 0xFFF0  # 12-bit levels in 16-bit words
+    out = tmp_path / "night.heif"
+    pillow_heif.from_bytes("I;16", (64, 48), grey.tobytes()).save(str(out), quality=-1)
+    read = read_image(out)
+    assert read is not None and read.shape == (48, 64, 3) and read.dtype == np.uint8
+    assert (read[..., 0] == read[..., 2]).all()  # grey
+    assert np.abs(read[..., 0].astype(int) - (grey >> 8)).mean() < 4

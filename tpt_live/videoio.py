@@ -227,8 +227,12 @@ def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray
 
 
 def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
-    """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (letterboxed into size x size, area)."""
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (letterboxed into size x size, area); a
+    single photo's path reads that photo alone."""
+    if Path(folder).is_file():
+        files = [Path(folder)]
+    else:
+        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for f in files:
@@ -244,9 +248,9 @@ def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[n
 
 def read_image(path: Path | str, as_stored: bool = False) -> np.ndarray | None:
     """(H, W, 3) uint8 BGR pixels of a photo as it is shown: turned and mirrored as its EXIF orientation says
-    (OpenCV), or for HEIF (`HEIF_SUFFIXES`) as its own transforms say (libheif, through pi-heif, 8 bits, alpha
-    dropped); None where the file cannot be read. `as_stored` ignores the EXIF orientation (HEIF: no effect, libheif
-    always applies the transforms)."""
+    (OpenCV), or for HEIF (`HEIF_SUFFIXES`) as its own transforms say (libheif, through pi-heif: colour brought to
+    8 bits by it, 16-bit grey here; alpha dropped); None where the file cannot be read. `as_stored` ignores the EXIF
+    orientation (HEIF: no effect, pi-heif always applies the transforms)."""
     if Path(path).suffix.lower() not in HEIF_SUFFIXES:
         return cv2.imread(str(path), cv2.IMREAD_COLOR | (cv2.IMREAD_IGNORE_ORIENTATION if as_stored else 0))
     import pi_heif
@@ -256,6 +260,8 @@ def read_image(path: Path | str, as_stored: bool = False) -> np.ndarray | None:
         pixels = np.array(heif)  # a copy: the array interface points into `heif`'s buffer, freed with it
     except (ValueError, EOFError, SyntaxError, RuntimeError, OSError):
         return None
+    if pixels.dtype == np.uint16:  # grey pictures of 10-12 bits come as 16 bits (colour ones are brought to 8)
+        pixels = (pixels >> 8).astype(np.uint8)
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
         return None
     if pixels.ndim == 2 or pixels.shape[2] == 1:
@@ -270,7 +276,9 @@ def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     image = read_image(file)
     if image is None:
         raise InputError(f"cannot read image {file}")
-    if size is not None and (image.shape[1], image.shape[0]) != size and (image.shape[0], image.shape[1]) == size:
+    h, w = image.shape[:2]
+    transposed = size is not None and (w, h) != size and (h, w) == size
+    if transposed and Path(file).suffix.lower() not in HEIF_SUFFIXES:  # HEIF: shown only
         stored = read_image(file, as_stored=True)
         if stored is not None and (stored.shape[1], stored.shape[0]) == size:
             image = stored

@@ -62,6 +62,11 @@ class RealFrames:
                     self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
                 if not images:
                     raise InputError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # one photo (HEIC too), as shown
+                bgr = read_image(path)
+                if bgr is None:
+                    raise InputError(f"cannot read image {path}")
+                self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
             elif path.is_file():
                 self.frames.extend(_video_frames(path, per_video, max_side))
             else:

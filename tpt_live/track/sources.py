@@ -315,7 +315,7 @@ class VideoSource:
         return open_container(self.spec, self.timeout)
 
     def _open_image(self, path: str) -> av.VideoFrame:
-        image = videoio.read_image(path)  # EXIF orientation applied, mirrors too, as `evaluate` reads photos
+        image = videoio.read_image(path)  # EXIF orientation or HEIF transforms applied, as `evaluate` reads photos
         if image is None:
             raise SourceError(f"{path}: not a readable image")
         return av.VideoFrame.from_ndarray(np.asarray(image, np.uint8), format="bgr24")
