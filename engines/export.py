@@ -42,7 +42,7 @@ class ExportRequest:
     precision: str = "fp32"  # "fp32" | "fp16" | "int8" (fp16/int8: TensorRT only)
     batch: tuple[int, int, int] = (1, 8, 32)  # TensorRT optimisation profile min, opt, max
     workspace_gb: float = 2.0  # TensorRT builder workspace limit
-    calib: Path | None = None  # INT8 calibration frames: video file or image folder
+    calib: Path | None = None  # INT8 calibration frames: video file, image folder or one photo
     check: Path | None = None  # parity-check frames (default: calib, else seeded random frames)
     flip: bool = False  # ONNX only: test-time flip averaging in the graph (`TptModel.regress`)
 
@@ -57,6 +57,9 @@ class ExportRequest:
             raise InputError("--flip applies to --format onnx; TensorRT engines are built without it")
         if self.precision == "int8" and self.calib is None:
             raise InputError("--int8 needs --calib VIDEO_OR_IMAGE_FOLDER (frames like those to be tracked)")
+        for name, path in (("--calib", self.calib), ("--check", self.check)):
+            if path is not None and not path.exists():
+                raise InputError(f"{name} {path}: no such file or folder")
         if self.format == "onnx" and self.out.suffix != ".onnx":
             raise InputError(f"--out {self.out} should end in .onnx for --format onnx")
         if self.format == "tensorrt" and self.out.suffix not in (".engine", ".plan"):

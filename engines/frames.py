@@ -1,5 +1,5 @@
 """Frames for the engines: the input check every backend applies, and frame sources for calibration
-and parity checks (seeded random frames, a video file, an image folder)."""
+and parity checks (seeded random frames, a video file, an image folder, one photo)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def random_frames(count: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def read_frames(src: str | Path, size: int, limit: int = 256) -> np.ndarray:
-    """Up to `limit` frames of a video file or an image folder, letterboxed into (S, S) RGB uint8.
+    """Up to `limit` frames of a video file, an image folder or one photo, letterboxed into (S, S) RGB uint8.
 
     Returns (N, S, S, 3) uint8, N >= 1. A video is sampled evenly when it has more than `limit`
     frames; the whole frame is letterboxed (`tpt_live.crop.letterbox`), as the tracker's full-frame mode does.

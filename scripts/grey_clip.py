@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tpt_live.errors import InputError
+from tpt_live.errors import TptError
 from tpt_live.videoio import HEIF_SUFFIXES, IMAGE_SUFFIXES, transcode
 
 
@@ -55,9 +55,11 @@ def main() -> None:
                 shutil.copy(file, args.out / file.name)
         print(f"{args.out}: greyscale copies of {args.clip}")
         return
+    if args.clip.suffix.lower() in HEIF_SUFFIXES:
+        raise SystemExit(f"{args.clip}: HEIF photos cannot be written back; convert it to JPEG first")
     try:
         transcode(args.clip, args.out, lambda f: grey(f, args.noise, rng))  # streamed: long clips fit in memory
-    except InputError as exc:
+    except TptError as exc:
         raise SystemExit(str(exc)) from None
     print(f"{args.out}: greyscale copy of {args.clip}")
 

@@ -100,10 +100,26 @@ def test_one_heic_photo_is_read_as_shown_as_background_footage_and_calibration_f
 
 
 def test_a_16_bit_grey_heic_is_brought_to_8_bits(tmp_path):
-    grey = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 21) & 0xFFF0  # 12-bit levels in 16-bit words
+    grey = (np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 21) & 0xFFF0  # 16-bit words (stored at 10 bits)
     out = tmp_path / "night.heif"
     pillow_heif.from_bytes("I;16", (64, 48), grey.tobytes()).save(str(out), quality=-1)
     read = read_image(out)
     assert read is not None and read.shape == (48, 64, 3) and read.dtype == np.uint8
     assert (read[..., 0] == read[..., 2]).all()  # grey
     assert np.abs(read[..., 0].astype(int) - (grey >> 8)).mean() < 4
+
+
+def test_read_image_folder_refuses_what_is_neither_a_folder_nor_a_photo(tmp_path):
+    from tpt_live.errors import SourceError
+
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    for path in (tmp_path / "clip.mp4", tmp_path / "missing"):
+        with pytest.raises(SourceError, match="neither an image folder nor a photo"):
+            list(read_image_folder(path))
+
+
+def test_a_coco_size_of_the_stored_heic_picture_is_read_as_shown_with_a_warning(tmp_path, caplog):
+    photo = heic(synth_frame(), tmp_path / "turned.heic", orientation=6)
+    with caplog.at_level("WARNING", logger="tpt_live.videoio"):
+        rgb = read_photo(photo, (128, 96))  # the stored size: pi-heif cannot read the stored picture
+    assert rgb.shape == (128, 96, 3) and "stored size" in caplog.text

@@ -21,7 +21,7 @@ from tpt_live.skeleton import FLIP_INDEX, JOINT_INDEX, JOINT_NAMES
 from tpt_live.synth import SynthConfig, canonical_skeleton_2d, render_clip
 from tpt_live.template import load_template
 from tpt_live.track.pipeline import TrackConfig
-from trainer.averaging import running_average
+from trainer.averaging import first_averaged_step, running_average
 from trainer.localiser_train import erase
 from trainer.part_pretrain import (
     PretrainConfig,
@@ -456,6 +456,15 @@ def test_batches_erase_only_with_the_option() -> None:
     images = rng.integers(100, 101, (8, 32, 32, 3), dtype=np.uint8)  # one grey level: erasing shows
     data = (images, np.zeros((8, 16, 2), np.float32), np.ones((8, 16), bool))
     cfg = PretrainConfig(batch=64, stability=0.0)
+    import trainer.part_pretrain as part_pretrain
+
+    calls: list[np.ndarray] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(part_pretrain, "erase", lambda x, which, rng: calls.append(which))
+        next(batches(data, cfg, np.random.default_rng(1)))
+        assert not calls  # off: never called
+        next(batches(data, dataclasses.replace(cfg, erase=1.0), np.random.default_rng(1)))
+        assert len(calls) == 1 and calls[0].all()  # on for every input at 1.0
     plain, _, _ = next(batches(data, cfg, np.random.default_rng(1)))
     erased, _, _ = next(batches(data, dataclasses.replace(cfg, erase=1.0), np.random.default_rng(1)))
     spread = lambda x: np.ptp(x.reshape(len(x), -1, 3).astype(int), axis=1).max(-1)  # noqa: E731
@@ -475,6 +484,20 @@ def test_running_average_is_the_uniform_mean_of_the_states_and_keeps_the_latest_
     assert torch.allclose(average["1.running_var"], torch.full((2,), 30.0))
     assert average["1.num_batches_tracked"].item() == 21  # an integer buffer: the latest, not a mean
     assert average["0.weight"].data_ptr() != net[0].weight.data_ptr()  # a copy, not the live tensor
+
+
+def test_averaging_starts_at_its_share_of_the_steps_and_at_the_latest_on_the_last() -> None:
+    assert [first_averaged_step(a, n) for a, n in ((0.5, 4000), (0.07, 100), (0.14, 50), (0.5, 1), (0.9, 4))] == [
+        2000, 7, 7, 0, 3,  # 0.07 x 100 is 7.000000000000001 in floating point: still step 7
+    ]  # fmt: skip
+
+
+def test_minutes_that_stop_the_run_before_averaging_save_the_last_weights_and_say_so(tmp_path: Path, caplog) -> None:
+    cfg = PretrainConfig(out=str(tmp_path / "run"), clips=2, frames=2, val_clips=1, steps=50, batch=4, threads=1)
+    with caplog.at_level("WARNING", logger="trainer.part_pretrain"):
+        metrics = pretrain(dataclasses.replace(cfg, minutes=1e-6, average_from=0.5))
+    assert metrics["averaged_steps"] == 0 and not (tmp_path / "run" / "last.safetensors").exists()
+    assert "before step 26" in caplog.text
 
 
 def test_an_averaged_run_saves_the_average_and_the_last_steps_weights(tmp_path: Path) -> None:

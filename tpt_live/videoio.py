@@ -229,10 +229,13 @@ def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray
 def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
     """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (letterboxed into size x size, area); a
     single photo's path reads that photo alone."""
-    if Path(folder).is_file():
-        files = [Path(folder)]
+    path = Path(folder)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     else:
-        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        raise SourceError(f"{folder} is neither an image folder nor a photo")
     if not files:
         raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for f in files:
@@ -278,7 +281,9 @@ def read_photo(file: Path, size: tuple[int, int] | None = None) -> np.ndarray:
         raise InputError(f"cannot read image {file}")
     h, w = image.shape[:2]
     transposed = size is not None and (w, h) != size and (h, w) == size
-    if transposed and Path(file).suffix.lower() not in HEIF_SUFFIXES:  # HEIF: shown only
+    if transposed and Path(file).suffix.lower() in HEIF_SUFFIXES:  # pi-heif reads it as shown only
+        log.warning("%s: the annotation file gives its stored size; a HEIF photo is read as shown", file)
+    elif transposed:
         stored = read_image(file, as_stored=True)
         if stored is not None and (stored.shape[1], stored.shape[0]) == size:
             image = stored

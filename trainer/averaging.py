@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -16,3 +18,8 @@ def running_average(average: dict[str, Tensor], model: torch.nn.Module, n: int) 
                 average[key] = value.detach().clone()
             else:
                 average[key] += (value.detach() - average[key]) / n
+
+
+def first_averaged_step(share: float, steps: int) -> int:
+    """The first step (from 0) of `--average-from share` in a run of `steps`: at the latest the last step."""
+    return min(math.ceil(round(share * steps, 9)), steps - 1)

@@ -49,7 +49,7 @@ from tpt_live.model import PRETRAINED, EffnetRegressor, ModelConfig, TptModel
 from tpt_live.skeleton import FLIP_INDEX
 from tpt_live.synth import SynthConfig, render_clip
 from tpt_live.template import load_template
-from trainer.averaging import running_average
+from trainer.averaging import first_averaged_step, running_average
 from trainer.localiser_train import augment, check_look, check_world, erase, scene_look
 from trainer.losses import anchor_loss
 from trainer.part_targets import heatmap_loss, part_centre_map
@@ -385,7 +385,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, float]:
     source = batch_source(data, cfg, rng)
     average: dict[str, Tensor] = {}  # the running uniform average of the state from `first_averaged` on
     averaged_steps = 0
-    first_averaged = min(math.ceil(round(cfg.average_from * cfg.steps, 9)), cfg.steps - 1)  # at least the last
+    first_averaged = first_averaged_step(cfg.average_from, cfg.steps)
     deadline = time.perf_counter() + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
     steps_done = 0
     for step in range(cfg.steps):

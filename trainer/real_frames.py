@@ -45,7 +45,7 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
 
 
 class RealFrames:
-    """Frames of videos (or images in folders) known to hold no infant: of each video every k-th frame
+    """Frames of videos (or photos, alone or in folders) known to hold no infant: of each video every k-th frame
     (k = frame count // `per_video`, at least 1; 5 when the count is unknown), the first `per_video` of them;
     their longer side shrunk to `max_side`."""
 
@@ -65,7 +65,7 @@ class RealFrames:
             elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # one photo (HEIC too), as shown
                 bgr = read_image(path)
                 if bgr is None:
-                    raise InputError(f"cannot read image {path}")
+                    raise InputError(f"cannot read image {path}: convert it to PNG/JPEG")
                 self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
             elif path.is_file():
                 self.frames.extend(_video_frames(path, per_video, max_side))

@@ -16,7 +16,7 @@ def export(
     fp16: Annotated[bool, typer.Option("--fp16", help="TensorRT: build an FP16 engine.")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="TensorRT: build an INT8 engine (needs --calib).")] = False,
     calib: Annotated[
-        str | None, typer.Option("--calib", help="INT8 calibration frames: a video file or an image folder.")
+        str | None, typer.Option("--calib", help="INT8 calibration frames: a video file, an image folder or a photo.")
     ] = None,
     check: Annotated[
         str | None, typer.Option("--check", help="Frames for the parity check (default: --calib, else random).")

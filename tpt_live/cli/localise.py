@@ -14,7 +14,7 @@ Backgrounds = Annotated[
     list[str] | None,
     typer.Option(
         "--backgrounds",
-        help="Real footage with no infant in it (videos or image folders; repeat the option): drawn behind"
+        help="Real footage with no infant in it (videos, photos or image folders; repeat the option): drawn behind"
         " a share of the synthetic infants.",
     ),
 ]
