@@ -66,6 +66,11 @@ def test_request_validation(checkpoint: Path, tmp_path: Path) -> None:
         ExportRequest(checkpoint, "tensorrt", tmp_path / "m.engine", precision="int8")
     with pytest.raises(InputError, match=".engine"):
         ExportRequest(checkpoint, "tensorrt", tmp_path / "m.onnx")
+    missing = tmp_path / "no_such_clip.mp4"
+    with pytest.raises(InputError, match="--calib .*no_such_clip.mp4: no such file"):
+        ExportRequest(checkpoint, "tensorrt", tmp_path / "m.engine", precision="int8", calib=missing)
+    with pytest.raises(InputError, match="--check .*no_such_clip.mp4: no such file"):
+        ExportRequest(checkpoint, "onnx", tmp_path / "m.onnx", check=missing)
 
 
 def test_check_parity_tolerance() -> None:
