@@ -53,8 +53,9 @@ class RealFrames:
         self.frames: list[np.ndarray] = []
         for name in paths:
             path = Path(name)
-            if path.is_dir():
-                images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            photo = path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES  # one photo (HEIC too), as shown
+            if path.is_dir() or photo:
+                images = [path] if photo else sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 for p in images:
                     bgr = read_image(p)
                     if bgr is None:
@@ -62,11 +63,6 @@ class RealFrames:
                     self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
                 if not images:
                     raise InputError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            elif path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:  # one photo (HEIC too), as shown
-                bgr = read_image(path)
-                if bgr is None:
-                    raise InputError(f"cannot read image {path}: convert it to PNG/JPEG")
-                self.frames.append(_shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side))
             elif path.is_file():
                 self.frames.extend(_video_frames(path, per_video, max_side))
             else:
