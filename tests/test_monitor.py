@@ -98,7 +98,7 @@ def _clip(scenario: str, seconds: float, index: int = 0):
 
 
 def _run(
-    tmp: Path, sources: list, backend: GtBackend, on_state=None, handedness=None, **config
+    tmp: Path, sources: list, backend: GtBackend, on_state=None, handedness=None, posture_net=None, **config
 ) -> tuple[Monitor, list[dict]]:
     events: list[dict] = []
     clock = FakeClock()
@@ -106,7 +106,8 @@ def _run(
     cfg = MonitorConfig(track=TrackConfig(batch=4), reopen_delay=8.0, **config)
     sink = EventSink(tmp / "events.jsonl", (), events.append)
     mon = Monitor(lambda: next(queue), backend, load_presence(), cfg, sink, tmp, overlay=Overlay(None, 64),
-                  on_state=on_state, clock=clock, sleep=clock.sleep, handedness=handedness)  # fmt: skip
+                  on_state=on_state, clock=clock, sleep=clock.sleep, handedness=handedness,
+                  posture_net=posture_net)  # fmt: skip
     mon.run()
     return mon, events
 
@@ -309,6 +310,38 @@ def test_the_handedness_model_on_the_pose_models_crops_decides_a_back_shown(tmp_
     assert "prone" not in [s["posture"] for s in plain] and [s["energy"] for s in plain] == [
         s["energy"] for s in states
     ]
+
+
+class SurePronePostureNet:
+    """An image posture classifier that says prone for sure, and keeps the windows it was shown."""
+
+    def __init__(self) -> None:
+        self.windows: list[np.ndarray] = []
+
+    def probabilities(self, rgb: np.ndarray) -> np.ndarray:
+        self.windows.append(rgb.copy())
+        return np.array([0.0, 0.0, 1.0])
+
+
+def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> None:
+    """The classifier sees the pose model's own input on every frame with the infant in view, and its vote
+    moves the posture: a certain prone against the geometry's supine leaves no confident supine."""
+    clip = _clip("still", 12.0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    net = SurePronePostureNet()
+    states: list[dict] = []
+    _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    plain: list[dict] = []
+    _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=plain.append)
+    present = [s for s in states if s["present"]]
+    assert present and len(net.windows) == len(present)
+    assert all(w.shape == (64, 64, 3) and w.dtype == np.uint8 for w in net.windows)
+    frames = {im.tobytes() for im in clip.frames}  # 64 x 64 frames, framed whole: the window is the frame
+    assert all(w.tobytes() in frames for w in net.windows)
+    supine = [s["posture"] for s in plain if s["present"]].count("supine")
+    assert supine >= 0.8 * len(present)
+    assert [s["posture"] for s in present].count("supine") == 0
 
 
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:

@@ -122,24 +122,38 @@ def test_fuse_agreeing_cues_add_and_contradicting_ones_cancel() -> None:
 
 
 def test_posture_net_file_round_trip(tmp_path) -> None:
-    torch = pytest.importorskip("torch")
+    """The window classifier's file gives back the same probabilities (temperature applied), refuses a window of
+    another size, a missing path (exit 2), a presence file and the 32-px CNN's version-1 file (exit 4)."""
+    import json
+
+    import torch
+    from safetensors.numpy import save_file
+
     from tpt_live.errors import ModelError
     from tpt_live.monitor.posture_image import PostureNet, load_posture, save_posture
-    from trainer.presence_train import _torch_net
+    from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
 
     torch.manual_seed(0)
-    net = _torch_net(3).eval()
-    weights = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    net = WindowClassifier().eval()
+    torch.nn.init.normal_(net.head.weight, std=0.5)  # logits far enough apart for the temperature to show
     rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     with torch.no_grad():
-        ref = torch.softmax(net(torch.from_numpy(presence_input(rgb)[None].transpose(0, 3, 1, 2).copy())) / 2.0, 1)
-    loaded = load_posture(save_posture(PostureNet(weights, {}, 2.0), tmp_path / "q.safetensors"))
-    assert loaded is not None
-    np.testing.assert_allclose(loaded.probabilities(rgb), ref.numpy()[0], atol=1e-5)
+        ref = torch.softmax(net(to_tensor(rgb[None])) / 2.0, 1).numpy()[0]
+    loaded = load_posture(save_posture(PostureNet(net, 64, {"a": 1}, 2.0), tmp_path / "q.safetensors"))
+    assert loaded is not None and loaded.metrics == {"a": 1} and loaded.temperature == 2.0
+    np.testing.assert_allclose(loaded.probabilities(rgb), ref, atol=1e-6)
+    assert abs(ref.sum() - 1.0) < 1e-6 and ref.max() - ref.min() > 0.01
+    assert loaded.classify(rgb) == (("supine", "side", "prone")[int(ref.argmax())], pytest.approx(float(ref.max())))
+    with pytest.raises(InputError, match="64 x 64"):
+        loaded.probabilities(rgb[:32])
     with pytest.raises(InputError, match="not found"):  # a missing path is a bad argument (exit code 2)
         load_posture(tmp_path / "missing.safetensors")
     with pytest.raises(ModelError):  # a presence file is not a posture file
-        load_posture(save_presence(PresenceNet(weights, {}), tmp_path / "p.safetensors"))
+        load_posture(save_presence(PresenceNet({"w": np.zeros(1, np.float32)}, {}), tmp_path / "p.safetensors"))
+    old = {"format": "tpt-live/posture-image", "format_version": 1, "config": {"input": 32, "classes": []}}
+    save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "old.safetensors"), {"tpt_live": json.dumps(old)})
+    with pytest.raises(ModelError, match="retrain"):
+        load_posture(tmp_path / "old.safetensors")
 
 
 def test_real_frames_from_videos_and_image_folders(tmp_path) -> None:

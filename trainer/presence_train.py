@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -24,9 +24,6 @@ from tpt_live.synth import SynthConfig
 from tpt_live.synth.scenarios import render_scenario
 from trainer.presence_data import camera_augment, crop_box, model_input, texture
 from trainer.real_frames import RealFrames, check_counts, real_backdrop
-
-if TYPE_CHECKING:
-    from trainer.posture_train import PostureTrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +65,8 @@ class PresenceTrainConfig:
         SynthConfig(sitting=self.sitting)  # the scenes' own share check
 
 
-def check_cnn_settings(config: PresenceTrainConfig | PostureTrainConfig) -> None:
-    """InputError for the counts, input size and learning rate that the presence and posture trainers share."""
+def check_cnn_settings(config: PresenceTrainConfig) -> None:
+    """InputError for the presence trainer's counts, input size and learning rate."""
     check_counts(config, ("clips", "epochs", "batch", "frames", "calibration_clips"))
     if config.size < 16 or not config.lr > 0:
         raise InputError(f"--size {config.size} must be 16 or more and --lr {config.lr} positive")

@@ -87,14 +87,15 @@ def train_presence(
 
 def train_posture(
     out: Annotated[str, typer.Option("--out", "-o", help="Weights file to write (.safetensors + .json sidecar).")],
-    clips: Annotated[int | None, typer.Option(help="Synthetic training clips (the infant in every posture).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the training frames.")] = None,
+    clips: Annotated[int | None, typer.Option(help="Synthetic training scenes (the infant in every posture).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
-    """Train the image posture classifier (supine, side, prone) on synthetic renders; `tpt-live monitor
-    --posture-net` uses it. Unset options keep trainer.posture_train.PostureTrainConfig's defaults."""
+    """Train the image posture classifier (supine, side, prone) on synthetic renders, in the windows the monitor's
+    pose model sees; `tpt-live monitor --posture-net` uses it. Unset options keep
+    trainer.posture_train.PostureTrainConfig's defaults."""
     from pathlib import Path
 
     from tpt_live.monitor.posture_image import save_posture
@@ -103,7 +104,7 @@ def train_posture(
 
     output_file(out, "--out")
     set_threads(threads)
-    cfg = PostureTrainConfig(**given(clips=clips, epochs=epochs, seed=seed))
+    cfg = PostureTrainConfig(**given(clips=clips, steps=steps, seed=seed))
 
     def show(row: dict) -> None:
         if not quiet:

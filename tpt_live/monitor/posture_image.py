@@ -1,28 +1,33 @@
-"""Lying posture from the image: a tiny CNN that says supine, side or prone, with a calibrated probability.
+"""Lying posture from the image: a classifier that says supine, side or prone, with a calibrated probability.
 
-The 2D cue of `tpt_live.monitor.posture` needs the pose model to tell the infant's left from right, which
-it does not do reliably on real footage. This classifier looks at the crop itself: the same three-layer
-strided CNN as the presence net (`tpt_live.monitor.presence.cnn_logits`, input 32 x 32 from
-`presence_input`) with three logits in the order of `POSTURES`, softmax after division by a temperature
-fitted on held-out synthetic frames. It is trained on synthetic renders, which carry the posture label
-(`trainer.posture_train`); weights: `tpt_live/weights/posture.safetensors`
-(`tpt_live.checkpoint.write_weights` layout, format "tpt-live/posture-image").
+The 2D cue of `tpt_live.monitor.posture` needs the pose model to tell the infant's left from right, which it does
+not do reliably on real footage, and from a camera across the room it reads a baby in tummy time as a supine one
+mirrored (docs/MONITOR.md). This classifier looks at the window the pose model sees (the body framed and turned
+upright by the localisation stage, `Result.model_input`): EfficientNet-Lite0's stem and blocks 0-10 (ImageNet
+weights when training starts, `tpt_live.effnet`), the mean and the maximum of the stride-16 features over the
+window, and a linear map to three logits in the order of `POSTURES`; softmax after division by a temperature
+fitted on held-out synthetic windows. It is trained on synthetic renders, which carry the posture label
+(`trainer.posture_train`); weights: `tpt_live/weights/posture.safetensors` (`tpt_live.checkpoint.write_weights`
+layout, format "tpt-live/posture-image" version 2; the 32-px CNN of version 1 is refused).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tpt_live.checkpoint import shipped_file
 from tpt_live.errors import InputError, ModelError
 from tpt_live.monitor.posture import POSTURES
-from tpt_live.monitor.presence import INPUT, cnn_logits, presence_input
+
+if TYPE_CHECKING:  # torch is imported when a classifier is loaded, not by every command that imports the monitor
+    from tpt_live.monitor.posture_net import WindowClassifier
 
 POSTURE_FORMAT = "tpt-live/posture-image"
-POSTURE_VERSION = 1
+POSTURE_VERSION = 2
 
 
 def default_posture_path() -> Path:
@@ -30,23 +35,33 @@ def default_posture_path() -> Path:
     return shipped_file("posture.safetensors")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PostureNet:
-    """Weights of the posture CNN (torch layout; head.weight (3, 2 C)) and what the file says about itself."""
+    """The classifier, its input side and what its file says about itself."""
 
-    weights: dict[str, np.ndarray]
-    metrics: dict
+    net: WindowClassifier
+    input_size: int
+    metrics: dict = field(default_factory=dict)
     temperature: float = 1.0
 
+    def __post_init__(self) -> None:
+        self.net.eval()
+
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
-        """(3,) P(supine, side, prone) of one (S, S, 3) uint8 RGB model input (softmax of logit / temperature)."""
-        z = cnn_logits(self.weights, presence_input(rgb)[None])[0] / self.temperature
-        e = np.exp(z - z.max())
-        out: np.ndarray = e / e.sum()
+        """(3,) P(supine, side, prone) of one (S, S, 3) uint8 RGB window (softmax of logit / temperature)."""
+        import torch
+
+        from tpt_live.monitor.posture_net import to_tensor
+
+        if rgb.shape != (self.input_size, self.input_size, 3):
+            raise InputError(f"posture window {rgb.shape} is not {self.input_size} x {self.input_size} x 3")
+        with torch.inference_mode():
+            z = self.net(to_tensor(rgb[None]))[0] / self.temperature
+        out: np.ndarray = torch.softmax(z, 0).numpy().astype(np.float64)
         return out
 
     def classify(self, rgb: np.ndarray) -> tuple[str, float]:
-        """(most likely posture, its probability) of one model input."""
+        """(most likely posture, its probability) of one window."""
         p = self.probabilities(rgb)
         k = int(np.argmax(p))
         return POSTURES[k], float(p[k])
@@ -58,18 +73,20 @@ def save_posture(net: PostureNet, path: Path) -> Path:
     meta = {
         "format": POSTURE_FORMAT,
         "format_version": POSTURE_VERSION,
-        "config": {"input": INPUT, "classes": list(POSTURES)},
+        "config": {"input": net.input_size, "view": "window", "classes": list(POSTURES)},
         "metrics": net.metrics,
         "calibration": {"temperature": net.temperature},
     }
-    return write_weights(path, {k: np.asarray(v, np.float32) for k, v in net.weights.items()}, meta)
+    return write_weights(path, dict(net.net.state_dict()), meta)
 
 
 def load_posture(path: Path | str | None = None) -> PostureNet | None:
-    """Load posture weights; None for the default when no file is shipped. Raises ModelError for bad files."""
-    from safetensors.numpy import load_file
+    """Load posture weights; None for the default when no file is shipped. Raises InputError for a missing
+    path and ModelError for a foreign or old file."""
+    from safetensors.torch import load_file
 
     from tpt_live.checkpoint import read_meta
+    from tpt_live.monitor.posture_net import WindowClassifier
 
     if path is None and not default_posture_path().is_file():
         return None
@@ -77,7 +94,16 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
     if not path.is_file():  # a path that does not exist is a bad argument (exit code 2), as for the other weights
         raise InputError(f"posture weights {path} not found; train them: tpt-live train-posture --out {path}")
     meta = read_meta(path, POSTURE_FORMAT, POSTURE_VERSION, "posture")
-    if meta.get("config", {}).get("classes") != list(POSTURES) or meta["config"].get("input") != INPUT:
-        raise ModelError(f"{path}: posture classes/input {meta.get('config')} are not {list(POSTURES)} / {INPUT} px")
+    config = meta.get("config", {})
+    if meta.get("format_version") != POSTURE_VERSION or config.get("view") != "window":
+        raise ModelError(f"{path}: a posture file of version {meta.get('format_version')} (the 32-px CNN); "
+                         "retrain it: tpt-live train-posture --out FILE")  # fmt: skip
+    if config.get("classes") != list(POSTURES) or not isinstance(config.get("input"), int):
+        raise ModelError(f"{path}: posture classes/input {config} are not {list(POSTURES)} / an input side")
+    net = WindowClassifier()
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: not the posture classifier's weights ({str(exc).splitlines()[0]})") from exc
     temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
-    return PostureNet(load_file(str(path)), meta.get("metrics", {}), temperature)
+    return PostureNet(net, int(config["input"]), meta.get("metrics", {}), temperature)

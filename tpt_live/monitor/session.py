@@ -257,6 +257,13 @@ class Monitor:
             return None
         return signed_width_2d(self.handedness.infer(r.model_input[None]).keypoints[0])
 
+    def _posture_image(self, r: Result) -> np.ndarray | None:
+        """P(supine, side, prone) of the image classifier on the pose model's window; None without one."""
+        if self.posture_net is None or r.model_input is None:
+            return None
+        probabilities: np.ndarray = self.posture_net.probabilities(r.model_input)
+        return probabilities
+
     def step(self, r: Result) -> dict[str, Any]:
         """Presence -> movement -> posture -> region -> alerts -> evidence -> features -> publish."""
         assert r.kp2d is not None and r.frame.net is not None  # ok frames of a fixed crop carry both
@@ -271,7 +278,7 @@ class Monitor:
         moving = energy is not None and energy >= self.config.movement.moving_threshold
         pose, pose_conf, tilt = None, None, None
         if present:
-            image = self.posture_net.probabilities(r.frame.net) if self.posture_net is not None else None
+            image = self._posture_image(r)
             tilt = self.tilt.update(t, r.kp3d) if r.kp3d is not None else None
             torso = self.torso.update(t, r.kp3d)
             cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0, self._handed(r), torso)

@@ -1,0 +1,66 @@
+"""The image posture classifier's training data (located windows of labelled renders) and its training run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tpt_live.errors import InputError
+from tpt_live.monitor.posture import POSTURES
+from tpt_live.synth import SynthConfig, render_clip
+from trainer.part_pretrain import ASPECTS
+from trainer.posture_train import PostureTrainConfig, accuracy, train_posture, windows
+
+
+def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
+    cfg = PostureTrainConfig(frames=2, input_size=64, propped=1.0, seats=0.0)
+    x, y, worlds, propped = windows(3, 6, cfg)
+    assert x.shape == (12, 64, 64, 3) and x.dtype == np.uint8 and x.std() > 5  # a picture, not a blank
+    assert worlds.tolist() == ["wide", "wide", "room", "room"] * 3
+    for i in range(6):  # each scene's two frames carry that scene's own label
+        w, h = ASPECTS[i % len(ASPECTS)]
+        gt = render_clip(SynthConfig(w, h, frames=1, seed=3, index=i, pose="mixed", world=worlds[2 * i])).gt
+        assert y[2 * i] == y[2 * i + 1] == POSTURES.index(gt["pose"])
+    assert (propped == (y == POSTURES.index("prone"))).all()  # every prone baby is in tummy time at propped=1
+
+
+def test_accuracy_per_world_and_tummy_time() -> None:
+    y = np.array([0, 2, 2, 1])
+    data = (np.zeros((4, 8, 8, 3), np.uint8), y, np.array(["wide", "wide", "room", "room"]),
+            np.array([False, True, True, False]))  # fmt: skip
+    logits = np.eye(3)[[0, 2, 0, 1]]
+    got = accuracy(logits, data)
+    assert got["accuracy"] == 0.75 and got["frames"] == 4
+    assert got["wide_supine"] == 1.0 and got["wide_prone"] == 1.0 and got["room_prone"] == 0.0
+    assert got["room_side"] == 1.0 and "room_supine" not in got
+    assert got["wide_tummy_time_prone"] == 1.0 and got["room_tummy_time_prone"] == 0.0
+
+
+def test_a_short_training_run_keeps_imagenets_first_blocks_and_calibrates() -> None:
+    from tpt_live.monitor.posture_net import WindowClassifier
+
+    torch.set_num_threads(1)
+    cfg = PostureTrainConfig(clips=4, frames=1, steps=3, batch=4, calibration_clips=4, input_size=64)
+    logged: list[dict] = []
+    net = train_posture(cfg, on_log=logged.append)
+    imagenet = WindowClassifier()
+    imagenet.trunk.load_imagenet()
+    trained, start = net.net.state_dict(), imagenet.state_dict()
+    assert torch.equal(trained["trunk._conv_stem.weight"], start["trunk._conv_stem.weight"])  # frozen
+    key = "trunk._blocks.5._project_conv.weight"  # a trained block
+    assert not torch.equal(trained[key], start[key])
+    assert [r["step"] for r in logged] == [1, 3]
+    assert net.input_size == 64 and 0.25 <= net.temperature <= 8.0
+    assert net.metrics["held_out"]["frames"] == 4 and net.metrics["train_frames"] == 4
+    p = net.probabilities(np.zeros((64, 64, 3), np.uint8))
+    assert p.shape == (3,) and abs(p.sum() - 1.0) < 1e-6
+
+
+def test_bad_settings_are_one_line_errors() -> None:
+    with pytest.raises(InputError, match="--steps 0"):
+        PostureTrainConfig(steps=0)
+    with pytest.raises(InputError, match="multiple of 32"):
+        PostureTrainConfig(input_size=100)
+    with pytest.raises(InputError):
+        PostureTrainConfig(propped=1.5)
