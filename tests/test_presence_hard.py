@@ -119,6 +119,10 @@ def test_fuse_agreeing_cues_add_and_contradicting_ones_cancel() -> None:
     assert label == "prone" and m == pytest.approx(0.05)
     label, m = fuse(("supine", 0.2), np.array([0.0, 0.0, 1.0]))  # weak geometry, sure image
     assert label == "prone" and m == pytest.approx(0.8)
+    assert fuse(("supine", 0.2), np.array([0.0, 1.0, 0.0])) == ("supine", 0.2)  # side is the geometry's call
+    assert fuse((None, 0.0), np.array([0.1, 0.8, 0.1])) == (None, 0.0)
+    label, m = fuse((None, 0.0), np.array([0.1, 0.1, 0.8]))  # no geometry: the image's back or front
+    assert label == "prone" and m == pytest.approx(0.7)
 
 
 def test_posture_net_file_round_trip(tmp_path) -> None:
