@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -331,7 +332,7 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     (tmp_path / "b").mkdir()
     net = SurePronePostureNet()
     states: list[dict] = []
-    _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    mon, _ = _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
     plain: list[dict] = []
     _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=plain.append)
     present = [s for s in states if s["present"]]
@@ -342,6 +343,12 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     supine = [s["posture"] for s in plain if s["present"]].count("supine")
     assert supine >= 0.8 * len(present)
     assert [s["posture"] for s in present].count("supine") == 0
+    # the window it reads is the located one the pose model saw, not the decoder's picture of the region
+    window, picture = np.full((64, 64, 3), 7, np.uint8), np.zeros((64, 64, 3), np.uint8)
+    result = SimpleNamespace(model_input=window, frame=SimpleNamespace(net=picture))
+    assert mon._posture_image(result).tolist() == [0.0, 0.0, 1.0]  # type: ignore[arg-type]
+    assert (net.windows[-1] == 7).all()
+    assert mon._posture_image(SimpleNamespace(model_input=None, frame=result.frame)) is None  # type: ignore[arg-type]
 
 
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:
@@ -403,6 +410,26 @@ def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_pat
     session.close()
     assert not session.monitor.presence.config.subject and not session.monitor.presence.config.mirror
     assert asked[-1]["lifter"] == other
+
+
+def test_open_session_refuses_a_posture_classifier_of_another_window_size(tmp_path) -> None:
+    """A classifier trained on 128-px windows beside a 64-px 2D model is a bad argument at start-up (exit 2),
+    and the backend opened before the check is closed."""
+    import torch
+    from track_helpers import write_video
+
+    from tpt_live.errors import InputError
+    from tpt_live.monitor.posture_image import PostureNet, save_posture
+    from tpt_live.monitor.posture_net import WindowClassifier
+    from tpt_live.monitor.setup import MonitorRequest, open_session
+
+    torch.manual_seed(0)
+    weights = save_posture(PostureNet(WindowClassifier(), 128), tmp_path / "p128.safetensors")
+    clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)
+    backend = _ClosingBackend()
+    with pytest.raises(InputError, match="128-px windows; the 2D model gives 64-px"):
+        open_session(MonitorRequest(str(clip), out=tmp_path / "o", posture_net=weights), lambda *a, **k: backend)
+    assert backend.closed
 
 
 def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_crops(tmp_path) -> None:

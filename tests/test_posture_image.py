@@ -19,7 +19,7 @@ def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
     assert x.shape == (12, 64, 64, 3) and x.dtype == np.uint8 and x.std() > 5  # a picture, not a blank
     assert worlds.tolist() == ["wide", "wide", "room", "room"] * 3
     for i in range(6):  # each scene's two frames carry that scene's own label
-        w, h = ASPECTS[i % len(ASPECTS)]
+        w, h = ASPECTS[(i // 4) % len(ASPECTS)]
         gt = render_clip(SynthConfig(w, h, frames=1, seed=3, index=i, pose="mixed", world=worlds[2 * i])).gt
         assert y[2 * i] == y[2 * i + 1] == POSTURES.index(gt["pose"])
     assert (propped == (y == POSTURES.index("prone"))).all()  # every prone baby is in tummy time at propped=1
@@ -37,7 +37,9 @@ def test_accuracy_per_world_and_tummy_time() -> None:
     assert got["wide_tummy_time_prone"] == 1.0 and got["room_tummy_time_prone"] == 0.0
 
 
-def test_a_short_training_run_keeps_imagenets_first_blocks_and_calibrates() -> None:
+def test_a_short_training_run_keeps_imagenets_first_blocks_and_repeats() -> None:
+    """The stem and blocks 0-2 keep ImageNet's weights and batch-norm statistics, later blocks train, the
+    file records its recipe, and the same settings give the same weights."""
     from tpt_live.monitor.posture_net import WindowClassifier
 
     torch.set_num_threads(1)
@@ -47,12 +49,16 @@ def test_a_short_training_run_keeps_imagenets_first_blocks_and_calibrates() -> N
     imagenet = WindowClassifier()
     imagenet.trunk.load_imagenet()
     trained, start = net.net.state_dict(), imagenet.state_dict()
-    assert torch.equal(trained["trunk._conv_stem.weight"], start["trunk._conv_stem.weight"])  # frozen
-    key = "trunk._blocks.5._project_conv.weight"  # a trained block
-    assert not torch.equal(trained[key], start[key])
+    for key in ("_conv_stem.weight", "_bn0.running_mean", "_bn0.running_var", "_blocks.2._bn2.running_var"):
+        assert torch.equal(trained[f"trunk.{key}"], start[f"trunk.{key}"]), key  # frozen, statistics included
+    for key in ("_blocks.5._project_conv.weight", "_blocks.5._bn2.running_mean"):
+        assert not torch.equal(trained[f"trunk.{key}"], start[f"trunk.{key}"]), key  # trained
     assert [r["step"] for r in logged] == [1, 3]
-    assert net.input_size == 64 and 0.25 <= net.temperature <= 8.0
+    assert net.input_size == 64 and net.metrics["recipe"]["steps"] == 3 and net.metrics["recipe"]["clips"] == 4
     assert net.metrics["held_out"]["frames"] == 4 and net.metrics["train_frames"] == 4
+    again = train_posture(cfg)
+    assert again.temperature == net.temperature
+    assert all(torch.equal(v, again.net.state_dict()[k]) for k, v in trained.items())
     p = net.probabilities(np.zeros((64, 64, 3), np.uint8))
     assert p.shape == (3,) and abs(p.sum() - 1.0) < 1e-6
 
@@ -62,5 +68,7 @@ def test_bad_settings_are_one_line_errors() -> None:
         PostureTrainConfig(steps=0)
     with pytest.raises(InputError, match="multiple of 32"):
         PostureTrainConfig(input_size=100)
+    with pytest.raises(InputError, match="multiple of 32"):
+        PostureTrainConfig(input_size=0)
     with pytest.raises(InputError):
         PostureTrainConfig(propped=1.5)

@@ -120,6 +120,9 @@ def test_fuse_agreeing_cues_add_and_contradicting_ones_cancel() -> None:
     label, m = fuse(("supine", 0.2), np.array([0.0, 0.0, 1.0]))  # weak geometry, sure image
     assert label == "prone" and m == pytest.approx(0.8)
     assert fuse(("supine", 0.2), np.array([0.0, 1.0, 0.0])) == ("supine", 0.2)  # side is the geometry's call
+    assert fuse(("side", 0.3), np.array([0.95, 0.03, 0.02])) == ("side", 0.3)  # both ways round
+    label, m = fuse(("side", 0.3), np.array([0.02, 0.03, 0.95]))  # the front against the geometry's side
+    assert label == "prone" and m == pytest.approx(0.625)
     assert fuse((None, 0.0), np.array([0.1, 0.8, 0.1])) == (None, 0.0)
     label, m = fuse((None, 0.0), np.array([0.1, 0.1, 0.8]))  # no geometry: the image's back or front
     assert label == "prone" and m == pytest.approx(0.7)
@@ -156,8 +159,29 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
         load_posture(save_presence(PresenceNet({"w": np.zeros(1, np.float32)}, {}), tmp_path / "p.safetensors"))
     old = {"format": "tpt-live/posture-image", "format_version": 1, "config": {"input": 32, "classes": []}}
     save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "old.safetensors"), {"tpt_live": json.dumps(old)})
-    with pytest.raises(ModelError, match="retrain"):
+    with pytest.raises(ModelError, match="version 1 .*retrain"):
         load_posture(tmp_path / "old.safetensors")
+    meta = json.loads((tmp_path / "q.json").read_text())
+    save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "w.safetensors"), {"tpt_live": json.dumps(meta)})
+    with pytest.raises(ModelError, match="not the posture classifier's weights"):  # right header, wrong tensors
+        load_posture(tmp_path / "w.safetensors")
+    meta["config"].pop("view")
+    save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "v.safetensors"), {"tpt_live": json.dumps(meta)})
+    with pytest.raises(ModelError, match="not a window posture classifier"):
+        load_posture(tmp_path / "v.safetensors")
+
+
+def test_no_posture_classifier_loads_without_torch() -> None:
+    """Without a shipped classifier file the monitor's loader returns None and never imports torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tpt_live.monitor.posture_image import default_posture_path, load_posture; "
+        "assert not default_posture_path().is_file(); assert load_posture() is None; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_real_frames_from_videos_and_image_folders(tmp_path) -> None:

@@ -6,11 +6,12 @@ cameras across the room), in the plain and the varied look, every posture (`pose
 babies on their tummy propped on forearms or hands (tummy time) and a share of those on their back reclined in
 a bouncer or car seat (still on their back: supine). Each frame is cut along the ground truth's body axis,
 disturbed as the localiser errs, exactly as the part model's pretraining cuts it (`trainer.part_pretrain`),
-so the classifier learns from the framing it gets at run time. The label is the scene's posture. Training:
-cross-entropy weighted by inverse class frequency, the photometric augmentation of the part model
-(`trainer.localiser_train.augment`) and mirror images (a mirrored baby keeps its posture), AdamW under a
-one-cycle schedule, stem and blocks 0-2 kept at ImageNet's weights. A temperature is fitted on windows of
-scenes of another seed, which also give the held-out accuracies stored in the file.
+so the classifier learns from the framing it gets at run time (each frame shape in both worlds and both
+looks). The label is the scene's posture. Training: cross-entropy weighted by inverse class frequency, the
+photometric augmentation of the part model (`trainer.localiser_train.augment`) and mirror images (a mirrored baby
+keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at ImageNet's weights and
+batch-norm statistics. A temperature is fitted on windows of scenes of another seed, which also give the
+held-out accuracies stored in the file with the recipe.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -48,13 +49,14 @@ class PostureTrainConfig:
     batch: int = 32
     lr: float = 5e-4
     propped: float = 0.4  # share of babies on their tummy in tummy time (`tpt-live synth --propped`)
-    seats: float = 0.2  # share of babies on their back in a bouncer or car seat (`tpt-live synth --seats`)
+    seats: float = 0.2  # share of babies on their back in a bouncer or car seat (`tpt-live synth --seats`; synth
+    # draws seats in the varied look only, so about half this share of all the babies on their back)
     calibration_clips: int = 240  # scenes that fit the temperature and give the held-out figures
     input_size: int = 128  # the window's side (the monitor's pose model's input)
 
     def __post_init__(self) -> None:
         check_counts(self, ("clips", "frames", "steps", "batch", "calibration_clips"))
-        if not self.lr > 0 or self.input_size % 32:
+        if not self.lr > 0 or self.input_size < 32 or self.input_size % 32:
             raise InputError(f"--lr {self.lr} must be positive and the input side {self.input_size} a multiple of 32")
         SynthConfig(propped=self.propped, seats=self.seats)  # share checks
 
@@ -68,7 +70,7 @@ def windows(seed: int, clips: int, config: PostureTrainConfig) -> Windows:
     xs, ys, worlds, propped = [], [], [], []
     for i in range(clips):
         rng = np.random.default_rng([seed, 79, i])
-        w, h = ASPECTS[i % len(ASPECTS)]
+        w, h = ASPECTS[(i // 4) % len(ASPECTS)]  # each frame shape in both worlds and both looks
         world = WORLDS[i % 2]
         scene = SynthConfig(w, h, frames=config.frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world,
                             look=scene_look("mixed", i // 2), propped=config.propped, seats=config.seats)  # fmt: skip
@@ -132,18 +134,21 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
     class_w = torch.from_numpy(counts.sum() / np.maximum(counts, 1.0) / len(POSTURES))
     net = WindowClassifier()
     net.trunk.load_imagenet()
-    for module in net.trunk.first(3):
+    frozen = net.trunk.first(3)
+    for module in frozen:
         module.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
     rng = np.random.default_rng([config.seed, 80])
     net.train()
+    for module in frozen:  # ImageNet's batch-norm statistics too, not only its weights
+        module.eval()
     for step in range(config.steps):
         pick = rng.integers(0, len(x), config.batch)
         images = augment(x[pick], rng)
-        if rng.random() < 0.5:
-            images = images[:, :, ::-1]
+        mirror = rng.random(len(images)) < 0.5  # a mirrored baby keeps its posture
+        images[mirror] = images[mirror, :, ::-1]
         loss = F.cross_entropy(net(to_tensor(images)), torch.from_numpy(y[pick]), weight=class_w)
         opt.zero_grad()
         loss.backward()
@@ -153,7 +158,7 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
             on_log({"step": step + 1, "loss": round(loss.item(), 4), "s": round(time.monotonic() - start)})
     logits = logits_of(net, held_out[0])
     temperature = fit_temperature_softmax(logits, held_out[1])
-    metrics = {"train_frames": int(len(x)), "train_seed": config.seed, "train_counts": counts.astype(int).tolist(),
-               "steps": config.steps, "held_out": accuracy(logits, held_out)}  # fmt: skip
+    metrics = {"recipe": asdict(config), "train_frames": int(len(x)), "train_counts": counts.astype(int).tolist(),
+               "held_out": accuracy(logits, held_out)}  # fmt: skip
     log.info("posture temperature %.3f; held out %s", temperature, metrics["held_out"])
     return PostureNet(net, config.input_size, metrics, temperature)

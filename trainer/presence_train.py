@@ -59,17 +59,12 @@ class PresenceTrainConfig:
     def __post_init__(self) -> None:
         if self.members < 1:
             raise InputError(f"presence members {self.members} must be >= 1")
-        check_cnn_settings(self)
+        check_counts(self, ("clips", "epochs", "batch", "frames", "calibration_clips"))
+        if self.size < 16 or not self.lr > 0:
+            raise InputError(f"--size {self.size} must be 16 or more and --lr {self.lr} positive")
         if self.hard_clips < 0:
             raise InputError(f"--hard-clips {self.hard_clips} must be >= 0")
         SynthConfig(sitting=self.sitting)  # the scenes' own share check
-
-
-def check_cnn_settings(config: PresenceTrainConfig) -> None:
-    """InputError for the presence trainer's counts, input size and learning rate."""
-    check_counts(config, ("clips", "epochs", "batch", "frames", "calibration_clips"))
-    if config.size < 16 or not config.lr > 0:
-        raise InputError(f"--size {config.size} must be 16 or more and --lr {config.lr} positive")
 
 
 def letterbox(rgb: np.ndarray, size: int) -> np.ndarray:
@@ -88,7 +83,6 @@ def scenario_frames(
     step: int = 2,
     textured: float = 0.0,
     hard: bool = False,
-    mix: tuple[tuple[str, float], ...] = MIX,
     real: RealFrames | None = None,
     real_share: float = 0.0,
     world: str = "default",
@@ -102,7 +96,7 @@ def scenario_frames(
     sitting: share of the babies on their back drawn sitting up (`SynthConfig.sitting`).
     """
     rng = np.random.default_rng(seed)
-    names, weights = zip(*mix, strict=True)
+    names, weights = zip(*MIX, strict=True)
     for i in range(clips):
         scenario = str(rng.choice(names, p=np.array(weights) / sum(weights)))
         width, height = SHAPES[int(rng.integers(len(SHAPES)))]
@@ -194,7 +188,7 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
-def _torch_net(outputs: int = 1, widths: tuple[int, int, int] = WIDTHS):  # `cnn_logits` in torch, for training
+def _torch_net(widths: tuple[int, int, int] = WIDTHS):  # `cnn_logits` in torch, for training
     import torch
     from torch import nn
 
@@ -207,13 +201,12 @@ def _torch_net(outputs: int = 1, widths: tuple[int, int, int] = WIDTHS):  # `cnn
                 nn.Conv2d(c0, c1, 3, 2, 1),
                 nn.Conv2d(c1, c2, 3, 2, 1),
             )
-            self.head = nn.Linear(2 * c2, outputs)
+            self.head = nn.Linear(2 * c2, 1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:  # x (B, 3, INPUT, INPUT)
             for conv in (self.conv0, self.conv1, self.conv2):
                 x = torch.relu(conv(x))
-            out = self.head(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
-            return out[:, 0] if outputs == 1 else out
+            return self.head(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))[:, 0]
 
     return Net()
 
@@ -279,7 +272,7 @@ def train_presence(config: PresenceTrainConfig, on_log: Callable[[dict], None] |
     x, y = dataset(config.seed, config.clips, config.frames, config.size, config.hard_clips, config.textured,
                    config.texture_negatives, **mixing)  # fmt: skip
     loss = torch.nn.functional.binary_cross_entropy_with_logits
-    weights = fit_cnn(_torch_net(1, config.widths), x, y, loss, config.epochs, config.batch, config.lr, config.seed,
+    weights = fit_cnn(_torch_net(config.widths), x, y, loss, config.epochs, config.batch, config.lr, config.seed,
                       on_log)  # fmt: skip
     about: dict[str, Any] = {"train_frames": len(x), "train_seed": config.seed, "input": INPUT}
     if config.backgrounds:

@@ -101,7 +101,8 @@ def monitor(
         ),
     ] = MonitorRequest.presence_mirror,
     posture_net: Annotated[
-        str | None, typer.Option("--posture-net", help="Image posture classifier; default: the shipped file.")
+        str | None,
+        typer.Option("--posture-net", help="Image posture classifier (`tpt-live train-posture`); default: none."),
     ] = None,
     lifter: Annotated[
         str | None,

@@ -89,7 +89,7 @@ def train_posture(
     out: Annotated[str, typer.Option("--out", "-o", help="Weights file to write (.safetensors + .json sidecar).")],
     clips: Annotated[int | None, typer.Option(help="Synthetic training scenes (the infant in every posture).")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
-    seed: Annotated[int | None, typer.Option(help="First dataset seed of the training clips.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Dataset seed of the training scenes.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:

@@ -287,18 +287,19 @@ class PostureVote:
 def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[str | None, float]:
     """One frame's (posture, margin) from the geometric cue and the image classifier's P(supine, side, prone).
 
-    The image votes only where it reads the back or the front (supine or prone most likely): its side class
-    is its weakest on renders and read low side views of real babies on their back as side (docs/MONITOR.md,
-    "Posture from the pose model's window"), so side against supine stays the geometry's call. The image
-    margin is (p_max - 1/3) / (2/3). When both say the same posture the margin is the larger one (a weak
-    second opinion does not weaken a strong first one); when they disagree the one with the larger margin
-    wins with the difference as its margin, so two confident but contradicting cues add up to nothing. No
-    image probabilities, or an image that says side: the geometric cue alone.
+    The image votes only where it reads the back or the front (supine or prone most likely), and never turns the
+    geometry's side into supine: its side class is its weakest on renders and read low side views of real babies
+    on their back as side (docs/MONITOR.md, "Posture from the pose model's window"), so side against supine stays
+    the geometry's call. The image margin is (p_max - 1/3) / (2/3). When both say the same posture the margin is
+    the larger one (a weak second opinion does not weaken a strong first one); when they disagree the one with
+    the larger margin wins with the difference as its margin, so two confident but contradicting cues add up to
+    nothing. No image probabilities, an image that says side, or supine against the geometry's side: the
+    geometric cue alone.
     """
     label, margin = geometry
-    if image is None or POSTURES[int(np.argmax(image))] == "side":
+    k = -1 if image is None else int(np.argmax(image))
+    if image is None or POSTURES[k] == "side" or (label == "side" and POSTURES[k] == "supine"):
         return label, margin
-    k = int(np.argmax(image))
     m_img = float(np.clip((image[k] - 1 / 3) / (2 / 3), 0.0, 1.0))
     if label is None:
         return POSTURES[k], m_img

@@ -53,8 +53,9 @@ class PostureNet:
 
         from tpt_live.monitor.posture_net import to_tensor
 
-        if rgb.shape != (self.input_size, self.input_size, 3):
-            raise InputError(f"posture window {rgb.shape} is not {self.input_size} x {self.input_size} x 3")
+        if rgb.shape != (self.input_size, self.input_size, 3) or rgb.dtype != np.uint8:
+            side = self.input_size
+            raise InputError(f"posture window {rgb.shape} {rgb.dtype} is not {side} x {side} x 3 uint8")
         with torch.inference_mode():
             z = self.net(to_tensor(rgb[None]))[0] / self.temperature
         out: np.ndarray = torch.softmax(z, 0).numpy().astype(np.float64)
@@ -81,12 +82,9 @@ def save_posture(net: PostureNet, path: Path) -> Path:
 
 
 def load_posture(path: Path | str | None = None) -> PostureNet | None:
-    """Load posture weights; None for the default when no file is shipped. Raises InputError for a missing
-    path and ModelError for a foreign or old file."""
-    from safetensors.torch import load_file
-
+    """Load posture weights; None for the default when no file is shipped (torch is not imported then). Raises
+    InputError for a missing path and ModelError for a foreign or old file."""
     from tpt_live.checkpoint import read_meta
-    from tpt_live.monitor.posture_net import WindowClassifier
 
     if path is None and not default_posture_path().is_file():
         return None
@@ -95,15 +93,24 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
         raise InputError(f"posture weights {path} not found; train them: tpt-live train-posture --out {path}")
     meta = read_meta(path, POSTURE_FORMAT, POSTURE_VERSION, "posture")
     config = meta.get("config", {})
-    if meta.get("format_version") != POSTURE_VERSION or config.get("view") != "window":
+    if meta.get("format_version") != POSTURE_VERSION:
         raise ModelError(f"{path}: a posture file of version {meta.get('format_version')} (the 32-px CNN); "
                          "retrain it: tpt-live train-posture --out FILE")  # fmt: skip
-    if config.get("classes") != list(POSTURES) or not isinstance(config.get("input"), int):
-        raise ModelError(f"{path}: posture classes/input {config} are not {list(POSTURES)} / an input side")
+    if (
+        config.get("view") != "window"
+        or config.get("classes") != list(POSTURES)
+        or not isinstance(config.get("input"), int)
+    ):
+        raise ModelError(f"{path}: not a window posture classifier (config {config})")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from tpt_live.monitor.posture_net import WindowClassifier
+
     net = WindowClassifier()
     try:
         net.load_state_dict(load_file(str(path)))
-    except RuntimeError as exc:
+    except (SafetensorError, RuntimeError) as exc:
         raise ModelError(f"{path}: not the posture classifier's weights ({str(exc).splitlines()[0]})") from exc
     temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
     return PostureNet(net, int(config["input"]), meta.get("metrics", {}), temperature)
