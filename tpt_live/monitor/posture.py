@@ -288,7 +288,7 @@ def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[
     """One frame's (posture, margin) from the geometric cue and the image classifier's P(supine, side, prone).
 
     The image votes only where it reads the back or the front (supine or prone most likely), and never turns the
-    geometry's side into supine: its side class is its weakest on renders and read low side views of real babies
+    geometry's side into supine: its side class is its weakest on renders and read side views of real babies
     on their back as side (docs/MONITOR.md, "Posture from the pose model's window"), so side against supine stays
     the geometry's call. The image margin is (p_max - 1/3) / (2/3). When both say the same posture the margin is
     the larger one (a weak second opinion does not weaken a strong first one); when they disagree the one with
