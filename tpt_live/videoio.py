@@ -13,6 +13,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -165,7 +166,8 @@ def _mirrored(frame: av.VideoFrame) -> bool:
         matrix = frame.side_data.get("DISPLAYMATRIX")
         if matrix is None:
             return False
-        a, b, _, c, d = struct.unpack("=5i", memoryview(matrix).tobytes()[:20])  # type: ignore[arg-type]
+        raw: Any = matrix  # PyAV's side-data type differs between releases; it is a buffer in each
+        a, b, _, c, d = struct.unpack("=5i", memoryview(raw).tobytes()[:20])
     except (ValueError, KeyError, AttributeError, TypeError, struct.error):  # side data PyAV cannot name
         return False
     return a * d - b * c < 0
