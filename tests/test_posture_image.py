@@ -10,7 +10,7 @@ from tpt_live.errors import InputError
 from tpt_live.monitor.posture import POSTURES
 from tpt_live.synth import SynthConfig, render_clip
 from trainer.part_pretrain import ASPECTS
-from trainer.posture_train import PostureTrainConfig, accuracy, train_posture, windows
+from trainer.posture_train import PostureTrainConfig, accuracy, scene_config, train_posture, windows
 
 
 def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
@@ -23,6 +23,12 @@ def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
         gt = render_clip(SynthConfig(w, h, frames=1, seed=3, index=i, pose="mixed", world=worlds[2 * i])).gt
         assert y[2 * i] == y[2 * i + 1] == POSTURES.index(gt["pose"])
     assert (propped == (y == POSTURES.index("prone"))).all()  # every prone baby is in tummy time at propped=1
+
+
+def test_every_frame_shape_comes_in_both_worlds_and_both_looks() -> None:
+    cfg = PostureTrainConfig()
+    seen = {((c := scene_config(0, i, cfg)).width, c.height, c.world, c.look) for i in range(4 * len(ASPECTS))}
+    assert len(seen) == len(ASPECTS) * 2 * 2
 
 
 def test_accuracy_per_world_and_tummy_time() -> None:

@@ -177,8 +177,9 @@ def test_no_posture_classifier_loads_without_torch() -> None:
     import sys
 
     code = (
-        "import sys; from tpt_live.monitor.posture_image import default_posture_path, load_posture; "
-        "assert not default_posture_path().is_file(); assert load_posture() is None; print('torch' in sys.modules)"
+        "import sys, pathlib; import tpt_live.monitor.posture_image as p; "
+        "p.default_posture_path = lambda: pathlib.Path('/nonexistent/posture.safetensors'); "
+        "assert p.load_posture() is None; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -50,18 +50,28 @@ class PostureTrainConfig:
     lr: float = 5e-4
     propped: float = 0.4  # share of babies on their tummy in tummy time (`tpt-live synth --propped`)
     seats: float = 0.2  # share of babies on their back in a bouncer or car seat (`tpt-live synth --seats`; synth
-    # draws seats in the varied look only, so about half this share of all the babies on their back)
+    # draws seats in the non-plain looks only, here the varied half: about half this share of all on their back)
     calibration_clips: int = 240  # scenes that fit the temperature and give the held-out figures
     input_size: int = 128  # the window's side (the monitor's pose model's input)
 
     def __post_init__(self) -> None:
         check_counts(self, ("clips", "frames", "steps", "batch", "calibration_clips"))
         if not self.lr > 0 or self.input_size < 32 or self.input_size % 32:
-            raise InputError(f"--lr {self.lr} must be positive and the input side {self.input_size} a multiple of 32")
+            raise InputError(
+                f"--lr {self.lr} must be positive and the input side {self.input_size} a positive multiple of 32"
+            )
         SynthConfig(propped=self.propped, seats=self.seats)  # share checks
 
 
 Windows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (N, S, S, 3) uint8, (N,) label, world, propped
+
+
+def scene_config(seed: int, i: int, config: PostureTrainConfig) -> SynthConfig:
+    """Scene `i` of `seed`: the world alternates, the look every other pair, the frame shape every four scenes,
+    so each frame shape comes in both worlds and both looks."""
+    w, h = ASPECTS[(i // 4) % len(ASPECTS)]
+    return SynthConfig(w, h, frames=config.frames, fps=1.0, seed=seed, index=i, pose="mixed", world=WORLDS[i % 2],
+                       look=scene_look("mixed", i // 2), propped=config.propped, seats=config.seats)  # fmt: skip
 
 
 def windows(seed: int, clips: int, config: PostureTrainConfig) -> Windows:
@@ -70,10 +80,8 @@ def windows(seed: int, clips: int, config: PostureTrainConfig) -> Windows:
     xs, ys, worlds, propped = [], [], [], []
     for i in range(clips):
         rng = np.random.default_rng([seed, 79, i])
-        w, h = ASPECTS[(i // 4) % len(ASPECTS)]  # each frame shape in both worlds and both looks
-        world = WORLDS[i % 2]
-        scene = SynthConfig(w, h, frames=config.frames, fps=1.0, seed=seed, index=i, pose="mixed", world=world,
-                            look=scene_look("mixed", i // 2), propped=config.propped, seats=config.seats)  # fmt: skip
+        scene = scene_config(seed, i, config)
+        world = scene.world
         clip = render_clip(scene)
         label = POSTURES.index(clip.gt["pose"])
         for f, frame in enumerate(clip.frames):

@@ -297,8 +297,10 @@ def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[
     geometric cue alone.
     """
     label, margin = geometry
-    k = -1 if image is None else int(np.argmax(image))
-    if image is None or POSTURES[k] == "side" or (label == "side" and POSTURES[k] == "supine"):
+    if image is None:
+        return label, margin
+    k = int(np.argmax(image))
+    if POSTURES[k] == "side" or (label == "side" and POSTURES[k] == "supine"):
         return label, margin
     m_img = float(np.clip((image[k] - 1 / 3) / (2 / 3), 0.0, 1.0))
     if label is None:

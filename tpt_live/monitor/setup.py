@@ -193,7 +193,8 @@ def open_session(
     web, handedness = None, None
     try:
         if posture_net is not None and posture_net.input_size != backend.input_size:
-            raise InputError(f"--posture-net {req.posture_net or 'shipped'} reads {posture_net.input_size}-px windows; "
+            which = f"--posture-net {req.posture_net}" if req.posture_net else "the shipped posture classifier"
+            raise InputError(f"{which} reads {posture_net.input_size}-px windows; "
                              f"the 2D model gives {backend.input_size}-px ones")  # fmt: skip
         handedness = open_handedness(req.handedness, open_backend, backend, backend=req.backend, device=req.device)
 
