@@ -228,15 +228,21 @@ def read_video(path: Path | str, size: int | None = None) -> Iterator[np.ndarray
             raise SourceError(f"cannot decode video {path} ({exc}): the file may be truncated") from exc
 
 
+def photo_files(path: Path) -> list[Path] | None:
+    """The photos `path` names: itself when it is one (`IMAGE_SUFFIXES`), a folder's photos sorted by name (maybe
+    none), or None when it is neither a folder nor a photo."""
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return None
+
+
 def read_image_folder(folder: Path | str, size: int | None = None) -> Iterator[np.ndarray]:
     """The images of a folder, sorted by name, as (H, W, 3) uint8 RGB (letterboxed into size x size, area); a
     single photo's path reads that photo alone."""
-    path = Path(folder)
-    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    else:
+    files = photo_files(Path(folder))
+    if files is None:
         raise SourceError(f"{folder} is neither an image folder nor a photo")
     if not files:
         raise SourceError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from tpt_live.errors import InputError
-from tpt_live.videoio import IMAGE_SUFFIXES, read_image, upright
+from tpt_live.videoio import IMAGE_SUFFIXES, photo_files, read_image, upright
 
 
 def _video_frames(path: Path, per_video: int, max_side: int) -> list[np.ndarray]:
@@ -53,9 +53,8 @@ class RealFrames:
         self.frames: list[np.ndarray] = []
         for name in paths:
             path = Path(name)
-            photo = path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES  # one photo (HEIC too), as shown
-            if path.is_dir() or photo:
-                images = [path] if photo else sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images = photo_files(path)  # a folder's photos or one photo (HEIC too), as shown
+            if images is not None:
                 for p in images:
                     bgr = read_image(p)
                     if bgr is None:
