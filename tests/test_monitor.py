@@ -313,15 +313,19 @@ def test_the_handedness_model_on_the_pose_models_crops_decides_a_back_shown(tmp_
     ]
 
 
-class SurePronePostureNet:
-    """An image posture classifier that says prone for sure, and keeps the windows it was shown."""
+class SurePostureNet:
+    """An image posture classifier that says one class of `IMAGE_CLASSES` for sure, and keeps the windows it was
+    shown."""
 
-    def __init__(self) -> None:
+    def __init__(self, said: str = "prone") -> None:
+        from tpt_live.monitor.posture import IMAGE_CLASSES
+
         self.windows: list[np.ndarray] = []
+        self.p = np.eye(len(IMAGE_CLASSES))[IMAGE_CLASSES.index(said)]
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
         self.windows.append(rgb.copy())
-        return np.array([0.0, 0.0, 1.0])
+        return self.p
 
 
 def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> None:
@@ -330,7 +334,7 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     clip = _clip("still", 12.0)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    net = SurePronePostureNet()
+    net = SurePostureNet("prone")
     states: list[dict] = []
     mon, _ = _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
     plain: list[dict] = []
@@ -346,9 +350,21 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     # the window it reads is the located one the pose model saw, not the decoder's picture of the region
     window, picture = np.full((64, 64, 3), 7, np.uint8), np.zeros((64, 64, 3), np.uint8)
     result = SimpleNamespace(model_input=window, frame=SimpleNamespace(net=picture))
-    assert mon._posture_image(result).tolist() == [0.0, 0.0, 1.0]  # type: ignore[arg-type]
+    assert mon._posture_image(result).tolist() == [0.0, 0.0, 1.0, 0.0]  # type: ignore[arg-type]
     assert (net.windows[-1] == 7).all()
     assert mon._posture_image(SimpleNamespace(model_input=None, frame=result.frame)) is None  # type: ignore[arg-type]
+
+
+def test_an_image_that_says_sitting_leaves_the_posture_unknown(tmp_path) -> None:
+    """Sitting up is none of the lying postures: a classifier sure of it turns the geometry's supine into unknown
+    on every frame, and no posture alert is raised."""
+    clip = _clip("still", 12.0)
+    states: list[dict] = []
+    net = SurePostureNet("sitting")
+    _, events = _run(tmp_path, [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    present = [s for s in states if s["present"]]
+    assert present and len(net.windows) == len(present) and {s["posture"] for s in present} == {"unknown"}
+    assert "posture" not in {e["kind"] for e in events}
 
 
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:

@@ -7,21 +7,23 @@ import pytest
 import torch
 
 from tpt_live.errors import InputError
-from tpt_live.monitor.posture import POSTURES
+from tpt_live.monitor.posture import IMAGE_CLASSES, POSTURES
 from tpt_live.synth import SynthConfig, render_clip
 from trainer.part_pretrain import ASPECTS
 from trainer.posture_train import PostureTrainConfig, accuracy, scene_config, train_posture, windows
 
 
 def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
-    cfg = PostureTrainConfig(frames=2, input_size=64, propped=1.0, seats=0.0)
+    cfg = PostureTrainConfig(frames=2, input_size=64, propped=1.0, seats=0.0, sitting=1.0)
     x, y, worlds, propped = windows(3, 6, cfg)
     assert x.shape == (12, 64, 64, 3) and x.dtype == np.uint8 and x.std() > 5  # a picture, not a blank
     assert worlds.tolist() == ["wide", "wide", "room", "room"] * 3
-    for i in range(6):  # each scene's two frames carry that scene's own label
+    for i in range(6):  # each scene's two frames carry that scene's own label; every supine baby sits up
         w, h = ASPECTS[(i // 4) % len(ASPECTS)]
         gt = render_clip(SynthConfig(w, h, frames=1, seed=3, index=i, pose="mixed", world=worlds[2 * i])).gt
-        assert y[2 * i] == y[2 * i + 1] == POSTURES.index(gt["pose"])
+        want = "sitting" if gt["pose"] == "supine" else gt["pose"]
+        assert y[2 * i] == y[2 * i + 1] == IMAGE_CLASSES.index(want)
+    assert {"sitting", "prone"} <= {IMAGE_CLASSES[k] for k in y}  # both kinds drawn in these six scenes
     assert (propped == (y == POSTURES.index("prone"))).all()  # every prone baby is in tummy time at propped=1
 
 
@@ -31,16 +33,17 @@ def test_every_frame_shape_comes_in_both_worlds_and_both_looks() -> None:
     assert len(seen) == len(ASPECTS) * 2 * 2
 
 
-def test_accuracy_per_world_and_tummy_time() -> None:
-    y = np.array([0, 2, 2, 1])
-    data = (np.zeros((4, 8, 8, 3), np.uint8), y, np.array(["wide", "wide", "room", "room"]),
-            np.array([False, True, True, False]))  # fmt: skip
-    logits = np.eye(3)[[0, 2, 0, 1]]
+def test_accuracy_per_world_tummy_time_and_sitting() -> None:
+    y = np.array([0, 2, 2, 1, 3, 3])
+    data = (np.zeros((6, 8, 8, 3), np.uint8), y, np.array(["wide", "wide", "room", "room", "room", "room"]),
+            np.array([False, True, True, False, False, False]))  # fmt: skip
+    logits = np.eye(4)[[0, 2, 0, 1, 2, 3]]
     got = accuracy(logits, data)
-    assert got["accuracy"] == 0.75 and got["frames"] == 4
+    assert got["accuracy"] == pytest.approx(4 / 6, abs=1e-4) and got["frames"] == 6
     assert got["wide_supine"] == 1.0 and got["wide_prone"] == 1.0 and got["room_prone"] == 0.0
-    assert got["room_side"] == 1.0 and "room_supine" not in got
+    assert got["room_side"] == 1.0 and "room_supine" not in got and "wide_sitting" not in got
     assert got["wide_tummy_time_prone"] == 1.0 and got["room_tummy_time_prone"] == 0.0
+    assert got["room_sitting"] == 0.5 and got["room_sitting_prone"] == 0.5
 
 
 def test_a_short_training_run_keeps_imagenets_first_blocks_and_repeats() -> None:
@@ -66,7 +69,7 @@ def test_a_short_training_run_keeps_imagenets_first_blocks_and_repeats() -> None
     assert again.temperature == net.temperature
     assert all(torch.equal(v, again.net.state_dict()[k]) for k, v in trained.items())
     p = net.probabilities(np.zeros((64, 64, 3), np.uint8))
-    assert p.shape == (3,) and abs(p.sum() - 1.0) < 1e-6
+    assert p.shape == (4,) and abs(p.sum() - 1.0) < 1e-6
 
 
 def test_bad_settings_are_one_line_errors() -> None:

@@ -111,26 +111,42 @@ def test_posture_margin_literals() -> None:
 def test_fuse_agreeing_cues_add_and_contradicting_ones_cancel() -> None:
     from tpt_live.monitor.posture import fuse
 
+    def p(supine: float, side: float, prone: float, sitting: float = 0.0) -> np.ndarray:
+        return np.array([supine, side, prone, sitting])
+
     assert fuse(("supine", 0.8), None) == ("supine", 0.8)
-    label, m = fuse(("supine", 0.8), np.array([0.9, 0.05, 0.05]))
-    assert label == "supine" and m == pytest.approx(0.85)
-    assert fuse(("supine", 0.8), np.array([0.4, 0.3, 0.3])) == ("supine", 0.8)
-    label, m = fuse(("supine", 0.8), np.array([0.05, 0.05, 0.9]))  # image says prone, as sure as the geometry
-    assert label == "prone" and m == pytest.approx(0.05)
-    label, m = fuse(("supine", 0.2), np.array([0.0, 0.0, 1.0]))  # weak geometry, sure image
+    label, m = fuse(("supine", 0.8), p(0.9, 0.05, 0.05))  # margin (0.9 - 1/4) / (3/4)
+    assert label == "supine" and m == pytest.approx(0.8666667)
+    assert fuse(("supine", 0.8), p(0.4, 0.3, 0.3)) == ("supine", 0.8)
+    label, m = fuse(("supine", 0.8), p(0.05, 0.05, 0.9))  # image says prone, as sure as the geometry
+    assert label == "prone" and m == pytest.approx(0.0666667)
+    label, m = fuse(("supine", 0.2), p(0.0, 0.0, 1.0))  # weak geometry, sure image
     assert label == "prone" and m == pytest.approx(0.8)
-    assert fuse(("supine", 0.2), np.array([0.0, 1.0, 0.0])) == ("supine", 0.2)  # side is the geometry's call
-    assert fuse(("side", 0.3), np.array([0.95, 0.03, 0.02])) == ("side", 0.3)  # both ways round
-    label, m = fuse(("side", 0.3), np.array([0.02, 0.03, 0.95]))  # the front against the geometry's side
-    assert label == "prone" and m == pytest.approx(0.625)
-    assert fuse((None, 0.0), np.array([0.1, 0.8, 0.1])) == (None, 0.0)
-    label, m = fuse((None, 0.0), np.array([0.1, 0.1, 0.8]))  # no geometry: the image's back or front
-    assert label == "prone" and m == pytest.approx(0.7)
+    assert fuse(("supine", 0.2), p(0.0, 1.0, 0.0)) == ("supine", 0.2)  # side is the geometry's call
+    assert fuse(("side", 0.3), p(0.95, 0.03, 0.02)) == ("side", 0.3)  # both ways round
+    label, m = fuse(("side", 0.3), p(0.02, 0.03, 0.95))  # the front against the geometry's side
+    assert label == "prone" and m == pytest.approx(0.6333333)
+    assert fuse((None, 0.0), p(0.1, 0.8, 0.1)) == (None, 0.0)
+    label, m = fuse((None, 0.0), p(0.1, 0.1, 0.8))  # no geometry: the image's back or front
+    assert label == "prone" and m == pytest.approx(0.7333333)
+
+
+def test_fuse_sitting_up_takes_away_the_posture() -> None:
+    """An image that says sitting weakens the geometry's posture by its margin and leaves none where it is surer."""
+    from tpt_live.monitor.posture import fuse
+
+    label, m = fuse(("prone", 0.9), np.array([0.1, 0.1, 0.1, 0.7]))  # image margin 0.6
+    assert label == "prone" and m == pytest.approx(0.3)
+    assert fuse(("prone", 0.5), np.array([0.1, 0.1, 0.1, 0.7])) == (None, 0.0)
+    assert fuse(("side", 0.2), np.array([0.0, 0.0, 0.0, 1.0])) == (None, 0.0)
+    assert fuse((None, 0.0), np.array([0.1, 0.1, 0.1, 0.7])) == (None, 0.0)
+    assert fuse(("supine", 0.3), np.array([0.0, 0.0, 0.4, 0.6])) == (None, 0.0)  # sitting most likely, not prone
 
 
 def test_posture_net_file_round_trip(tmp_path) -> None:
     """The window classifier's file gives back the same probabilities (temperature applied), refuses a window of
-    another size, a missing path (exit 2), a presence file and the 32-px CNN's version-1 file (exit 4)."""
+    another size, a missing path (exit 2), a presence file, the 32-px CNN's version-1 file and the three-class
+    version-2 file (exit 4)."""
     import json
 
     import torch
@@ -142,7 +158,7 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
 
     torch.manual_seed(0)
     net = WindowClassifier().eval()
-    torch.nn.init.normal_(net.head.weight, std=0.5)  # logits far enough apart for the temperature to show
+    torch.nn.init.normal_(net.head.bias, std=1.0)  # logits far enough apart for the temperature to show
     rgb = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     with torch.no_grad():
         ref = torch.softmax(net(to_tensor(rgb[None])) / 2.0, 1).numpy()[0]
@@ -150,7 +166,9 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     assert loaded is not None and loaded.metrics == {"a": 1} and loaded.temperature == 2.0
     np.testing.assert_allclose(loaded.probabilities(rgb), ref, atol=1e-6)
     assert abs(ref.sum() - 1.0) < 1e-6 and ref.max() - ref.min() > 0.01
-    assert loaded.classify(rgb) == (("supine", "side", "prone")[int(ref.argmax())], pytest.approx(float(ref.max())))
+    assert ref.shape == (4,)
+    said = ("supine", "side", "prone", "sitting")[int(ref.argmax())]
+    assert loaded.classify(rgb) == (said, pytest.approx(float(ref.max())))
     with pytest.raises(InputError, match="64 x 64"):
         loaded.probabilities(rgb[:32])
     with pytest.raises(InputError, match="not found"):  # a missing path is a bad argument (exit code 2)
@@ -161,6 +179,11 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "old.safetensors"), {"tpt_live": json.dumps(old)})
     with pytest.raises(ModelError, match="version 1 .*retrain"):
         load_posture(tmp_path / "old.safetensors")
+    three = {"format": "tpt-live/posture-image", "format_version": 2,
+             "config": {"input": 64, "view": "window", "classes": ["supine", "side", "prone"]}}  # fmt: skip
+    save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "three.safetensors"), {"tpt_live": json.dumps(three)})
+    with pytest.raises(ModelError, match="version 2 .*without sitting.*retrain"):
+        load_posture(tmp_path / "three.safetensors")
     meta = json.loads((tmp_path / "q.json").read_text())
     save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "w.safetensors"), {"tpt_live": json.dumps(meta)})
     with pytest.raises(ModelError, match="not the posture classifier's weights"):  # right header, wrong tensors

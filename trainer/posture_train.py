@@ -3,11 +3,12 @@ monitor's pose model sees.
 
 Scenes alternate between the wide world (any turn, the body 15-90% of the height) and the room world (most
 cameras across the room), in the plain and the varied look, every posture (`pose="mixed"`), a share of the
-babies on their tummy propped on forearms or hands (tummy time) and a share of those on their back reclined in
-a bouncer or car seat (still on their back: supine). Each frame is cut along the ground truth's body axis,
+babies on their tummy propped on forearms or hands (tummy time), a share of those on their back reclined in
+a bouncer or car seat (still on their back: supine) and a share of the others sitting up (the fourth class,
+"sitting": none of the lying postures). Each frame is cut along the ground truth's body axis,
 disturbed as the localiser errs, exactly as the part model's pretraining cuts it (`trainer.part_pretrain`),
 so the classifier learns from the framing it gets at run time (each frame shape in both worlds and both
-looks). The label is the scene's posture. Training: cross-entropy weighted by inverse class frequency, the
+looks). The label is the scene's posture, or sitting. Training: cross-entropy weighted by inverse class frequency, the
 photometric augmentation of the part model (`trainer.localiser_train.augment`) and mirror images (a mirrored baby
 keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at ImageNet's weights and
 batch-norm statistics. A temperature is fitted on windows of scenes of another seed, which also give the
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 
 from tpt_live.errors import InputError
 from tpt_live.localise import body_axis
-from tpt_live.monitor.posture import POSTURES
+from tpt_live.monitor.posture import IMAGE_CLASSES, POSTURES, SITTING
 from tpt_live.monitor.posture_image import PostureNet
 from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
 from tpt_live.synth import SynthConfig, render_clip
@@ -51,6 +52,8 @@ class PostureTrainConfig:
     propped: float = 0.4  # share of babies on their tummy in tummy time (`tpt-live synth --propped`)
     seats: float = 0.2  # share of babies on their back in a bouncer or car seat (`tpt-live synth --seats`; synth
     # draws seats in the non-plain looks only, here the varied half: about half this share of all on their back)
+    sitting: float = 0.3  # share of babies on their back drawn sitting up instead (`tpt-live synth --sitting`; a
+    # seat wins over sitting), labelled "sitting"
     calibration_clips: int = 240  # scenes that fit the temperature and give the held-out figures
     input_size: int = 128  # the window's side (the monitor's pose model's input)
 
@@ -60,7 +63,7 @@ class PostureTrainConfig:
             raise InputError(
                 f"--lr {self.lr} must be positive and the input side {self.input_size} a positive multiple of 32"
             )
-        SynthConfig(propped=self.propped, seats=self.seats)  # share checks
+        SynthConfig(propped=self.propped, seats=self.seats, sitting=self.sitting)  # share checks
 
 
 Windows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (N, S, S, 3) uint8, (N,) label, world, propped
@@ -71,11 +74,13 @@ def scene_config(seed: int, i: int, config: PostureTrainConfig) -> SynthConfig:
     so each frame shape comes in both worlds and both looks."""
     w, h = ASPECTS[(i // 4) % len(ASPECTS)]
     return SynthConfig(w, h, frames=config.frames, fps=1.0, seed=seed, index=i, pose="mixed", world=WORLDS[i % 2],
-                       look=scene_look("mixed", i // 2), propped=config.propped, seats=config.seats)  # fmt: skip
+                       look=scene_look("mixed", i // 2), propped=config.propped, seats=config.seats,
+                       sitting=config.sitting)  # fmt: skip
 
 
 def windows(seed: int, clips: int, config: PostureTrainConfig) -> Windows:
-    """The located windows of `clips` scenes of `seed`: images, posture index, world name and tummy time."""
+    """The located windows of `clips` scenes of `seed`: images, class index (`IMAGE_CLASSES`), world name and
+    tummy time."""
     noise = PretrainConfig()  # the part model's framing noise (centre, length, direction, wild turns)
     xs, ys, worlds, propped = [], [], [], []
     for i in range(clips):
@@ -83,7 +88,7 @@ def windows(seed: int, clips: int, config: PostureTrainConfig) -> Windows:
         scene = scene_config(seed, i, config)
         world = scene.world
         clip = render_clip(scene)
-        label = POSTURES.index(clip.gt["pose"])
+        label = IMAGE_CLASSES.index(SITTING if clip.gt.get("sitting") else clip.gt["pose"])
         for f, frame in enumerate(clip.frames):
             kp = np.asarray(clip.gt["frames"][f]["kp2d"], dtype=np.float64)
             image, _ = located_sample(frame, kp, disturb(body_axis(kp), noise, rng), config.input_size)
@@ -95,7 +100,7 @@ def windows(seed: int, clips: int, config: PostureTrainConfig) -> Windows:
 
 
 def logits_of(net: WindowClassifier, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    """(N, 3) logits of (N, S, S, 3) uint8 windows, in eval mode."""
+    """(N, 4) logits of (N, S, S, 3) uint8 windows, in eval mode."""
     net.eval()
     with torch.inference_mode():
         out = np.concatenate([net(to_tensor(x[i : i + batch])).numpy() for i in range(0, len(x), batch)])
@@ -103,18 +108,22 @@ def logits_of(net: WindowClassifier, x: np.ndarray, batch: int = 64) -> np.ndarr
 
 
 def accuracy(logits: np.ndarray, data: Windows) -> dict[str, float | int]:
-    """Held-out figures: overall, per world and posture, and tummy time read prone."""
+    """Held-out figures: overall, per world and class, tummy time read prone, and sitting read prone (the
+    monitor's false alarm)."""
     _, y, worlds, propped = data
     pred = logits.argmax(axis=1)
     out: dict[str, float | int] = {"frames": int(len(y)), "accuracy": round(float((pred == y).mean()), 4)}
     for world in WORLDS:
-        for k, name in enumerate(POSTURES):
+        for k, name in enumerate(IMAGE_CLASSES):
             m = (worlds == world) & (y == k)
             if m.any():
                 out[f"{world}_{name}"] = round(float((pred[m] == k).mean()), 4)
         m = (worlds == world) & propped
         if m.any():
             out[f"{world}_tummy_time_prone"] = round(float((pred[m] == POSTURES.index("prone")).mean()), 4)
+        m = (worlds == world) & (y == IMAGE_CLASSES.index(SITTING))
+        if m.any():
+            out[f"{world}_sitting_prone"] = round(float((pred[m] == POSTURES.index("prone")).mean()), 4)
     return out
 
 
@@ -138,8 +147,8 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
     held_out = windows(config.seed + HELD_OUT_SEED, config.calibration_clips, config)
     log.info("rendered %d training and %d held-out windows in %.0f s", len(x), len(held_out[0]),
              time.monotonic() - start)  # fmt: skip
-    counts = np.bincount(y, minlength=len(POSTURES)).astype(np.float32)
-    class_w = torch.from_numpy(counts.sum() / np.maximum(counts, 1.0) / len(POSTURES))
+    counts = np.bincount(y, minlength=len(IMAGE_CLASSES)).astype(np.float32)
+    class_w = torch.from_numpy(counts.sum() / np.maximum(counts, 1.0) / len(IMAGE_CLASSES))
     net = WindowClassifier()
     net.trunk.load_imagenet()
     frozen = net.trunk.first(3)

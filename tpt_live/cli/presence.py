@@ -93,8 +93,8 @@ def train_posture(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
-    """Train the image posture classifier (supine, side, prone) on synthetic renders, in the windows the monitor's
-    pose model sees; `tpt-live monitor --posture-net` uses it. Unset options keep
+    """Train the image posture classifier (supine, side, prone, or sitting up) on synthetic renders, in the windows
+    the monitor's pose model sees; `tpt-live monitor --posture-net` uses it. Unset options keep
     trainer.posture_train.PostureTrainConfig's defaults."""
     from pathlib import Path
 

@@ -46,6 +46,8 @@ from tpt_live.errors import InputError
 from tpt_live.skeleton import BACK_2D, JOINT_INDEX, signed_width_2d  # the 2D handedness (skeleton.py)
 
 POSTURES = ("supine", "side", "prone")
+SITTING = "sitting"  # the image classifier's fourth class: sitting up, none of the lying postures
+IMAGE_CLASSES = (*POSTURES, SITTING)  # the image classifier's outputs (`tpt_live.monitor.posture_image`)
 UNKNOWN = "unknown"  # reported when the cues are too weak or disagree (see `PostureVote`)
 END_ON = (0.7, 1.1)  # 2D trunk length / mean torso width: end-on below the first, lengthwise from the second
 SIDE_2D = 0.25  # |signed width / trunk length^2| below which the 2D cue says "side"
@@ -285,26 +287,31 @@ class PostureVote:
 
 
 def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[str | None, float]:
-    """One frame's (posture, margin) from the geometric cue and the image classifier's P(supine, side, prone).
+    """One frame's (posture, margin) from the geometric cue and the image classifier's probabilities (in the order
+    of `IMAGE_CLASSES`: supine, side, prone, sitting).
 
-    The image votes only where it reads the back or the front (supine or prone most likely), and never turns the
-    geometry's side into supine: its side class is its weakest on renders and read side views of real babies
-    on their back as side (docs/MONITOR.md, "Posture from the pose model's window"), so side against supine stays
-    the geometry's call. The image margin is (p_max - 1/3) / (2/3). When both say the same posture the margin is
-    the larger one (a weak second opinion does not weaken a strong first one); when they disagree the one with
-    the larger margin wins with the difference as its margin, so two confident but contradicting cues add up to
-    nothing. No image probabilities, an image that says side, or supine against the geometry's side: the
-    geometric cue alone.
+    The image votes only where it reads the back, the front or sitting up (the most likely of its classes), and
+    never turns the geometry's side into supine: its side class is its weakest on renders and read side views of
+    real babies on their back as side (docs/MONITOR.md, "Posture from the pose model's window"), so side against
+    supine stays the geometry's call. The image margin is (p_max - 1/K) / (1 - 1/K) for K classes. When both say
+    the same posture the margin is the larger one (a weak second opinion does not weaken a strong first one); when
+    they disagree the one with the larger margin wins with the difference as its margin, so two confident but
+    contradicting cues add up to nothing. Sitting up is none of the postures: an image that says sitting takes its
+    margin off the geometry's posture, and leaves no posture (None) where it is the surer of the two. No image
+    probabilities, an image that says side, or supine against the geometry's side: the geometric cue alone.
     """
     label, margin = geometry
     if image is None:
         return label, margin
     k = int(np.argmax(image))
-    if POSTURES[k] == "side" or (label == "side" and POSTURES[k] == "supine"):
+    said = IMAGE_CLASSES[k]
+    if said == "side" or (label == "side" and said == "supine"):
         return label, margin
-    m_img = float(np.clip((image[k] - 1 / 3) / (2 / 3), 0.0, 1.0))
+    m_img = float(np.clip((image[k] - 1 / len(image)) / (1 - 1 / len(image)), 0.0, 1.0))
+    if said == SITTING:
+        return (label, margin - m_img) if label is not None and margin > m_img else (None, 0.0)
     if label is None:
-        return POSTURES[k], m_img
-    if POSTURES[k] == label:
+        return said, m_img
+    if said == label:
         return label, max(margin, m_img)
-    return (POSTURES[k], m_img - margin) if m_img > margin else (label, margin - m_img)
+    return (said, m_img - margin) if m_img > margin else (label, margin - m_img)

@@ -1,14 +1,17 @@
-"""Lying posture from the image: a classifier that says supine, side or prone, with a calibrated probability.
+"""Lying posture from the image: a classifier that says supine, side, prone or sitting up, with a calibrated
+probability.
 
 The 2D cue of `tpt_live.monitor.posture` needs the pose model to tell the infant's left from right, which it does
 not do reliably on real footage, and from a camera across the room it reads a baby in tummy time as a supine one
 mirrored (docs/MONITOR.md). This classifier looks at the window the pose model sees (the body framed and turned
 upright by the localisation stage, `Result.model_input`): EfficientNet-Lite0's stem and blocks 0-10 (ImageNet
 weights when training starts, `tpt_live.effnet`), the mean and the maximum of the stride-16 features over the
-window, and a linear map to three logits in the order of `POSTURES`; softmax after division by a temperature
-fitted on held-out synthetic windows. It is trained on synthetic renders, which carry the posture label
-(`trainer.posture_train`); weights: `tpt_live/weights/posture.safetensors` (`tpt_live.checkpoint.write_weights`
-layout, format "tpt-live/posture-image" version 2; the 32-px CNN of version 1 is refused).
+window, and a linear map to four logits in the order of `IMAGE_CLASSES` (the three lying postures, then sitting
+up: none of them, so that a sitting baby is not read as one); softmax after division by a temperature fitted on
+held-out synthetic windows. It is trained on synthetic renders, which carry the label (`trainer.posture_train`);
+weights: `tpt_live/weights/posture.safetensors` (`tpt_live.checkpoint.write_weights` layout, format
+"tpt-live/posture-image" version 3; the 32-px CNN of version 1 and the three-class window classifier of version 2
+are refused).
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ import numpy as np
 
 from tpt_live.checkpoint import shipped_file
 from tpt_live.errors import InputError, ModelError
-from tpt_live.monitor.posture import POSTURES
+from tpt_live.monitor.posture import IMAGE_CLASSES
 
 if TYPE_CHECKING:  # torch is imported when a classifier is loaded, not by every command that imports the monitor
     from tpt_live.monitor.posture_net import WindowClassifier
 
 POSTURE_FORMAT = "tpt-live/posture-image"
-POSTURE_VERSION = 2
+POSTURE_VERSION = 3
 
 
 def default_posture_path() -> Path:
@@ -48,7 +51,7 @@ class PostureNet:
         self.net.eval()
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
-        """(3,) P(supine, side, prone) of one (S, S, 3) uint8 RGB window (softmax of logit / temperature)."""
+        """(4,) P(supine, side, prone, sitting) of one (S, S, 3) uint8 RGB window (softmax of logit / temperature)."""
         import torch
 
         from tpt_live.monitor.posture_net import to_tensor
@@ -62,10 +65,10 @@ class PostureNet:
         return out
 
     def classify(self, rgb: np.ndarray) -> tuple[str, float]:
-        """(most likely posture, its probability) of one window."""
+        """(most likely class of `IMAGE_CLASSES`, its probability) of one window."""
         p = self.probabilities(rgb)
         k = int(np.argmax(p))
-        return POSTURES[k], float(p[k])
+        return IMAGE_CLASSES[k], float(p[k])
 
 
 def save_posture(net: PostureNet, path: Path) -> Path:
@@ -74,7 +77,7 @@ def save_posture(net: PostureNet, path: Path) -> Path:
     meta = {
         "format": POSTURE_FORMAT,
         "format_version": POSTURE_VERSION,
-        "config": {"input": net.input_size, "view": "window", "classes": list(POSTURES)},
+        "config": {"input": net.input_size, "view": "window", "classes": list(IMAGE_CLASSES)},
         "metrics": net.metrics,
         "calibration": {"temperature": net.temperature},
     }
@@ -94,11 +97,12 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
     meta = read_meta(path, POSTURE_FORMAT, POSTURE_VERSION, "posture")
     config = meta.get("config", {})
     if meta.get("format_version") != POSTURE_VERSION:
-        raise ModelError(f"{path}: a posture file of version {meta.get('format_version')} (the 32-px CNN); "
+        old = {1: "the 32-px CNN", 2: "three classes, without sitting"}.get(meta.get("format_version", 0), "old")
+        raise ModelError(f"{path}: a posture file of version {meta.get('format_version')} ({old}); "
                          "retrain it: tpt-live train-posture --out FILE")  # fmt: skip
     if (
         config.get("view") != "window"
-        or config.get("classes") != list(POSTURES)
+        or config.get("classes") != list(IMAGE_CLASSES)
         or not isinstance(config.get("input"), int)
     ):
         raise ModelError(f"{path}: not a window posture classifier (config {config})")

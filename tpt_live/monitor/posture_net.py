@@ -1,5 +1,6 @@
 """The image posture classifier's network (`tpt_live.monitor.posture_image` loads and runs it): EfficientNet-Lite0's
-stem and blocks 0-10, the mean and maximum of their stride-16 features, a linear map to the three postures."""
+stem and blocks 0-10, the mean and maximum of their stride-16 features, a linear map to the
+image classes (the three lying postures and sitting up)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ import torch
 from torch import Tensor, nn
 
 from tpt_live.effnet import EffNetLiteTrunk
-from tpt_live.monitor.posture import POSTURES
+from tpt_live.monitor.posture import IMAGE_CLASSES
 
 TRUNK_BLOCKS = 11  # Lite0's blocks 0-10: stride 16, 112 channels (the part model's trunk)
 
 
 class WindowClassifier(nn.Module):
-    """(B, 3, S, S) images in [0, 1] -> (B, 3) posture logits (module docstring)."""
+    """(B, 3, S, S) images in [0, 1] -> (B, 4) logits in the order of `IMAGE_CLASSES` (module docstring)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.trunk = EffNetLiteTrunk(TRUNK_BLOCKS, taps=(TRUNK_BLOCKS - 1,))
-        self.head = nn.Linear(2 * self.trunk.channels[0], len(POSTURES))
+        self.head = nn.Linear(2 * self.trunk.channels[0], len(IMAGE_CLASSES))
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.trunk(x)[0]

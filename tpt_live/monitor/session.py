@@ -258,7 +258,7 @@ class Monitor:
         return signed_width_2d(self.handedness.infer(r.model_input[None]).keypoints[0])
 
     def _posture_image(self, r: Result) -> np.ndarray | None:
-        """P(supine, side, prone) of the image classifier on the pose model's window; None without one."""
+        """P(supine, side, prone, sitting) of the image classifier on the pose model's window; None without one."""
         if self.posture_net is None or r.model_input is None:
             return None
         probabilities: np.ndarray = self.posture_net.probabilities(r.model_input)
