@@ -3,7 +3,7 @@
 Usage:
   python benchmarks/monitor_real.py [--labels benchmarks/labels/infant_dev.json] [--clips DIR]
                                     [--presence W] [--presence-view frame|both] [--no-presence-mirror]
-                                    [--posture-net W] [--backend onnxruntime] [--no-infant-s 5]
+                                    [--posture-net W|shipped|off] [--backend onnxruntime] [--no-infant-s 5]
                                     [--handedness M|off]
                                     [--camera-tilt auto|DEG] [--mirror] [--json OUT]
 
@@ -57,7 +57,7 @@ def run_region(
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
                              presence_view=args.presence_view, presence_mirror=not args.no_presence_mirror,
-                             posture_net=Path(args.posture_net) if args.posture_net else None,
+                             posture_net=None if args.posture_net == "off" else args.posture_net,
                              camera_tilt=parse_tilt(args.camera_tilt),
                              handedness=None if args.handedness == "off" else args.handedness,
                              **({"posture_confidence": args.posture_confidence}
@@ -129,7 +129,7 @@ def main() -> None:
     p.add_argument("--presence", default=None, help="presence weights (default: the shipped file)")
     p.add_argument("--presence-view", default="both", choices=("frame", "both"), help="`monitor --presence-view`")
     p.add_argument("--no-presence-mirror", action="store_true", help="`monitor --no-presence-mirror`")
-    p.add_argument("--posture-net", default=None, help="image posture classifier (default: the shipped file)")
+    p.add_argument("--posture-net", default="shipped", help="image posture classifier: a file, shipped, or off")
     p.add_argument(
         "--head",
         default=None,
@@ -171,7 +171,7 @@ def main() -> None:
         "presence": args.presence or "shipped",
         "presence_view": args.presence_view,
         "presence_mirror": not args.no_presence_mirror,
-        "posture_net": args.posture_net or "shipped",
+        "posture_net": args.posture_net,
         "no_infant_s": args.no_infant_s,
         "mirror": args.mirror,
         "results": results,

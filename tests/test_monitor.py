@@ -428,13 +428,15 @@ def test_open_session_passes_the_tracking_options_and_the_posture_lifter(tmp_pat
     assert asked[-1]["lifter"] == other
 
 
-def test_open_session_refuses_a_posture_classifier_of_another_window_size(tmp_path) -> None:
+def test_open_session_refuses_a_posture_classifier_of_another_window_size(tmp_path, monkeypatch) -> None:
     """A classifier trained on 128-px windows beside a 64-px 2D model is a bad argument at start-up (exit 2),
-    and the backend opened before the check is closed."""
+    and the backend opened before the check is closed; the shipped one of that size is skipped instead, and
+    runs beside a 2D model of its own size."""
     import torch
     from track_helpers import write_video
 
     from tpt_live.errors import InputError
+    from tpt_live.monitor import posture_image
     from tpt_live.monitor.posture_image import PostureNet, save_posture
     from tpt_live.monitor.posture_net import WindowClassifier
     from tpt_live.monitor.setup import MonitorRequest, open_session
@@ -443,9 +445,18 @@ def test_open_session_refuses_a_posture_classifier_of_another_window_size(tmp_pa
     weights = save_posture(PostureNet(WindowClassifier(), 128), tmp_path / "p128.safetensors")
     clip = write_video(tmp_path / "clip.mp4", 2, 64, 64)
     backend = _ClosingBackend()
-    with pytest.raises(InputError, match="128-px windows; the 2D model gives 64-px"):
-        open_session(MonitorRequest(str(clip), out=tmp_path / "o", posture_net=weights), lambda *a, **k: backend)
+    with pytest.raises(InputError, match="p128.safetensors: it reads 128-px windows; the 2D model gives 64-px"):
+        open_session(MonitorRequest(str(clip), out=tmp_path / "o", posture_net=str(weights)), lambda *a, **k: backend)
     assert backend.closed
+    monkeypatch.setattr(posture_image, "default_posture_path", lambda: weights)
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o"), lambda *a, **k: _ClosingBackend()) as session:
+        assert session.monitor.posture_net is None  # the shipped 128-px file beside a 64-px model: skipped
+    wide = _ClosingBackend()
+    wide.input_size = 128
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o"), lambda *a, **k: wide) as session:
+        assert session.monitor.posture_net is not None and session.monitor.posture_net.input_size == 128
+    with open_session(MonitorRequest(str(clip), out=tmp_path / "o", posture_net=None), lambda *a, **k: wide) as s:
+        assert s.monitor.posture_net is None  # --posture-net off
 
 
 def test_open_session_opens_the_handedness_model_only_where_it_can_share_the_crops(tmp_path) -> None:

@@ -206,3 +206,24 @@ def test_the_torso_mean_forgets_old_frames_and_resets() -> None:
     assert own.update(0.1, supine_torso()) == pytest.approx([0.0, 0.0, -1.0])
     with pytest.raises(InputError, match="torso_window"):
         PostureConfig(torso_window=-1.0)
+
+
+def test_monitor_posture_net_option_names_a_file_the_shipped_one_or_none(monkeypatch) -> None:
+    """`--posture-net`: the shipped classifier unless told, 'off' for none, else the file given."""
+    from typer.testing import CliRunner
+
+    from tpt_live.cli.app import app
+    from tpt_live.errors import InputError
+    from tpt_live.monitor import setup
+
+    seen: list[str | None] = []
+
+    def capture(req, *args, **kwargs):
+        seen.append(req.posture_net)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(setup, "open_session", capture)
+    for extra in ([], ["--posture-net", "off"], ["--posture-net", "mine.safetensors"]):
+        result = CliRunner().invoke(app, ["monitor", "a.mp4", "-q", *extra])
+        assert isinstance(result.exception, InputError) and str(result.exception) == "stop here"
+    assert seen == ["shipped", None, "mine.safetensors"]

@@ -101,9 +101,13 @@ def monitor(
         ),
     ] = MonitorRequest.presence_mirror,
     posture_net: Annotated[
-        str | None,
-        typer.Option("--posture-net", help="Image posture classifier (`tpt-live train-posture`); default: none."),
-    ] = None,
+        str,
+        typer.Option(
+            "--posture-net",
+            help="Image posture classifier (`tpt-live train-posture`): a file, 'shipped' (the shipped one where "
+            "it reads the 2D model's window size) or 'off' (docs/MONITOR.md).",
+        ),
+    ] = str(MonitorRequest.posture_net),
     lifter: Annotated[
         str | None,
         typer.Option("--lifter", help="Lifter whose 3D torso gives the posture; default: the shipped posture lifter."),
@@ -175,7 +179,7 @@ def monitor(
         presence=Path(presence) if presence else None, presence_view=presence_view,
         presence_mirror=presence_mirror, reconnect=reconnect,
         timeout=timeout,
-        token_file=Path(token_file) if token_file else None, posture_net=Path(posture_net) if posture_net else None,
+        token_file=Path(token_file) if token_file else None, posture_net=None if posture_net == "off" else posture_net,
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
         handedness=parse_handedness(handedness), posture_confidence=posture_confidence,
     )  # fmt: skip

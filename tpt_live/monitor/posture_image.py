@@ -16,6 +16,7 @@ are refused).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,8 +30,10 @@ from tpt_live.monitor.posture import IMAGE_CLASSES
 if TYPE_CHECKING:  # torch is imported when a classifier is loaded, not by every command that imports the monitor
     from tpt_live.monitor.posture_net import WindowClassifier
 
+log = logging.getLogger(__name__)
 POSTURE_FORMAT = "tpt-live/posture-image"
 POSTURE_VERSION = 3
+SHIPPED_POSTURE = "shipped"  # `monitor --posture-net`'s default: the shipped classifier (`default_posture_path`)
 
 
 def default_posture_path() -> Path:
@@ -118,3 +121,20 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
         raise ModelError(f"{path}: not the posture classifier's weights ({str(exc).splitlines()[0]})") from exc
     temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
     return PostureNet(net, int(config["input"]), meta.get("metrics", {}), temperature)
+
+
+def open_posture(spec: str | None, input_size: int) -> PostureNet | None:
+    """The classifier `spec` names (a file, `SHIPPED_POSTURE`, or None: none) for a 2D model whose windows are
+    `input_size` px. The shipped one is skipped with a log line where it is absent or reads windows of another
+    size; a file of another size is an InputError (exit 2)."""
+    if spec is None:
+        return None
+    shipped = spec == SHIPPED_POSTURE
+    net = load_posture(None if shipped else spec)
+    if net is None or net.input_size == input_size:
+        return net
+    why = f"it reads {net.input_size}-px windows; the 2D model gives {input_size}-px ones"
+    if shipped:
+        log.info("no image posture classifier: %s", why)
+        return None
+    raise InputError(f"--posture-net {spec}: {why}")

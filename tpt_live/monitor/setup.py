@@ -24,7 +24,7 @@ from tpt_live.monitor.evidence import EvidenceConfig
 from tpt_live.monitor.movement import MovementConfig
 from tpt_live.monitor.notify import EventSink, parse_notify
 from tpt_live.monitor.posture import PostureConfig
-from tpt_live.monitor.posture_image import load_posture
+from tpt_live.monitor.posture_image import SHIPPED_POSTURE, open_posture
 from tpt_live.monitor.presence import PRESENCE_VIEWS, PresenceConfig, load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig, Summary, load_polygon
 from tpt_live.monitor.state import LiveState
@@ -66,7 +66,9 @@ class MonitorRequest:
     presence: Path | None = None  # presence weights; None: the shipped file
     presence_view: str = "both"  # "both": the picture and the pose model's located window; "frame": the picture
     presence_mirror: bool = PresenceConfig.mirror  # presence also judges each view mirrored left-right
-    posture_net: Path | None = None  # image posture classifier; None: the shipped file if there is one
+    # image posture classifier: a file, SHIPPED_POSTURE (the shipped file, skipped where it is absent or reads
+    # windows of another size than the 2D model's), or None for none
+    posture_net: str | None = SHIPPED_POSTURE
     # lifter whose 3D torso the posture cue reads; None: the shipped posture lifter (`checkpoint.posture_lifter_path`)
     lifter: Path | None = None
     # a second 2D model, run on the pose model's crops, whose left/right says when a back is shown (prone): a file,
@@ -185,17 +187,13 @@ def open_session(
         presence=PresenceConfig(subject=req.presence_view == "both", mirror=req.presence_mirror),
     )
     net = load_presence(req.presence)
-    posture_net = load_posture(req.posture_net)
     lifter = req.lifter or posture_lifter_path()
     lifted = {"lifter": lifter} if lifter.is_file() or req.lifter else {}
     model = req.model if req.model is not None else MONITOR_MODEL
     backend = open_backend(model, backend=req.backend, device=req.device, **lifted)
     web, handedness = None, None
     try:
-        if posture_net is not None and posture_net.input_size != backend.input_size:
-            which = f"--posture-net {req.posture_net}" if req.posture_net else "the shipped posture classifier"
-            raise InputError(f"{which} reads {posture_net.input_size}-px windows; "
-                             f"the 2D model gives {backend.input_size}-px ones")  # fmt: skip
+        posture_net = open_posture(req.posture_net, backend.input_size)
         handedness = open_handedness(req.handedness, open_backend, backend, backend=req.backend, device=req.device)
 
         def open_source() -> VideoSource:
