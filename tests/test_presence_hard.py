@@ -141,6 +141,18 @@ def test_fuse_sitting_up_takes_away_the_posture() -> None:
     assert fuse(("side", 0.2), np.array([0.0, 0.0, 0.0, 1.0])) == (None, 0.0)
     assert fuse((None, 0.0), np.array([0.1, 0.1, 0.1, 0.7])) == (None, 0.0)
     assert fuse(("supine", 0.3), np.array([0.0, 0.0, 0.4, 0.6])) == (None, 0.0)  # sitting most likely, not prone
+    sure = np.array([0.0, 0.0, 0.0, 1.0])  # where the head is not up in the picture, no sitting vote
+    assert fuse(("supine", 0.2), sure, upright=False) == ("supine", 0.2)
+    assert fuse((None, 0.0), sure, upright=False) == (None, 0.0)
+    label, m = fuse(("supine", 0.2), np.array([0.0, 0.0, 1.0, 0.0]), upright=False)  # the other classes still vote
+    assert label == "prone" and m == pytest.approx(0.8)
+
+
+def test_head_up_within_45_degrees_of_the_pictures_up_either_way() -> None:
+    from tpt_live.monitor.posture import head_up
+
+    assert [head_up(t) for t in (0.0, 45.0, 315.0, -40.0, 405.0)] == [True] * 5
+    assert [head_up(t) for t in (46.0, 90.0, 180.0, 270.0, 314.0, -50.0)] == [False] * 6
 
 
 def test_posture_net_file_round_trip(tmp_path) -> None:

@@ -48,6 +48,9 @@ from tpt_live.skeleton import BACK_2D, JOINT_INDEX, signed_width_2d  # the 2D ha
 POSTURES = ("supine", "side", "prone")
 SITTING = "sitting"  # the image classifier's fourth class: sitting up, none of the lying postures
 IMAGE_CLASSES = (*POSTURES, SITTING)  # the image classifier's outputs (`tpt_live.monitor.posture_image`)
+# degrees between the head's direction in the picture and straight up beyond which the body is not upright: a baby
+# sitting up before a camera held level has its head up in the picture (`head_up`)
+UPRIGHT_DEG = 45.0
 UNKNOWN = "unknown"  # reported when the cues are too weak or disagree (see `PostureVote`)
 END_ON = (0.7, 1.1)  # 2D trunk length / mean torso width: end-on below the first, lengthwise from the second
 SIDE_2D = 0.25  # |signed width / trunk length^2| below which the 2D cue says "side"
@@ -286,7 +289,15 @@ class PostureVote:
         return (best if confidence >= self.config.min_confidence else UNKNOWN), round(confidence, 3)
 
 
-def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[str | None, float]:
+def head_up(turn: float) -> bool:
+    """Whether a window turned `turn` degrees counter-clockwise to bring the head up (`Result.turn`: the head's
+    direction in the picture, clockwise from up) shows a head within `UPRIGHT_DEG` of up in the picture."""
+    return abs((turn + 180.0) % 360.0 - 180.0) <= UPRIGHT_DEG
+
+
+def fuse(
+    geometry: tuple[str | None, float], image: np.ndarray | None, upright: bool = True
+) -> tuple[str | None, float]:
     """One frame's (posture, margin) from the geometric cue and the image classifier's probabilities (in the order
     of `IMAGE_CLASSES`: supine, side, prone, sitting).
 
@@ -297,15 +308,18 @@ def fuse(geometry: tuple[str | None, float], image: np.ndarray | None) -> tuple[
     the same posture the margin is the larger one (a weak second opinion does not weaken a strong first one); when
     they disagree the one with the larger margin wins with the difference as its margin, so two confident but
     contradicting cues add up to nothing. Sitting up is none of the postures: an image that says sitting takes its
-    margin off the geometry's posture, and leaves no posture (None) where it is the surer of the two. No image
-    probabilities, an image that says side, or supine against the geometry's side: the geometric cue alone.
+    margin off the geometry's posture, and leaves no posture (None) where it is the surer of the two, but only
+    where the body can be upright (`upright`: the head up in the picture, `head_up`): in a window turned head-up,
+    a baby on its back filmed from its side by a low camera looks like one sitting up, and real ones were read
+    so (docs/MONITOR.md). No image probabilities, an image that says side, supine against the geometry's side, or
+    sitting where the head is not up: the geometric cue alone.
     """
     label, margin = geometry
     if image is None:
         return label, margin
     k = int(np.argmax(image))
     said = IMAGE_CLASSES[k]
-    if said == "side" or (label == "side" and said == "supine"):
+    if said == "side" or (label == "side" and said == "supine") or (said == SITTING and not upright):
         return label, margin
     m_img = float(np.clip((image[k] - 1 / len(image)) / (1 - 1 / len(image)), 0.0, 1.0))
     if said == SITTING:

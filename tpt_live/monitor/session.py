@@ -39,6 +39,7 @@ from tpt_live.monitor.posture import (
     PostureVote,
     TorsoMean,
     fuse,
+    head_up,
     posture_with_margin,
     signed_width_2d,
 )
@@ -282,7 +283,7 @@ class Monitor:
             tilt = self.tilt.update(t, r.kp3d) if r.kp3d is not None else None
             torso = self.torso.update(t, r.kp3d)
             cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0, self._handed(r), torso)
-            pose, pose_conf = self.postures.update(t, *fuse(cue, image))
+            pose, pose_conf = self.postures.update(t, *fuse(cue, image, head_up(r.turn)))
             self.summary.camera_tilt = tilt
         else:
             self.postures.reset()
