@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tpt_live.errors import InputError, SourceError
-from tpt_live.videoio import IMAGE_SUFFIXES, read_image_folder, read_video
+from tpt_live.videoio import IMAGE_SUFFIXES, photo_files, read_image_folder, read_video
 
 
 def check_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -41,7 +41,7 @@ def read_frames(src: str | Path, size: int, limit: int = 256) -> np.ndarray:
     frames; the whole frame is letterboxed (`tpt_live.crop.letterbox`), as the tracker's full-frame mode does.
     """
     path = Path(src)
-    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):  # photos (HEIC: as shown)
+    if photo_files(path) is not None:  # one photo or a folder of them (HEIC: as shown)
         frames = list(read_image_folder(path, size))
     elif path.is_file():
         frames = list(read_video(path, size))
