@@ -48,6 +48,11 @@ def test_fit_temperature_recovers_an_overconfident_scale() -> None:
     y = (rng.random(20000) < 1 / (1 + np.exp(-true_logit))).astype(np.float32)
     assert fit_temperature(3.0 * true_logit, y) == pytest.approx(3.0, rel=0.1)  # logits 3x too sharp
     assert fit_temperature(true_logit, y) == pytest.approx(1.0, rel=0.1)
+    three = rng.normal(0, 2, (20000, 3))  # softmax over three classes, labels drawn from the true probabilities
+    p = np.exp(three) / np.exp(three).sum(axis=1, keepdims=True)
+    k = (rng.random(20000)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)
+    assert fit_temperature(0.5 * three, k) == pytest.approx(0.5, rel=0.1)  # logits 2x too flat
+    assert fit_temperature(three, k) == pytest.approx(1.0, rel=0.1)
 
 
 def test_textures_are_valid_backgrounds_and_the_renderer_draws_on_them() -> None:

@@ -34,6 +34,7 @@ from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
 from tpt_live.synth import SynthConfig, render_clip
 from trainer.localiser_train import augment, scene_look
 from trainer.part_pretrain import ASPECTS, PretrainConfig, disturb, located_sample
+from trainer.presence_train import fit_temperature
 from trainer.real_frames import check_counts
 
 log = logging.getLogger(__name__)
@@ -127,18 +128,6 @@ def accuracy(logits: np.ndarray, data: Windows) -> dict[str, float | int]:
     return out
 
 
-def fit_temperature_softmax(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature minimising the cross-entropy of softmax(logits / T); logits (N, K), y (N,) int."""
-    best, best_t = float("inf"), 1.0
-    for t in np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)):
-        z = logits / t
-        z = z - z.max(axis=1, keepdims=True)
-        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
-        if nll < best:
-            best, best_t = nll, float(t)
-    return best_t
-
-
 def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | None = None) -> PostureNet:
     """Render the windows, fine-tune the classifier, calibrate it on held-out scenes, return it."""
     start = time.monotonic()
@@ -174,7 +163,7 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
         if on_log is not None and (step % 100 == 0 or step == config.steps - 1):
             on_log({"step": step + 1, "loss": round(loss.item(), 4), "s": round(time.monotonic() - start)})
     logits = logits_of(net, held_out[0])
-    temperature = fit_temperature_softmax(logits, held_out[1])
+    temperature = fit_temperature(logits, held_out[1])
     metrics = {"recipe": asdict(config), "train_frames": int(len(x)), "train_counts": counts.astype(int).tolist(),
                "held_out": accuracy(logits, held_out)}  # fmt: skip
     log.info("posture temperature %.3f; held out %s", temperature, metrics["held_out"])

@@ -178,11 +178,17 @@ def dataset(
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature T minimising the log loss of sigmoid(logits / T) against y (0/1), on a log grid."""
+    """The temperature T minimising the log loss of the calibrated probabilities against y, on a log grid in
+    [0.25, 8]: sigmoid(logits / T) for (N,) logits and 0/1 labels (a softmax over (0, logit)), softmax(logits / T)
+    for (N, K) logits and class indices."""
+    if logits.ndim == 1:
+        logits = np.stack([np.zeros_like(logits), logits], axis=1)
+    y = np.asarray(y).astype(np.int64)
     best, best_t = float("inf"), 1.0
     for t in np.exp(np.linspace(np.log(0.25), np.log(8.0), 61)):
         z = logits / t
-        nll = float(np.mean(np.logaddexp(0.0, z) - y * z))
+        z = z - z.max(axis=1, keepdims=True)
+        nll = float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
         if nll < best:
             best, best_t = nll, float(t)
     return best_t
