@@ -355,16 +355,38 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     assert mon._posture_image(SimpleNamespace(model_input=None, frame=result.frame)) is None  # type: ignore[arg-type]
 
 
-def test_an_image_that_says_sitting_leaves_the_posture_unknown(tmp_path) -> None:
-    """Sitting up is none of the lying postures: a classifier sure of it turns the geometry's supine into unknown
-    on every frame, and no posture alert is raised."""
+def test_an_image_that_says_sitting_leaves_the_posture_unknown_where_the_head_is_up(tmp_path, monkeypatch) -> None:
+    """Sitting up is none of the lying postures: a classifier sure of it turns the geometry's supine into no
+    posture on every frame (unknown), and the session asks `head_up` of each frame's turn; where the head is not up
+    in the picture the sitting vote is dropped and the geometry's supine stands."""
+    from tpt_live.monitor import posture, session
+
     clip = _clip("still", 12.0)
+    calls: list[tuple] = []
+
+    def spy(cue, image, upright=True):
+        out = posture.fuse(cue, image, upright)
+        calls.append((cue, upright, out))
+        return out
+
+    monkeypatch.setattr(session, "fuse", spy)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     states: list[dict] = []
     net = SurePostureNet("sitting")
-    _, events = _run(tmp_path, [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
     present = [s for s in states if s["present"]]
     assert present and len(net.windows) == len(present) and {s["posture"] for s in present} == {"unknown"}
-    assert "posture" not in {e["kind"] for e in events}
+    assert len(calls) == len(present) and all(up and out == (None, 0.0) for _, up, out in calls)  # turn 0: head up
+    assert {cue[0] for cue, _, _ in calls} == {"supine"}  # what the geometry alone said
+    calls.clear()
+    monkeypatch.setattr(session, "head_up", lambda turn: False)
+    states.clear()
+    net = SurePostureNet("sitting")
+    _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    present = [s for s in states if s["present"]]
+    assert calls and not any(up for _, up, _ in calls) and all(out == cue for cue, _, out in calls)
+    assert [s["posture"] for s in present].count("supine") >= 0.8 * len(present)
 
 
 def test_open_session_closes_the_backend_when_a_later_step_fails(tmp_path) -> None:

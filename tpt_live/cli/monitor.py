@@ -104,8 +104,8 @@ def monitor(
         str,
         typer.Option(
             "--posture-net",
-            help="Image posture classifier (`tpt-live train-posture`): a file, 'shipped' (the shipped one where "
-            "it reads the 2D model's window size) or 'off' (docs/MONITOR.md).",
+            help="Image posture classifier (`tpt-live train-posture`): a file (./off for one named off), 'shipped' "
+            "(the shipped one where it reads the 2D model's window size) or 'off' (docs/MONITOR.md).",
         ),
     ] = str(MonitorRequest.posture_net),
     lifter: Annotated[

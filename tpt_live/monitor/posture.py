@@ -291,7 +291,8 @@ class PostureVote:
 
 def head_up(turn: float) -> bool:
     """Whether a window turned `turn` degrees counter-clockwise to bring the head up (`Result.turn`: the head's
-    direction in the picture, clockwise from up) shows a head within `UPRIGHT_DEG` of up in the picture."""
+    direction in the picture, clockwise from up, as located with `--head auto`, the default, or as a fixed `--head`
+    declares it) shows a head within `UPRIGHT_DEG` of up in the picture."""
     return abs((turn + 180.0) % 360.0 - 180.0) <= UPRIGHT_DEG
 
 

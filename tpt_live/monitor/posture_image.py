@@ -125,8 +125,8 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
 
 def open_posture(spec: str | None, input_size: int) -> PostureNet | None:
     """The classifier `spec` names (a file, `SHIPPED_POSTURE`, or None: none) for a 2D model whose windows are
-    `input_size` px. The shipped one is skipped with a log line where it is absent or reads windows of another
-    size; a file of another size is an InputError (exit 2)."""
+    `input_size` px. The shipped one is None where none is installed, and skipped with a log line where it reads
+    windows of another size; a file of another size is an InputError (exit 2)."""
     if spec is None:
         return None
     shipped = spec == SHIPPED_POSTURE
