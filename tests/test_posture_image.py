@@ -10,7 +10,7 @@ from tpt_live.errors import InputError
 from tpt_live.monitor.posture import IMAGE_CLASSES, POSTURES
 from tpt_live.synth import SynthConfig, render_clip
 from trainer.part_pretrain import ASPECTS
-from trainer.posture_train import PostureTrainConfig, accuracy, scene_config, train_posture, windows
+from trainer.posture_train import WORLDS, PostureTrainConfig, accuracy, scene_config, train_posture, windows
 
 
 def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
@@ -27,10 +27,17 @@ def test_windows_carry_the_scenes_posture_and_alternate_worlds() -> None:
     assert (propped == (y == POSTURES.index("prone"))).all()  # every prone baby is in tummy time at propped=1
 
 
-def test_every_frame_shape_comes_in_both_worlds_and_both_looks() -> None:
+def test_every_frame_shape_comes_in_both_worlds_and_every_look_in_both_worlds() -> None:
     cfg = PostureTrainConfig()
-    seen = {((c := scene_config(0, i, cfg)).width, c.height, c.world, c.look) for i in range(4 * len(ASPECTS))}
-    assert len(seen) == len(ASPECTS) * 2 * 2
+    seen = [((c := scene_config(0, i, cfg)).width, c.height, c.world, c.look) for i in range(24)]
+    assert {(w, h, world) for w, h, world, _ in seen} == {(w, h, world) for w, h in ASPECTS for world in WORLDS}
+    looks = ("plain", "varied", "random")
+    assert {(world, look) for *_, world, look in seen} == {(w, k) for w in WORLDS for k in looks}
+    assert [scene_config(0, i, cfg).look for i in range(6)] == [k for k in looks for _ in range(2)]  # one per pair
+    plain = PostureTrainConfig(look="mixed")  # stop 55's looks
+    assert {scene_config(0, i, plain).look for i in range(24)} == {"plain", "varied"}
+    with pytest.raises(InputError, match="--look"):
+        PostureTrainConfig(look="photo")
 
 
 def test_accuracy_per_world_tummy_time_and_sitting() -> None:
@@ -81,3 +88,18 @@ def test_bad_settings_are_one_line_errors() -> None:
         PostureTrainConfig(input_size=0)
     with pytest.raises(InputError):
         PostureTrainConfig(propped=1.5)
+
+
+def test_the_shipped_classifier_is_the_default_recipes_file() -> None:
+    """`tpt_live/weights/posture.safetensors` is what `tpt-live train-posture` writes with its defaults (its stored
+    recipe), reads the shipped 2D models' 128-px windows and gives four probabilities."""
+    from dataclasses import asdict
+
+    from tpt_live.monitor.posture_image import load_posture
+
+    net = load_posture()
+    assert net is not None and net.input_size == 128
+    assert net.metrics["recipe"] == asdict(PostureTrainConfig())
+    assert net.metrics["held_out"]["frames"] == 480 and net.metrics["held_out"]["accuracy"] > 0.6
+    p = net.probabilities(np.zeros((128, 128, 3), np.uint8))
+    assert p.shape == (4,) and abs(p.sum() - 1.0) < 1e-6

@@ -2,17 +2,17 @@
 monitor's pose model sees.
 
 Scenes alternate between the wide world (any turn, the body 15-90% of the height) and the room world (most
-cameras across the room), in the plain and the varied look, every posture (`pose="mixed"`), a share of the
-babies on their tummy propped on forearms or hands (tummy time), a share of those on their back reclined in
-a bouncer or car seat (still on their back: supine) and a share of the others sitting up (the fourth class,
-"sitting": none of the lying postures). Each frame is cut along the ground truth's body axis,
-disturbed as the localiser errs, exactly as the part model's pretraining cuts it (`trainer.part_pretrain`),
-so the classifier learns from the framing it gets at run time (each frame shape in both worlds and both
-looks). The label is the scene's posture, or sitting. Training: cross-entropy weighted by inverse class frequency, the
-photometric augmentation of the part model (`trainer.localiser_train.augment`) and mirror images (a mirrored baby
-keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at ImageNet's weights and
-batch-norm statistics. A temperature is fitted on windows of scenes of another seed, which also give the
-held-out accuracies stored in the file with the recipe.
+cameras across the room), in the plain, the varied and the random look (extreme texture randomisation), every
+posture (`pose="mixed"`), a share of the babies on their tummy propped on forearms or hands (tummy time), a share
+of those on their back reclined in a bouncer or car seat (still on their back: supine) and a share of the others
+sitting up (the fourth class, "sitting": none of the lying postures). Each frame is cut along the ground truth's
+body axis, disturbed as the localiser errs, exactly as the part model's pretraining cuts it
+(`trainer.part_pretrain`), so the classifier learns from the framing it gets at run time (each frame shape in both
+worlds and every look). The label is the scene's posture, or sitting. Training: cross-entropy weighted by inverse
+class frequency, the photometric augmentation of the part model (`trainer.localiser_train.augment`) and mirror
+images (a mirrored baby keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at
+ImageNet's weights and batch-norm statistics. A temperature is fitted on windows of scenes of another seed, which
+also give the held-out accuracies stored in the file with the recipe.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tpt_live.monitor.posture import IMAGE_CLASSES, POSTURES, SITTING
 from tpt_live.monitor.posture_image import PostureNet
 from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
 from tpt_live.synth import SynthConfig, render_clip
-from trainer.localiser_train import augment, scene_look
+from trainer.localiser_train import augment, check_look, scene_look
 from trainer.part_pretrain import ASPECTS, PretrainConfig, disturb, located_sample
 from trainer.presence_train import fit_temperature
 from trainer.real_frames import check_counts
@@ -52,11 +52,14 @@ class PostureTrainConfig:
     lr: float = 5e-4
     propped: float = 0.4  # share of babies on their tummy in tummy time (`tpt-live synth --propped`)
     seats: float = 0.2  # share of babies on their back in a bouncer or car seat (`tpt-live synth --seats`; synth
-    # draws seats in the non-plain looks only, here the varied half: about half this share of all on their back)
+    # draws seats in the non-plain looks only: with `look` mixed_random about two thirds of this share of all on
+    # their back)
     sitting: float = 0.3  # share of babies on their back drawn sitting up instead (`tpt-live synth --sitting`; a
     # seat wins over sitting), labelled "sitting"
     calibration_clips: int = 240  # scenes that fit the temperature and give the held-out figures
     input_size: int = 128  # the window's side (the monitor's pose model's input)
+    look: str = "mixed_random"  # synth looks, one per pair of scenes (`trainer.localiser_train.MIXED_LOOKS`): plain,
+    # varied and random (extreme texture randomisation, so that shape is left to learn; docs/MONITOR.md, stop 56)
 
     def __post_init__(self) -> None:
         check_counts(self, ("clips", "frames", "steps", "batch", "calibration_clips"))
@@ -65,17 +68,18 @@ class PostureTrainConfig:
                 f"--lr {self.lr} must be positive and the input side {self.input_size} a positive multiple of 32"
             )
         SynthConfig(propped=self.propped, seats=self.seats, sitting=self.sitting)  # share checks
+        check_look(self.look)
 
 
 Windows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (N, S, S, 3) uint8, (N,) label, world, propped
 
 
 def scene_config(seed: int, i: int, config: PostureTrainConfig) -> SynthConfig:
-    """Scene `i` of `seed`: the world alternates, the look every other pair, the frame shape every four scenes,
-    so each frame shape comes in both worlds and both looks."""
+    """Scene `i` of `seed`: the world alternates, the look with every pair of scenes, the frame shape every four
+    scenes, so each frame shape comes in both worlds and each look in both worlds and every frame shape."""
     w, h = ASPECTS[(i // 4) % len(ASPECTS)]
     return SynthConfig(w, h, frames=config.frames, fps=1.0, seed=seed, index=i, pose="mixed", world=WORLDS[i % 2],
-                       look=scene_look("mixed", i // 2), propped=config.propped, seats=config.seats,
+                       look=scene_look(config.look, i // 2), propped=config.propped, seats=config.seats,
                        sitting=config.sitting)  # fmt: skip
 
 
