@@ -18,7 +18,7 @@ from track_helpers import PARTS
 
 from tpt_live.backend import Poses
 from tpt_live.crop import CropBox, full_box
-from tpt_live.errors import SourceError, SourceUnavailable
+from tpt_live.errors import InputError, SourceError, SourceUnavailable
 from tpt_live.monitor.alerts import AlertConfig, RuleConfig
 from tpt_live.monitor.notify import EventSink
 from tpt_live.monitor.presence import load_presence
@@ -350,9 +350,28 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     # the window it reads is the located one the pose model saw, not the decoder's picture of the region
     window, picture = np.full((64, 64, 3), 7, np.uint8), np.zeros((64, 64, 3), np.uint8)
     result = SimpleNamespace(model_input=window, frame=SimpleNamespace(net=picture))
-    assert mon._posture_image(result).tolist() == [0.0, 0.0, 1.0, 0.0]  # type: ignore[arg-type]
+    assert mon._posture_image(result, 1e6).tolist() == [0.0, 0.0, 1.0, 0.0]  # type: ignore[arg-type]
     assert (net.windows[-1] == 7).all()
-    assert mon._posture_image(SimpleNamespace(model_input=None, frame=result.frame)) is None  # type: ignore[arg-type]
+    none = SimpleNamespace(model_input=None, frame=result.frame)
+    assert mon._posture_image(none, 2e6) is None  # type: ignore[arg-type]
+
+
+def test_the_image_classifier_runs_every_image_every_seconds_and_frames_between_reuse_it(tmp_path) -> None:
+    """At 5 fps with `image_every` 0.5 s the classifier runs on every third frame with the infant in view (0.6 s
+    apart); the frames between fuse its last answer, so the posture still follows it."""
+    from tpt_live.monitor.posture import PostureConfig
+
+    clip = _clip("still", 12.0)
+    net = SurePostureNet("sitting")
+    states: list[dict] = []
+    _run(tmp_path, [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net,
+         posture=PostureConfig(image_every=0.5))  # fmt: skip
+    present = [s for s in states if s["present"]]
+    assert present and present == states[-len(present) :]  # in view from some frame to the end
+    assert len(net.windows) == len(range(0, len(present), 3))
+    assert {s["posture"] for s in present} == {"unknown"}  # every frame, not only the third
+    with pytest.raises(InputError, match="image_every"):
+        PostureConfig(image_every=-1.0)
 
 
 def test_an_image_that_says_sitting_leaves_the_posture_unknown_where_the_head_is_up(tmp_path, monkeypatch) -> None:

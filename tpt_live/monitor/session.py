@@ -162,6 +162,7 @@ class Monitor:
         self.torso = TorsoMean(config.posture)
         self.tilt = MatTilt(config.posture)
         self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
+        self._image: tuple[float, np.ndarray] | None = None  # the classifier's last (stream time, probabilities)
         # a second 2D model on the same crops: it relabels a prone baby's left and right in the tracker
         # (`track.handedness`) and, read on every frame, says when a back is shown (the posture cue)
         self.handedness = handedness
@@ -258,11 +259,17 @@ class Monitor:
             return None
         return signed_width_2d(self.handedness.infer(r.model_input[None]).keypoints[0])
 
-    def _posture_image(self, r: Result) -> np.ndarray | None:
-        """P(supine, side, prone, sitting) of the image classifier on the pose model's window; None without one."""
+    def _posture_image(self, r: Result, t: float) -> np.ndarray | None:
+        """P(supine, side, prone, sitting) of the image classifier on the pose model's window at stream time `t`;
+        None without one. It runs at most every `PostureConfig.image_every` seconds; frames between get its last
+        answer (forgotten with the posture votes)."""
         if self.posture_net is None or r.model_input is None:
             return None
+        last = self._image
+        if last is not None and 0.0 <= t - last[0] < self.config.posture.image_every - 1e-6:
+            return last[1]
         probabilities: np.ndarray = self.posture_net.probabilities(r.model_input)
+        self._image = (t, probabilities)
         return probabilities
 
     def step(self, r: Result) -> dict[str, Any]:
@@ -279,7 +286,7 @@ class Monitor:
         moving = energy is not None and energy >= self.config.movement.moving_threshold
         pose, pose_conf, tilt = None, None, None
         if present:
-            image = self._posture_image(r)
+            image = self._posture_image(r, t)
             tilt = self.tilt.update(t, r.kp3d) if r.kp3d is not None else None
             torso = self.torso.update(t, r.kp3d)
             cue = posture_with_margin(r.kp2d, r.kp3d, tilt or 0.0, self._handed(r), torso)
@@ -287,6 +294,7 @@ class Monitor:
             self.summary.camera_tilt = tilt
         else:
             self.postures.reset()
+            self._image = None
             self.torso.reset()
         inside = self._inside(r.kp2d) if present else None
         conditions = {"no_infant": not present, "posture": present and pose in ("side", "prone")}
@@ -323,6 +331,7 @@ class Monitor:
             self.meter.reset()
             self.presence.reset()
             self.postures.reset()
+            self._image = None
         self._last_t, self._last_wall = t, self.clock()
 
     def _searched(self, r: Result) -> float:
