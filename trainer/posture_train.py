@@ -8,9 +8,9 @@ of those on their back reclined in a bouncer or car seat (still on their back: s
 sitting up (the fourth class, "sitting": none of the lying postures). Each frame is cut along the ground truth's
 body axis, disturbed as the localiser errs, exactly as the part model's pretraining cuts it
 (`trainer.part_pretrain`), so the classifier learns from the framing it gets at run time (each frame shape in both
-worlds and every look). The label is the scene's posture, or sitting. Training: cross-entropy weighted by inverse
-class frequency, the photometric augmentation of the part model (`trainer.localiser_train.augment`) and mirror
-images (a mirrored baby keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at
+worlds, each look in both worlds). The label is the scene's posture, or sitting. Training: cross-entropy weighted
+by inverse class frequency, the photometric augmentation of the part model (`trainer.localiser_train.augment`) and
+mirror images (a mirrored baby keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at
 ImageNet's weights and batch-norm statistics. A temperature is fitted on windows of scenes of another seed, which
 also give the held-out accuracies stored in the file with the recipe.
 """
@@ -76,7 +76,8 @@ Windows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (N, S, S, 3) 
 
 def scene_config(seed: int, i: int, config: PostureTrainConfig) -> SynthConfig:
     """Scene `i` of `seed`: the world alternates, the look with every pair of scenes, the frame shape every four
-    scenes, so each frame shape comes in both worlds and each look in both worlds and every frame shape."""
+    scenes, so each frame shape comes in both worlds and each look in both worlds (with `mixed_random` each frame
+    shape in two of the three looks)."""
     w, h = ASPECTS[(i // 4) % len(ASPECTS)]
     return SynthConfig(w, h, frames=config.frames, fps=1.0, seed=seed, index=i, pose="mixed", world=WORLDS[i % 2],
                        look=scene_look(config.look, i // 2), propped=config.propped, seats=config.seats,
