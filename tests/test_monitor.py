@@ -374,6 +374,21 @@ def test_the_image_classifier_runs_every_image_every_seconds_and_frames_between_
         PostureConfig(image_every=-1.0)
 
 
+def test_the_classifiers_last_answer_is_forgotten_when_the_infant_leaves(tmp_path) -> None:
+    """With `image_every` longer than the clip the classifier runs on the first frame of each stretch with the
+    infant in view: once before the infant leaves and again when it is back, not once for the whole clip."""
+    from tpt_live.monitor.posture import PostureConfig
+
+    clip = _clip("leave_return", 60.0)
+    net = SurePostureNet("sitting")
+    states: list[dict] = []
+    _run(tmp_path, [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net,
+         posture=PostureConfig(image_every=1000.0))  # fmt: skip
+    present = [s["present"] for s in states]
+    stretches = sum(1 for i, p in enumerate(present) if p and (i == 0 or not present[i - 1]))
+    assert stretches >= 2 and len(net.windows) == stretches
+
+
 def test_an_image_that_says_sitting_leaves_the_posture_unknown_where_the_head_is_up(tmp_path, monkeypatch) -> None:
     """Sitting up is none of the lying postures: a classifier sure of it turns the geometry's supine into no
     posture on every frame (unknown), and the session asks `head_up` of each frame's turn; where the head is not up
