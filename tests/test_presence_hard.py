@@ -225,6 +225,20 @@ def test_no_posture_classifier_loads_without_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_shipped_classifier_beside_a_64px_model_is_skipped_without_building_it() -> None:
+    """The window size comes from the file's metadata: beside a 64-px 2D model the shipped 128-px classifier is
+    skipped before torch is imported or the network built."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from tpt_live.monitor.posture_image import open_posture; "
+        "print(open_posture('shipped', 64), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None False"
+
+
 def test_real_frames_from_videos_and_image_folders(tmp_path) -> None:
     import cv2
 

@@ -90,6 +90,13 @@ def save_posture(net: PostureNet, path: Path) -> Path:
 def load_posture(path: Path | str | None = None) -> PostureNet | None:
     """Load posture weights; None for the default when no file is shipped (torch is not imported then). Raises
     InputError for a missing path and ModelError for a foreign or old file."""
+    found = _posture_meta(path)
+    return None if found is None else _load_weights(*found)
+
+
+def _posture_meta(path: Path | str | None) -> tuple[Path, dict] | None:
+    """The file `path` names (None: the shipped one, or None where none is) and its checked metadata, without
+    loading the weights."""
     from tpt_live.checkpoint import read_meta
 
     if path is None and not default_posture_path().is_file():
@@ -109,6 +116,11 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
         or not isinstance(config.get("input"), int)
     ):
         raise ModelError(f"{path}: not a window posture classifier (config {config})")
+    return path, meta
+
+
+def _load_weights(path: Path, meta: dict) -> PostureNet:
+    """The classifier of a file whose metadata `_posture_meta` checked (torch is imported here)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -120,20 +132,24 @@ def load_posture(path: Path | str | None = None) -> PostureNet | None:
     except (SafetensorError, RuntimeError) as exc:
         raise ModelError(f"{path}: not the posture classifier's weights ({str(exc).splitlines()[0]})") from exc
     temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
-    return PostureNet(net, int(config["input"]), meta.get("metrics", {}), temperature)
+    return PostureNet(net, int(meta["config"]["input"]), meta.get("metrics", {}), temperature)
 
 
 def open_posture(spec: str | None, input_size: int) -> PostureNet | None:
     """The classifier `spec` names (a file, `SHIPPED_POSTURE`, or None: none) for a 2D model whose windows are
     `input_size` px. The shipped one is None where none is installed, and skipped with a log line where it reads
-    windows of another size; a file of another size is an InputError (exit 2)."""
+    windows of another size; a file of another size is an InputError (exit 2). The size is read from the file's
+    metadata, so a classifier that cannot run is never built."""
     if spec is None:
         return None
     shipped = spec == SHIPPED_POSTURE
-    net = load_posture(None if shipped else spec)
-    if net is None or net.input_size == input_size:
-        return net
-    why = f"it reads {net.input_size}-px windows; the 2D model gives {input_size}-px ones"
+    found = _posture_meta(None if shipped else spec)
+    if found is None:
+        return None
+    size = int(found[1]["config"]["input"])
+    if size == input_size:
+        return _load_weights(*found)
+    why = f"it reads {size}-px windows; the 2D model gives {input_size}-px ones"
     if shipped:
         log.info("no image posture classifier: %s", why)
         return None
