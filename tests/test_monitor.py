@@ -389,6 +389,30 @@ def test_the_classifiers_last_answer_is_forgotten_when_the_infant_leaves(tmp_pat
     assert stretches >= 2 and len(net.windows) == stretches
 
 
+def test_the_classifiers_last_answer_is_forgotten_across_a_camera_gap(tmp_path) -> None:
+    """The camera drops for 8 s with the infant in view on both sides: with `image_every` longer than the session
+    the classifier runs once on each source, not once for the whole session."""
+    from tpt_live.monitor.posture import PostureConfig
+
+    first, second = _clip("active", 10.0, index=2), _clip("still", 40.0, index=3)
+    sources = [ClipSource(first, drop_after=30), ClipSource(second)]
+
+    def seen(state: dict) -> None:
+        states.append(state)
+        if state["frame"] == 29:
+            sources[0].consumed.set()
+
+    states: list[dict] = []
+    net = SurePostureNet("sitting")
+    mon, _ = _run(tmp_path, sources, GtBackend(first, second), seen, max_reopen=1, posture_net=net,
+                  posture=PostureConfig(image_every=1000.0))  # fmt: skip
+    assert mon.summary.camera_losses == 1
+    present = [s["present"] for s in states]
+    stretches = sum(1 for i, p in enumerate(present) if p and (i == 0 or not present[i - 1]))
+    assert stretches == 1 and all(present[29:31])  # in view across the drop: only the gap can clear the answer
+    assert len(net.windows) == 2
+
+
 def test_an_image_that_says_sitting_leaves_the_posture_unknown_where_the_head_is_up(tmp_path, monkeypatch) -> None:
     """Sitting up is none of the lying postures: a classifier sure of it turns the geometry's supine into no
     posture on every frame (unknown), and the session asks `head_up` of each frame's turn; where the head is not up
