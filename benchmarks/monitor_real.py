@@ -43,6 +43,7 @@ def run_region(
 ) -> tuple[list[dict], list[dict]]:
     """(per-frame states, events) of one monitor run over `clip` with the region `roi` (None: full frame)."""
     import engines
+    from tpt_live.checkpoint import model_or_off
     from tpt_live.crop import parse_roi
     from tpt_live.monitor.alerts import AlertConfig
     from tpt_live.monitor.posture import parse_tilt
@@ -57,9 +58,9 @@ def run_region(
                              roi=parse_roi(roi) if roi else None, alerts=alerts, head=head,
                              presence=Path(args.presence) if args.presence else None,
                              presence_view=args.presence_view, presence_mirror=not args.no_presence_mirror,
-                             posture_net=None if args.posture_net == "off" else args.posture_net,
+                             posture_net=model_or_off(args.posture_net),
                              camera_tilt=parse_tilt(args.camera_tilt),
-                             handedness=None if args.handedness == "off" else args.handedness,
+                             handedness=model_or_off(args.handedness),
                              **({"posture_confidence": args.posture_confidence}
                                 if args.posture_confidence is not None else {}),
                              **({"refine": args.refine} if args.refine is not None else {}))  # fmt: skip

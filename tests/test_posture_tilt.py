@@ -209,7 +209,8 @@ def test_the_torso_mean_forgets_old_frames_and_resets() -> None:
 
 
 def test_monitor_posture_net_option_names_a_file_the_shipped_one_or_none(monkeypatch) -> None:
-    """`--posture-net`: the shipped classifier unless told, 'off' for none, else the file given."""
+    """`--posture-net`: the shipped classifier unless told, 'off' (any case, as `--handedness`) for none, else the
+    file given."""
     from typer.testing import CliRunner
 
     from tpt_live.cli.app import app
@@ -223,7 +224,7 @@ def test_monitor_posture_net_option_names_a_file_the_shipped_one_or_none(monkeyp
         raise InputError("stop here")
 
     monkeypatch.setattr(setup, "open_session", capture)
-    for extra in ([], ["--posture-net", "off"], ["--posture-net", "mine.safetensors"]):
+    for extra in ([], ["--posture-net", "off"], ["--posture-net", " OFF"], ["--posture-net", "mine.safetensors"]):
         result = CliRunner().invoke(app, ["monitor", "a.mp4", "-q", *extra])
         assert isinstance(result.exception, InputError) and str(result.exception) == "stop here"
-    assert seen == ["shipped", None, "mine.safetensors"]
+    assert seen == ["shipped", None, None, "mine.safetensors"]

@@ -155,6 +155,12 @@ def resolve_model_file(model: str | Path | None) -> Path:
     return path
 
 
+def model_or_off(text: str) -> str | None:
+    """An option that names a model or turns it off (`--handedness`, `--posture-net`): 'off' (any case, spaces
+    around it) -> None, else the text as given (a file or a shipped name)."""
+    return None if text.strip().lower() == "off" else text
+
+
 def model_label(path: Path) -> str:
     """The shipped model's name (`default`, `tpt64`), else the file name (what outputs record as the model)."""
     return next((n for n in SHIPPED_MODELS if path == default_model_path(n)), path.name)

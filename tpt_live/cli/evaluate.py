@@ -64,9 +64,10 @@ def evaluate(
     from rich.table import Table
 
     from engines import open_backend
+    from tpt_live.checkpoint import model_or_off
     from tpt_live.cli.common import output_file
     from tpt_live.evaluation.evaluate2d import evaluate_2d, evaluate_located, load_labelled, template_baseline
-    from tpt_live.track.handedness import open_handedness, parse_handedness, relabelled
+    from tpt_live.track.handedness import open_handedness, relabelled
 
     output_file(json_out, "--json")
     if Path(data).is_file() and not roi:  # a COCO keypoints file: whole-image and given-box protocols
@@ -74,7 +75,7 @@ def evaluate(
         from tpt_live.evaluation.coco import PARTS, THRESHOLDS, CocoConfig, evaluate_coco, table_rows
 
         engine = open_backend(model, backend=backend, flip=flip)
-        relabel = open_handedness(parse_handedness(handedness), open_backend, engine, backend=backend)
+        relabel = open_handedness(model_or_off(handedness), open_backend, engine, backend=backend)
         locator = None
         if locate or engine.framing == "located":  # a located model always gets the located protocols
             from tpt_live.localiser_net import load_localiser
@@ -124,7 +125,7 @@ def evaluate(
         return
     lifters = _load_lifters(lifter, supervised_lifter)  # a bad lifter file fails before any figure is printed
     engine = open_backend(model, backend=backend, flip=flip)
-    relabel = open_handedness(parse_handedness(handedness), open_backend, engine, backend=backend)
+    relabel = open_handedness(model_or_off(handedness), open_backend, engine, backend=backend)
     size = engine.input_size
     from tpt_live.crop import parse_roi
 

@@ -157,12 +157,12 @@ def monitor(
     from rich.console import Console
 
     import engines
+    from tpt_live.checkpoint import model_or_off
     from tpt_live.crop import parse_roi
     from tpt_live.monitor.posture import parse_tilt
     from tpt_live.monitor.setup import open_session
     from tpt_live.monitor.state import NOT_MEDICAL
     from tpt_live.monitor.webview import is_loopback, parse_bind
-    from tpt_live.track.handedness import parse_handedness
 
     interrupt_on_sigterm()
     quiet_logs(quiet)
@@ -179,9 +179,9 @@ def monitor(
         presence=Path(presence) if presence else None, presence_view=presence_view,
         presence_mirror=presence_mirror, reconnect=reconnect,
         timeout=timeout,
-        token_file=Path(token_file) if token_file else None, posture_net=None if posture_net == "off" else posture_net,
+        token_file=Path(token_file) if token_file else None, posture_net=model_or_off(posture_net),
         lifter=Path(lifter) if lifter else None, camera_tilt=parse_tilt(camera_tilt),
-        handedness=parse_handedness(handedness), posture_confidence=posture_confidence,
+        handedness=model_or_off(handedness), posture_confidence=posture_confidence,
     )  # fmt: skip
     console = Console(stderr=True)
     panel = _MonitorPanel(console, quiet)

@@ -116,8 +116,8 @@ def track(
     from rich.console import Console
 
     import engines
+    from tpt_live.checkpoint import model_or_off
     from tpt_live.crop import parse_roi
-    from tpt_live.track.handedness import parse_handedness
     from tpt_live.track.outputs import ensure_folder
     from tpt_live.track.runner import run_track
 
@@ -140,7 +140,7 @@ def track(
     request = TrackRequest(
         sources=tuple(sources), out=Path(out), fmt=fmt, model=model, backend=backend, device=device,
         precision=precision, flip=flip, config=config, save_video=Path(save_video) if save_video else None, show=show,
-        jobs=jobs, reconnect=reconnect, timeout=timeout, handedness=parse_handedness(handedness),
+        jobs=jobs, reconnect=reconnect, timeout=timeout, handedness=model_or_off(handedness),
     )  # fmt: skip
     if show:
         from tpt_live.track.overlay import Window

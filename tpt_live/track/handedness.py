@@ -132,8 +132,3 @@ def relabelled(pose: PoseBackend, handedness: PoseBackend | None) -> Callable[[n
         return swapped(poses, relabel.swaps(frames, [0.0] * len(frames), poses)).keypoints
 
     return infer
-
-
-def parse_handedness(text: str) -> str | None:
-    """`--handedness`: 'off' -> None, else the model (a file or a shipped name)."""
-    return None if text.strip().lower() == "off" else text
