@@ -21,6 +21,7 @@ from tpt_live.crop import CropBox, full_box
 from tpt_live.errors import InputError, SourceError, SourceUnavailable
 from tpt_live.monitor.alerts import AlertConfig, RuleConfig
 from tpt_live.monitor.notify import EventSink
+from tpt_live.monitor.posture import PostureConfig
 from tpt_live.monitor.presence import load_presence
 from tpt_live.monitor.session import Monitor, MonitorConfig
 from tpt_live.skeleton import NUM_JOINTS
@@ -336,7 +337,8 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
     (tmp_path / "b").mkdir()
     net = SurePostureNet("prone")
     states: list[dict] = []
-    mon, _ = _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    mon, _ = _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net,
+                  posture=PostureConfig(image_every=0.0))  # on every frame  # fmt: skip
     plain: list[dict] = []
     _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=plain.append)
     present = [s for s in states if s["present"]]
@@ -359,8 +361,6 @@ def test_the_image_posture_classifier_reads_the_pose_models_window(tmp_path) -> 
 def test_the_image_classifier_runs_every_image_every_seconds_and_frames_between_reuse_it(tmp_path) -> None:
     """At 5 fps with `image_every` 0.5 s the classifier runs on every third frame with the infant in view (0.6 s
     apart); the frames between fuse its last answer, so the posture still follows it."""
-    from tpt_live.monitor.posture import PostureConfig
-
     clip = _clip("still", 12.0)
     net = SurePostureNet("sitting")
     states: list[dict] = []
@@ -377,8 +377,6 @@ def test_the_image_classifier_runs_every_image_every_seconds_and_frames_between_
 def test_the_classifiers_last_answer_is_forgotten_when_the_infant_leaves(tmp_path) -> None:
     """With `image_every` longer than the clip the classifier runs on the first frame of each stretch with the
     infant in view: once before the infant leaves and again when it is back, not once for the whole clip."""
-    from tpt_live.monitor.posture import PostureConfig
-
     clip = _clip("leave_return", 60.0)
     net = SurePostureNet("sitting")
     states: list[dict] = []
@@ -392,8 +390,6 @@ def test_the_classifiers_last_answer_is_forgotten_when_the_infant_leaves(tmp_pat
 def test_the_classifiers_last_answer_is_forgotten_across_a_camera_gap(tmp_path) -> None:
     """The camera drops for 8 s with the infant in view on both sides: with `image_every` longer than the session
     the classifier runs once on each source, not once for the whole session."""
-    from tpt_live.monitor.posture import PostureConfig
-
     first, second = _clip("active", 10.0, index=2), _clip("still", 40.0, index=3)
     sources = [ClipSource(first, drop_after=30), ClipSource(second)]
 
@@ -432,7 +428,8 @@ def test_an_image_that_says_sitting_leaves_the_posture_unknown_where_the_head_is
     (tmp_path / "b").mkdir()
     states: list[dict] = []
     net = SurePostureNet("sitting")
-    _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    every = PostureConfig(image_every=0.0)  # the classifier on every frame
+    _run(tmp_path / "a", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net, posture=every)
     present = [s for s in states if s["present"]]
     assert present and len(net.windows) == len(present) and {s["posture"] for s in present} == {"unknown"}
     assert len(calls) == len(present) and all(up and out == (None, 0.0) for _, up, out in calls)  # turn 0: head up
@@ -441,7 +438,7 @@ def test_an_image_that_says_sitting_leaves_the_posture_unknown_where_the_head_is
     monkeypatch.setattr(session, "head_up", lambda turn: False)
     states.clear()
     net = SurePostureNet("sitting")
-    _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net)
+    _run(tmp_path / "b", [ClipSource(clip)], GtBackend(clip), on_state=states.append, posture_net=net, posture=every)
     present = [s for s in states if s["present"]]
     assert calls and not any(up for _, up, _ in calls) and all(out == cue for cue, _, out in calls)
     assert [s["posture"] for s in present].count("supine") >= 0.8 * len(present)

@@ -79,6 +79,29 @@ def test_a_short_training_run_keeps_imagenets_first_blocks_and_repeats() -> None
     assert p.shape == (4,) and abs(p.sum() - 1.0) < 1e-6
 
 
+def test_an_ensemble_is_its_members_trained_on_their_own_seeds_and_averages_them() -> None:
+    """`train_ensemble`: member i is `train_posture` on seed + i, and the ensemble's probabilities are the mean of
+    the members' (their own temperatures applied)."""
+    from dataclasses import replace
+
+    from trainer.posture_train import train_ensemble
+
+    torch.set_num_threads(1)
+    cfg = PostureTrainConfig(clips=4, frames=1, steps=2, batch=4, calibration_clips=4, input_size=64, members=2)
+    ens = train_ensemble(cfg)
+    alone = train_posture(replace(cfg, seed=1))
+    assert len(ens.members) == 2 and ens.input_size == 64 and ens.metrics["recipe"]["members"] == 2
+    assert [m.metrics["recipe"]["seed"] for m in ens.members] == [0, 1] and ens.metrics["held_out"]["frames"] == 4
+    second = ens.members[1].net.state_dict()
+    assert all(torch.equal(v, second[k]) for k, v in alone.net.state_dict().items())
+    assert not torch.equal(ens.members[0].net.head.weight, ens.members[1].net.head.weight)
+    rgb = np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    mean = (ens.members[0].probabilities(rgb) + alone.probabilities(rgb)) / 2
+    np.testing.assert_allclose(ens.probabilities(rgb), mean, atol=1e-9)
+    with pytest.raises(InputError, match="members 0"):
+        PostureTrainConfig(members=0)
+
+
 def test_bad_settings_are_one_line_errors() -> None:
     with pytest.raises(InputError, match="--steps 0"):
         PostureTrainConfig(steps=0)
@@ -98,8 +121,11 @@ def test_the_shipped_classifier_is_the_default_recipes_file() -> None:
     from tpt_live.monitor.posture_image import load_posture
 
     net = load_posture()
-    assert net is not None and net.input_size == 128
+    assert net is not None and net.input_size == 128 and len(net.members) == PostureTrainConfig().members == 3
     assert net.metrics["recipe"] == asdict(PostureTrainConfig())
     assert net.metrics["held_out"]["frames"] == 480 and net.metrics["held_out"]["accuracy"] > 0.6
+    assert [m.metrics["recipe"]["seed"] for m in net.members] == [0, 1, 2]  # member i: the scenes of seed + i
+    first = net.members[0].metrics["held_out"]  # the first member's calibration windows are the ensemble's
+    assert first["frames"] == 480 and first["accuracy"] < net.metrics["held_out"]["accuracy"]
     p = net.probabilities(np.zeros((128, 128, 3), np.uint8))
     assert p.shape == (4,) and abs(p.sum() - 1.0) < 1e-6

@@ -161,16 +161,18 @@ def test_head_up_within_45_degrees_of_the_pictures_up_either_way() -> None:
 
 
 def test_posture_net_file_round_trip(tmp_path) -> None:
-    """The window classifier's file gives back the same probabilities (temperature applied), refuses a window of
-    another size, a missing path (exit 2), a presence file, the 32-px CNN's version-1 file and the three-class
-    version-2 file (exit 4)."""
+    """The window classifier's file gives back the same probabilities (temperature applied), each member's of an
+    ensemble and their mean, reads a version-3 file (one net) as an ensemble of one, refuses a window of another
+    size, a missing path (exit 2), a presence file, the 32-px CNN's version-1 file and the three-class version-2
+    file (exit 4)."""
     import json
 
     import torch
     from safetensors.numpy import save_file
 
+    from tpt_live.checkpoint import write_weights
     from tpt_live.errors import ModelError
-    from tpt_live.monitor.posture_image import PostureNet, load_posture, save_posture
+    from tpt_live.monitor.posture_image import PostureEnsemble, PostureNet, load_posture, save_posture
     from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
 
     torch.manual_seed(0)
@@ -180,8 +182,23 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     with torch.no_grad():
         ref = torch.softmax(net(to_tensor(rgb[None])) / 2.0, 1).numpy()[0]
     loaded = load_posture(save_posture(PostureNet(net, 64, {"a": 1}, 2.0), tmp_path / "q.safetensors"))
-    assert loaded is not None and loaded.metrics == {"a": 1} and loaded.temperature == 2.0
+    assert loaded is not None and loaded.metrics == {"a": 1} and [m.temperature for m in loaded.members] == [2.0]
     np.testing.assert_allclose(loaded.probabilities(rgb), ref, atol=1e-6)
+    other = WindowClassifier().eval()
+    torch.nn.init.normal_(other.head.bias, std=1.0)
+    with torch.no_grad():
+        ref2 = torch.softmax(other(to_tensor(rgb[None])) / 0.5, 1).numpy()[0]
+    pair = PostureEnsemble((PostureNet(net, 64, {"m": 0}, 2.0), PostureNet(other, 64, {"m": 1}, 0.5)), {"b": 2})
+    both = load_posture(save_posture(pair, tmp_path / "pair.safetensors"))
+    assert both is not None and both.metrics == {"b": 2} and [m.temperature for m in both.members] == [2.0, 0.5]
+    np.testing.assert_allclose(both.members[1].probabilities(rgb), ref2, atol=1e-6)
+    np.testing.assert_allclose(both.probabilities(rgb), (ref + ref2) / 2, atol=1e-6)
+    v3 = {"format": "tpt-live/posture-image", "format_version": 3, "metrics": {"c": 3},
+          "config": {"input": 64, "view": "window", "classes": ["supine", "side", "prone", "sitting"]},
+          "calibration": {"temperature": 2.0}}  # fmt: skip
+    one = load_posture(write_weights(tmp_path / "v3.safetensors", dict(net.state_dict()), v3))
+    assert one is not None and len(one.members) == 1 and one.members[0].metrics == {"c": 3}
+    np.testing.assert_allclose(one.probabilities(rgb), ref, atol=1e-6)
     assert abs(ref.sum() - 1.0) < 1e-6 and ref.max() - ref.min() > 0.01
     assert ref.shape == (4,)
     said = ("supine", "side", "prone", "sitting")[int(ref.argmax())]
@@ -205,6 +222,12 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "w.safetensors"), {"tpt_live": json.dumps(meta)})
     with pytest.raises(ModelError, match="not the posture classifier's weights"):  # right header, wrong tensors
         load_posture(tmp_path / "w.safetensors")
+    pair_meta = json.loads((tmp_path / "pair.json").read_text())
+    pair_meta["calibration"]["temperatures"] = [2.0]  # one temperature for the tensors of two members
+    doubled = {f"member{i}.{k}": v.clone() for i in (0, 1) for k, v in net.state_dict().items()}
+    write_weights(tmp_path / "x.safetensors", doubled, pair_meta)
+    with pytest.raises(ModelError, match="not the posture classifier's weights"):
+        load_posture(tmp_path / "x.safetensors")
     meta["config"].pop("view")
     save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "v.safetensors"), {"tpt_live": json.dumps(meta)})
     with pytest.raises(ModelError, match="not a window posture classifier"):

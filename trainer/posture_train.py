@@ -12,7 +12,9 @@ worlds, each look in both worlds). The label is the scene's posture, or sitting.
 by inverse class frequency, the photometric augmentation of the part model (`trainer.localiser_train.augment`) and
 mirror images (a mirrored baby keeps its posture), AdamW under a one-cycle schedule, the stem and blocks 0-2 kept at
 ImageNet's weights and batch-norm statistics. A temperature is fitted on windows of scenes of another seed, which
-also give the held-out accuracies stored in the file with the recipe.
+also give the held-out accuracies stored in the file with the recipe. `members` nets are trained so, member i on
+the scenes of seed + i (`train_ensemble`), and the monitor averages their probabilities: single nets of the same
+recipe read a real clip differently (docs/MONITOR.md, stop 57).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 from tpt_live.errors import InputError
 from tpt_live.localise import body_axis
 from tpt_live.monitor.posture import IMAGE_CLASSES, POSTURES, SITTING
-from tpt_live.monitor.posture_image import PostureNet
+from tpt_live.monitor.posture_image import PostureEnsemble, PostureNet
 from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
 from tpt_live.synth import SynthConfig, render_clip
 from trainer.localiser_train import augment, check_look, scene_look
@@ -60,9 +62,10 @@ class PostureTrainConfig:
     input_size: int = 128  # the window's side (the monitor's pose model's input)
     look: str = "mixed_random"  # synth looks, one per pair of scenes (`trainer.localiser_train.MIXED_LOOKS`): plain,
     # varied and random (extreme texture randomisation, so that shape is left to learn; docs/MONITOR.md, stop 56)
+    members: int = 3  # nets in the file (`train_ensemble`): member i trains on the scenes of seed + i
 
     def __post_init__(self) -> None:
-        check_counts(self, ("clips", "frames", "steps", "batch", "calibration_clips"))
+        check_counts(self, ("clips", "frames", "steps", "batch", "calibration_clips", "members"))
         if not self.lr > 0 or self.input_size < 32 or self.input_size % 32:
             raise InputError(
                 f"--lr {self.lr} must be positive and the input side {self.input_size} a positive multiple of 32"
@@ -173,3 +176,17 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
                "held_out": accuracy(logits, held_out)}  # fmt: skip
     log.info("posture temperature %.3f; held out %s", temperature, metrics["held_out"])
     return PostureNet(net, config.input_size, metrics, temperature)
+
+
+def train_ensemble(config: PostureTrainConfig, on_log: Callable[[dict], None] | None = None) -> PostureEnsemble:
+    """`config.members` nets, each `train_posture` on the scenes of its own seed (member i: seed + i; its calibration
+    scenes seed + i + HELD_OUT_SEED). Metrics: the recipe, each member's own figures under "members", and the
+    ensemble's held-out figures on the first member's calibration scenes."""
+    members = tuple(train_posture(replace(config, seed=config.seed + i), on_log) for i in range(config.members))
+    ensemble = PostureEnsemble(members)
+    held_out = windows(config.seed + HELD_OUT_SEED, config.calibration_clips, config)
+    mean = np.stack([ensemble.probabilities(x) for x in held_out[0]])
+    ensemble.metrics = {"recipe": asdict(config), "members": [m.metrics for m in members],
+                        "held_out": accuracy(np.log(mean), held_out)}  # fmt: skip
+    log.info("posture ensemble of %d; held out %s", len(members), ensemble.metrics["held_out"])
+    return ensemble

@@ -90,6 +90,7 @@ def train_posture(
     clips: Annotated[int | None, typer.Option(help="Synthetic training scenes (the infant in every posture).")] = None,
     steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Dataset seed of the training scenes.")] = None,
+    members: Annotated[int | None, typer.Option(help="Nets in the file, member i on the scenes of seed + i.")] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress lines.")] = False,
 ) -> None:
@@ -99,16 +100,15 @@ def train_posture(
     from pathlib import Path
 
     from tpt_live.monitor.posture_image import save_posture
-    from trainer.posture_train import PostureTrainConfig
-    from trainer.posture_train import train_posture as run_training
+    from trainer.posture_train import PostureTrainConfig, train_ensemble
 
     output_file(out, "--out")
     set_threads(threads)
-    cfg = PostureTrainConfig(**given(clips=clips, steps=steps, seed=seed))
+    cfg = PostureTrainConfig(**given(clips=clips, steps=steps, seed=seed, members=members))
 
     def show(row: dict) -> None:
         if not quiet:
             typer.echo(" ".join(f"{k}={v}" for k, v in row.items()), err=True)
 
-    path = save_posture(run_training(cfg, on_log=show), Path(out))
+    path = save_posture(train_ensemble(cfg, on_log=show), Path(out))
     typer.echo(f"posture weights: {path}", err=True)

@@ -159,9 +159,9 @@ class PostureConfig:
     max_tilt: float = 60.0  # the largest tilt the estimate may reach
     tilt_window: float = 300.0  # seconds of torsos the estimate remembers
     torso_window: float = 2.0  # seconds of torso directions averaged before the facing angle is read (`TorsoMean`)
-    # seconds of stream time between runs of the image classifier (about 35 ms a run on a 2-core CPU); the frames
-    # between reuse its last probabilities (0: every frame)
-    image_every: float = 0.2
+    # seconds of stream time between runs of the image classifier (about 35 ms per member on a 2-core CPU, and the
+    # shipped file has three); the frames between reuse its last probabilities (0: every frame)
+    image_every: float = 0.5
 
     def __post_init__(self) -> None:
         if self.window <= 0:

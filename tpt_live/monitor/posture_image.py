@@ -8,10 +8,12 @@ upright by the localisation stage, `Result.model_input`): EfficientNet-Lite0's s
 weights when training starts, `tpt_live.effnet`), the mean and the maximum of the stride-16 features over the
 window, and a linear map to four logits in the order of `IMAGE_CLASSES` (the three lying postures, then sitting
 up: none of them, so that a sitting baby is not read as one); softmax after division by a temperature fitted on
-held-out synthetic windows. It is trained on synthetic renders, which carry the label (`trainer.posture_train`);
-weights: `tpt_live/weights/posture.safetensors` (`tpt_live.checkpoint.write_weights` layout, format
-"tpt-live/posture-image" version 3; the 32-px CNN of version 1 and the three-class window classifier of version 2
-are refused).
+held-out synthetic windows. It is trained on synthetic renders, which carry the label (`trainer.posture_train`).
+A file holds one or more such nets trained alike on draws of their own seeds (`tpt-live train-posture --members K`;
+the shipped file holds three, docs/MONITOR.md says why), and the probabilities are the mean of the members' calibrated
+probabilities (`PostureEnsemble`). Weights: `tpt_live/weights/posture.safetensors` (`tpt_live.checkpoint.write_weights`
+layout, format "tpt-live/posture-image" version 4; a version-3 file, one net, loads as an ensemble of one; the 32-px
+CNN of version 1 and the three-class window classifier of version 2 are refused).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ if TYPE_CHECKING:  # torch is imported when a classifier is loaded, not by every
 
 log = logging.getLogger(__name__)
 POSTURE_FORMAT = "tpt-live/posture-image"
-POSTURE_VERSION = 3
+POSTURE_VERSION = 4
+ONE_NET_VERSION = 3  # a single net, its tensors unprefixed and one temperature: read as an ensemble of one
 SHIPPED_POSTURE = "shipped"  # `monitor --posture-net`'s default: the shipped classifier (`default_posture_path`)
 
 
@@ -67,6 +70,28 @@ class PostureNet:
         out: np.ndarray = torch.softmax(z, 0).numpy().astype(np.float64)
         return out
 
+
+@dataclass
+class PostureEnsemble:
+    """Classifiers trained alike on other draws (`tpt-live train-posture --members K`); the probabilities of a window
+    are the mean of the members' calibrated probabilities."""
+
+    members: tuple[PostureNet, ...]
+    metrics: dict = field(default_factory=dict)  # the file's metrics (each member's own under "members")
+
+    def __post_init__(self) -> None:
+        if not self.members or len({m.input_size for m in self.members}) != 1:
+            raise ModelError("a posture ensemble needs at least one member, all of one window size")
+
+    @property
+    def input_size(self) -> int:
+        return self.members[0].input_size
+
+    def probabilities(self, rgb: np.ndarray) -> np.ndarray:
+        """(4,) P(supine, side, prone, sitting) of one (S, S, 3) uint8 RGB window: the members' mean."""
+        out: np.ndarray = np.mean([m.probabilities(rgb) for m in self.members], axis=0)
+        return out
+
     def classify(self, rgb: np.ndarray) -> tuple[str, float]:
         """(most likely class of `IMAGE_CLASSES`, its probability) of one window."""
         p = self.probabilities(rgb)
@@ -74,20 +99,29 @@ class PostureNet:
         return IMAGE_CLASSES[k], float(p[k])
 
 
-def save_posture(net: PostureNet, path: Path) -> Path:
+def save_posture(net: PostureEnsemble | PostureNet, path: Path) -> Path:
+    """Write the weights (`tpt_live.checkpoint.write_weights` layout: metadata inside, JSON sidecar); a single net is
+    written as an ensemble of one."""
     from tpt_live.checkpoint import write_weights
 
+    ens = net if isinstance(net, PostureEnsemble) else PostureEnsemble((net,), net.metrics)
     meta = {
         "format": POSTURE_FORMAT,
         "format_version": POSTURE_VERSION,
-        "config": {"input": net.input_size, "view": "window", "classes": list(IMAGE_CLASSES)},
-        "metrics": net.metrics,
-        "calibration": {"temperature": net.temperature},
+        "config": {
+            "input": ens.input_size,
+            "view": "window",
+            "classes": list(IMAGE_CLASSES),
+            "members": len(ens.members),
+        },  # fmt: skip
+        "metrics": ens.metrics,
+        "calibration": {"temperatures": [m.temperature for m in ens.members]},
     }
-    return write_weights(path, dict(net.net.state_dict()), meta)
+    tensors = {f"member{i}.{k}": v for i, m in enumerate(ens.members) for k, v in m.net.state_dict().items()}
+    return write_weights(path, tensors, meta)
 
 
-def load_posture(path: Path | str | None = None) -> PostureNet | None:
+def load_posture(path: Path | str | None = None) -> PostureEnsemble | None:
     """Load posture weights; None for the default when no file is shipped (torch is not imported then). Raises
     InputError for a missing path and ModelError for a foreign or old file."""
     found = _posture_meta(path)
@@ -106,7 +140,7 @@ def _posture_meta(path: Path | str | None) -> tuple[Path, dict] | None:
         raise InputError(f"posture weights {path} not found; train them: tpt-live train-posture --out {path}")
     meta = read_meta(path, POSTURE_FORMAT, POSTURE_VERSION, "posture")
     config = meta.get("config", {})
-    if meta.get("format_version") != POSTURE_VERSION:
+    if meta.get("format_version") not in (POSTURE_VERSION, ONE_NET_VERSION):
         old = {1: "the 32-px CNN", 2: "three classes, without sitting"}.get(meta.get("format_version", 0), "old")
         raise ModelError(f"{path}: a posture file of version {meta.get('format_version')} ({old}); "
                          "retrain it: tpt-live train-posture --out FILE")  # fmt: skip
@@ -119,23 +153,35 @@ def _posture_meta(path: Path | str | None) -> tuple[Path, dict] | None:
     return path, meta
 
 
-def _load_weights(path: Path, meta: dict) -> PostureNet:
-    """The classifier of a file whose metadata `_posture_meta` checked (torch is imported here)."""
+def _load_weights(path: Path, meta: dict) -> PostureEnsemble:
+    """The classifiers of a file whose metadata `_posture_meta` checked (torch is imported here)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from tpt_live.monitor.posture_net import WindowClassifier
 
-    net = WindowClassifier()
+    calibration, size = meta.get("calibration", {}), int(meta["config"]["input"])
+    one = meta["format_version"] == ONE_NET_VERSION
+    temperatures = [calibration.get("temperature", 1.0)] if one else calibration.get("temperatures", [])
+    members = []
     try:
-        net.load_state_dict(load_file(str(path)))
+        tensors = load_file(str(path))
+        for i, temperature in enumerate(temperatures):
+            prefix = "" if one else f"member{i}."
+            net = WindowClassifier()
+            net.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+            members.append(PostureNet(net, size, {}, float(temperature)))
+        if not members or (not one and len(tensors) != len(members) * len(members[0].net.state_dict())):
+            raise RuntimeError(f"{len(tensors)} tensors for {len(temperatures)} calibrated members")
     except (SafetensorError, RuntimeError) as exc:
         raise ModelError(f"{path}: not the posture classifier's weights ({str(exc).splitlines()[0]})") from exc
-    temperature = float(meta.get("calibration", {}).get("temperature", 1.0))
-    return PostureNet(net, int(meta["config"]["input"]), meta.get("metrics", {}), temperature)
+    metrics = meta.get("metrics", {})
+    for member, own in zip(members, metrics.get("members", [metrics] if one else []), strict=False):
+        member.metrics = own
+    return PostureEnsemble(tuple(members), metrics)
 
 
-def open_posture(spec: str | None, input_size: int) -> PostureNet | None:
+def open_posture(spec: str | None, input_size: int) -> PostureEnsemble | None:
     """The classifier `spec` names (a file, `SHIPPED_POSTURE`, or None: none) for a 2D model whose windows are
     `input_size` px. The shipped one is None where none is installed, and skipped with a log line where it reads
     windows of another size; a file of another size is an InputError (exit 2). The size is read from the file's

@@ -161,7 +161,7 @@ class Monitor:
         self.postures = PostureVote(config.posture)
         self.torso = TorsoMean(config.posture)
         self.tilt = MatTilt(config.posture)
-        self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureNet or None (geometry only)
+        self.posture_net = posture_net  # tpt_live.monitor.posture_image.PostureEnsemble or None (geometry only)
         self._image: tuple[float, np.ndarray] | None = None  # the classifier's last (stream time, probabilities)
         # a second 2D model on the same crops: it relabels a prone baby's left and right in the tracker
         # (`track.handedness`) and, read on every frame, says when a back is shown (the posture cue)
