@@ -43,6 +43,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["train-presence", "--clips", "0"], "--clips"),
         (["train-presence", "--epochs", "0"], "--epochs"),
         (["train-posture", "--clips", "0"], "--clips"),
+        (["train-posture", "--members", "0"], "--members"),
     ],
 )
 def test_bad_numbers_are_refused(command: list[str], named: str, clip: Path, tmp_path: Path) -> None:

@@ -223,11 +223,22 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     with pytest.raises(ModelError, match="not the posture classifier's weights"):  # right header, wrong tensors
         load_posture(tmp_path / "w.safetensors")
     pair_meta = json.loads((tmp_path / "pair.json").read_text())
-    pair_meta["calibration"]["temperatures"] = [2.0]  # one temperature for the tensors of two members
     doubled = {f"member{i}.{k}": v.clone() for i in (0, 1) for k, v in net.state_dict().items()}
-    write_weights(tmp_path / "x.safetensors", doubled, pair_meta)
-    with pytest.raises(ModelError, match="not the posture classifier's weights"):
-        load_posture(tmp_path / "x.safetensors")
+    for calibration, members, match in [
+        ({"temperatures": [2.0]}, 1, "not the posture classifier's weights"),  # the tensors of two, one member
+        ({"temperatures": [2.0]}, 2, "2 posture members, 1 temperatures"),
+        ({"temperatures": 2.0}, 1, "temperatures 2.0 must be"),
+        ({"temperatures": ["x", 1.0]}, 2, "must be one or more numbers > 0"),
+        ({"temperatures": [0.0, 1.0]}, 2, "must be one or more numbers > 0"),
+        (None, 2, "temperatures None must be"),
+    ]:
+        pair_meta["calibration"], pair_meta["config"]["members"] = calibration, members
+        write_weights(tmp_path / "x.safetensors", doubled, pair_meta)
+        with pytest.raises(ModelError, match=match):
+            load_posture(tmp_path / "x.safetensors")
+    pair_meta["calibration"], pair_meta["metrics"] = {"temperatures": [2.0, 0.5]}, ["not", "a", "dict"]
+    odd = load_posture(write_weights(tmp_path / "x.safetensors", doubled, pair_meta))  # metrics are only read
+    assert odd is not None and odd.metrics == {} and [m.metrics for m in odd.members] == [{}, {}]
     meta["config"].pop("view")
     save_file({"w": np.zeros(1, np.float32)}, str(tmp_path / "v.safetensors"), {"tpt_live": json.dumps(meta)})
     with pytest.raises(ModelError, match="not a window posture classifier"):

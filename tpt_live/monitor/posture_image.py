@@ -160,9 +160,18 @@ def _load_weights(path: Path, meta: dict) -> PostureEnsemble:
 
     from tpt_live.monitor.posture_net import WindowClassifier
 
-    calibration, size = meta.get("calibration", {}), int(meta["config"]["input"])
+    calibration, size = meta.get("calibration"), int(meta["config"]["input"])
+    calibration = calibration if isinstance(calibration, dict) else {}
     one = meta["format_version"] == ONE_NET_VERSION
-    temperatures = [calibration.get("temperature", 1.0)] if one else calibration.get("temperatures", [])
+    raw = [calibration.get("temperature", 1.0)] if one else calibration.get("temperatures")
+    try:
+        temperatures = [float(t) for t in raw] if isinstance(raw, list) else []
+    except (TypeError, ValueError):
+        temperatures = []
+    if not temperatures or not all(t > 0 for t in temperatures):
+        raise ModelError(f"{path}: posture temperatures {raw} must be one or more numbers > 0")
+    if not one and meta["config"].get("members") != len(temperatures):
+        raise ModelError(f"{path}: {meta['config'].get('members')} posture members, {len(temperatures)} temperatures")
     members = []
     try:
         tensors = load_file(str(path))
@@ -170,14 +179,16 @@ def _load_weights(path: Path, meta: dict) -> PostureEnsemble:
             prefix = "" if one else f"member{i}."
             net = WindowClassifier()
             net.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-            members.append(PostureNet(net, size, {}, float(temperature)))
-        if not members or (not one and len(tensors) != len(members) * len(members[0].net.state_dict())):
+            members.append(PostureNet(net, size, {}, temperature))
+        if not one and len(tensors) != len(members) * len(members[0].net.state_dict()):
             raise RuntimeError(f"{len(tensors)} tensors for {len(temperatures)} calibrated members")
     except (SafetensorError, RuntimeError) as exc:
         raise ModelError(f"{path}: not the posture classifier's weights ({str(exc).splitlines()[0]})") from exc
-    metrics = meta.get("metrics", {})
-    for member, own in zip(members, metrics.get("members", [metrics] if one else []), strict=False):
-        member.metrics = own
+    metrics = meta.get("metrics")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    own = [dict(metrics)] if one else metrics.get("members")
+    for member, figures in zip(members, own if isinstance(own, list) else [], strict=False):
+        member.metrics = figures if isinstance(figures, dict) else {}
     return PostureEnsemble(tuple(members), metrics)
 
 
