@@ -102,6 +102,32 @@ def test_an_ensemble_is_its_members_trained_on_their_own_seeds_and_averages_them
         PostureTrainConfig(members=0)
 
 
+def test_an_ensemble_runs_its_members_on_one_torch_thread_and_restores_the_count() -> None:
+    """Beside the monitor's decoder and pose model, a small window on several PyTorch threads only waits; the count
+    is set back afterwards, also when a member fails."""
+    from types import SimpleNamespace
+
+    from tpt_live.monitor.posture_image import PostureEnsemble
+
+    seen: list[int] = []
+
+    def member(p: list[float]) -> SimpleNamespace:
+        return SimpleNamespace(input_size=8, probabilities=lambda rgb: seen.append(torch.get_num_threads()) or p)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ens = PostureEnsemble((member([1.0, 0, 0, 0]), member([0, 0, 1.0, 0])))  # type: ignore[arg-type]
+        assert ens.probabilities(np.zeros((8, 8, 3), np.uint8)).tolist() == [0.5, 0, 0.5, 0]
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        broken = SimpleNamespace(input_size=8, probabilities=lambda rgb: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            PostureEnsemble((broken,)).probabilities(np.zeros((8, 8, 3), np.uint8))  # type: ignore[arg-type]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_bad_settings_are_one_line_errors() -> None:
     with pytest.raises(InputError, match="--steps 0"):
         PostureTrainConfig(steps=0)

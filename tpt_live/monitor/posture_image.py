@@ -88,8 +88,17 @@ class PostureEnsemble:
         return self.members[0].input_size
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
-        """(4,) P(supine, side, prone, sitting) of one (S, S, 3) uint8 RGB window: the members' mean."""
-        out: np.ndarray = np.mean([m.probabilities(rgb) for m in self.members], axis=0)
+        """(4,) P(supine, side, prone, sitting) of one (S, S, 3) uint8 RGB window: the members' mean. PyTorch runs
+        them on one thread: beside the monitor's decoder and pose model, more threads for one small window only
+        wait on each other (on this 2-core machine three members took 0.43 s on two threads, 0.04 s on one)."""
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            out: np.ndarray = np.mean([m.probabilities(rgb) for m in self.members], axis=0)
+        finally:
+            torch.set_num_threads(threads)
         return out
 
     def classify(self, rgb: np.ndarray) -> tuple[str, float]:
