@@ -185,7 +185,8 @@ def train_ensemble(config: PostureTrainConfig, on_log: Callable[[dict], None] | 
     members = tuple(train_posture(replace(config, seed=config.seed + i), on_log) for i in range(config.members))
     ensemble = PostureEnsemble(members)
     held_out = windows(config.seed + HELD_OUT_SEED, config.calibration_clips, config)
-    mean = np.stack([ensemble.probabilities(x) for x in held_out[0]])  # `accuracy` reads only the argmax
+    probs = [torch.softmax(torch.from_numpy(logits_of(m.net, held_out[0])) / m.temperature, 1) for m in members]
+    mean = torch.stack(probs).mean(0).numpy()  # `accuracy` reads only the argmax
     ensemble.metrics = {"recipe": asdict(config), "members": [m.metrics for m in members],
                         "held_out": accuracy(mean, held_out)}  # fmt: skip
     log.info("posture ensemble of %d; held out %s", len(members), ensemble.metrics["held_out"])

@@ -122,7 +122,7 @@ def save_posture(net: PostureEnsemble | PostureNet, path: Path) -> Path:
             "view": "window",
             "classes": list(IMAGE_CLASSES),
             "members": len(ens.members),
-        },  # fmt: skip
+        },
         "metrics": ens.metrics,
         "calibration": {"temperatures": [m.temperature for m in ens.members]},
     }
