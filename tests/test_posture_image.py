@@ -102,6 +102,35 @@ def test_an_ensemble_is_its_members_trained_on_their_own_seeds_and_averages_them
         PostureTrainConfig(members=0)
 
 
+def test_members_trained_apart_combine_into_the_ensembles_own_file(tmp_path) -> None:
+    """`ensemble_of` (scripts/combine_posture.py) on nets trained one by one on consecutive seeds gives the weights
+    and metrics `train_ensemble` gives; members of another recipe or out of seed order are refused in one line."""
+    from dataclasses import replace
+
+    from tpt_live.monitor.posture_image import load_posture, save_posture
+    from trainer.posture_train import ensemble_of, train_ensemble
+
+    torch.set_num_threads(1)
+    cfg = PostureTrainConfig(clips=4, frames=1, steps=2, batch=4, calibration_clips=4, input_size=64, members=2)
+    whole = load_posture(save_posture(train_ensemble(cfg), tmp_path / "whole.safetensors"))
+    nets = [train_posture(replace(cfg, seed=s, members=1)) for s in (0, 1)]
+    files = [save_posture(net, tmp_path / f"m{s}.safetensors") for s, net in enumerate(nets)]
+    apart = [load_posture(f).members[0] for f in files]  # type: ignore[union-attr]
+    combined = load_posture(save_posture(ensemble_of(tuple(apart)), tmp_path / "combined.safetensors"))
+    assert whole is not None and combined is not None and combined.metrics == whole.metrics
+    assert [m.metrics["recipe"]["members"] for m in whole.members] == [1, 1]  # a member is one net
+    for a, b in zip(whole.members, combined.members, strict=True):
+        assert a.temperature == b.temperature
+        assert all(torch.equal(v, b.net.state_dict()[k]) for k, v in a.net.state_dict().items())
+    with pytest.raises(InputError, match="member 1 was trained with"):
+        ensemble_of((apart[1], apart[0]))  # seeds 1, 0: not consecutive from member 0's
+    other = replace(apart[1], metrics={"recipe": dict(apart[1].metrics["recipe"], steps=3)})
+    with pytest.raises(InputError, match="member 1 was trained with"):
+        ensemble_of((apart[0], other))
+    with pytest.raises(InputError, match="without a stored recipe"):
+        ensemble_of((replace(apart[0], metrics={}),))
+
+
 def test_an_ensemble_runs_its_members_on_one_torch_thread_and_restores_the_count() -> None:
     """Beside the monitor's decoder and pose model, a small window on several PyTorch threads only waits; the count
     is set back afterwards, also when a member fails."""

@@ -179,10 +179,29 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
 
 
 def train_ensemble(config: PostureTrainConfig, on_log: Callable[[dict], None] | None = None) -> PostureEnsemble:
-    """`config.members` nets, each `train_posture` on the scenes of its own seed (member i: seed + i; its calibration
-    scenes seed + i + HELD_OUT_SEED). Metrics: the recipe, each member's own figures under "members", and the
-    ensemble's held-out figures on the first member's calibration scenes."""
-    members = tuple(train_posture(replace(config, seed=config.seed + i), on_log) for i in range(config.members))
+    """`config.members` nets, each `train_posture` on the scenes of its own seed (member i: seed + i, its recipe
+    `members=1`; its calibration scenes seed + i + HELD_OUT_SEED), made one file by `ensemble_of`."""
+    one = replace(config, members=1)
+    members = tuple(train_posture(replace(one, seed=config.seed + i), on_log) for i in range(config.members))
+    return ensemble_of(members)
+
+
+def ensemble_of(members: tuple[PostureNet, ...]) -> PostureEnsemble:
+    """The ensemble of nets that `train_posture` trained on consecutive seeds with one recipe (`train_ensemble`'s own,
+    or files trained one by one, e.g. in parallel: `scripts/combine_posture.py`). Metrics: the recipe (`members` the
+    count), each member's own figures under "members", and the ensemble's held-out figures on the first member's
+    calibration scenes. Raises InputError for nets whose stored recipes are not one recipe on consecutive seeds."""
+    recipes = [r for m in members if isinstance(r := m.metrics.get("recipe"), dict)]
+    if not members or len(recipes) != len(members) or not isinstance(recipes[0].get("seed"), int):
+        raise InputError("posture members without a stored recipe cannot be combined")
+    first = dict(recipes[0], members=1)
+    for i, recipe in enumerate(recipes):
+        if dict(recipe, members=1) != dict(first, seed=first["seed"] + i):
+            raise InputError(f"posture member {i} was trained with {recipe}, not member 0's recipe on seed + {i}")
+    try:
+        config = PostureTrainConfig(**dict(first, members=len(members)))
+    except TypeError as exc:  # a recipe of another version of this trainer
+        raise InputError(f"posture members trained by another version of the trainer ({exc})") from None
     ensemble = PostureEnsemble(members)
     held_out = windows(config.seed + HELD_OUT_SEED, config.calibration_clips, config)
     probs = [torch.softmax(torch.from_numpy(logits_of(m.net, held_out[0])) / m.temperature, 1) for m in members]

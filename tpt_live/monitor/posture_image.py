@@ -110,10 +110,11 @@ class PostureEnsemble:
 
 def save_posture(net: PostureEnsemble | PostureNet, path: Path) -> Path:
     """Write the weights (`tpt_live.checkpoint.write_weights` layout: metadata inside, JSON sidecar); a single net is
-    written as an ensemble of one."""
+    written as an ensemble of one (its figures also its member's, as `load_posture` reads them back)."""
     from tpt_live.checkpoint import write_weights
 
-    ens = net if isinstance(net, PostureEnsemble) else PostureEnsemble((net,), net.metrics)
+    one = {**net.metrics, "members": [net.metrics]} if isinstance(net, PostureNet) else {}
+    ens = net if isinstance(net, PostureEnsemble) else PostureEnsemble((net,), one)
     meta = {
         "format": POSTURE_FORMAT,
         "format_version": POSTURE_VERSION,
