@@ -184,3 +184,25 @@ def test_the_shipped_classifier_is_the_default_recipes_file() -> None:
     assert first["frames"] == 480 and first["accuracy"] < net.metrics["held_out"]["accuracy"]
     p = net.probabilities(np.zeros((128, 128, 3), np.uint8))
     assert p.shape == (4,) and abs(p.sum() - 1.0) < 1e-6
+
+
+def test_members_with_one_front_run_it_once_and_give_the_same_probabilities() -> None:
+    """The shipped members share ImageNet's stem and blocks 0-2 (frozen in training): the ensemble runs them once
+    per window and gets each member's own probabilities; a member whose front differs turns the sharing off."""
+    import copy
+
+    from tpt_live.monitor.posture_image import PostureEnsemble, load_posture
+
+    net = load_posture()
+    assert net is not None and net.shared_front
+    rgb = np.random.default_rng(2).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    each = np.mean([m.probabilities(rgb) for m in net.members], axis=0)
+    np.testing.assert_allclose(net.probabilities(rgb), each, atol=1e-6)
+    odd = copy.deepcopy(net.members[1])
+    with torch.no_grad():
+        odd.net.trunk.first(1)[0].weight[0, 0, 0, 0] += 0.5  # the stem's first weight
+    mixed = PostureEnsemble((net.members[0], odd))
+    assert not mixed.shared_front and PostureEnsemble((net.members[0],)).shared_front is False
+    expected = (net.members[0].probabilities(rgb) + odd.probabilities(rgb)) / 2
+    np.testing.assert_allclose(mixed.probabilities(rgb), expected, atol=1e-9)
+    assert np.abs(odd.probabilities(rgb) - net.members[1].probabilities(rgb)).max() > 1e-6  # the change shows

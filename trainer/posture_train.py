@@ -32,7 +32,7 @@ from tpt_live.errors import InputError
 from tpt_live.localise import body_axis
 from tpt_live.monitor.posture import IMAGE_CLASSES, POSTURES, SITTING
 from tpt_live.monitor.posture_image import PostureEnsemble, PostureNet
-from tpt_live.monitor.posture_net import WindowClassifier, to_tensor
+from tpt_live.monitor.posture_net import FRONT_BLOCKS, WindowClassifier, to_tensor
 from tpt_live.synth import SynthConfig, render_clip
 from trainer.localiser_train import augment, check_look, scene_look
 from trainer.part_pretrain import ASPECTS, PretrainConfig, disturb, located_sample
@@ -148,7 +148,7 @@ def train_posture(config: PostureTrainConfig, on_log: Callable[[dict], None] | N
     class_w = torch.from_numpy(counts.sum() / np.maximum(counts, 1.0) / len(IMAGE_CLASSES))
     net = WindowClassifier()
     net.trunk.load_imagenet()
-    frozen = net.trunk.first(3)
+    frozen = net.trunk.first(FRONT_BLOCKS)
     for module in frozen:
         module.requires_grad_(False)
     params = [p for p in net.parameters() if p.requires_grad]

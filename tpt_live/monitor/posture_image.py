@@ -30,6 +30,8 @@ from tpt_live.errors import InputError, ModelError
 from tpt_live.monitor.posture import IMAGE_CLASSES
 
 if TYPE_CHECKING:  # torch is imported when a classifier is loaded, not by every command that imports the monitor
+    from torch import Tensor
+
     from tpt_live.monitor.posture_net import WindowClassifier
 
 log = logging.getLogger(__name__)
@@ -60,14 +62,23 @@ class PostureNet:
         """(4,) P(supine, side, prone, sitting) of one (S, S, 3) uint8 RGB window (softmax of logit / temperature)."""
         import torch
 
+        with torch.inference_mode():
+            return self.calibrated(self.net(self.window(rgb))[0])
+
+    def window(self, rgb: np.ndarray) -> Tensor:
+        """(1, 3, S, S) network input of one (S, S, 3) uint8 RGB window; InputError for another shape or type."""
         from tpt_live.monitor.posture_net import to_tensor
 
         if rgb.shape != (self.input_size, self.input_size, 3) or rgb.dtype != np.uint8:
             side = self.input_size
             raise InputError(f"posture window {rgb.shape} {rgb.dtype} is not {side} x {side} x 3 uint8")
-        with torch.inference_mode():
-            z = self.net(to_tensor(rgb[None]))[0] / self.temperature
-        out: np.ndarray = torch.softmax(z, 0).numpy().astype(np.float64)
+        return to_tensor(rgb[None])
+
+    def calibrated(self, logits: Tensor) -> np.ndarray:
+        """(4,) softmax of one window's (4,) logits divided by the temperature."""
+        import torch
+
+        out: np.ndarray = torch.softmax(logits / self.temperature, 0).numpy().astype(np.float64)
         return out
 
 
@@ -79,9 +90,12 @@ class PostureEnsemble:
     members: tuple[PostureNet, ...]
     metrics: dict = field(default_factory=dict)  # the file's metrics (each member's own under "members")
 
+    shared_front: bool = field(init=False, default=False)  # every member's front is member 0's (`_fronts_agree`)
+
     def __post_init__(self) -> None:
         if not self.members or len({m.input_size for m in self.members}) != 1:
             raise ModelError("a posture ensemble needs at least one member, all of one window size")
+        self.shared_front = _fronts_agree(self.members)
 
     @property
     def input_size(self) -> int:
@@ -96,7 +110,14 @@ class PostureEnsemble:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            out: np.ndarray = np.mean([m.probabilities(rgb) for m in self.members], axis=0)
+            if self.shared_front:  # the stem and blocks 0-2 once: two thirds of a member's time at 128 px
+                from tpt_live.monitor.posture_net import FRONT_BLOCKS
+
+                with torch.inference_mode():
+                    h = self.members[0].net.trunk.front(self.members[0].window(rgb), FRONT_BLOCKS)
+                    out: np.ndarray = np.mean([m.calibrated(m.net.back(h)[0]) for m in self.members], axis=0)
+            else:
+                out = np.mean([m.probabilities(rgb) for m in self.members], axis=0)
         finally:
             torch.set_num_threads(threads)
         return out
@@ -106,6 +127,22 @@ class PostureEnsemble:
         p = self.probabilities(rgb)
         k = int(np.argmax(p))
         return IMAGE_CLASSES[k], float(p[k])
+
+
+def _fronts_agree(members: tuple[PostureNet, ...]) -> bool:
+    """Whether two or more members share one front (`WindowClassifier.back`): the stem and blocks 0-2, weights and
+    batch-norm statistics equal to member 0's, as training keeps them at ImageNet's."""
+    if len(members) < 2 or not all(isinstance(m, PostureNet) for m in members):
+        return False
+    import torch
+
+    from tpt_live.monitor.posture_net import FRONT_BLOCKS
+
+    def front(m: PostureNet) -> list:
+        return [t for module in m.net.trunk.first(FRONT_BLOCKS) for t in module.state_dict().values()]
+
+    first = front(members[0])
+    return all(all(torch.equal(a, b) for a, b in zip(first, front(m), strict=True)) for m in members[1:])
 
 
 def save_posture(net: PostureEnsemble | PostureNet, path: Path) -> Path:

@@ -12,6 +12,7 @@ from tpt_live.effnet import EffNetLiteTrunk
 from tpt_live.monitor.posture import IMAGE_CLASSES
 
 TRUNK_BLOCKS = 11  # Lite0's blocks 0-10: stride 16, 112 channels (the part model's trunk)
+FRONT_BLOCKS = 3  # the stem and blocks 0-2 stay at ImageNet's weights in training (trainer.posture_train)
 
 
 class WindowClassifier(nn.Module):
@@ -23,7 +24,12 @@ class WindowClassifier(nn.Module):
         self.head = nn.Linear(2 * self.trunk.channels[0], len(IMAGE_CLASSES))
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.trunk(x)[0]
+        return self.back(self.trunk.front(x, FRONT_BLOCKS))
+
+    def back(self, h: Tensor) -> Tensor:
+        """Logits from the front's output (`trunk.front(x, FRONT_BLOCKS)`, which nets trained alike share): blocks
+        FRONT_BLOCKS-10, the mean and maximum over the window, the linear map."""
+        h = self.trunk.blocks_from(h, FRONT_BLOCKS)[0]
         return self.head(torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1))
 
 
