@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tpt_live.cli.common import output_file
 from tpt_live.errors import TptError
 from tpt_live.monitor.posture_image import load_posture, save_posture
 from trainer.posture_train import ensemble_of
@@ -27,12 +28,13 @@ def main() -> None:
     parser.add_argument("files", nargs="+", help="posture weights files, their members kept in this order")
     args = parser.parse_args()
     try:
+        output_file(args.out, "OUT")  # before the held-out scenes are rendered
         members = tuple(m for f in args.files for m in load_posture(f).members)  # type: ignore[union-attr]
         ens = ensemble_of(members)
-    except TptError as exc:  # a missing or foreign file, or members of other recipes: one line, exit code 1
+        path = save_posture(ens, Path(args.out))
+    except TptError as exc:  # a missing or foreign file, members of other recipes, an unwritable OUT: one line
         raise SystemExit(f"error: {exc}") from None
-    save_posture(ens, Path(args.out))
-    print(f"{args.out}: {len(ens.members)} members from {len(args.files)} files; held out {ens.metrics['held_out']}")
+    print(f"{path}: {len(ens.members)} members from {len(args.files)} files; held out {ens.metrics['held_out']}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +122,7 @@ def test_members_trained_apart_combine_into_the_ensembles_own_file(tmp_path) -> 
     apart = [load_posture(f).members[0] for f in files]  # type: ignore[union-attr]
     combined = load_posture(save_posture(ensemble_of(tuple(apart)), tmp_path / "combined.safetensors"))
     assert whole is not None and combined is not None and combined.metrics == whole.metrics
+    assert whole.shared_front and combined.shared_front  # training keeps the front at ImageNet's in every member
     assert [m.metrics["recipe"]["members"] for m in whole.members] == [1, 1]  # a member is one net
     for a, b in zip(whole.members, combined.members, strict=True):
         assert a.temperature == b.temperature
@@ -129,6 +134,13 @@ def test_members_trained_apart_combine_into_the_ensembles_own_file(tmp_path) -> 
         ensemble_of((apart[0], other))
     with pytest.raises(InputError, match="without a stored recipe"):
         ensemble_of((replace(apart[0], metrics={}),))
+    old = {k: v for k, v in apart[0].metrics["recipe"].items() if k != "sitting"}  # before sitting was a class
+    with pytest.raises(InputError, match="another version"):
+        ensemble_of((replace(apart[0], metrics={"recipe": old}),))
+    script = Path(__file__).parents[1] / "scripts" / "combine_posture.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "c.safetensors"), str(files[1]), str(files[0])],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 1 and run.stderr.strip().count("\n") == 0 and "member 1 was trained" in run.stderr
 
 
 def test_an_ensemble_runs_its_members_on_one_torch_thread_and_restores_the_count() -> None:
@@ -198,6 +210,9 @@ def test_members_with_one_front_run_it_once_and_give_the_same_probabilities() ->
     rgb = np.random.default_rng(2).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     each = np.mean([m.probabilities(rgb) for m in net.members], axis=0)
     np.testing.assert_allclose(net.probabilities(rgb), each, atol=1e-6)
+    stats = copy.deepcopy(net.members[1])
+    stats.net.trunk.first(3)[-1]._bn1.running_var.mul_(1.5)  # block 2's batch-norm statistics only, no weight
+    assert not PostureEnsemble((net.members[0], stats)).shared_front
     odd = copy.deepcopy(net.members[1])
     with torch.no_grad():
         odd.net.trunk.first(1)[0].weight[0, 0, 0, 0] += 0.5  # the stem's first weight

@@ -182,7 +182,8 @@ def test_posture_net_file_round_trip(tmp_path) -> None:
     with torch.no_grad():
         ref = torch.softmax(net(to_tensor(rgb[None])) / 2.0, 1).numpy()[0]
     loaded = load_posture(save_posture(PostureNet(net, 64, {"a": 1}, 2.0), tmp_path / "q.safetensors"))
-    assert loaded is not None and loaded.metrics == {"a": 1} and [m.temperature for m in loaded.members] == [2.0]
+    assert loaded is not None and loaded.metrics == {"a": 1, "members": [{"a": 1}]}
+    assert loaded.members[0].metrics == {"a": 1} and [m.temperature for m in loaded.members] == [2.0]
     np.testing.assert_allclose(loaded.probabilities(rgb), ref, atol=1e-6)
     other = WindowClassifier().eval()
     torch.nn.init.normal_(other.head.bias, std=1.0)

@@ -155,16 +155,18 @@ class EffNetLiteTrunk(nn.Module):
     def front(self, x: Tensor, blocks: int) -> Tensor:
         """The stem and blocks 0 .. `blocks`-1 on images in [0, 1]: the input of block `blocks` (no taps)."""
         h = F.relu6(self._bn0(self._conv_stem((x - self.mean) / self.std)))
-        for block in self._blocks[:blocks]:
-            h = block(h)
+        for i, block in enumerate(self._blocks):
+            if i < blocks:
+                h = block(h)
         return h
 
     def blocks_from(self, h: Tensor, start: int) -> list[Tensor]:
         """The tapped outputs of blocks `start`.. given the input of block `start` (the stem's output for 0), so that
         a front computed once can feed several trunks that share it."""
         out = []
-        for i, block in enumerate(self._blocks[start:], start):
-            h = block(h)
-            if i in self.taps:
-                out.append(h)
+        for i, block in enumerate(self._blocks):
+            if i >= start:
+                h = block(h)
+                if i in self.taps:
+                    out.append(h)
         return out

@@ -192,16 +192,16 @@ def ensemble_of(members: tuple[PostureNet, ...]) -> PostureEnsemble:
     count), each member's own figures under "members", and the ensemble's held-out figures on the first member's
     calibration scenes. Raises InputError for nets whose stored recipes are not one recipe on consecutive seeds."""
     recipes = [r for m in members if isinstance(r := m.metrics.get("recipe"), dict)]
-    if not members or len(recipes) != len(members) or not isinstance(recipes[0].get("seed"), int):
+    if not members or len(recipes) != len(members) or type(recipes[0].get("seed")) is not int:
         raise InputError("posture members without a stored recipe cannot be combined")
     first = dict(recipes[0], members=1)
     for i, recipe in enumerate(recipes):
         if dict(recipe, members=1) != dict(first, seed=first["seed"] + i):
             raise InputError(f"posture member {i} was trained with {recipe}, not member 0's recipe on seed + {i}")
-    try:
-        config = PostureTrainConfig(**dict(first, members=len(members)))
-    except TypeError as exc:  # a recipe of another version of this trainer
-        raise InputError(f"posture members trained by another version of the trainer ({exc})") from None
+    fields = set(asdict(PostureTrainConfig()))
+    if set(first) != fields:  # a recipe of another version of this trainer: its scenes cannot be rendered again
+        raise InputError(f"posture members trained by another version of the trainer (recipe keys {sorted(first)})")
+    config = PostureTrainConfig(**dict(first, members=len(members)))
     ensemble = PostureEnsemble(members)
     held_out = windows(config.seed + HELD_OUT_SEED, config.calibration_clips, config)
     probs = [torch.softmax(torch.from_numpy(logits_of(m.net, held_out[0])) / m.temperature, 1) for m in members]

@@ -131,7 +131,8 @@ class PostureEnsemble:
 
 def _fronts_agree(members: tuple[PostureNet, ...]) -> bool:
     """Whether two or more members share one front (`WindowClassifier.back`): the stem and blocks 0-2, weights and
-    batch-norm statistics equal to member 0's, as training keeps them at ImageNet's."""
+    batch-norm statistics equal to member 0's, as training keeps them at ImageNet's. Decided once, for members in
+    eval mode (`PostureNet` sets it) whose weights do not change afterwards, as the monitor uses them."""
     if len(members) < 2 or not all(isinstance(m, PostureNet) for m in members):
         return False
     import torch
