@@ -8,7 +8,7 @@ writes, for members trained apart, e.g. in parallel on several machines or proce
 Member i must be member 0's recipe on seed + i (`trainer.posture_train.ensemble_of` checks the stored recipes and
 renders member 0's calibration scenes for the ensemble's held-out figures). With the same recipe and the same
 `--threads` per member, the weights are those `--members K` trains (PyTorch's CPU results depend on the thread
-count); docs/MONITOR.md says how the shipped file was made.
+count); docs/MONITOR.md, "Three times the data per classifier", made a file so.
 """
 
 from __future__ import annotations
