@@ -151,8 +151,7 @@ def save_posture(net: PostureEnsemble | PostureNet, path: Path) -> Path:
     written as an ensemble of one (its figures also its member's, as `load_posture` reads them back)."""
     from tpt_live.checkpoint import write_weights
 
-    one = {**net.metrics, "members": [net.metrics]} if isinstance(net, PostureNet) else {}
-    ens = net if isinstance(net, PostureEnsemble) else PostureEnsemble((net,), one)
+    ens = PostureEnsemble((net,), {**net.metrics, "members": [net.metrics]}) if isinstance(net, PostureNet) else net
     meta = {
         "format": POSTURE_FORMAT,
         "format_version": POSTURE_VERSION,
